@@ -1,0 +1,213 @@
+"""Input and output schemas for campaigns, categories, units, accounts and login."""
+
+from __future__ import annotations
+
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from marshmallow import Schema, ValidationError, fields, validate, validates, validates_schema
+
+from campaigns.models import PHASES, ROLES, UNIT_LEVELS
+
+SLUG = validate.Regexp(r"^[a-z0-9][a-z0-9-]{1,62}$", error="只能使用小写字母、数字和连字符")
+CODE = validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$", error="只能使用字母、数字、_ . -")
+
+
+class LoginSchema(Schema):
+    username = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    password = fields.String(
+        required=True, load_only=True, validate=validate.Length(min=1, max=256)
+    )
+
+
+class LoginResultSchema(Schema):
+    access_token = fields.String(required=True)
+    token_type = fields.String(dump_default="Bearer")
+    role = fields.String(required=True)
+    expires_at = fields.AwareDateTime(required=True)
+    username = fields.String()
+    unit_code = fields.String(allow_none=True)
+
+
+class UnitCreateSchema(Schema):
+    code = fields.String(required=True, validate=CODE)
+    name = fields.String(required=True, validate=validate.Length(min=1, max=120))
+    level = fields.String(required=True, validate=validate.OneOf(UNIT_LEVELS))
+    parent_code = fields.String(load_default=None, allow_none=True, validate=CODE)
+
+
+class UnitSchema(Schema):
+    code = fields.String()
+    name = fields.String()
+    level = fields.String()
+    parent_code = fields.Function(lambda unit: unit.parent.code if unit.parent else None)
+
+
+class UnitListSchema(Schema):
+    items = fields.List(fields.Nested(UnitSchema))
+
+
+class AccountCreateSchema(Schema):
+    username = fields.String(
+        required=True,
+        validate=validate.Regexp(
+            r"^[A-Za-z0-9_.@-]{3,64}$", error="用户名为 3–64 位字母、数字或 _ . @ -"
+        ),
+    )
+    password = fields.String(
+        required=True,
+        load_only=True,
+        validate=validate.Length(min=10, max=256, error="密码长度为 10–256 个字符"),
+    )
+    role = fields.String(required=True, validate=validate.OneOf(ROLES))
+    unit_code = fields.String(load_default=None, allow_none=True, validate=CODE)
+    display_name = fields.String(
+        load_default=None, allow_none=True, validate=validate.Length(max=80)
+    )
+
+
+class AccountSchema(Schema):
+    id = fields.Integer()
+    username = fields.String()
+    role = fields.String()
+    display_name = fields.String(allow_none=True)
+    unit_code = fields.Function(lambda account: account.unit.code if account.unit else None)
+    is_active = fields.Boolean()
+
+
+class AccountListSchema(Schema):
+    items = fields.List(fields.Nested(AccountSchema))
+
+
+class RulesSchema(Schema):
+    """Voting rules. Unknown keys are refused, so no setting can reward shares or follows."""
+
+    votes_per_day = fields.Integer(required=True, validate=validate.Range(min=1, max=50))
+    votes_per_nominee_per_day = fields.Integer(
+        required=True, validate=validate.Range(min=1, max=50)
+    )
+    hide_counts = fields.Boolean(load_default=False)
+    hide_counts_from = fields.AwareDateTime(load_default=None, allow_none=True)
+
+    @validates_schema
+    def _quota_within_daily(self, data: dict[str, Any], **_: Any) -> None:
+        if data.get("votes_per_nominee_per_day", 0) > data.get("votes_per_day", 0):
+            raise ValidationError(
+                "每位候选人每日票数不能超过每日总票数", "votes_per_nominee_per_day"
+            )
+
+
+class WeightsSchema(Schema):
+    public = fields.Integer(required=True, validate=validate.Range(min=0, max=100))
+    jury = fields.Integer(required=True, validate=validate.Range(min=0, max=100))
+    organizer = fields.Integer(load_default=0, validate=validate.Range(min=0, max=100))
+
+    @validates_schema
+    def _sum_is_100(self, data: dict[str, Any], **_: Any) -> None:
+        if data.get("public", 0) + data.get("jury", 0) + data.get("organizer", 0) != 100:
+            raise ValidationError("各项权重之和必须为 100", "_schema")
+
+
+def _check_timezone(value: str) -> None:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValidationError("未知的时区") from exc
+
+
+class CampaignFieldsSchema(Schema):
+    title = fields.String(validate=validate.Length(min=1, max=120))
+    organizer = fields.String(validate=validate.Length(min=1, max=120))
+    description = fields.String(validate=validate.Length(max=5000))
+    timezone = fields.String(validate=validate.Length(max=64))
+    nomination_start = fields.AwareDateTime()
+    nomination_end = fields.AwareDateTime()
+    voting_start = fields.AwareDateTime()
+    voting_end = fields.AwareDateTime()
+    rules = fields.Nested(RulesSchema)
+    weights = fields.Nested(WeightsSchema)
+    require_recommendation = fields.Boolean()
+
+    @validates("timezone")
+    def _timezone(self, value: str, **_: Any) -> None:
+        _check_timezone(value)
+
+
+class CampaignCreateSchema(CampaignFieldsSchema):
+    slug = fields.String(required=True, validate=SLUG)
+    title = fields.String(required=True, validate=validate.Length(min=1, max=120))
+    organizer = fields.String(required=True, validate=validate.Length(min=1, max=120))
+    description = fields.String(load_default="", validate=validate.Length(max=5000))
+    timezone = fields.String(load_default="Asia/Shanghai", validate=validate.Length(max=64))
+    nomination_start = fields.AwareDateTime(required=True)
+    nomination_end = fields.AwareDateTime(required=True)
+    voting_start = fields.AwareDateTime(required=True)
+    voting_end = fields.AwareDateTime(required=True)
+    rules = fields.Nested(RulesSchema, required=True)
+    weights = fields.Nested(WeightsSchema, required=True)
+    require_recommendation = fields.Boolean(load_default=False)
+
+
+class CampaignUpdateSchema(CampaignFieldsSchema):
+    """Every field optional; the slug never changes once the public has links to it."""
+
+
+class PhaseChangeSchema(Schema):
+    phase = fields.String(required=True, validate=validate.OneOf(PHASES))
+    reason = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=1000))
+
+
+class CategoryCreateSchema(Schema):
+    code = fields.String(required=True, validate=CODE)
+    name = fields.String(required=True, validate=validate.Length(min=1, max=120))
+    prefix = fields.String(
+        required=True,
+        validate=validate.Regexp(r"^[A-Z]{1,3}$", error="编号前缀为 1–3 个大写字母"),
+    )
+    award_count = fields.Integer(required=True, validate=validate.Range(min=1, max=200))
+    max_per_unit = fields.Integer(required=True, validate=validate.Range(min=1, max=100))
+
+
+class CategorySchema(Schema):
+    code = fields.String()
+    name = fields.String()
+    prefix = fields.String()
+    award_count = fields.Integer()
+    max_per_unit = fields.Integer()
+
+
+class PublicRulesSchema(Schema):
+    votes_per_day = fields.Integer()
+    votes_per_nominee_per_day = fields.Integer()
+    hide_counts = fields.Boolean()
+    hide_counts_from = fields.AwareDateTime(allow_none=True)
+
+
+class CampaignSchema(Schema):
+    """What anyone may read about a campaign."""
+
+    slug = fields.String()
+    title = fields.String()
+    organizer = fields.String()
+    description = fields.String()
+    timezone = fields.String()
+    phase = fields.String()
+    nomination_start = fields.AwareDateTime()
+    nomination_end = fields.AwareDateTime()
+    voting_start = fields.AwareDateTime()
+    voting_end = fields.AwareDateTime()
+    voting_open = fields.Boolean()
+    rules = fields.Nested(PublicRulesSchema)
+    weights = fields.Dict()
+    categories = fields.List(fields.Nested(CategorySchema))
+
+
+class CampaignAdminSchema(CampaignSchema):
+    id = fields.Integer()
+    require_recommendation = fields.Boolean()
+    created_at = fields.AwareDateTime()
+    updated_at = fields.AwareDateTime()
+
+
+class CampaignListSchema(Schema):
+    items = fields.List(fields.Nested(CampaignSchema))

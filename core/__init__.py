@@ -1,0 +1,47 @@
+"""The Zuimei app factory."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from core import cli, errors, health, http
+from core.auth import configure_hasher
+from core.config import load_config
+from core.extensions import api, init_db, redis_store
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    instance = (
+        (test_config or {}).get("INSTANCE_PATH")
+        or os.environ.get("ZUIMEI_INSTANCE_PATH")
+        or Path(__file__).resolve().parent.parent / "instance"
+    )
+    app = Flask(__name__, instance_path=str(Path(instance).resolve()))
+    load_config(app, test_config)
+    if app.config["TRUSTED_PROXIES"]:
+        n = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=0)  # type: ignore[method-assign]
+
+    configure_hasher(app.config.get("ARGON2_PARAMS"))
+    init_db(app)
+    redis_store.init_app(app)
+    http.init_app(app)
+    api.init_app(app)
+    api.spec.components.security_scheme(
+        "bearerAuth", {"type": "http", "scheme": "bearer", "description": "staff or voter token"}
+    )
+    errors.init_app(app)  # after api: our error shape replaces flask-smorest's
+
+    from campaigns.routes import blp as campaigns_blp
+    from nominations.routes import blp as nominations_blp
+
+    api.register_blueprint(campaigns_blp)
+    api.register_blueprint(nominations_blp)
+    app.register_blueprint(health.blp)
+    cli.init_app(app)
+    return app

@@ -1,0 +1,215 @@
+"""Commands: up, worker, accounts create, demo seed, embedded stop (plus Flask-Migrate's db)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup
+
+from core import embedded
+
+ROOT = Path(__file__).resolve().parent.parent
+
+accounts_cli = AppGroup("accounts", help="Staff accounts.")
+demo_cli = AppGroup("demo", help="Demo data.")
+embedded_cli = AppGroup("embedded", help="The embedded Redis.")
+
+
+@accounts_cli.command("create")
+@click.option("--username", required=True)
+@click.option("--password", required=True, help="at least 10 characters")
+@click.option("--role", required=True, type=click.Choice(["admin", "reviewer", "unit", "judge"]))
+@click.option("--unit", "unit_code", default=None, help="unit code (unit and reviewer roles)")
+@click.option("--display-name", default=None)
+def create_account(
+    username: str, password: str, role: str, unit_code: str | None, display_name: str | None
+) -> None:
+    """Create a staff account."""
+    from campaigns import services
+    from core.errors import AppError
+    from core.extensions import db
+
+    if len(password) < 10:
+        raise click.BadParameter("at least 10 characters", param_hint="--password")
+    try:
+        account = services.create_account(username, password, role, unit_code, display_name)
+        db.session.commit()
+    except AppError as exc:
+        db.session.rollback()
+        raise click.ClickException(f"{exc.code}: {exc.message}") from exc
+    click.echo(f"created {account.role} account {account.username} (id {account.id})")
+
+
+@demo_cli.command("seed")
+@click.option("--password", default=None, help="one password for every demo login (else random)")
+def seed_demo(password: str | None) -> None:
+    """Load the demo county campaign, its units, logins and 30 approved nominees."""
+    from nominations.demo import seed
+
+    logins = seed(password)
+    if not logins:
+        click.echo("demo campaign already present; nothing changed")
+        return
+    _print_logins(logins)
+
+
+@embedded_cli.command("stop")
+def stop_embedded() -> None:
+    """Stop the embedded Redis of this instance folder."""
+    stopped = embedded.stop(current_app.instance_path)
+    click.echo("embedded redis stopped" if stopped else "embedded redis was not running")
+
+
+@click.command("worker")
+@click.option("--burst", is_flag=True, help="exit when the queues are empty")
+def worker(burst: bool) -> None:
+    """Run an RQ worker (with its scheduler) on every queue of this app."""
+    from core.jobs import run_worker
+
+    run_worker(current_app._get_current_object(), burst=burst)  # type: ignore[attr-defined]
+
+
+def _print_logins(logins: list[dict[str, str]]) -> None:
+    click.echo("demo logins (saved in instance/demo_logins.txt):")
+    for login in logins:
+        click.echo(f"  {login['role']:<9} {login['username']:<14} {login['password']}")
+
+
+def _read_saved_logins(app: Flask) -> list[dict[str, str]]:
+    path = Path(app.instance_path) / "demo_logins.txt"
+    if not path.exists():
+        return []
+    logins = []
+    for line in path.read_text().splitlines():
+        role, username, password = line.split("\t")
+        logins.append({"role": role, "username": username, "password": password})
+    return logins
+
+
+@click.command("up")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--web-workers", default=2, show_default=True, type=int)
+@click.option(
+    "--no-demo", is_flag=True, help="do not load the demo campaign into an empty database"
+)
+def up(host: str, port: int, web_workers: int, no_demo: bool) -> None:
+    """Start everything on this machine: migrations, embedded services, API, worker, demo data."""
+    from flask_migrate import upgrade
+
+    from campaigns.models import Campaign
+    from core.extensions import db
+
+    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+    started_redis = False
+    if app.config["EMBEDDED_REDIS"]:
+        started_redis = embedded.pid(app.instance_path) is None
+        embedded.ensure_running(app.instance_path)
+        click.echo(f"redis      embedded, {app.config['REDIS_URL']}")
+    else:
+        click.echo(f"redis      {app.config['REDIS_URL']}")
+    click.echo(f"database   {db.engine.url.render_as_string(hide_password=True)}")
+
+    upgrade(directory=str(ROOT / "migrations"))
+    click.echo("migrations up to date")
+    if not no_demo and db.session.query(Campaign.id).first() is None:
+        from nominations.demo import seed
+
+        seed(None)
+        click.echo("demo campaign loaded")
+    db.session.remove()
+
+    env = dict(os.environ)
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    children: list[subprocess.Popen[Any]] = []
+    try:
+        children.append(
+            subprocess.Popen(  # noqa: S603 - fixed argv
+                [
+                    sys.executable,
+                    "-m",
+                    "gunicorn",
+                    "wsgi:app",
+                    "--bind",
+                    f"{host}:{port}",
+                    "--workers",
+                    str(web_workers),
+                    "--access-logfile",
+                    "-",
+                    "--graceful-timeout",
+                    "10",
+                ],
+                cwd=ROOT,
+                env=env,
+            )
+        )
+        children.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "flask", "--app", "wsgi", "worker"], cwd=ROOT, env=env
+            )
+        )
+        base = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"  # noqa: S104
+        if not _wait_for(f"{base}/healthz", children, timeout=30):
+            raise click.ClickException("the web server did not start; see the log above")
+        click.echo("")
+        click.echo(f"Zuimei is up: {base}/")
+        click.echo(f"  API docs     {base}/api/docs")
+        click.echo(f"  OpenAPI      {base}/api/openapi.json")
+        click.echo(f"  demo nominees {base}/api/v1/campaigns/qingshan-2026/nominees")
+        logins = _read_saved_logins(app)
+        if logins:
+            _print_logins(logins)
+        click.echo("Press Ctrl-C to stop everything.")
+        signal.signal(signal.SIGTERM, _interrupt)
+        while all(child.poll() is None for child in children):
+            time.sleep(0.5)
+        click.echo("a child process exited; stopping", err=True)
+    except KeyboardInterrupt:
+        click.echo("\nstopping…")
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        for child in children:
+            try:
+                child.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                child.kill()
+        if started_redis:
+            embedded.stop(app.instance_path)
+            click.echo("embedded redis stopped")
+
+
+def _interrupt(*_: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def _wait_for(url: str, children: list[subprocess.Popen[Any]], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(child.poll() is not None for child in children):
+            return False
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 - our own URL
+                if response.status == 200:
+                    return True
+        except OSError:
+            time.sleep(0.2)
+    return False
+
+
+def init_app(app: Flask) -> None:
+    app.cli.add_command(accounts_cli)
+    app.cli.add_command(demo_cli)
+    app.cli.add_command(embedded_cli)
+    app.cli.add_command(worker)
+    app.cli.add_command(up)

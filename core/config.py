@@ -1,0 +1,144 @@
+"""Configuration: a class of defaults, the environment, test overrides, one production check."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+
+class ConfigError(RuntimeError):
+    """The configuration cannot run safely; raised at start-up, never during a request."""
+
+
+class DefaultConfig:
+    ENV_NAME = "development"
+    SECRET_KEY: str | None = None
+    SQLALCHEMY_DATABASE_URI: str | None = None
+    SQLALCHEMY_ENGINE_OPTIONS: dict[str, Any] | None = None
+    REDIS_URL: str | None = None
+    # Every Redis key the app writes starts with this; tests use their own prefix.
+    REDIS_PREFIX = "zm"
+    MAX_CONTENT_LENGTH = 2 * 1024 * 1024
+    JSON_SORT_KEYS = False
+
+    # flask-smorest / OpenAPI
+    API_TITLE = "Zuimei 最美评选 API"
+    API_VERSION = "v1"
+    OPENAPI_VERSION = "3.0.3"
+    OPENAPI_URL_PREFIX = "/api"
+    OPENAPI_JSON_PATH = "openapi.json"
+    OPENAPI_SWAGGER_UI_PATH = "/docs"
+    OPENAPI_SWAGGER_UI_URL = (
+        None  # served from our own static copy if present, else ReDoc-free page
+    )
+
+    # auth
+    STAFF_TOKEN_TTL = 8 * 3600
+    VOTER_TOKEN_TTL = 7 * 24 * 3600
+    LOGIN_SLOW_AFTER = 5  # failures in the window before each try must wait
+    LOGIN_LOCK_AFTER = 10  # failures in the window before the name or IP is refused
+    LOGIN_WINDOW = 15 * 60
+    LOGIN_LOCK_SECONDS = 15 * 60
+
+    TRUSTED_PROXIES = 0
+    DEVICE_IDENTITY: bool | None = None
+    MEDIA_ROOT: str | None = None
+    DEFAULT_TIMEZONE = "Asia/Shanghai"
+
+
+def _truthy(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() in {"1", "true", "yes", "on"}
+
+
+def load_config(app: Flask, test_config: dict[str, Any] | None = None) -> None:
+    """Fill ``app.config`` from defaults, the environment and ``test_config``; then check it."""
+    app.config.from_object(DefaultConfig)
+    app.config["ENV_NAME"] = os.environ.get("ZUIMEI_ENV", "development").strip().lower()
+    app.config.from_prefixed_env("ZUIMEI")
+    for name in ("SECRET_KEY", "REDIS_URL"):
+        if os.environ.get(name):
+            app.config[name] = os.environ[name]
+    if os.environ.get("DATABASE_URL"):
+        app.config["SQLALCHEMY_DATABASE_URI"] = _normalise_db_url(os.environ["DATABASE_URL"])
+    for name in ("WECHAT_APP_ID", "WECHAT_APP_SECRET", "WECHAT_API_BASE"):
+        if os.environ.get(name):
+            app.config[name] = os.environ[name]
+    if test_config:
+        app.config.update(test_config)
+
+    production = app.config["ENV_NAME"] == "production"
+    app.config["EMBEDDED_DATABASE"] = not app.config.get("SQLALCHEMY_DATABASE_URI")
+    app.config["EMBEDDED_REDIS"] = not app.config.get("REDIS_URL")
+    if production:
+        _check_production(app)
+
+    instance = Path(app.instance_path)
+    if (
+        app.config["EMBEDDED_DATABASE"]
+        or app.config["EMBEDDED_REDIS"]
+        or not app.config.get("SECRET_KEY")
+    ):
+        instance.mkdir(parents=True, exist_ok=True)
+    if app.config["EMBEDDED_DATABASE"]:
+        app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{instance / 'zuimei.db'}"
+    if app.config["EMBEDDED_REDIS"]:
+        app.config["REDIS_URL"] = f"unix://{instance / 'redis.sock'}"
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = _instance_secret(instance)
+
+    app.config["SQLALCHEMY_DATABASE_URI"] = _normalise_db_url(app.config["SQLALCHEMY_DATABASE_URI"])
+    app.config["TRUSTED_PROXIES"] = int(app.config.get("TRUSTED_PROXIES") or 0)
+    device = app.config.get("DEVICE_IDENTITY")
+    app.config["DEVICE_IDENTITY"] = (not production) if device is None else _truthy(device)
+    if not app.config.get("MEDIA_ROOT"):
+        app.config["MEDIA_ROOT"] = str(instance / "media")
+
+
+def _check_production(app: Flask) -> None:
+    missing = [
+        name
+        for name, key in (
+            ("DATABASE_URL", "SQLALCHEMY_DATABASE_URI"),
+            ("REDIS_URL", "REDIS_URL"),
+            ("SECRET_KEY", "SECRET_KEY"),
+        )
+        if not app.config.get(key)
+    ]
+    if missing:
+        raise ConfigError(
+            "ZUIMEI_ENV=production refuses embedded defaults; set " + ", ".join(missing)
+        )
+    if len(str(app.config["SECRET_KEY"])) < 32:
+        raise ConfigError("SECRET_KEY must be at least 32 characters in production")
+    if str(app.config["SQLALCHEMY_DATABASE_URI"]).startswith("sqlite"):
+        raise ConfigError("ZUIMEI_ENV=production needs PostgreSQL, not SQLite")
+
+
+def _normalise_db_url(url: str) -> str:
+    # Heroku-style and bare postgres URLs mean psycopg 3 here.
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    return url
+
+
+def _instance_secret(instance: Path) -> str:
+    """A development secret generated once into instance/, never into the repository."""
+    path = instance / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    value = secrets.token_urlsafe(48)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process won the race; use its secret
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as fh:
+        fh.write(value)
+    return value

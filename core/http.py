@@ -1,0 +1,62 @@
+"""Per-request plumbing: request ids, JSON-only bodies, SQLite write intent, API docs assets."""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+
+from flask import Flask, Response, g, request, send_from_directory
+
+from core.errors import error_response
+from core.extensions import sqlite_write_intent
+
+log = logging.getLogger("zuimei.http")
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+_WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+def accepts_any_body(view):  # type: ignore[no-untyped-def]
+    """Mark a view that takes a non-JSON body (uploads); others get 415 for one."""
+    view.accepts_any_body = True
+    return view
+
+
+def init_app(app: Flask) -> None:
+    @app.before_request
+    def _begin() -> Response | None:
+        incoming = request.headers.get("X-Request-ID", "")
+        g.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        sqlite_write_intent.set(request.method in _WRITE_METHODS)
+        if request.method in _WRITE_METHODS and request.path.startswith("/api/"):
+            has_body = bool(request.content_length) or "chunked" in request.headers.get(
+                "Transfer-Encoding", ""
+            )
+            view = app.view_functions.get(request.endpoint or "")
+            if has_body and not getattr(view, "accepts_any_body", False) and not request.is_json:
+                return error_response(
+                    415,
+                    "unsupported_media_type",
+                    "请求内容类型不受支持，请使用 application/json",
+                    {"content_type": request.mimetype or None},
+                )
+        return None
+
+    @app.after_request
+    def _finish(response: Response) -> Response:
+        response.headers["X-Request-ID"] = g.get("request_id", "")
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        if request.path.startswith("/api/v1/") and "Cache-Control" not in response.headers:
+            response.headers["Cache-Control"] = "no-store"
+        return response
+
+    try:
+        import swagger_ui_bundle
+    except ImportError:  # pragma: no cover - a dependency; the docs page then loads nothing
+        return
+    assets = swagger_ui_bundle.swagger_ui_path
+    app.config["OPENAPI_SWAGGER_UI_URL"] = "/api/docs/assets/"
+
+    @app.get("/api/docs/assets/<path:filename>")
+    def _docs_assets(filename: str) -> Response:
+        return send_from_directory(assets, filename, max_age=86400)

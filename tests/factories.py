@@ -1,0 +1,179 @@
+"""Factory functions and a standard organisation for the tests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from flask import Flask
+
+from campaigns import services as campaign_services
+from campaigns.models import Account, Campaign
+from core.auth import issue_token
+from core.extensions import db
+from core.types import utcnow
+from nominations import services as nomination_services
+from nominations.models import Nomination
+
+PASSWORD = "correct-horse-battery"
+
+DEEDS = "扎根基层二十年，累计接诊群众八万余人次。" * 10
+
+
+def nomination_body(category: str = "doctor", **overrides: Any) -> dict[str, Any]:
+    body = {
+        "category": category,
+        "name": "李晓梅",
+        "gender": "female",
+        "title": "主治医师",
+        "position": "急诊科副主任",
+        "department": "急诊科",
+        "years_of_service": 12,
+        "summary": "十二年坚守急诊一线，抢救危重病人上千例",
+        "deeds": DEEDS,
+        "unit_opinion": "同意推荐。",
+    }
+    body.update(overrides)
+    return body
+
+
+def campaign_body(slug: str = "c1", **overrides: Any) -> dict[str, Any]:
+    now = utcnow()
+    body = {
+        "slug": slug,
+        "title": "2026年度测试县最美医生评选",
+        "organizer": "测试县卫生健康局",
+        "description": "测试活动",
+        "nomination_start": (now - timedelta(days=1)).isoformat(),
+        "nomination_end": (now + timedelta(days=10)).isoformat(),
+        "voting_start": (now + timedelta(days=11)).isoformat(),
+        "voting_end": (now + timedelta(days=20)).isoformat(),
+        "rules": {"votes_per_day": 5, "votes_per_nominee_per_day": 1},
+        "weights": {"public": 30, "jury": 70},
+    }
+    body.update(overrides)
+    return body
+
+
+@dataclass
+class Org:
+    """Province P → city C → counties K1, K2 → hospitals H1, H2 (K1) and H3 (K2), with logins."""
+
+    app: Flask
+    accounts: dict[str, int] = field(default_factory=dict)
+
+    def headers(self, username: str) -> dict[str, str]:
+        with self.app.app_context():
+            account = db.session.get(Account, self.accounts[username])
+            assert account is not None
+            token = issue_token(
+                "staff",
+                {"sub": account.id, "role": account.role, "v": account.token_version},
+                3600,
+            )
+        return {"Authorization": f"Bearer {token.token}"}
+
+    def account(self, username: str) -> Account:
+        account = db.session.get(Account, self.accounts[username])
+        assert account is not None
+        return account
+
+    def campaign(
+        self,
+        slug: str = "c1",
+        phase: str = "nominating",
+        max_per_unit: int = 2,
+        **overrides: Any,
+    ) -> str:
+        """A campaign with categories doctor (D) and nurse (N), moved to ``phase``."""
+        from campaigns.schemas import CampaignCreateSchema
+
+        with self.app.app_context():
+            fields = CampaignCreateSchema().load(campaign_body(slug, **overrides))
+            campaign = campaign_services.create_campaign(fields)
+            for code, name, prefix in (
+                ("doctor", "十大最美医生", "D"),
+                ("nurse", "十大最美护士", "N"),
+            ):
+                campaign_services.add_category(
+                    campaign,
+                    {
+                        "code": code,
+                        "name": name,
+                        "prefix": prefix,
+                        "award_count": 10,
+                        "max_per_unit": max_per_unit,
+                    },
+                )
+            if phase != "draft":
+                campaign_services.change_phase(campaign, phase, "test set-up")
+            db.session.commit()
+            db.session.remove()
+        return slug
+
+    def nomination(
+        self,
+        slug: str = "c1",
+        unit_user: str = "unit-h1",
+        status: str = "draft",
+        **overrides: Any,
+    ) -> int:
+        """A nomination taken through the real workflow up to ``status``."""
+        from nominations.schemas import NominationCreateSchema
+
+        with self.app.app_context():
+            campaign = db.session.query(Campaign).filter_by(slug=slug).one()
+            clerk = self.account(unit_user)
+            fields = NominationCreateSchema().load(nomination_body(**overrides))
+            nomination = nomination_services.create(clerk, campaign, fields)
+            if status in ("submitted", "approved", "returned"):
+                nomination_services.submit(clerk, nomination)
+            if status == "approved":
+                nomination_services.review(self.account("admin"), nomination, "approve", None)
+            if status == "returned":
+                nomination_services.review(self.account("admin"), nomination, "return", "请补充")
+            db.session.commit()
+            nomination_id = nomination.id
+            db.session.remove()
+        return nomination_id
+
+    def status_of(self, nomination_id: int) -> str:
+        with self.app.app_context():
+            nomination = db.session.get(Nomination, nomination_id)
+            assert nomination is not None
+            status = nomination.status
+            db.session.remove()
+        return status
+
+
+@pytest.fixture
+def org(app: Flask) -> Iterator[Org]:
+    with app.app_context():
+        for code, level, parent in (
+            ("P", "province", None),
+            ("C", "city", "P"),
+            ("K1", "county", "C"),
+            ("K2", "county", "C"),
+            ("H1", "institution", "K1"),
+            ("H2", "institution", "K1"),
+            ("H3", "institution", "K2"),
+        ):
+            campaign_services.create_unit(code, f"单位{code}", level, parent)
+        made = {}
+        for username, role, unit in (
+            ("admin", "admin", None),
+            ("rev-k1", "reviewer", "K1"),
+            ("rev-k2", "reviewer", "K2"),
+            ("rev-c", "reviewer", "C"),
+            ("unit-h1", "unit", "H1"),
+            ("unit-h2", "unit", "H2"),
+            ("unit-h3", "unit", "H3"),
+            ("judge", "judge", None),
+        ):
+            made[username] = campaign_services.create_account(username, PASSWORD, role, unit).id
+        db.session.commit()
+        db.session.remove()
+    yield Org(app=app, accounts=made)
