@@ -366,12 +366,13 @@ def _recommend(account: Account, nomination: Nomination, comment: str | None) ->
 def _approve(account: Account, nomination: Nomination, comment: str | None) -> None:
     if nomination.campaign.require_recommendation and not nomination.recommended:
         raise Conflict("该材料尚未经主管部门推荐", code="recommendation_required")
-    nomination.approved_at = utcnow()
-    _transition(account, nomination, "approve", "approved", comment)
+    # The number is taken inside this transaction; if the status change below loses a race,
+    # the rollback gives the number back.
     seq = _next_number(nomination.campaign_id, nomination.category.prefix)
     nomination.number_seq = seq
     nomination.number = f"{nomination.category.prefix}{seq:03d}"
-    _flush_or_conflict()
+    nomination.approved_at = utcnow()
+    _transition(account, nomination, "approve", "approved", comment)
 
 
 def _next_number(campaign_id: int, prefix: str) -> int:

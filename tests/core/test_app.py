@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
 
 import pytest
 from flask import Flask
@@ -21,10 +21,8 @@ def test_readyz_reports_database_and_redis(client: FlaskClient) -> None:
     assert response.json["checks"] == {"database": "ok", "redis": "ok"}
 
 
-def test_readyz_is_503_when_redis_is_unreachable(app_config: dict[str, Any]) -> None:
-    from core import create_app
-
-    broken = create_app({**app_config, "REDIS_URL": "redis://127.0.0.1:1/0"})
+def test_readyz_is_503_when_redis_is_unreachable(make_app: Callable[..., Flask]) -> None:
+    broken = make_app(REDIS_URL="redis://127.0.0.1:1/0")
     response = broken.test_client().get("/readyz")
     assert response.status_code == 503
     assert response.json["checks"]["redis"] == "unavailable"
@@ -78,11 +76,9 @@ def test_oversized_body_is_413(client: FlaskClient) -> None:
 
 
 def test_unexpected_exception_is_500_without_traceback(
-    app_config: dict[str, Any], caplog: pytest.LogCaptureFixture
+    make_app: Callable[..., Flask], caplog: pytest.LogCaptureFixture
 ) -> None:
-    from core import create_app
-
-    fresh = create_app({**app_config, "TESTING": False})
+    fresh = make_app(TESTING=False)
 
     @fresh.get("/boom-for-test")
     def boom() -> None:
