@@ -131,6 +131,11 @@ def up(host: str, port: int, web_workers: int, no_demo: bool) -> None:
     env = dict(os.environ)
     env.setdefault("PYTHONUNBUFFERED", "1")
     children: list[subprocess.Popen[Any]] = []
+    # Ctrl-C reaches the whole process group; SIGTERM comes from a process manager. Either way,
+    # stop the children in order (even when a shell started us with SIGINT ignored; installing a
+    # handler before the children start also gives them the default action back).
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
     try:
         children.append(
             subprocess.Popen(  # noqa: S603 - fixed argv
@@ -161,15 +166,14 @@ def up(host: str, port: int, web_workers: int, no_demo: bool) -> None:
         if not _wait_for(f"{base}/healthz", children, timeout=30):
             raise click.ClickException("the web server did not start; see the log above")
         click.echo("")
-        click.echo(f"Zuimei is up: {base}/")
-        click.echo(f"  API docs     {base}/api/docs")
+        click.echo(f"Zuimei is up: {base}/api/docs (interactive API docs)")
         click.echo(f"  OpenAPI      {base}/api/openapi.json")
-        click.echo(f"  demo nominees {base}/api/v1/campaigns/qingshan-2026/nominees")
+        click.echo(f"  nominees     {base}/api/v1/campaigns/qingshan-2026/nominees")
+        click.echo(f"  readiness    {base}/readyz")
         logins = _read_saved_logins(app)
         if logins:
             _print_logins(logins)
         click.echo("Press Ctrl-C to stop everything.")
-        signal.signal(signal.SIGTERM, _interrupt)
         while all(child.poll() is None for child in children):
             time.sleep(0.5)
         click.echo("a child process exited; stopping", err=True)
