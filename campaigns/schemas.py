@@ -88,6 +88,27 @@ class RulesSchema(Schema):
     )
     hide_counts = fields.Boolean(load_default=False)
     hide_counts_from = fields.AwareDateTime(load_default=None, allow_none=True)
+    # Pressure checks (see docs/voting.md). They can hold or slow votes, never add any.
+    ip_soft_limit = fields.Integer(
+        load_default=30,
+        validate=validate.Range(min=0, max=10000),
+        metadata={"description": "votes per minute from one address before a captcha (0: off)"},
+    )
+    velocity_factor = fields.Integer(
+        load_default=10,
+        validate=validate.Range(min=0, max=1000),
+        metadata={"description": "a nominee's minute above this × its 10-minute average is held"},
+    )
+    velocity_floor = fields.Integer(
+        load_default=300,
+        validate=validate.Range(min=1, max=1000000),
+        metadata={"description": "votes per minute a nominee may always get"},
+    )
+    freeze_minutes = fields.Integer(
+        load_default=10,
+        validate=validate.Range(min=0, max=1440),
+        metadata={"description": "how long a nominee whose pace exploded is frozen (0: never)"},
+    )
 
     @validates_schema
     def _quota_within_daily(self, data: dict[str, Any], **_: Any) -> None:
@@ -179,6 +200,7 @@ class CategorySchema(Schema):
 class PublicRulesSchema(Schema):
     votes_per_day = fields.Integer()
     votes_per_nominee_per_day = fields.Integer()
+    ip_soft_limit = fields.Integer()
     hide_counts = fields.Boolean()
     hide_counts_from = fields.AwareDateTime(allow_none=True)
 

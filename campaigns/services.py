@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from campaigns.models import PHASES, Account, Campaign, Category, Unit
 from core import audit
+from core.signals import campaign_changed
 from core.auth import (
     IssuedToken,
     bearer_token,
@@ -306,6 +307,7 @@ def create_campaign(fields: dict[str, Any]) -> Campaign:
         campaign_id=campaign.id,
         after=snapshot(campaign),
     )
+    campaign_changed.send(campaign)
     return campaign
 
 
@@ -326,7 +328,7 @@ def snapshot(campaign: Campaign) -> dict[str, Any]:
 
 
 # Rules that must not change once the public is voting: a voter was told them.
-_FROZEN_WHILE_VOTING = ("rules", "voting_start")
+_FROZEN_WHILE_VOTING = ("rules", "voting_start", "timezone")
 
 
 def update_campaign(campaign: Campaign, changes: dict[str, Any]) -> Campaign:
@@ -359,6 +361,7 @@ def update_campaign(campaign: Campaign, changes: dict[str, Any]) -> Campaign:
         before=before,
         after=snapshot(campaign),
     )
+    campaign_changed.send(campaign)
     return campaign
 
 
@@ -388,6 +391,7 @@ def change_phase(campaign: Campaign, phase: str, reason: str | None) -> Campaign
         after={"phase": phase},
         reason=reason,
     )
+    campaign_changed.send(campaign)
     return campaign
 
 

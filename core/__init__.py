@@ -39,9 +39,13 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     from campaigns.routes import blp as campaigns_blp
     from nominations.routes import blp as nominations_blp
+    from voting.cli import votes_cli
+    from voting.routes import blp as voting_blp
 
     api.register_blueprint(campaigns_blp)
     api.register_blueprint(nominations_blp)
+    api.register_blueprint(voting_blp)
     app.register_blueprint(health.blp)
     cli.init_app(app)
+    app.cli.add_command(votes_cli)
     return app

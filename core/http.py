@@ -22,6 +22,16 @@ def accepts_any_body(view):  # type: ignore[no-untyped-def]
     return view
 
 
+def cacheable(seconds: int):  # type: ignore[no-untyped-def]
+    """Mark a public GET whose answer a CDN or browser may keep for ``seconds`` (with an ETag)."""
+
+    def mark(view):  # type: ignore[no-untyped-def]
+        view.cache_seconds = seconds
+        return view
+
+    return mark
+
+
 def init_app(app: Flask) -> None:
     @app.before_request
     def _begin() -> Response | None:
@@ -45,6 +55,12 @@ def init_app(app: Flask) -> None:
     @app.after_request
     def _finish(response: Response) -> Response:
         response.headers["X-Request-ID"] = g.get("request_id", "")
+        view = app.view_functions.get(request.endpoint or "")
+        seconds = getattr(view, "cache_seconds", None)
+        if seconds and request.method in ("GET", "HEAD") and response.status_code == 200:
+            response.headers["Cache-Control"] = f"public, max-age={seconds}"
+            response.add_etag()
+            response.make_conditional(request)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         if request.path.startswith("/api/v1/") and "Cache-Control" not in response.headers:
             response.headers["Cache-Control"] = "no-store"

@@ -9,7 +9,9 @@ from flask_smorest import Blueprint
 
 from campaigns import services as campaign_services
 from core.extensions import db
+from core.http import cacheable
 from nominations import services
+from voting import services as voting_services
 from nominations.schemas import (
     NominationCreateSchema,
     NominationListArgsSchema,
@@ -123,6 +125,7 @@ def review_nomination(body: dict[str, Any], nomination_id: int) -> Any:
 @blp.route("/campaigns/<slug>/nominees", methods=["GET"])
 @blp.arguments(NomineeQueryArgsSchema, location="query")
 @blp.response(200, NomineePageSchema)
+@cacheable(5)
 def list_nominees(args: dict[str, Any], slug: str) -> dict[str, Any]:
     """Approved nominees: search by name or number, filter by category, paginate."""
     campaign = campaign_services.get_public_campaign(slug)
@@ -130,11 +133,13 @@ def list_nominees(args: dict[str, Any], slug: str) -> dict[str, Any]:
         campaign,
         category=args["category"],
         q=args["q"],
+        sort=args["sort"],
         page=args["page"],
         per_page=args["per_page"],
+        counts_for=_counts_reader(campaign),
     )
     return {
-        "items": [services.public_card(n) for n in items],
+        "items": items,
         "page": args["page"],
         "per_page": args["per_page"],
         "total": total,
@@ -143,7 +148,21 @@ def list_nominees(args: dict[str, Any], slug: str) -> dict[str, Any]:
 
 @blp.route("/campaigns/<slug>/nominees/<number>", methods=["GET"])
 @blp.response(200, NomineeDetailSchema)
+@cacheable(5)
 def get_nominee(slug: str, number: str) -> dict[str, Any]:
     """One approved nominee: deeds and the unit's recommendation."""
     campaign = campaign_services.get_public_campaign(slug)
-    return services.public_card(services.public_nominee(campaign, number))
+    nomination = services.public_nominee(campaign, number)
+    reader = _counts_reader(campaign)
+    counts = reader(campaign, [(nomination.number, nomination.category.code)]) if reader else {}
+    return services.public_card(nomination, counts.get(nomination.number or ""))
+
+
+def _counts_reader(campaign: Any) -> Any:
+    """Vote counts come from the voting package's Redis counters, unless the campaign hides them
+    (or voting has not begun: there is nothing to show)."""
+    if campaign.phase in ("draft", "nominating", "reviewing") or voting_services.counts_hidden(
+        campaign
+    ):
+        return None
+    return voting_services.vote_counts

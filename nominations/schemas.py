@@ -154,8 +154,8 @@ class NomineeQueryArgsSchema(PageArgsSchema):
     )
     sort = fields.String(
         load_default="number",
-        validate=validate.OneOf(("number",)),
-        metadata={"description": "number (votes arrives with the voting package)"},
+        validate=validate.OneOf(("number", "votes")),
+        metadata={"description": "number, or votes (most first; as number while counts are hidden)"},
     )
 
 

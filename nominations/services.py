@@ -3,6 +3,7 @@ and the public listing of approved nominees."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import func, or_, select, update
@@ -12,6 +13,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from campaigns import services as campaign_services
 from campaigns.models import Account, Campaign, Category, Unit
 from core import audit
+from core.signals import campaign_changed
 from core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from core.extensions import db
 from core.types import utcnow
@@ -319,7 +321,10 @@ def withdraw(account: Account, nomination: Nomination, comment: str | None) -> N
         )
     if nomination.status == "approved" and not (comment or "").strip():
         raise ValidationFailed("撤回已通过的候选人必须填写原因", code="reason_required")
+    was_public = nomination.status == "approved"
     _transition(account, nomination, "withdraw", "withdrawn", comment)
+    if was_public:
+        campaign_changed.send(nomination.campaign)
     return nomination
 
 
@@ -373,6 +378,7 @@ def _approve(account: Account, nomination: Nomination, comment: str | None) -> N
     nomination.number = f"{nomination.category.prefix}{seq:03d}"
     nomination.approved_at = utcnow()
     _transition(account, nomination, "approve", "approved", comment)
+    campaign_changed.send(nomination.campaign)
 
 
 def _next_number(campaign_id: int, prefix: str) -> int:
@@ -402,14 +408,21 @@ def _next_number(campaign_id: int, prefix: str) -> int:
 # --- public -----------------------------------------------------------------------------------
 
 
+CountsFor = Callable[[Campaign, list[tuple[str, str]]], dict[str, dict[str, int]]]
+
+
 def public_nominees(
     campaign: Campaign,
     *,
     category: str | None = None,
     q: str | None = None,
+    sort: str = "number",
     page: int = 1,
     per_page: int = 20,
-) -> tuple[list[Nomination], int]:
+    counts_for: CountsFor | None = None,
+) -> tuple[list[dict[str, Any]], int]:
+    """Approved nominees as public cards; with ``counts_for`` (the voting package's counter
+    reader), each card carries its votes and rank, and ``sort="votes"`` orders by them."""
     query = (
         select(Nomination)
         .join(Category, Nomination.category_id == Category.id)
@@ -428,14 +441,22 @@ def public_nominees(
                 Nomination.number == term.upper(),
             )
         )
+    query = query.options(joinedload(Nomination.category), joinedload(Nomination.unit))
+    query = query.order_by(Category.position, Nomination.number_seq)
+    if sort == "votes" and counts_for is not None:
+        everything = list(db.session.scalars(query).unique())
+        counts = counts_for(campaign, [(n.number or "", n.category.code) for n in everything])
+        everything.sort(key=lambda n: -counts.get(n.number or "", {}).get("votes", 0))
+        window = everything[(page - 1) * per_page : page * per_page]
+        return [public_card(n, counts.get(n.number or "")) for n in window], len(everything)
     total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    items = db.session.scalars(
-        query.options(joinedload(Nomination.category), joinedload(Nomination.unit))
-        .order_by(Category.position, Nomination.number_seq)
-        .limit(per_page)
-        .offset((page - 1) * per_page)
-    ).all()
-    return list(items), total
+    items = list(db.session.scalars(query.limit(per_page).offset((page - 1) * per_page)).unique())
+    counts = (
+        counts_for(campaign, [(n.number or "", n.category.code) for n in items])
+        if counts_for is not None
+        else {}
+    )
+    return [public_card(n, counts.get(n.number or "")) for n in items], total
 
 
 def public_nominee(campaign: Campaign, number: str) -> Nomination:
@@ -451,9 +472,10 @@ def public_nominee(campaign: Campaign, number: str) -> Nomination:
     return nomination
 
 
-def public_card(nomination: Nomination) -> dict[str, Any]:
+def public_card(nomination: Nomination, counts: dict[str, int] | None = None) -> dict[str, Any]:
     """The public's view of a nominee; the output schema drops anything not listed there."""
-    return {
+    card = dict(counts or {})
+    return card | {
         "number": nomination.number,
         "name": nomination.name,
         "category": nomination.category.code,

@@ -140,6 +140,47 @@ class Org:
             db.session.remove()
         return nomination_id
 
+    def voting_campaign(
+        self, slug: str = "v1", nominees: int = 3, rules: dict[str, Any] | None = None, **overrides: Any
+    ) -> list[str]:
+        """A campaign open for voting now, with ``nominees`` approved doctors; their numbers."""
+        now = utcnow()
+        window = {
+            "nomination_start": (now - timedelta(days=2)).isoformat(),
+            "nomination_end": (now + timedelta(days=1)).isoformat(),
+            "voting_start": (now - timedelta(hours=1)).isoformat(),
+            "voting_end": (now + timedelta(days=1)).isoformat(),
+            "rules": {
+                "votes_per_day": 5,
+                "votes_per_nominee_per_day": 1,
+                "ip_soft_limit": 0,
+                "velocity_factor": 0,
+                **(rules or {}),
+            },
+        }
+        window.update(overrides)
+        self.campaign(slug, max_per_unit=50, **window)
+        ids = [
+            self.nomination(slug, unit_user=("unit-h1", "unit-h2", "unit-h3")[i % 3],
+                            status="approved", name=f"候选人{i}")
+            for i in range(nominees)
+        ]
+        with self.app.app_context():
+            campaign = db.session.query(Campaign).filter_by(slug=slug).one()
+            campaign_services.change_phase(campaign, "voting", None)
+            db.session.commit()
+            numbers = [db.session.get(Nomination, i).number for i in ids]
+            db.session.remove()
+        return numbers
+
+    def voter(self, voter_id: int, provider: str = "device") -> dict[str, str]:
+        """A signed voter token for ``voter_id`` (the vote path never looks the voter up)."""
+        with self.app.app_context():
+            token = issue_token(
+                "voter", {"sub": voter_id, "p": provider, "c": 1_700_000_000_000}, 3600
+            )
+        return {"Authorization": f"Bearer {token.token}"}
+
     def status_of(self, nomination_id: int) -> str:
         with self.app.app_context():
             nomination = db.session.get(Nomination, nomination_id)

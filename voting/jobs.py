@@ -1,0 +1,56 @@
+"""Voting jobs: drain each campaign's ledger stream, reconcile counters."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sqlalchemy import select
+
+from campaigns.models import Campaign
+from core.extensions import db, redis_store
+from core.jobs import app_job, periodic
+from voting import services
+
+log = logging.getLogger("zuimei.jobs.voting")
+
+_ACTIVE_PHASES = ("voting", "judging", "publicity")
+
+
+def _active_slugs() -> list[str]:
+    return list(
+        db.session.scalars(select(Campaign.slug).where(Campaign.phase.in_(_ACTIVE_PHASES)))
+    )
+
+
+@app_job
+def drain(slug: str) -> int:
+    """Drain one campaign, one drainer at a time (a lock keeps the hash chain linear)."""
+    lock = redis_store.client.lock(redis_store.key("lock", "drain", slug), timeout=300)
+    if not lock.acquire(blocking=False):
+        return 0
+    try:
+        return services.drain_campaign(slug)
+    finally:
+        try:
+            lock.release()
+        except Exception:  # noqa: BLE001 - an expired lock is released already
+            log.warning("drain lock for %s expired before release", slug)
+
+
+@periodic(seconds=1, queue="votes")
+@app_job
+def drain_all() -> dict[str, int]:
+    return {slug: drain(slug) for slug in _active_slugs()}
+
+
+@periodic(seconds=300, queue="votes")
+@app_job
+def reconcile_all() -> list[dict[str, Any]]:
+    reports = []
+    for slug in _active_slugs():
+        campaign = db.session.scalar(select(Campaign).where(Campaign.slug == slug))
+        if campaign is not None:
+            services.sync_campaign(campaign)
+            reports.append(services.reconcile(campaign))
+    return reports

@@ -1,0 +1,133 @@
+-- One vote, decided and recorded atomically. Every key shares the campaign's hash tag, so on a
+-- Redis Cluster the whole script runs on one shard.
+--
+-- KEYS[1]  meta      hash: phase, start_ms, end_ms, per_day, per_nominee, ip_soft, velocity_*
+-- KEYS[2]  nominees  hash: number -> category code (approved nominees only)
+-- KEYS[3]  frozen    hash: number -> frozen-until (ms)
+-- KEYS[4]  quota     hash: "_t" -> the voter's votes today, number -> votes for that nominee
+-- KEYS[5]  idem      string: the first answer for this voter's Idempotency-Key
+-- KEYS[6]  counts    hash: number -> valid votes
+-- KEYS[7]  pending   hash: number -> pending votes
+-- KEYS[8]  ledger    stream of every vote
+-- KEYS[9]  seq       string: the campaign's vote sequence
+-- KEYS[10] ipmin     string: votes from this address in this minute
+-- KEYS[11] velocity  hash: number:minute -> votes in that minute (the nominee's own pace)
+-- ARGV: now_ms, day, voter, number, ip, device, user_agent, rank_prefix, has_pass,
+--       voter_created_ms, minute, use_idem ('1' when the request sent a key)
+local now = tonumber(ARGV[1])
+local voter = ARGV[3]
+local number = ARGV[4]
+local use_idem = ARGV[12] == '1'
+
+local meta = redis.call('HMGET', KEYS[1], 'phase', 'start_ms', 'end_ms', 'per_day',
+  'per_nominee', 'ip_soft', 'velocity_factor', 'velocity_floor', 'freeze_seconds', 'id',
+  'hide_from_ms')
+if not meta[1] then
+  return {'sync'}
+end
+
+if use_idem then
+  local first = redis.call('GET', KEYS[5])
+  if first then
+    return {'replay', first}
+  end
+end
+
+if meta[1] ~= 'voting' or now < tonumber(meta[2]) or now >= tonumber(meta[3]) then
+  return {'err', 'voting_closed'}
+end
+
+local category = redis.call('HGET', KEYS[2], number)
+if not category then
+  return {'err', 'nominee_not_found'}
+end
+
+local frozen_until = tonumber(redis.call('HGET', KEYS[3], number) or '0')
+if frozen_until > now then
+  return {'err', 'nominee_frozen', tostring(frozen_until)}
+end
+
+local per_day = tonumber(meta[4])
+local per_nominee = tonumber(meta[5])
+local spent = tonumber(redis.call('HGET', KEYS[4], '_t') or '0')
+if spent >= per_day then
+  return {'err', 'daily_quota_exhausted', '0'}
+end
+local spent_here = tonumber(redis.call('HGET', KEYS[4], number) or '0')
+if spent_here >= per_nominee then
+  return {'err', 'nominee_daily_limit', tostring(per_day - spent)}
+end
+
+-- Pressure from one address: past the soft limit a vote needs a solved challenge.
+local ip_soft = tonumber(meta[6] or '0')
+local from_ip = tonumber(redis.call('GET', KEYS[10]) or '0')
+if ip_soft > 0 and from_ip >= ip_soft and ARGV[9] ~= '1' then
+  return {'err', 'challenge_required'}
+end
+
+-- A nominee's pace: votes in this minute against its average over the previous ten.
+local status = 'valid'
+local reason = ''
+local velocity_factor = tonumber(meta[7] or '0')
+local minute = tonumber(ARGV[11])
+if velocity_factor > 0 then
+  local floor = tonumber(meta[8] or '0')
+  local fields = {}
+  for i = 1, 10 do
+    fields[i] = number .. ':' .. tostring(minute - i)
+  end
+  local history = redis.call('HMGET', KEYS[11], unpack(fields))
+  local total = 0
+  for i = 1, 10 do
+    total = total + tonumber(history[i] or '0')
+  end
+  local this_minute = tonumber(redis.call('HGET', KEYS[11], number .. ':' .. tostring(minute)) or '0')
+  local allowed = math.max(floor, velocity_factor * total / 10)
+  if this_minute + 1 > allowed then
+    status = 'pending'
+    reason = 'velocity'
+    local freeze = tonumber(meta[9] or '0')
+    if freeze > 0 then
+      redis.call('HSET', KEYS[3], number, tostring(now + freeze * 1000))
+      redis.call('XADD', KEYS[8], '*', 'kind', 'freeze', 'n', number, 't', ARGV[1],
+        'until', tostring(now + freeze * 1000), 'minute_votes', tostring(this_minute + 1),
+        'baseline', tostring(total / 10))
+    end
+  end
+end
+
+local seq = redis.call('INCR', KEYS[9])
+local vote_id = meta[10] .. '-' .. tostring(seq)
+
+redis.call('HINCRBY', KEYS[4], '_t', 1)
+redis.call('HINCRBY', KEYS[4], number, 1)
+redis.call('EXPIRE', KEYS[4], 172800)
+redis.call('INCR', KEYS[10])
+redis.call('EXPIRE', KEYS[10], 120)
+redis.call('HINCRBY', KEYS[11], number .. ':' .. tostring(minute), 1)
+redis.call('EXPIRE', KEYS[11], 3600)
+
+local votes
+if status == 'valid' then
+  votes = redis.call('HINCRBY', KEYS[6], number, 1)
+  redis.call('ZINCRBY', ARGV[8] .. category, 1, number)
+else
+  redis.call('HINCRBY', KEYS[7], number, 1)
+  votes = tonumber(redis.call('HGET', KEYS[6], number) or '0')
+end
+
+redis.call('XADD', KEYS[8], '*', 'kind', 'vote', 'id', vote_id, 'seq', tostring(seq),
+  'v', voter, 'n', number, 'c', category, 't', ARGV[1], 'day', ARGV[2], 'ip', ARGV[5],
+  'dev', ARGV[6], 'ua', ARGV[7], 'st', status, 'why', reason, 'vc', ARGV[10])
+
+-- While the campaign hides counts, the answer does not reveal them either.
+local hide_from = tonumber(meta[11] or '-1')
+if hide_from >= 0 and now >= hide_from then
+  votes = cjson.null
+end
+local answer = cjson.encode({vote_id = vote_id, nominee = number, nominee_votes = votes,
+  remaining_today = per_day - spent - 1, status = status})
+if use_idem then
+  redis.call('SET', KEYS[5], answer, 'EX', 86400)
+end
+return {'ok', answer}

@@ -1,0 +1,91 @@
+"""Voters, the vote ledger (system of record), its hash-chain head, and nominee freezes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from core.extensions import db
+from core.types import UTCDateTime, utcnow
+
+PROVIDERS = ("wechat", "sms", "device")
+VOTE_STATUSES = ("valid", "pending", "invalid")
+
+
+class Voter(db.Model):
+    """An identity made by the server's own exchange with a provider, never by the browser."""
+
+    __tablename__ = "voters"
+    __table_args__ = (UniqueConstraint("provider", "subject"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    provider: Mapped[str] = mapped_column(String(10))
+    # wechat: the openid; sms and device: a keyed hash, so phone numbers and device ids are not
+    # stored in the clear.
+    subject: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    blocked: Mapped[bool] = mapped_column(default=False)
+
+
+class Vote(db.Model):
+    """One ledger entry, drained from the Redis stream; ``id`` is the id the voter was given."""
+
+    __tablename__ = "votes"
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "chain_index"),
+        Index("ix_votes_campaign_nominee_status", "campaign_id", "nominee_number", "status"),
+        Index("ix_votes_campaign_at", "campaign_id", "at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), index=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    category_code: Mapped[str] = mapped_column(String(40))
+    nominee_number: Mapped[str] = mapped_column(String(16))
+    voter_id: Mapped[int] = mapped_column(Integer, index=True)
+    voter_created_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    day: Mapped[str] = mapped_column(String(10))
+    ip: Mapped[str] = mapped_column(String(64))
+    device: Mapped[str | None] = mapped_column(String(128))
+    user_agent: Mapped[str | None] = mapped_column(String(300))
+    # valid / pending / invalid; written_status is what the vote script decided and never changes.
+    status: Mapped[str] = mapped_column(String(10), index=True)
+    written_status: Mapped[str] = mapped_column(String(10))
+    status_reason: Mapped[str | None] = mapped_column(String(200))
+    chain_index: Mapped[int] = mapped_column(BigInteger)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+    drained_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class LedgerHead(db.Model):
+    """The last link of a campaign's vote chain; locked while a batch is appended."""
+
+    __tablename__ = "ledger_heads"
+
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), primary_key=True)
+    chain_index: Mapped[int] = mapped_column(BigInteger, default=0)
+    head_hash: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class NomineeFreeze(db.Model):
+    """A nominee auto-frozen by the vote script (or lifted by the committee), with the why."""
+
+    __tablename__ = "nominee_freezes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), index=True)
+    nominee_number: Mapped[str] = mapped_column(String(16))
+    stream_id: Mapped[str] = mapped_column(String(40), unique=True)
+    frozen_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    frozen_until: Mapped[datetime] = mapped_column(UTCDateTime())
+    minute_votes: Mapped[int] = mapped_column(Integer)
+    baseline_per_minute: Mapped[str] = mapped_column(String(20))
+    explanation: Mapped[str] = mapped_column(Text)
+    lifted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    lifted_by: Mapped[str | None] = mapped_column(String(64))
+    lift_reason: Mapped[str | None] = mapped_column(Text)

@@ -1,0 +1,64 @@
+"""Schemas of the vote path, voter identity, rankings and ledger health."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+
+class DeviceVoterSchema(Schema):
+    device_id = fields.String(
+        required=True,
+        validate=validate.Regexp(r"^[A-Za-z0-9_-]{8,128}$", error="设备标识格式不正确"),
+    )
+
+
+class VoterTokenSchema(Schema):
+    voter_token = fields.String(required=True)
+    expires_at = fields.AwareDateTime(required=True)
+
+
+class VoteCreateSchema(Schema):
+    nominee = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=16),
+        metadata={"description": "the nominee's public number, e.g. D001"},
+    )
+
+
+class VoteResultSchema(Schema):
+    vote_id = fields.String(required=True)
+    nominee = fields.String(required=True)
+    nominee_votes = fields.Integer(
+        allow_none=True, metadata={"description": "null while the campaign hides counts"}
+    )
+    remaining_today = fields.Integer(required=True)
+    status = fields.String(
+        metadata={"description": "valid, or pending: kept for the committee's review"}
+    )
+
+
+class RankingArgsSchema(Schema):
+    category = fields.String(required=True)
+
+
+class RankingItemSchema(Schema):
+    number = fields.String()
+    name = fields.String()
+    unit = fields.String()
+    votes = fields.Integer()
+    rank = fields.Integer()
+
+
+class RankingSchema(Schema):
+    category = fields.String()
+    category_name = fields.String()
+    hidden = fields.Boolean(metadata={"description": "true while the campaign hides counts"})
+    items = fields.List(fields.Nested(RankingItemSchema))
+
+
+class LedgerHealthSchema(Schema):
+    stream_length = fields.Integer()
+    pending = fields.Integer(metadata={"description": "read by a drainer, not yet acknowledged"})
+    oldest_undrained_age_seconds = fields.Float(allow_none=True)
+    drained_votes = fields.Integer()
+    chain_head = fields.String(allow_none=True)

@@ -1,0 +1,731 @@
+"""Voting: voter identity, the one-round-trip vote, counts and rankings, the ledger drain, the hash
+chain and reconciliation."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import resources
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import redis
+from flask import current_app, request
+from sqlalchemy import event, func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from campaigns.models import Campaign, Category
+from core.auth import bearer_token, issue_token, read_token
+from core.errors import AppError, Forbidden, NotFound, ServiceUnavailable, Unauthorized
+from core.extensions import db, redis_store
+from core.signals import campaign_changed
+from core.types import utcnow
+from nominations.models import Nomination
+from voting.models import LedgerHead, NomineeFreeze, Vote, Voter
+
+log = logging.getLogger("zuimei.voting")
+
+GENESIS = "0" * 64
+META_TTL = 300  # seconds: a lost sync heals itself within this time
+DRAIN_GROUP = "drain"
+
+# The vote path reads the time through this, so tests can stand at 23:59 Asia/Shanghai.
+clock: Callable[[], datetime] = utcnow
+
+
+# --- keys -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CampaignKeys:
+    """Every key of one campaign shares the hash tag ``{c:<slug>}``."""
+
+    base: str
+
+    @classmethod
+    def of(cls, slug: str) -> CampaignKeys:
+        return cls(redis_store.key("{c:" + slug + "}", ""))
+
+    def __getattr__(self, name: str) -> str:
+        return self.base + name
+
+    def quota(self, day: str, voter: int | str) -> str:
+        return f"{self.base}q:{day}:{voter}"
+
+    def idem(self, voter: int | str, key: str) -> str:
+        return f"{self.base}idem:{voter}:{key}"
+
+    def ip_minute(self, ip: str, minute: int) -> str:
+        return f"{self.base}ip:{ip}:{minute}"
+
+    @property
+    def rank_prefix(self) -> str:
+        return self.base + "rank:"
+
+    def rank(self, category: str) -> str:
+        return self.rank_prefix + category
+
+
+# --- voter identity ---------------------------------------------------------------------------
+
+
+def subject_hash(provider: str, value: str) -> str:
+    """A keyed hash, so device ids and phone numbers never sit in the database in the clear."""
+    key = current_app.config["SECRET_KEY"].encode()
+    return hmac.new(key, f"{provider}:{value}".encode(), hashlib.sha256).hexdigest()
+
+
+def voter_for(provider: str, subject: str) -> Voter:
+    voter = db.session.scalar(
+        select(Voter).where(Voter.provider == provider, Voter.subject == subject)
+    )
+    if voter is None:
+        voter = Voter(provider=provider, subject=subject)
+        db.session.add(voter)
+        db.session.flush()
+    if voter.blocked:
+        raise Forbidden("该投票身份已被停用", code="invalid_voter")
+    return voter
+
+
+def device_voter(device_id: str) -> tuple[Voter, Any]:
+    if not current_app.config["DEVICE_IDENTITY"]:
+        raise NotFound("未启用设备身份", code="provider_disabled")
+    subject = subject_hash("device", device_id)
+    voter = voter_for("device", subject)
+    return voter, voter_token(voter, device=subject[:32])
+
+
+def voter_token(voter: Voter, device: str | None = None) -> Any:
+    claims = {
+        "sub": voter.id,
+        "p": voter.provider,
+        "c": int(voter.created_at.timestamp() * 1000),
+    }
+    if device:
+        claims["d"] = device
+    return issue_token("voter", claims, current_app.config["VOTER_TOKEN_TTL"])
+
+
+def current_voter() -> dict[str, Any]:
+    """The voter's claims from the signed token; an id sent in a body is never looked at."""
+    token = bearer_token() or request.cookies.get("zm_voter")
+    if not token:
+        raise Unauthorized("请先完成身份验证", code="invalid_voter")
+    try:
+        return read_token("voter", token)
+    except AppError as exc:
+        raise Unauthorized("投票身份无效或已过期，请重新进入", code="invalid_voter") from exc
+
+
+# --- what the vote script knows about a campaign ----------------------------------------------
+
+
+def _ms(value: datetime) -> int:
+    return int(value.timestamp() * 1000)
+
+
+def campaign_state(campaign: Campaign) -> dict[str, Any]:
+    rules = campaign.rules or {}
+    nominees = dict(
+        db.session.execute(
+            select(Nomination.number, Category.code)
+            .join(Category, Nomination.category_id == Category.id)
+            .where(Nomination.campaign_id == campaign.id, Nomination.status == "approved")
+        ).all()
+    )
+    return {
+        "slug": campaign.slug,
+        "meta": {
+            "id": campaign.id,
+            "phase": campaign.phase,
+            "start_ms": _ms(campaign.voting_start),
+            "end_ms": _ms(campaign.voting_end),
+            "tz": campaign.timezone,
+            "per_day": rules.get("votes_per_day", 1),
+            "per_nominee": rules.get("votes_per_nominee_per_day", 1),
+            "ip_soft": rules.get("ip_soft_limit", 30),
+            "velocity_factor": rules.get("velocity_factor", 10),
+            "velocity_floor": rules.get("velocity_floor", 300),
+            "freeze_seconds": rules.get("freeze_minutes", 10) * 60,
+            "hide_from_ms": _hide_from_ms(rules),
+        },
+        "nominees": nominees,
+    }
+
+
+def _hide_from_ms(rules: dict[str, Any]) -> int:
+    """0 hides from the start, -1 never; else the epoch ms from which counts are hidden."""
+    if rules.get("hide_counts"):
+        return 0
+    if rules.get("hide_counts_from"):
+        return _ms(datetime.fromisoformat(rules["hide_counts_from"]))
+    return -1
+
+
+def write_state(state: dict[str, Any]) -> None:
+    keys = CampaignKeys.of(state["slug"])
+    pipe = redis_store.client.pipeline(transaction=True)
+    pipe.delete(keys.meta, keys.nominees)
+    pipe.hset(keys.meta, mapping={k: str(v) for k, v in state["meta"].items()})
+    pipe.expire(keys.meta, META_TTL)
+    if state["nominees"]:
+        pipe.hset(keys.nominees, mapping=state["nominees"])
+    pipe.execute()
+
+
+def sync_campaign(campaign: Campaign) -> None:
+    write_state(campaign_state(campaign))
+
+
+@campaign_changed.connect
+def _queue_sync(campaign: Campaign, **_: Any) -> None:
+    pending = db.session.info.setdefault("zuimei_sync", {})
+    pending[campaign.slug] = campaign
+
+
+def _before_commit(session: Session) -> None:
+    pending = session.info.pop("zuimei_sync", None)
+    if not pending:
+        return
+    session.flush()
+    session.info["zuimei_sync_states"] = [campaign_state(c) for c in pending.values()]
+
+
+def _after_commit(session: Session) -> None:
+    for state in session.info.pop("zuimei_sync_states", None) or []:
+        try:
+            write_state(state)
+        except (redis.RedisError, OSError):
+            log.warning(
+                "could not publish campaign %s to redis; it heals within %ss",
+                state["slug"],
+                META_TTL,
+            )
+
+
+def _after_rollback(session: Session) -> None:
+    session.info.pop("zuimei_sync", None)
+    session.info.pop("zuimei_sync_states", None)
+
+
+event.listen(Session, "before_commit", _before_commit)
+event.listen(Session, "after_commit", _after_commit)
+event.listen(Session, "after_soft_rollback", lambda session, _tx: _after_rollback(session))
+
+
+# --- the vote ---------------------------------------------------------------------------------
+
+_REFUSALS: dict[str, tuple[int, str]] = {
+    "voting_closed": (403, "投票尚未开始或已经结束"),
+    "nominee_not_found": (404, "候选人不存在"),
+    "nominee_frozen": (403, "该候选人的投票暂时冻结，正在核查异常票数，请稍后再试"),
+    "daily_quota_exhausted": (429, "今日票数已用完，明天再来吧"),
+    "nominee_daily_limit": (429, "今天已为该候选人投过票，明天再来吧"),
+    "challenge_required": (428, "投票过于频繁，请先完成验证"),
+}
+
+_script: Any = None
+
+
+def _vote_script() -> Any:
+    """The vote script, registered once per process and then called by its SHA (EVALSHA;
+    redis-py loads it again by itself if the server restarted and forgot it)."""
+    global _script
+    if _script is None:
+        source = resources.files("voting").joinpath("lua/vote.lua").read_text()
+        _script = redis_store.client.register_script(source)
+    return _script
+
+
+_tz_cache: dict[str, tuple[float, ZoneInfo]] = {}
+
+
+def _campaign_zone(keys: CampaignKeys, slug: str) -> ZoneInfo:
+    """The campaign's time zone, cached for a minute per process (it cannot change in voting)."""
+    cached = _tz_cache.get(slug)
+    if cached and cached[0] > time.monotonic():
+        return cached[1]
+    name = redis_store.client.hget(keys.meta, "tz")
+    if name is None:
+        _load_state(slug)
+        name = redis_store.client.hget(keys.meta, "tz")
+    zone = ZoneInfo(name.decode() if name else "Asia/Shanghai")
+    _tz_cache[slug] = (time.monotonic() + 60, zone)
+    return zone
+
+
+def _load_state(slug: str) -> None:
+    campaign = db.session.scalar(select(Campaign).where(Campaign.slug == slug))
+    if campaign is None or campaign.phase == "draft":
+        raise NotFound("评选活动不存在", code="campaign_not_found")
+    sync_campaign(campaign)
+
+
+def cast_vote(
+    slug: str,
+    voter: dict[str, Any],
+    number: str,
+    *,
+    idempotency_key: str | None,
+    ip: str,
+    device: str | None,
+    user_agent: str | None,
+    has_pass: bool = False,
+) -> tuple[dict[str, Any], bool]:
+    """Decide and record one vote in one Redis round trip. Returns (answer, replayed)."""
+    keys = CampaignKeys.of(slug)
+    voter_id = str(voter["sub"])
+    number = number.strip().upper()
+    try:
+        now = clock()
+        zone = _campaign_zone(keys, slug)
+        local = now.astimezone(zone)
+        minute = int(now.timestamp() // 60)
+        script_keys = [
+            keys.meta,
+            keys.nominees,
+            keys.frozen,
+            keys.quota(local.strftime("%Y-%m-%d"), voter_id),
+            keys.idem(voter_id, idempotency_key or "-"),
+            keys.counts,
+            keys.pending,
+            keys.ledger,
+            keys.seq,
+            keys.ip_minute(ip, minute),
+            keys.velocity,
+        ]
+        args = [
+            _ms(now),
+            local.strftime("%Y-%m-%d"),
+            voter_id,
+            number,
+            ip,
+            (device or "")[:128],
+            (user_agent or "")[:300],
+            keys.rank_prefix,
+            "1" if has_pass else "0",
+            str(voter.get("c", "")),
+            minute,
+            "1" if idempotency_key else "0",
+        ]
+        result = _vote_script()(keys=script_keys, args=args, client=redis_store.client)
+        if result[0] == b"sync":
+            _load_state(slug)
+            result = _vote_script()(keys=script_keys, args=args, client=redis_store.client)
+    except (redis.RedisError, OSError) as exc:
+        log.error("vote refused: redis unavailable (%s)", exc.__class__.__name__)
+        raise ServiceUnavailable("投票服务暂时不可用，请稍后再试") from exc
+    outcome = result[0].decode()
+    if outcome == "err":
+        code = result[1].decode()
+        status, message = _REFUSALS[code]
+        details: dict[str, Any] = {}
+        if code == "nominee_daily_limit":
+            details["remaining_today"] = int(result[2])
+        if code == "daily_quota_exhausted":
+            details["remaining_today"] = 0
+        if code == "nominee_frozen":
+            until = datetime.fromtimestamp(int(result[2]) / 1000, UTC)
+            details["frozen_until"] = until.isoformat()
+        raise AppError(message, code=code, status=status, details=details)
+    if outcome == "sync":  # the campaign vanished from Redis twice in a row
+        raise ServiceUnavailable()
+    return json.loads(result[1]), outcome == "replay"
+
+
+# --- counts and rankings ----------------------------------------------------------------------
+
+
+def counts_hidden(campaign: Campaign, now: datetime | None = None) -> bool:
+    rules = campaign.rules or {}
+    if rules.get("hide_counts"):
+        return True
+    since = rules.get("hide_counts_from")
+    if since:
+        return (now or utcnow()) >= datetime.fromisoformat(since)
+    return False
+
+
+def vote_counts(campaign: Campaign, nominees: list[tuple[str, str]]) -> dict[str, dict[str, int]]:
+    """{number: {votes, rank}} for (number, category) pairs, from Redis, in one pipeline."""
+    if not nominees:
+        return {}
+    keys = CampaignKeys.of(campaign.slug)
+    try:
+        raw = redis_store.client.hmget(keys.counts, [number for number, _ in nominees])
+    except (redis.RedisError, OSError) as exc:
+        raise ServiceUnavailable() from exc
+    counts = [int(value or 0) for value in raw]
+    result: dict[str, dict[str, int]] = {}
+    rank_pipe = redis_store.client.pipeline(transaction=False)
+    for (number, category), votes in zip(nominees, counts, strict=True):
+        # Competition ranking: 1 + how many in the category have strictly more votes.
+        rank_pipe.zcount(keys.rank(category), f"({votes}", "+inf")
+        result[number] = {"votes": votes}
+    try:
+        above = rank_pipe.execute()
+    except (redis.RedisError, OSError) as exc:
+        raise ServiceUnavailable() from exc
+    for (number, _), higher in zip(nominees, above, strict=True):
+        result[number]["rank"] = int(higher) + 1
+    return result
+
+
+def ranking(campaign: Campaign, category: Category, limit: int = 100) -> list[dict[str, Any]]:
+    keys = CampaignKeys.of(campaign.slug)
+    try:
+        rows = redis_store.client.zrevrange(keys.rank(category.code), 0, -1, withscores=True)
+    except (redis.RedisError, OSError) as exc:
+        raise ServiceUnavailable() from exc
+    scores = {member.decode(): int(score) for member, score in rows}
+    nominees = db.session.scalars(
+        select(Nomination).where(
+            Nomination.campaign_id == campaign.id,
+            Nomination.category_id == category.id,
+            Nomination.status == "approved",
+        )
+    ).all()
+    ordered = sorted(nominees, key=lambda n: (-scores.get(n.number or "", 0), n.number_seq or 0))
+    items: list[dict[str, Any]] = []
+    previous: int | None = None
+    rank = 0
+    for position, nomination in enumerate(ordered[:limit], start=1):
+        votes = scores.get(nomination.number or "", 0)
+        if votes != previous:
+            rank = position
+            previous = votes
+        items.append(
+            {
+                "number": nomination.number,
+                "name": nomination.name,
+                "unit": nomination.unit.name,
+                "votes": votes,
+                "rank": rank,
+            }
+        )
+    return items
+
+
+# --- the ledger drain -------------------------------------------------------------------------
+
+
+def _chain_hash(prev: str, row: dict[str, Any]) -> str:
+    material = "|".join(
+        [
+            prev,
+            row["id"],
+            str(row["campaign_id"]),
+            row["nominee_number"],
+            str(row["voter_id"]),
+            str(_ms(row["at"])),
+            row["ip"],
+            row["device"] or "",
+            row["written_status"],
+        ]
+    )
+    return hashlib.sha256(material.encode()).hexdigest()
+
+
+def _ensure_group(client: redis.Redis, stream: str) -> None:
+    try:
+        client.xgroup_create(stream, DRAIN_GROUP, id="0", mkstream=True)
+    except redis.ResponseError as exc:
+        if "BUSYGROUP" not in str(exc):
+            raise
+
+
+def _decode(fields: dict[bytes, bytes]) -> dict[str, str]:
+    return {k.decode(): v.decode() for k, v in fields.items()}
+
+
+def drain_campaign(slug: str, *, batch: int = 500, consumer: str = "drain", idle_ms: int = 30000) -> int:
+    """Move ledger entries into the votes table; acknowledge them only after commit.
+
+    Entries a crashed drainer had read but not acknowledged are claimed again after ``idle_ms``.
+    Inserting is idempotent on the vote id, so an entry drained twice is stored once."""
+    campaign = db.session.scalar(select(Campaign).where(Campaign.slug == slug))
+    if campaign is None:
+        return 0
+    keys = CampaignKeys.of(slug)
+    client = redis_store.client
+    _ensure_group(client, keys.ledger)
+    total = 0
+    while True:
+        claimed = client.xautoclaim(
+            keys.ledger, DRAIN_GROUP, consumer, min_idle_time=idle_ms, start_id="0-0", count=batch
+        )
+        entries = list(claimed[1]) if claimed else []
+        if not entries:
+            fresh = client.xreadgroup(DRAIN_GROUP, consumer, {keys.ledger: ">"}, count=batch)
+            entries = list(fresh[0][1]) if fresh else []
+        if not entries:
+            return total
+        _store_batch(campaign, entries)
+        db.session.commit()
+        ids = [entry_id for entry_id, _ in entries]
+        pipe = client.pipeline(transaction=True)
+        pipe.xack(keys.ledger, DRAIN_GROUP, *ids)
+        pipe.xdel(keys.ledger, *ids)
+        pipe.execute()
+        total += len(entries)
+
+
+def _insert(model: Any) -> Any:
+    return (pg_insert if db.engine.dialect.name == "postgresql" else sqlite_insert)(model)
+
+
+def _store_batch(campaign: Campaign, entries: list[tuple[bytes, dict[bytes, bytes]]]) -> None:
+    head = db.session.scalar(
+        select(LedgerHead).where(LedgerHead.campaign_id == campaign.id).with_for_update()
+    )
+    if head is None:
+        db.session.execute(
+            _insert(LedgerHead)
+            .values(campaign_id=campaign.id, chain_index=0, head_hash=GENESIS, updated_at=utcnow())
+            .on_conflict_do_nothing()
+        )
+        head = db.session.scalar(
+            select(LedgerHead).where(LedgerHead.campaign_id == campaign.id).with_for_update()
+        )
+    votes = [(entry_id, _decode(fields)) for entry_id, fields in entries]
+    vote_ids = [f["id"] for _, f in votes if f.get("kind") == "vote"]
+    existing = set(db.session.scalars(select(Vote.id).where(Vote.id.in_(vote_ids)))) if vote_ids else set()
+    rows = []
+    index, prev = head.chain_index, head.head_hash
+    for entry_id, fields in votes:
+        if fields.get("kind") == "freeze":
+            _store_freeze(campaign, entry_id.decode(), fields)
+            continue
+        if fields["id"] in existing:
+            continue  # drained before a crash lost the acknowledgement
+        existing.add(fields["id"])
+        at = datetime.fromtimestamp(int(fields["t"]) / 1000, UTC)
+        created = fields.get("vc")
+        row = {
+            "id": fields["id"],
+            "campaign_id": campaign.id,
+            "seq": int(fields["seq"]),
+            "category_code": fields["c"],
+            "nominee_number": fields["n"],
+            "voter_id": int(fields["v"]),
+            "voter_created_at": datetime.fromtimestamp(int(created) / 1000, UTC) if created else None,
+            "at": at,
+            "day": fields["day"],
+            "ip": fields["ip"],
+            "device": fields.get("dev") or None,
+            "user_agent": fields.get("ua") or None,
+            "status": fields["st"],
+            "written_status": fields["st"],
+            "status_reason": fields.get("why") or None,
+        }
+        index += 1
+        row["chain_index"] = index
+        row["prev_hash"] = prev
+        row["hash"] = _chain_hash(prev, row)
+        prev = row["hash"]
+        row["drained_at"] = utcnow()
+        rows.append(row)
+    if rows:
+        db.session.execute(_insert(Vote).values(rows).on_conflict_do_nothing(index_elements=["id"]))
+        head.chain_index = index
+        head.head_hash = prev
+    db.session.flush()
+
+
+def _store_freeze(campaign: Campaign, stream_id: str, fields: dict[str, str]) -> None:
+    frozen_at = datetime.fromtimestamp(int(fields["t"]) / 1000, UTC)
+    until = datetime.fromtimestamp(int(fields["until"]) / 1000, UTC)
+    baseline = float(fields.get("baseline") or 0)
+    explanation = (
+        f"候选人 {fields['n']} 在一分钟内获得 {fields['minute_votes']} 票，"
+        f"远高于其前十分钟平均每分钟 {baseline:.1f} 票的节奏，系统自动冻结投票至 "
+        f"{until.isoformat()}，触发的这一票已暂存待核。"
+    )
+    db.session.execute(
+        _insert(NomineeFreeze)
+        .values(
+            campaign_id=campaign.id,
+            nominee_number=fields["n"],
+            stream_id=stream_id,
+            frozen_at=frozen_at,
+            frozen_until=until,
+            minute_votes=int(fields["minute_votes"]),
+            baseline_per_minute=f"{baseline:.2f}",
+            explanation=explanation,
+        )
+        .on_conflict_do_nothing(index_elements=["stream_id"])
+    )
+
+
+def ledger_health(campaign: Campaign) -> dict[str, Any]:
+    keys = CampaignKeys.of(campaign.slug)
+    client = redis_store.client
+    try:
+        length = client.xlen(keys.ledger)
+        pending = 0
+        try:
+            summary = client.xpending(keys.ledger, DRAIN_GROUP)
+            pending = int(summary["pending"])
+        except redis.ResponseError:
+            pending = 0
+        oldest = client.xrange(keys.ledger, count=1)
+    except (redis.RedisError, OSError) as exc:
+        raise ServiceUnavailable() from exc
+    oldest_age = None
+    if oldest:
+        ms = int(oldest[0][0].decode().split("-")[0])
+        oldest_age = max(0.0, time.time() - ms / 1000)
+    drained = db.session.scalar(select(func.count(Vote.id)).where(Vote.campaign_id == campaign.id))
+    return {
+        "stream_length": length,
+        "pending": pending,
+        "oldest_undrained_age_seconds": oldest_age,
+        "drained_votes": drained or 0,
+    }
+
+
+# --- verification and reconciliation ----------------------------------------------------------
+
+
+def verify_chain(campaign: Campaign) -> dict[str, Any]:
+    """Recompute every link of the campaign's vote chain; report the first break."""
+    prev = GENESIS
+    checked = 0
+    rows = db.session.execute(
+        select(Vote).where(Vote.campaign_id == campaign.id).order_by(Vote.chain_index)
+    ).scalars()
+    for vote in rows:
+        checked += 1
+        expected_index = checked
+        row = {
+            "id": vote.id,
+            "campaign_id": vote.campaign_id,
+            "nominee_number": vote.nominee_number,
+            "voter_id": vote.voter_id,
+            "at": vote.at,
+            "ip": vote.ip,
+            "device": vote.device,
+            "written_status": vote.written_status,
+        }
+        if (
+            vote.chain_index != expected_index
+            or vote.prev_hash != prev
+            or _chain_hash(prev, row) != vote.hash
+        ):
+            return {"ok": False, "checked": checked, "broken_at": vote.id, "head": prev}
+        prev = vote.hash
+    head = db.session.get(LedgerHead, campaign.id)
+    if head is not None and (head.head_hash != prev or head.chain_index != checked):
+        return {"ok": False, "checked": checked, "broken_at": "head", "head": prev}
+    return {"ok": True, "checked": checked, "head": prev}
+
+
+_SNAPSHOT = """
+local counts = redis.call('HGETALL', KEYS[1])
+local pending = redis.call('HGETALL', KEYS[2])
+local seq = redis.call('GET', KEYS[3])
+local stream = redis.call('XRANGE', KEYS[4], '-', '+')
+return {counts, pending, seq or '0', stream}
+"""
+
+
+def reconcile(campaign: Campaign) -> dict[str, Any]:
+    """Rebuild counters and rankings from the votes table plus the undrained stream.
+
+    Safe during voting: counters, sequence and stream are read in one atomic snapshot, database
+    rows are taken up to the snapshot's sequence, and repairs are applied as increments, so votes
+    cast meanwhile are neither lost nor counted twice."""
+    keys = CampaignKeys.of(campaign.slug)
+    client = redis_store.client
+    counts_raw, pending_raw, seq_raw, stream = client.eval(
+        _SNAPSHOT, 4, keys.counts, keys.pending, keys.seq, keys.ledger
+    )
+    live_valid = _pairs(counts_raw)
+    live_pending = _pairs(pending_raw)
+    seq = int(seq_raw)
+    categories = dict(
+        db.session.execute(
+            select(Nomination.number, Category.code)
+            .join(Category, Nomination.category_id == Category.id)
+            .where(Nomination.campaign_id == campaign.id, Nomination.number.is_not(None))
+        ).all()
+    )
+
+    expected_valid: Counter[str] = Counter()
+    expected_pending: Counter[str] = Counter()
+    for number, status, count in db.session.execute(
+        select(Vote.nominee_number, Vote.status, func.count(Vote.id))
+        .where(Vote.campaign_id == campaign.id, Vote.seq <= seq)
+        .group_by(Vote.nominee_number, Vote.status)
+    ).all():
+        if status == "valid":
+            expected_valid[number] += count
+        elif status == "pending":
+            expected_pending[number] += count
+    undrained = [_decode(fields) for _, fields in stream]
+    undrained = [f for f in undrained if f.get("kind") == "vote"]
+    stored = set()
+    if undrained:
+        stored = set(
+            db.session.scalars(select(Vote.id).where(Vote.id.in_([f["id"] for f in undrained])))
+        )
+    for fields in undrained:
+        if fields["id"] in stored:
+            continue
+        target = expected_valid if fields["st"] == "valid" else expected_pending
+        target[fields["n"]] += 1
+        categories.setdefault(fields["n"], fields["c"])
+
+    repairs: list[dict[str, Any]] = []
+    pipe = client.pipeline(transaction=True)
+    for number in sorted(set(expected_valid) | set(live_valid)):
+        delta = expected_valid[number] - live_valid.get(number, 0)
+        if delta:
+            pipe.hincrby(keys.counts, number, delta)
+            repairs.append({"nominee": number, "counter": "valid", "was": live_valid.get(number, 0),
+                            "now": expected_valid[number]})
+    for number in sorted(set(expected_pending) | set(live_pending)):
+        delta = expected_pending[number] - live_pending.get(number, 0)
+        if delta:
+            pipe.hincrby(keys.pending, number, delta)
+            repairs.append({"nominee": number, "counter": "pending",
+                            "was": live_pending.get(number, 0), "now": expected_pending[number]})
+    pipe.execute()
+
+    # Rankings follow the (now repaired) counters: rewrite each category's scores in one step.
+    counts_now = _pairs(client.hgetall(keys.counts))
+    by_category: dict[str, dict[str, int]] = {}
+    for number, code in categories.items():
+        by_category.setdefault(code, {})[number] = counts_now.get(number, 0)
+    ranking_fixes = 0
+    for code, scores in by_category.items():
+        current = {m.decode(): int(s) for m, s in client.zrange(keys.rank(code), 0, -1, withscores=True)}
+        wrong = {n: v for n, v in scores.items() if current.get(n) != v and (v or n in current)}
+        if wrong:
+            client.zadd(keys.rank(code), wrong)
+            ranking_fixes += len(wrong)
+    if repairs:
+        log.warning("reconcile %s repaired %d counters", campaign.slug, len(repairs))
+    return {
+        "campaign": campaign.slug,
+        "sequence": seq,
+        "undrained": len(undrained),
+        "repairs": repairs,
+        "ranking_fixes": ranking_fixes,
+    }
+
+
+def _pairs(raw: Any) -> dict[str, int]:
+    if isinstance(raw, dict):
+        return {k.decode(): int(v) for k, v in raw.items()}
+    return {raw[i].decode(): int(raw[i + 1]) for i in range(0, len(raw), 2)}
