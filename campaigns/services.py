@@ -15,7 +15,6 @@ from sqlalchemy.exc import IntegrityError
 
 from campaigns.models import PHASES, Account, Campaign, Category, Unit
 from core import audit
-from core.signals import campaign_changed
 from core.auth import (
     IssuedToken,
     bearer_token,
@@ -35,6 +34,7 @@ from core.errors import (
     ValidationFailed,
 )
 from core.extensions import db, redis_store
+from core.signals import campaign_changed
 from core.types import utcnow
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -102,12 +102,16 @@ class RedisStore:
         if client is None:
             if app.config.get("EMBEDDED_REDIS"):
                 embedded.ensure_running(Path(url[len("unix://") :]).parent)
-            client = redis.Redis.from_url(
+            # Threads wait briefly for a free connection instead of failing when all are busy.
+            pool = redis.BlockingConnectionPool.from_url(
                 url,
+                max_connections=app.config.get("REDIS_MAX_CONNECTIONS", 64),
+                timeout=app.config.get("REDIS_POOL_TIMEOUT", 5.0),
                 socket_timeout=app.config.get("REDIS_SOCKET_TIMEOUT", 2.0),
                 socket_connect_timeout=app.config.get("REDIS_CONNECT_TIMEOUT", 1.0),
                 health_check_interval=30,
             )
+            client = redis.Redis(connection_pool=pool)
             self._clients[url] = client
         return client
 

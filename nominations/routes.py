@@ -11,7 +11,6 @@ from campaigns import services as campaign_services
 from core.extensions import db
 from core.http import cacheable
 from nominations import services
-from voting import services as voting_services
 from nominations.schemas import (
     NominationCreateSchema,
     NominationListArgsSchema,
@@ -24,6 +23,7 @@ from nominations.schemas import (
     ReviewSchema,
     WithdrawSchema,
 )
+from voting import services as voting_services
 
 blp = Blueprint(
     "nominations",

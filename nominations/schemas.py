@@ -155,7 +155,9 @@ class NomineeQueryArgsSchema(PageArgsSchema):
     sort = fields.String(
         load_default="number",
         validate=validate.OneOf(("number", "votes")),
-        metadata={"description": "number, or votes (most first; as number while counts are hidden)"},
+        metadata={
+            "description": "number, or votes (most first; as number while counts are hidden)"
+        },
     )
 
 

@@ -13,9 +13,9 @@ from sqlalchemy.orm.exc import StaleDataError
 from campaigns import services as campaign_services
 from campaigns.models import Account, Campaign, Category, Unit
 from core import audit
-from core.signals import campaign_changed
 from core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from core.extensions import db
+from core.signals import campaign_changed
 from core.types import utcnow
 from nominations.models import EDITABLE, HOLDS_QUOTA, Nomination, NominationReview, NumberCounter
 

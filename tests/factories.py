@@ -141,7 +141,11 @@ class Org:
         return nomination_id
 
     def voting_campaign(
-        self, slug: str = "v1", nominees: int = 3, rules: dict[str, Any] | None = None, **overrides: Any
+        self,
+        slug: str = "v1",
+        nominees: int = 3,
+        rules: dict[str, Any] | None = None,
+        **overrides: Any,
     ) -> list[str]:
         """A campaign open for voting now, with ``nominees`` approved doctors; their numbers."""
         now = utcnow()
@@ -161,8 +165,12 @@ class Org:
         window.update(overrides)
         self.campaign(slug, max_per_unit=50, **window)
         ids = [
-            self.nomination(slug, unit_user=("unit-h1", "unit-h2", "unit-h3")[i % 3],
-                            status="approved", name=f"候选人{i}")
+            self.nomination(
+                slug,
+                unit_user=("unit-h1", "unit-h2", "unit-h3")[i % 3],
+                status="approved",
+                name=f"候选人{i}",
+            )
             for i in range(nominees)
         ]
         with self.app.app_context():

@@ -18,9 +18,7 @@ _ACTIVE_PHASES = ("voting", "judging", "publicity")
 
 
 def _active_slugs() -> list[str]:
-    return list(
-        db.session.scalars(select(Campaign.slug).where(Campaign.phase.in_(_ACTIVE_PHASES)))
-    )
+    return list(db.session.scalars(select(Campaign.slug).where(Campaign.phase.in_(_ACTIVE_PHASES))))
 
 
 @app_job
@@ -34,7 +32,7 @@ def drain(slug: str) -> int:
     finally:
         try:
             lock.release()
-        except Exception:  # noqa: BLE001 - an expired lock is released already
+        except Exception:
             log.warning("drain lock for %s expired before release", slug)
 
 

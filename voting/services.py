@@ -448,7 +448,9 @@ def _decode(fields: dict[bytes, bytes]) -> dict[str, str]:
     return {k.decode(): v.decode() for k, v in fields.items()}
 
 
-def drain_campaign(slug: str, *, batch: int = 500, consumer: str = "drain", idle_ms: int = 30000) -> int:
+def drain_campaign(
+    slug: str, *, batch: int = 500, consumer: str = "drain", idle_ms: int = 30000
+) -> int:
     """Move ledger entries into the votes table; acknowledge them only after commit.
 
     Entries a crashed drainer had read but not acknowledged are claimed again after ``idle_ms``.
@@ -499,7 +501,9 @@ def _store_batch(campaign: Campaign, entries: list[tuple[bytes, dict[bytes, byte
         )
     votes = [(entry_id, _decode(fields)) for entry_id, fields in entries]
     vote_ids = [f["id"] for _, f in votes if f.get("kind") == "vote"]
-    existing = set(db.session.scalars(select(Vote.id).where(Vote.id.in_(vote_ids)))) if vote_ids else set()
+    existing = (
+        set(db.session.scalars(select(Vote.id).where(Vote.id.in_(vote_ids)))) if vote_ids else set()
+    )
     rows = []
     index, prev = head.chain_index, head.head_hash
     for entry_id, fields in votes:
@@ -518,7 +522,9 @@ def _store_batch(campaign: Campaign, entries: list[tuple[bytes, dict[bytes, byte
             "category_code": fields["c"],
             "nominee_number": fields["n"],
             "voter_id": int(fields["v"]),
-            "voter_created_at": datetime.fromtimestamp(int(created) / 1000, UTC) if created else None,
+            "voter_created_at": datetime.fromtimestamp(int(created) / 1000, UTC)
+            if created
+            else None,
             "at": at,
             "day": fields["day"],
             "ip": fields["ip"],
@@ -672,7 +678,8 @@ def reconcile(campaign: Campaign) -> dict[str, Any]:
             expected_valid[number] += count
         elif status == "pending":
             expected_pending[number] += count
-    undrained = [_decode(fields) for _, fields in stream]
+    # Raw EVAL replies give each stream entry's fields as a flat [key, value, ...] list.
+    undrained = [_decode(dict(zip(flat[::2], flat[1::2], strict=True))) for _, flat in stream]
     undrained = [f for f in undrained if f.get("kind") == "vote"]
     stored = set()
     if undrained:
@@ -692,14 +699,26 @@ def reconcile(campaign: Campaign) -> dict[str, Any]:
         delta = expected_valid[number] - live_valid.get(number, 0)
         if delta:
             pipe.hincrby(keys.counts, number, delta)
-            repairs.append({"nominee": number, "counter": "valid", "was": live_valid.get(number, 0),
-                            "now": expected_valid[number]})
+            repairs.append(
+                {
+                    "nominee": number,
+                    "counter": "valid",
+                    "was": live_valid.get(number, 0),
+                    "now": expected_valid[number],
+                }
+            )
     for number in sorted(set(expected_pending) | set(live_pending)):
         delta = expected_pending[number] - live_pending.get(number, 0)
         if delta:
             pipe.hincrby(keys.pending, number, delta)
-            repairs.append({"nominee": number, "counter": "pending",
-                            "was": live_pending.get(number, 0), "now": expected_pending[number]})
+            repairs.append(
+                {
+                    "nominee": number,
+                    "counter": "pending",
+                    "was": live_pending.get(number, 0),
+                    "now": expected_pending[number],
+                }
+            )
     pipe.execute()
 
     # Rankings follow the (now repaired) counters: rewrite each category's scores in one step.
@@ -709,7 +728,9 @@ def reconcile(campaign: Campaign) -> dict[str, Any]:
         by_category.setdefault(code, {})[number] = counts_now.get(number, 0)
     ranking_fixes = 0
     for code, scores in by_category.items():
-        current = {m.decode(): int(s) for m, s in client.zrange(keys.rank(code), 0, -1, withscores=True)}
+        current = {
+            m.decode(): int(s) for m, s in client.zrange(keys.rank(code), 0, -1, withscores=True)
+        }
         wrong = {n: v for n, v in scores.items() if current.get(n) != v and (v or n in current)}
         if wrong:
             client.zadd(keys.rank(code), wrong)

@@ -11,7 +11,9 @@ from tests.factories import Org
 
 
 def _vote(client: FlaskClient, headers: dict[str, str], number: str, slug: str = "v1", **kw):  # type: ignore[no-untyped-def]
-    return client.post(f"/api/v1/campaigns/{slug}/votes", json={"nominee": number}, headers=headers, **kw)
+    return client.post(
+        f"/api/v1/campaigns/{slug}/votes", json={"nominee": number}, headers=headers, **kw
+    )
 
 
 def test_device_voter_then_vote(client: FlaskClient, org: Org) -> None:
@@ -39,7 +41,9 @@ def test_device_voter_then_vote(client: FlaskClient, org: Org) -> None:
 
 
 def test_quotas_per_nominee_and_per_day(client: FlaskClient, org: Org) -> None:
-    numbers = org.voting_campaign(nominees=4, rules={"votes_per_day": 3, "votes_per_nominee_per_day": 1})
+    numbers = org.voting_campaign(
+        nominees=4, rules={"votes_per_day": 3, "votes_per_nominee_per_day": 1}
+    )
     me = org.voter(1)
     assert _vote(client, me, numbers[0]).json["remaining_today"] == 2
     same = _vote(client, me, numbers[0])
@@ -71,9 +75,12 @@ def test_idempotency_key_replays_the_first_answer(client: FlaskClient, org: Org)
     detail = client.get(f"/api/v1/campaigns/v1/nominees/{numbers[0]}").json
     assert detail["votes"] == 1
     # Another voter's identical key is a different request.
-    assert _vote(client, {**org.voter(8), "Idempotency-Key": "tap-1"}, numbers[0]).json[
-        "nominee_votes"
-    ] == 2
+    assert (
+        _vote(client, {**org.voter(8), "Idempotency-Key": "tap-1"}, numbers[0]).json[
+            "nominee_votes"
+        ]
+        == 2
+    )
 
 
 def test_closed_campaign_and_unknown_nominee(client: FlaskClient, org: Org) -> None:
@@ -88,8 +95,11 @@ def test_closed_campaign_and_unknown_nominee(client: FlaskClient, org: Org) -> N
 
 
 def test_voting_window_is_enforced(client: FlaskClient, org: Org) -> None:
-    org.voting_campaign(voting_end="2026-01-02T00:00:00+08:00", voting_start="2026-01-01T00:00:00+08:00",
-                        nomination_start="2025-12-01T00:00:00+08:00")
+    org.voting_campaign(
+        voting_end="2026-01-02T00:00:00+08:00",
+        voting_start="2026-01-01T00:00:00+08:00",
+        nomination_start="2025-12-01T00:00:00+08:00",
+    )
     response = _vote(client, org.voter(1), "D001")
     assert response.status_code == 403 and response.json["error"]["code"] == "voting_closed"
 
@@ -97,7 +107,9 @@ def test_voting_window_is_enforced(client: FlaskClient, org: Org) -> None:
 def test_withdrawn_nominee_stops_being_votable(client: FlaskClient, org: Org) -> None:
     numbers = org.voting_campaign()
     admin = org.headers("admin")
-    nid = client.get("/api/v1/campaigns/v1/nominations?status=approved", headers=admin).json["items"][0]["id"]
+    nid = client.get("/api/v1/campaigns/v1/nominations?status=approved", headers=admin).json[
+        "items"
+    ][0]["id"]
     client.post(f"/api/v1/nominations/{nid}/withdraw", json={"comment": "本人退出"}, headers=admin)
     response = _vote(client, org.voter(1), numbers[0])
     assert response.status_code == 404
@@ -136,10 +148,19 @@ def test_expired_voter_token(app: Flask, client: FlaskClient, org: Org) -> None:
 def test_malformed_vote_bodies(client: FlaskClient, org: Org) -> None:
     org.voting_campaign()
     me = org.voter(1)
-    assert client.post("/api/v1/campaigns/v1/votes", data="{", content_type="application/json",
-                       headers=me).json["error"]["code"] == "malformed_json"
+    assert (
+        client.post(
+            "/api/v1/campaigns/v1/votes", data="{", content_type="application/json", headers=me
+        ).json["error"]["code"]
+        == "malformed_json"
+    )
     assert client.post("/api/v1/campaigns/v1/votes", json={}, headers=me).status_code == 422
-    assert client.post("/api/v1/campaigns/v1/votes", json={"nominee": ["D001"]}, headers=me).status_code == 422
+    assert (
+        client.post(
+            "/api/v1/campaigns/v1/votes", json={"nominee": ["D001"]}, headers=me
+        ).status_code
+        == 422
+    )
 
 
 def test_dead_redis_fails_closed(make_app: Callable[..., Flask], org: Org) -> None:
@@ -173,7 +194,8 @@ def test_public_reads_carry_etags(client: FlaskClient, org: Org) -> None:
     first = client.get("/api/v1/campaigns/v1/ranking?category=doctor")
     assert first.headers["Cache-Control"] == "public, max-age=5"
     again = client.get(
-        "/api/v1/campaigns/v1/ranking?category=doctor", headers={"If-None-Match": first.headers["ETag"]}
+        "/api/v1/campaigns/v1/ranking?category=doctor",
+        headers={"If-None-Match": first.headers["ETag"]},
     )
     assert again.status_code == 304
 
