@@ -45,6 +45,14 @@ class DefaultConfig:
     LOGIN_LOCK_SECONDS = 15 * 60
 
     TRUSTED_PROXIES = 0
+    # Hard limits (Flask-Limiter syntax); breaching one answers 429 rate_limited.
+    VOTE_IP_LIMIT = "120/minute"
+    VOTE_VOTER_LIMIT = "20/minute"
+    VOTER_CREATE_IP_LIMIT = "20/minute;200/hour"
+    CHALLENGE_IP_LIMIT = "30/minute"
+    CHALLENGE_TTL = 120
+    CHALLENGE_PASS_TTL = 300
+    RATELIMIT_ENABLED = True
     DEVICE_IDENTITY: bool | None = None
     MEDIA_ROOT: str | None = None
     DEFAULT_TIMEZONE = "Asia/Shanghai"

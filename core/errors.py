@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import redis
 from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
@@ -154,6 +155,11 @@ def _flatten_locations(messages: Any) -> Any:
 def _handle_unexpected(exc: Exception) -> Response:
     if isinstance(exc, HTTPException):
         return _handle_http_exception(exc)
+    if isinstance(exc, redis.RedisError | ConnectionError):
+        # Redis is out of reach (a rate-limit check, a counter read): refuse, never guess.
+        log.error("redis unavailable on %s %s: %s", request.method, request.path, exc)
+        code, message = _HTTP_CODES[503]
+        return error_response(503, code, message)
     log.exception(
         "unhandled error on %s %s (request_id=%s)",
         request.method,

@@ -6,15 +6,21 @@ from typing import Any
 
 from flask import request
 from flask_smorest import Blueprint
+from sqlalchemy import select
 
 from campaigns import services as campaign_services
 from core.auth import client_ip
 from core.extensions import db
 from core.http import cacheable
+from core.ratelimit import rate_limit
 from voting import services
-from voting.models import LedgerHead
+from voting.models import LedgerHead, NomineeFreeze
 from voting.schemas import (
+    ChallengeAnswerSchema,
+    ChallengePassSchema,
+    ChallengeSchema,
     DeviceVoterSchema,
+    FreezeListSchema,
     LedgerHealthSchema,
     RankingArgsSchema,
     RankingSchema,
@@ -33,7 +39,16 @@ blp = Blueprint(
 VOTER = [{"bearerAuth": []}]
 
 
+def _voter_key() -> str:
+    """Rate-limit key per voter: the signed token's subject (its absence is refused later)."""
+    try:
+        return f"voter:{services.current_voter()['sub']}"
+    except Exception:
+        return f"anonymous:{client_ip()}"
+
+
 @blp.route("/voters/device", methods=["POST"])
+@rate_limit("VOTER_CREATE_IP_LIMIT")
 @blp.arguments(DeviceVoterSchema)
 @blp.response(201, VoterTokenSchema)
 def device_voter(body: dict[str, Any]) -> dict[str, Any]:
@@ -64,18 +79,25 @@ def device_voter(body: dict[str, Any]) -> dict[str, Any]:
 @blp.alt_response(428, description="challenge_required")
 @blp.alt_response(429, description="daily_quota_exhausted, nominee_daily_limit, rate_limited")
 @blp.alt_response(503, description="service_unavailable: the vote is not counted")
+@rate_limit("VOTE_IP_LIMIT")
+@rate_limit("VOTE_VOTER_LIMIT", key_func=_voter_key)
 def vote(body: dict[str, Any], slug: str) -> Any:
-    """Cast one vote: checked and counted by one Redis script, no SQL on this path."""
+    """Cast one vote: checked and counted by one Redis script, no SQL on this path.
+
+    Past the campaign's per-address soft limit the answer is 428 challenge_required: solve a
+    challenge (POST /challenges) and send its pass in the X-Challenge-Pass header."""
     voter = services.current_voter()
+    ip = client_ip()
     key = request.headers.get("Idempotency-Key", "").strip()[:64] or None
     answer, replayed = services.cast_vote(
         slug,
         voter,
         body["nominee"],
         idempotency_key=key,
-        ip=client_ip(),
+        ip=ip,
         device=voter.get("d") or request.headers.get("X-Device-Fingerprint"),
         user_agent=request.headers.get("User-Agent"),
+        has_pass=services.has_valid_pass(request.headers.get("X-Challenge-Pass"), voter, ip),
     )
     headers = {"Idempotent-Replayed": "true"} if replayed else {}
     return answer, 201, headers
@@ -109,3 +131,40 @@ def health(slug: str) -> dict[str, Any]:
     head = db.session.get(LedgerHead, campaign.id)
     report["chain_head"] = head.head_hash if head else None
     return report
+
+
+@blp.route("/challenges", methods=["POST"])
+@rate_limit("CHALLENGE_IP_LIMIT")
+@blp.response(201, ChallengeSchema)
+def new_challenge() -> dict[str, Any]:
+    """A captcha to solve after 428 challenge_required."""
+    return services.new_challenge()
+
+
+@blp.route("/challenges/<challenge_id>", methods=["POST"])
+@blp.doc(security=VOTER)
+@rate_limit("CHALLENGE_IP_LIMIT")
+@blp.arguments(ChallengeAnswerSchema)
+@blp.response(200, ChallengePassSchema)
+@blp.alt_response(410, description="challenge_expired")
+@blp.alt_response(422, description="challenge_failed (one try per challenge)")
+def answer_challenge(body: dict[str, Any], challenge_id: str) -> dict[str, Any]:
+    """Answer a captcha: a right answer earns a short-lived pass for this voter and address."""
+    voter = services.current_voter()
+    token = services.answer_challenge(challenge_id, body["answer"], voter, client_ip())
+    return {"challenge_pass": token.token, "expires_at": token.expires_at}
+
+
+@blp.route("/admin/campaigns/<slug>/freezes", methods=["GET"])
+@blp.doc(security=VOTER)
+@blp.response(200, FreezeListSchema)
+@campaign_services.staff_required("admin")
+def freezes(slug: str) -> dict[str, Any]:
+    """Nominees the vote script froze for a pace far above their own, newest first, with why."""
+    campaign = campaign_services.get_campaign(slug)
+    rows = db.session.scalars(
+        select(NomineeFreeze)
+        .where(NomineeFreeze.campaign_id == campaign.id)
+        .order_by(NomineeFreeze.frozen_at.desc())
+    ).all()
+    return {"items": rows}

@@ -62,3 +62,36 @@ class LedgerHealthSchema(Schema):
     oldest_undrained_age_seconds = fields.Float(allow_none=True)
     drained_votes = fields.Integer()
     chain_head = fields.String(allow_none=True)
+
+
+class ChallengeSchema(Schema):
+    challenge_id = fields.String(required=True)
+    image = fields.String(required=True, metadata={"description": "a PNG as a data: URL"})
+    expires_at = fields.AwareDateTime(required=True)
+
+
+class ChallengeAnswerSchema(Schema):
+    answer = fields.String(required=True, validate=validate.Length(min=1, max=10))
+
+
+class ChallengePassSchema(Schema):
+    challenge_pass = fields.String(
+        required=True, metadata={"description": "send as the X-Challenge-Pass header when voting"}
+    )
+    expires_at = fields.AwareDateTime(required=True)
+
+
+class FreezeSchema(Schema):
+    nominee = fields.String(attribute="nominee_number")
+    frozen_at = fields.AwareDateTime()
+    frozen_until = fields.AwareDateTime()
+    minute_votes = fields.Integer()
+    baseline_per_minute = fields.String()
+    explanation = fields.String()
+    lifted_at = fields.AwareDateTime(allow_none=True)
+    lifted_by = fields.String(allow_none=True)
+    lift_reason = fields.String(allow_none=True)
+
+
+class FreezeListSchema(Schema):
+    items = fields.List(fields.Nested(FreezeSchema))

@@ -1,0 +1,1 @@
+"""Campaigns, categories, units, staff accounts and login."""

@@ -1,0 +1,1 @@
+"""Nominations, the review workflow and the public nominee listing."""

@@ -1,0 +1,1 @@
+"""Voter identity, the vote script, the ledger, counts, rankings and reconciliation."""
