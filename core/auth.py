@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -47,8 +48,13 @@ class IssuedToken:
     expires_at: datetime
 
 
+@functools.lru_cache(maxsize=32)
+def _serializer_for(secret: str, kind: str) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(secret, salt=f"zuimei.{kind}.v1")
+
+
 def _serializer(kind: str) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=f"zuimei.{kind}.v1")
+    return _serializer_for(current_app.config["SECRET_KEY"], kind)
 
 
 def issue_token(kind: str, claims: dict[str, Any], ttl: int) -> IssuedToken:

@@ -45,9 +45,10 @@ class DefaultConfig:
     LOGIN_LOCK_SECONDS = 15 * 60
 
     TRUSTED_PROXIES = 0
-    # Hard limits (Flask-Limiter syntax); breaching one answers 429 rate_limited.
-    VOTE_IP_LIMIT = "120/minute"
-    VOTE_VOTER_LIMIT = "20/minute"
+    # Hard limits; breaching one answers 429 rate_limited. The vote's own are counted inside
+    # the vote script (same round trip); the others use core.ratelimit ("N/minute;M/hour").
+    VOTE_IP_PER_MINUTE = 120
+    VOTE_VOTER_PER_MINUTE = 20
     VOTER_CREATE_IP_LIMIT = "20/minute;200/hour"
     CHALLENGE_IP_LIMIT = "30/minute"
     CHALLENGE_TTL = 120

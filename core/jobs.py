@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -123,7 +124,7 @@ def _enqueue_once(job: Periodic, name: str) -> None:
     from core.extensions import redis_store
 
     queue = redis_store.queue(job.queue)
-    job_id = f"periodic-{redis_store.key(name).replace(':', '-')}"
+    job_id = "periodic-" + re.sub(r"[^A-Za-z0-9_-]", "-", redis_store.key(name))
     try:
         existing = Job.fetch(job_id, connection=queue.connection)
         if existing.get_status(refresh=True) in ("queued", "started", "deferred", "scheduled"):

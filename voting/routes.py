@@ -71,18 +71,19 @@ def device_voter(body: dict[str, Any]) -> dict[str, Any]:
         }
     ],
 )
-@blp.arguments(VoteCreateSchema)
-@blp.response(201, VoteResultSchema)
+@blp.arguments(VoteCreateSchema())
+@blp.response(201, VoteResultSchema())
 @blp.alt_response(401, description="invalid_voter")
 @blp.alt_response(403, description="voting_closed, nominee_frozen")
 @blp.alt_response(404, description="nominee_not_found")
 @blp.alt_response(428, description="challenge_required")
 @blp.alt_response(429, description="daily_quota_exhausted, nominee_daily_limit, rate_limited")
 @blp.alt_response(503, description="service_unavailable: the vote is not counted")
-@rate_limit("VOTE_IP_LIMIT")
-@rate_limit("VOTE_VOTER_LIMIT", key_func=_voter_key)
 def vote(body: dict[str, Any], slug: str) -> Any:
     """Cast one vote: checked and counted by one Redis script, no SQL on this path.
+
+    The script also enforces the hard per-address and per-voter limits per minute
+    (ZUIMEI_VOTE_IP_PER_MINUTE, ZUIMEI_VOTE_VOTER_PER_MINUTE): 429 rate_limited with Retry-After.
 
     Past the campaign's per-address soft limit the answer is 428 challenge_required: solve a
     challenge (POST /challenges) and send its pass in the X-Challenge-Pass header."""

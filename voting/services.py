@@ -21,7 +21,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import redis
-from flask import current_app, request
+from flask import current_app, g, request
 from sqlalchemy import event, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -70,6 +70,9 @@ class CampaignKeys:
 
     def ip_minute(self, ip: str, minute: int) -> str:
         return f"{self.base}ip:{ip}:{minute}"
+
+    def voter_minute(self, voter: int | str, minute: int) -> str:
+        return f"{self.base}vm:{voter}:{minute}"
 
     @property
     def rank_prefix(self) -> str:
@@ -121,14 +124,18 @@ def voter_token(voter: Voter, device: str | None = None) -> Any:
 
 
 def current_voter() -> dict[str, Any]:
-    """The voter's claims from the signed token; an id sent in a body is never looked at."""
+    """The voter's claims from the signed token (verified once per request); an id sent in a
+    body is never looked at."""
+    if "voter_claims" in g:
+        return g.voter_claims  # type: ignore[no-any-return]
     token = bearer_token() or request.cookies.get("zm_voter")
     if not token:
         raise Unauthorized("请先完成身份验证", code="invalid_voter")
     try:
-        return read_token("voter", token)
+        g.voter_claims = read_token("voter", token)
     except AppError as exc:
         raise Unauthorized("投票身份无效或已过期，请重新进入", code="invalid_voter") from exc
+    return g.voter_claims  # type: ignore[no-any-return]
 
 
 # --- what the vote script knows about a campaign ----------------------------------------------
@@ -236,6 +243,7 @@ _REFUSALS: dict[str, tuple[int, str]] = {
     "daily_quota_exhausted": (429, "今日票数已用完，明天再来吧"),
     "nominee_daily_limit": (429, "今天已为该候选人投过票，明天再来吧"),
     "challenge_required": (428, "投票过于频繁，请先完成验证"),
+    "rate_limited": (429, "操作太频繁，请稍后再试"),
 }
 
 _script: Any = None
@@ -310,6 +318,7 @@ def cast_vote(
             keys.seq,
             keys.ip_minute(ip, minute),
             keys.velocity,
+            keys.voter_minute(voter_id, minute),
         ]
         args = [
             _ms(now),
@@ -324,6 +333,8 @@ def cast_vote(
             str(voter.get("c", "")),
             minute,
             "1" if idempotency_key else "0",
+            current_app.config["VOTE_IP_PER_MINUTE"],
+            current_app.config["VOTE_VOTER_PER_MINUTE"],
         ]
         result = _vote_script()(keys=script_keys, args=args, client=redis_store.client)
         if result[0] == b"sync":
@@ -341,10 +352,14 @@ def cast_vote(
             details["remaining_today"] = int(result[2])
         if code == "daily_quota_exhausted":
             details["remaining_today"] = 0
+        headers: dict[str, str] = {}
+        if code == "rate_limited":
+            details["retry_after"] = int(result[2])
+            headers["Retry-After"] = result[2].decode()
         if code == "nominee_frozen":
             until = datetime.fromtimestamp(int(result[2]) / 1000, UTC)
             details["frozen_until"] = until.isoformat()
-        raise AppError(message, code=code, status=status, details=details)
+        raise AppError(message, code=code, status=status, details=details, headers=headers)
     if outcome == "sync":  # the campaign vanished from Redis twice in a row
         raise ServiceUnavailable()
     return json.loads(result[1]), outcome == "replay"

@@ -23,7 +23,7 @@ def test_parse_limits() -> None:
 
 def test_per_address_hard_limit(make_app: Callable[..., Flask], org: Org) -> None:
     numbers = org.voting_campaign(nominees=5, rules={"votes_per_day": 5})
-    strict = make_app(VOTE_IP_LIMIT="3/minute").test_client()
+    strict = make_app(VOTE_IP_PER_MINUTE=3).test_client()
     codes = []
     for voter in range(5):
         response = strict.post(
@@ -45,7 +45,7 @@ def test_per_address_hard_limit(make_app: Callable[..., Flask], org: Org) -> Non
 
 def test_per_voter_hard_limit(make_app: Callable[..., Flask], org: Org) -> None:
     numbers = org.voting_campaign(nominees=3, rules={"votes_per_day": 5})
-    strict = make_app(VOTE_VOTER_LIMIT="2/minute").test_client()
+    strict = make_app(VOTE_VOTER_PER_MINUTE=2).test_client()
     me = org.voter(1)
     codes = [
         strict.post("/api/v1/campaigns/v1/votes", json={"nominee": n}, headers=me).status_code
@@ -68,7 +68,7 @@ def test_trusted_proxy_hops_decide_the_client_address(
 ) -> None:
     numbers = org.voting_campaign(nominees=2, rules={"votes_per_day": 5})
     # Behind one trusted proxy, X-Forwarded-For's last hop is the client.
-    proxied = make_app(TRUSTED_PROXIES=1, VOTE_IP_LIMIT="1/minute").test_client()
+    proxied = make_app(TRUSTED_PROXIES=1, VOTE_IP_PER_MINUTE=1).test_client()
     for voter, client_address in ((1, "1.2.3.4"), (2, "5.6.7.8")):
         response = proxied.post(
             "/api/v1/campaigns/v1/votes",
@@ -77,7 +77,7 @@ def test_trusted_proxy_hops_decide_the_client_address(
         )
         assert response.status_code == 201
     # With no trusted proxy a forged header changes nothing: both count against 127.0.0.1.
-    direct = make_app(VOTE_IP_LIMIT="1/minute").test_client()
+    direct = make_app(VOTE_IP_PER_MINUTE=1).test_client()
     codes = [
         direct.post(
             "/api/v1/campaigns/v1/votes",

@@ -10,10 +10,12 @@
 -- KEYS[7]  pending   hash: number -> pending votes
 -- KEYS[8]  ledger    stream of every vote
 -- KEYS[9]  seq       string: the campaign's vote sequence
--- KEYS[10] ipmin     string: votes from this address in this minute
+-- KEYS[10] ipmin     string: vote attempts from this address in this minute
 -- KEYS[11] velocity  hash: number:minute -> votes in that minute (the nominee's own pace)
+-- KEYS[12] votermin  string: vote attempts by this voter in this minute
 -- ARGV: now_ms, day, voter, number, ip, device, user_agent, rank_prefix, has_pass,
---       voter_created_ms, minute, use_idem ('1' when the request sent a key)
+--       voter_created_ms, minute, use_idem ('1' when the request sent a key),
+--       ip_hard_per_minute, voter_hard_per_minute (0: no limit)
 local now = tonumber(ARGV[1])
 local voter = ARGV[3]
 local number = ARGV[4]
@@ -31,6 +33,18 @@ if use_idem then
   if first then
     return {'replay', first}
   end
+end
+
+-- Hard limits: every attempt counts, accepted or not; past them the caller must wait.
+local retry = tostring(60 - math.floor(now / 1000) % 60)
+local from_ip = redis.call('INCR', KEYS[10])
+if from_ip == 1 then redis.call('EXPIRE', KEYS[10], 120) end
+local by_voter = redis.call('INCR', KEYS[12])
+if by_voter == 1 then redis.call('EXPIRE', KEYS[12], 120) end
+local ip_hard = tonumber(ARGV[13])
+local voter_hard = tonumber(ARGV[14])
+if (ip_hard > 0 and from_ip > ip_hard) or (voter_hard > 0 and by_voter > voter_hard) then
+  return {'err', 'rate_limited', retry}
 end
 
 if meta[1] ~= 'voting' or now < tonumber(meta[2]) or now >= tonumber(meta[3]) then
@@ -60,8 +74,7 @@ end
 
 -- Pressure from one address: past the soft limit a vote needs a solved challenge.
 local ip_soft = tonumber(meta[6] or '0')
-local from_ip = tonumber(redis.call('GET', KEYS[10]) or '0')
-if ip_soft > 0 and from_ip >= ip_soft and ARGV[9] ~= '1' then
+if ip_soft > 0 and from_ip > ip_soft and ARGV[9] ~= '1' then
   return {'err', 'challenge_required'}
 end
 
@@ -102,8 +115,6 @@ local vote_id = meta[10] .. '-' .. tostring(seq)
 redis.call('HINCRBY', KEYS[4], '_t', 1)
 redis.call('HINCRBY', KEYS[4], number, 1)
 redis.call('EXPIRE', KEYS[4], 172800)
-redis.call('INCR', KEYS[10])
-redis.call('EXPIRE', KEYS[10], 120)
 redis.call('HINCRBY', KEYS[11], number .. ':' .. tostring(minute), 1)
 redis.call('EXPIRE', KEYS[11], 3600)
 

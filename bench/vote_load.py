@@ -1,0 +1,226 @@
+"""Vote path load benchmark: gunicorn on this machine's cores, wrk with many distinct voters.
+
+    .venv/bin/python -m bench.vote_load [--duration 15] [--connections 32] [--workers N]
+
+Uses DATABASE_URL / REDIS_URL when set (e.g. PostgreSQL and the machine's Redis); otherwise the
+embedded default. Prints accepted votes/s, /healthz requests/s, their ratio, and p50/p99 of each.
+Needs `wrk` (Debian package). Traffic goes to 127.0.0.1 only and stops by itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from datetime import timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _prepare(instance: Path, voters: int) -> list[str]:
+    """Migrate, create a campaign open for voting with 30 nominees, and sign voter tokens."""
+    os.environ["ZUIMEI_INSTANCE_PATH"] = str(instance)
+    from flask_migrate import upgrade
+
+    from campaigns import services as campaign_services
+    from campaigns.schemas import CampaignCreateSchema
+    from core import create_app
+    from core.auth import issue_token
+    from core.extensions import db
+    from core.types import utcnow
+    from nominations import services as nomination_services
+    from nominations.demo import seed
+    from nominations.schemas import NominationCreateSchema
+
+    app = create_app()
+    with app.app_context():
+        upgrade(directory=str(ROOT / "migrations"))
+        seed("bench-password-1")  # units and logins; its own campaign is not used here
+        from campaigns.models import Account
+
+        admin = db.session.query(Account).filter_by(username="admin").one()
+        clerk = db.session.query(Account).filter_by(username="unit-rmyy").one()
+        now = utcnow()
+        campaign = campaign_services.create_campaign(
+            CampaignCreateSchema().load(
+                {
+                    "slug": "bench",
+                    "title": "压测活动",
+                    "organizer": "压测",
+                    "nomination_start": (now - timedelta(days=1)).isoformat(),
+                    "nomination_end": (now + timedelta(days=1)).isoformat(),
+                    "voting_start": (now - timedelta(hours=1)).isoformat(),
+                    "voting_end": (now + timedelta(days=1)).isoformat(),
+                    # one address (wrk) sends everything: the per-address soft limit is off;
+                    # the velocity hold stays on with the defaults, as in a real campaign.
+                    "rules": {
+                        "votes_per_day": 5,
+                        "votes_per_nominee_per_day": 1,
+                        "ip_soft_limit": 0,
+                        "velocity_floor": 1000000,
+                    },
+                    "weights": {"public": 30, "jury": 70},
+                }
+            )
+        )
+        campaign_services.add_category(
+            campaign,
+            {
+                "code": "doctor",
+                "name": "医生",
+                "prefix": "D",
+                "award_count": 10,
+                "max_per_unit": 100,
+            },
+        )
+        campaign_services.change_phase(campaign, "nominating", None)
+        body = {
+            "category": "doctor",
+            "name": "候选人",
+            "gender": "female",
+            "title": "主治医师",
+            "department": "内科",
+            "summary": "简介",
+            "deeds": "事迹" * 100,
+            "unit_opinion": "同意",
+        }
+        numbers = []
+        for _ in range(30):
+            nomination = nomination_services.create(
+                clerk, campaign, NominationCreateSchema().load(body)
+            )
+            nomination_services.submit(clerk, nomination)
+            nomination_services.review(admin, nomination, "approve", None)
+            numbers.append(nomination.number)
+        campaign_services.change_phase(campaign, "voting", None)
+        db.session.commit()
+        tokens = [
+            issue_token("voter", {"sub": 10_000_000 + i, "p": "device", "c": 0}, 86400).token
+            for i in range(voters)
+        ]
+    (instance / "tokens.txt").write_text("\n".join(tokens) + "\n")
+    return numbers
+
+
+def _wrk(args: list[str]) -> str:
+    result = subprocess.run(["wrk", *args], capture_output=True, text=True, check=True)
+    return result.stdout
+
+
+def _latency(output: str, pct: str) -> float:
+    match = re.search(rf"^\s+{pct}%\s+([\d.]+)(us|ms|s)\s*$", output, re.M)
+    if not match:
+        return float("nan")
+    value, unit = float(match.group(1)), match.group(2)
+    return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+
+def _rps(output: str) -> float:
+    match = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    return float(match.group(1)) if match else float("nan")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=int, default=15)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=(os.cpu_count() or 1) * 2 + 1)
+    parser.add_argument("--voters", type=int, default=200_000)
+    parser.add_argument("--port", type=int, default=8791)
+    opts = parser.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("wrk is not installed: apt-get install wrk")
+
+    instance = Path(tempfile.mkdtemp(prefix="zm-bench-"))
+    env = dict(
+        os.environ,
+        ZUIMEI_INSTANCE_PATH=str(instance),
+        ZUIMEI_VOTE_IP_PER_MINUTE="0",
+        ZUIMEI_VOTE_VOTER_PER_MINUTE="20",
+    )
+    os.environ.update(env)
+    numbers = _prepare(instance, opts.voters)
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "wsgi:app",
+            "--bind",
+            f"127.0.0.1:{opts.port}",
+            "--workers",
+            str(opts.workers),
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+    )
+    base = f"http://127.0.0.1:{opts.port}"
+    try:
+        for _ in range(100):
+            try:
+                with urllib.request.urlopen(f"{base}/healthz", timeout=1):  # noqa: S310
+                    break
+            except OSError:
+                time.sleep(0.2)
+        common = [
+            "-t",
+            str(opts.threads),
+            "-c",
+            str(opts.connections),
+            "-d",
+            f"{opts.duration}s",
+            "--latency",
+        ]
+        _wrk(["-t1", "-c4", "-d2s", f"{base}/healthz"])  # warm up every worker
+        health = _wrk([*common, f"{base}/healthz"])
+        votes = _wrk(
+            [
+                *common,
+                "-s",
+                str(ROOT / "bench" / "vote_load.lua"),
+                f"{base}/api/v1/campaigns/bench/votes",
+                "--",
+                str(instance / "tokens.txt"),
+                ",".join(numbers),
+                str(opts.threads),
+            ]
+        )
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+    counts = re.search(r"ZUIMEI accepted=(\d+) refused=(\d+) errors=(\d+)", votes)
+    accepted, refused, errors = (int(x) for x in counts.groups()) if counts else (0, 0, 0)
+    vote_rps = accepted / opts.duration
+    health_rps = _rps(health)
+    print(
+        f"setup: gunicorn sync workers={opts.workers}, wrk -t{opts.threads} "
+        f"-c{opts.connections} -d{opts.duration}s, database="
+        f"{'postgresql' if os.environ.get('DATABASE_URL') else 'sqlite'}, redis="
+        f"{'server' if os.environ.get('REDIS_URL') else 'embedded'}"
+    )
+    print(
+        f"healthz: {health_rps:.0f} req/s  p50 {_latency(health, '50'):.2f} ms  "
+        f"p99 {_latency(health, '99'):.2f} ms"
+    )
+    print(
+        f"votes:   {vote_rps:.0f} accepted/s ({accepted} accepted, {refused} refused, "
+        f"{errors} errors)  p50 {_latency(votes, '50'):.2f} ms  p99 {_latency(votes, '99'):.2f} ms"
+    )
+    print(
+        f"ratio vote/healthz: {vote_rps / health_rps:.2f} (target >= 0.6; vote p99 target <= 25 ms)"
+    )
+    shutil.rmtree(instance, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
