@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from redis.exceptions import LockError
 from sqlalchemy import select
 
 from campaigns.models import Campaign
@@ -32,7 +33,7 @@ def drain(slug: str) -> int:
     finally:
         try:
             lock.release()
-        except Exception:
+        except LockError:
             log.warning("drain lock for %s expired before release", slug)
 
 

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import request
+from flask import Response, current_app, redirect, request, url_for
 from flask_smorest import Blueprint
 from sqlalchemy import select
 
 from campaigns import services as campaign_services
 from core.auth import client_ip
+from core.errors import AppError
 from core.extensions import db
 from core.http import cacheable
 from core.ratelimit import rate_limit
-from voting import services
+from voting import services, wechat
 from voting.models import LedgerHead, NomineeFreeze
 from voting.schemas import (
     ChallengeAnswerSchema,
@@ -21,7 +22,12 @@ from voting.schemas import (
     ChallengeSchema,
     DeviceVoterSchema,
     FreezeListSchema,
+    JssdkArgsSchema,
+    JssdkConfigSchema,
     LedgerHealthSchema,
+    OAuthCallbackArgsSchema,
+    OAuthResultSchema,
+    OAuthStartArgsSchema,
     RankingArgsSchema,
     RankingSchema,
     VoteCreateSchema,
@@ -36,7 +42,7 @@ blp = Blueprint(
     description="投票、投票身份与排行 (voting, voter identity, rankings)",
 )
 
-VOTER = [{"bearerAuth": []}]
+BEARER = [{"bearerAuth": []}]
 
 
 def _voter_key() -> str:
@@ -60,7 +66,7 @@ def device_voter(body: dict[str, Any]) -> dict[str, Any]:
 
 @blp.route("/campaigns/<slug>/votes", methods=["POST"])
 @blp.doc(
-    security=VOTER,
+    security=BEARER,
     parameters=[
         {
             "in": "header",
@@ -122,7 +128,7 @@ def ranking(args: dict[str, Any], slug: str) -> dict[str, Any]:
 
 
 @blp.route("/admin/campaigns/<slug>/health", methods=["GET"])
-@blp.doc(security=VOTER)
+@blp.doc(security=BEARER)
 @blp.response(200, LedgerHealthSchema)
 @campaign_services.staff_required("admin")
 def health(slug: str) -> dict[str, Any]:
@@ -143,7 +149,7 @@ def new_challenge() -> dict[str, Any]:
 
 
 @blp.route("/challenges/<challenge_id>", methods=["POST"])
-@blp.doc(security=VOTER)
+@blp.doc(security=BEARER)
 @rate_limit("CHALLENGE_IP_LIMIT")
 @blp.arguments(ChallengeAnswerSchema)
 @blp.response(200, ChallengePassSchema)
@@ -157,7 +163,7 @@ def answer_challenge(body: dict[str, Any], challenge_id: str) -> dict[str, Any]:
 
 
 @blp.route("/admin/campaigns/<slug>/freezes", methods=["GET"])
-@blp.doc(security=VOTER)
+@blp.doc(security=BEARER)
 @blp.response(200, FreezeListSchema)
 @campaign_services.staff_required("admin")
 def freezes(slug: str) -> dict[str, Any]:
@@ -169,3 +175,78 @@ def freezes(slug: str) -> dict[str, Any]:
         .order_by(NomineeFreeze.frozen_at.desc())
     ).all()
     return {"items": rows}
+
+
+# --- WeChat web authorisation -------------------------------------------------------------------
+
+OAUTH_COOKIE = "zm_oauth"
+VOTER_COOKIE = "zm_voter"
+
+
+def _safe_next(value: str | None, campaign: str) -> str:
+    """Only a path on this site: never another host (no open redirect)."""
+    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
+        return value
+    return f"/c/{campaign}"
+
+
+@blp.route("/wechat/oauth/start", methods=["GET"])
+@blp.arguments(OAuthStartArgsSchema, location="query")
+@blp.response(302, description="redirect to WeChat's authorisation page (snsapi_base)")
+@rate_limit("CHALLENGE_IP_LIMIT")
+def oauth_start(args: dict[str, Any]) -> Response:
+    """Start WeChat web authorisation; the state is single use and bound to this browser."""
+    campaign = campaign_services.get_public_campaign(args["campaign"])
+    state, nonce = wechat.new_state(_safe_next(args["next"], campaign.slug), campaign.slug)
+    callback = url_for("voting.oauth_callback", _external=True)
+    response = redirect(wechat.authorize_url(callback, state), code=302)
+    response.set_cookie(
+        OAUTH_COOKIE,
+        nonce,
+        max_age=600,
+        httponly=True,
+        secure=request.is_secure,
+        samesite="Lax",  # sent on the top-level redirect back from WeChat
+        path="/api/v1/wechat/",
+    )
+    return response
+
+
+@blp.route("/wechat/oauth/callback", methods=["GET"])
+@blp.arguments(OAuthCallbackArgsSchema, location="query")
+@blp.response(200, OAuthResultSchema, description="with format=json")
+@blp.alt_response(302, description="back to the page the voter came from, with the voter cookie")
+@blp.alt_response(400, description="oauth_state_invalid, oauth_code_invalid")
+@blp.alt_response(403, description="snapshot_user: WeChat's snapshot mode cannot vote")
+@blp.alt_response(502, description="wechat_error")
+def oauth_callback(args: dict[str, Any]) -> Any:
+    """WeChat sends the browser back here: check the state, exchange the code for the openid on
+    the server, and issue the voter token (cookie for the H5 page, JSON for API clients)."""
+    target = wechat.consume_state(args["state"], request.cookies.get(OAUTH_COOKIE))
+    if not args["code"]:
+        raise AppError("未获得微信授权，请重新进入", code="oauth_code_invalid", status=400)
+    _, token = wechat.login_with_code(args["code"])
+    db.session.commit()
+    if args["format"] == "json":
+        return {"voter_token": token.token, "expires_at": token.expires_at, "next": target["next"]}
+    response = redirect(target["next"], code=302)
+    response.set_cookie(
+        VOTER_COOKIE,
+        token.token,
+        max_age=current_app.config["VOTER_TOKEN_TTL"],
+        httponly=True,
+        secure=request.is_secure,
+        samesite="Lax",
+        path="/",
+    )
+    response.delete_cookie(OAUTH_COOKIE, path="/api/v1/wechat/")
+    return response
+
+
+@blp.route("/wechat/jssdk", methods=["GET"])
+@blp.arguments(JssdkArgsSchema, location="query")
+@blp.response(200, JssdkConfigSchema)
+@rate_limit("CHALLENGE_IP_LIMIT")
+def jssdk(args: dict[str, Any]) -> dict[str, Any]:
+    """The wx.config signature for a page URL (share cards); WeChat tokens are cached in Redis."""
+    return wechat.jssdk_config(args["url"])

@@ -95,3 +95,39 @@ class FreezeSchema(Schema):
 
 class FreezeListSchema(Schema):
     items = fields.List(fields.Nested(FreezeSchema))
+
+
+class OAuthStartArgsSchema(Schema):
+    campaign = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    next = fields.String(
+        load_default=None,
+        validate=validate.Length(max=500),
+        metadata={"description": "a path on this site to return to (default: the campaign page)"},
+    )
+
+
+class OAuthCallbackArgsSchema(Schema):
+    code = fields.String(load_default="")
+    state = fields.String(load_default="")
+    format = fields.String(
+        load_default=None,
+        validate=validate.OneOf(("json",)),
+        metadata={"description": "json: answer with the token instead of redirecting"},
+    )
+
+
+class OAuthResultSchema(Schema):
+    voter_token = fields.String(required=True)
+    expires_at = fields.AwareDateTime(required=True)
+    next = fields.String()
+
+
+class JssdkArgsSchema(Schema):
+    url = fields.String(required=True, validate=validate.Length(min=1, max=2048))
+
+
+class JssdkConfigSchema(Schema):
+    appId = fields.String()
+    timestamp = fields.Integer()
+    nonceStr = fields.String()
+    signature = fields.String()
