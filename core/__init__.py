@@ -38,6 +38,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     errors.init_app(app)  # after api: our error shape replaces flask-smorest's
 
     from campaigns.routes import blp as campaigns_blp
+    from media.routes import blp as media_blp
+    from media.routes import files as media_files_blp
     from nominations.routes import blp as nominations_blp
     from voting.cli import votes_cli
     from voting.routes import blp as voting_blp
@@ -45,6 +47,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     api.register_blueprint(campaigns_blp)
     api.register_blueprint(nominations_blp)
     api.register_blueprint(voting_blp)
+    api.register_blueprint(media_blp)
+    app.register_blueprint(media_files_blp)
     app.register_blueprint(health.blp)
     cli.init_app(app)
     app.cli.add_command(votes_cli)

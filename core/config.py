@@ -56,6 +56,14 @@ class DefaultConfig:
     RATELIMIT_ENABLED = True
     DEVICE_IDENTITY: bool | None = None
     MEDIA_ROOT: str | None = None
+    MEDIA_VIDEO_MAX_BYTES = 500 * 1024 * 1024
+    MEDIA_VIDEO_MAX_SECONDS = 600
+    MEDIA_PHOTO_MAX_BYTES = 15 * 1024 * 1024
+    MEDIA_TRANSCODE_TIMEOUT = 1800
+    MEDIA_TRANSCODE_THREADS = 2
+    MEDIA_TRANSCODE_MEMORY_MB = 2048
+    # Behind nginx: serve files with X-Accel-Redirect to this internal location (e.g. /_media).
+    MEDIA_ACCEL_PREFIX: str | None = None
     DEFAULT_TIMEZONE = "Asia/Shanghai"
 
 

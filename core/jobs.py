@@ -88,7 +88,7 @@ def periodic(*, seconds: int, queue: str = "default") -> Callable[[F], F]:
 
 
 # Modules whose @periodic jobs the worker schedules.
-JOB_MODULES = ("voting.jobs",)
+JOB_MODULES = ("voting.jobs", "media.jobs")
 
 
 def _schedule_forever(app: Flask, stop: threading.Event) -> None:

@@ -10,6 +10,7 @@ from flask_smorest import Blueprint
 from campaigns import services as campaign_services
 from core.extensions import db
 from core.http import cacheable
+from media import services as media_services
 from nominations import services
 from nominations.schemas import (
     NominationCreateSchema,
@@ -138,6 +139,9 @@ def list_nominees(args: dict[str, Any], slug: str) -> dict[str, Any]:
         per_page=args["per_page"],
         counts_for=_counts_reader(campaign),
     )
+    media = media_services.public_media([item["nomination_id"] for item in items])
+    for item in items:
+        item.update(media.get(item["nomination_id"], {}))
     return {
         "items": items,
         "page": args["page"],
@@ -155,7 +159,8 @@ def get_nominee(slug: str, number: str) -> dict[str, Any]:
     nomination = services.public_nominee(campaign, number)
     reader = _counts_reader(campaign)
     counts = reader(campaign, [(nomination.number, nomination.category.code)]) if reader else {}
-    return services.public_card(nomination, counts.get(nomination.number or ""))
+    card = services.public_card(nomination, counts.get(nomination.number or ""))
+    return card | media_services.public_media([nomination.id]).get(nomination.id, {})
 
 
 def _counts_reader(campaign: Any) -> Any:

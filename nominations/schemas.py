@@ -175,8 +175,13 @@ class NomineeSchema(Schema):
     summary = fields.String()
     votes = fields.Integer(metadata={"description": "absent when the campaign hides counts"})
     rank = fields.Integer(metadata={"description": "absent when the campaign hides counts"})
-    photo_url = fields.String(allow_none=True)
-    video = fields.Dict(allow_none=True)
+    photo_url = fields.String(metadata={"description": "present once a photo is ready"})
+    thumb_url = fields.String()
+    video = fields.Dict(
+        metadata={
+            "description": "{poster_url, duration, renditions: [{label, width, height, url}]}"
+        }
+    )
 
 
 class NomineeDetailSchema(NomineeSchema):

@@ -476,6 +476,7 @@ def public_card(nomination: Nomination, counts: dict[str, int] | None = None) ->
     """The public's view of a nominee; the output schema drops anything not listed there."""
     card = dict(counts or {})
     return card | {
+        "nomination_id": nomination.id,  # for joining media; not in the public schema
         "number": nomination.number,
         "name": nomination.name,
         "category": nomination.category.code,

@@ -1,0 +1,1 @@
+"""Photos and video profiles: uploads, storage, transcoding jobs and range serving."""

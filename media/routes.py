@@ -1,0 +1,208 @@
+"""HTTP routes: resumable video upload (tus 1.0 core + creation), photo upload, asset status,
+and the file server for renditions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint as FlaskBlueprint
+from flask import Response, current_app, g, request
+from flask_smorest import Blueprint
+from sqlalchemy import select
+
+from campaigns import services as campaign_services
+from core.errors import AppError
+from core.extensions import db
+from core.http import accepts_any_body
+from media import services
+from media.models import MediaAsset
+from media.schemas import MediaAssetSchema, NominationMediaSchema
+from nominations import services as nomination_services
+
+blp = Blueprint(
+    "media",
+    __name__,
+    url_prefix="/api/v1",
+    description=(
+        "照片与视频上传 (photos and videos). Videos use the tus 1.0 resumable protocol: "
+        "POST …/video with Upload-Length creates an upload, HEAD /uploads/<id> tells the offset, "
+        "PATCH /uploads/<id> (Content-Type application/offset+octet-stream, Upload-Offset) "
+        "appends bytes; an interrupted upload continues from the last received byte."
+    ),
+)
+files = FlaskBlueprint("media_files", __name__)
+
+STAFF = [{"bearerAuth": []}]
+staff_required = campaign_services.staff_required
+TUS_HEADERS = {"Tus-Resumable": services.TUS_VERSION}
+
+
+def _tus_headers(asset: MediaAsset) -> dict[str, str]:
+    return {
+        **TUS_HEADERS,
+        "Upload-Offset": str(asset.received),
+        "Upload-Length": str(asset.declared_size),
+        "Cache-Control": "no-store",
+    }
+
+
+def _int_header(name: str) -> int:
+    value = request.headers.get(name, "")
+    if not value.isdigit():
+        raise AppError(
+            f"缺少或无效的 {name} 请求头",
+            code="bad_upload_header",
+            status=400,
+            details={"header": name},
+        )
+    return int(value)
+
+
+@blp.route("/nominations/<int:nomination_id>/video", methods=["POST"])
+@blp.doc(
+    security=STAFF,
+    parameters=[
+        {"in": "header", "name": "Upload-Length", "required": True, "schema": {"type": "integer"}},
+        {
+            "in": "header",
+            "name": "Upload-Metadata",
+            "schema": {"type": "string"},
+            "description": "tus metadata, e.g. filename <base64>",
+        },
+        {"in": "header", "name": "Tus-Resumable", "schema": {"type": "string", "enum": ["1.0.0"]}},
+    ],
+)
+@blp.response(201, MediaAssetSchema, headers={"Location": {"schema": {"type": "string"}}})
+@blp.alt_response(413, description="upload_too_large: refused before any byte is sent")
+@staff_required("unit", "admin")
+def create_video_upload(nomination_id: int) -> Any:
+    """Create a resumable video upload (tus creation); then PATCH the bytes to its URL."""
+    nomination = nomination_services.get_for(g.account, nomination_id)
+    length = _int_header("Upload-Length")
+    name = services.parse_upload_metadata(request.headers.get("Upload-Metadata")).get("filename")
+    asset = services.start_video_upload(g.account, nomination, length, name)
+    db.session.commit()
+    location = f"/api/v1/uploads/{asset.id}"
+    body = services.describe(asset) | {"upload_url": location}
+    return body, 201, {**_tus_headers(asset), "Location": location}
+
+
+@blp.route("/uploads/<int:asset_id>", methods=["HEAD"])
+@blp.doc(security=STAFF)
+@staff_required("unit", "admin")
+def upload_offset(asset_id: int) -> Response:
+    """tus: how many bytes the server holds (Upload-Offset)."""
+    asset = services.get_asset_for(g.account, asset_id)
+    return Response(status=200, headers=_tus_headers(asset))
+
+
+@accepts_any_body
+@blp.route("/uploads/<int:asset_id>", methods=["PATCH"])
+@blp.doc(
+    security=STAFF,
+    parameters=[
+        {"in": "header", "name": "Upload-Offset", "required": True, "schema": {"type": "integer"}},
+    ],
+    requestBody={
+        "content": {
+            "application/offset+octet-stream": {"schema": {"type": "string", "format": "binary"}}
+        }
+    },
+)
+@blp.response(204, description="stored; Upload-Offset tells the new offset")
+@blp.alt_response(409, description="offset_mismatch (with the server's Upload-Offset), upload_busy")
+@blp.alt_response(413, description="more bytes than Upload-Length leaves")
+@blp.alt_response(415, description="Content-Type must be application/offset+octet-stream")
+@staff_required("unit", "admin")
+def upload_chunk(asset_id: int) -> Response:
+    """tus: append bytes at Upload-Offset. The body streams to disk in 1 MiB chunks."""
+    if request.mimetype != "application/offset+octet-stream":
+        raise AppError(
+            "Content-Type 必须是 application/offset+octet-stream",
+            code="unsupported_media_type",
+            status=415,
+        )
+    offset = _int_header("Upload-Offset")
+    request.max_content_length = current_app.config["MEDIA_VIDEO_MAX_BYTES"]
+    asset = services.receive_chunk(
+        g.account, asset_id, offset, request.stream, request.content_length
+    )
+    complete = asset.status == "uploaded"
+    db.session.commit()
+    if complete:
+        services.enqueue_processing(asset)
+    return Response(status=204, headers=_tus_headers(asset))
+
+
+@accepts_any_body
+@blp.route("/nominations/<int:nomination_id>/photo", methods=["POST"])
+@blp.doc(
+    security=STAFF,
+    requestBody={
+        "content": {
+            mime: {"schema": {"type": "string", "format": "binary"}}
+            for mime in ("image/jpeg", "image/png", "image/webp")
+        }
+    },
+)
+@blp.response(201, MediaAssetSchema)
+@blp.alt_response(413, description="upload_too_large")
+@blp.alt_response(422, description="not_an_image, image_too_large")
+@staff_required("unit", "admin")
+def upload_photo(nomination_id: int) -> Any:
+    """Upload the nominee's portrait: checked by content, re-encoded, EXIF (GPS too) removed."""
+    nomination = nomination_services.get_for(g.account, nomination_id)
+    request.max_content_length = current_app.config["MEDIA_PHOTO_MAX_BYTES"]
+    asset = services.upload_photo(g.account, nomination, request.stream, request.content_length)
+    db.session.commit()
+    return services.describe(asset, token=services.preview_token(asset)), 201
+
+
+@blp.route("/media/<int:asset_id>", methods=["GET"])
+@blp.doc(security=STAFF)
+@blp.response(200, MediaAssetSchema)
+@staff_required("unit", "reviewer", "admin")
+def get_media(asset_id: int) -> Any:
+    """An asset's status and renditions, with preview links valid for an hour."""
+    asset = services.get_asset_for(g.account, asset_id)
+    return services.describe(asset, token=services.preview_token(asset))
+
+
+@blp.route("/nominations/<int:nomination_id>/media", methods=["GET"])
+@blp.doc(security=STAFF)
+@blp.response(200, NominationMediaSchema)
+@staff_required("unit", "reviewer", "admin")
+def nomination_media(nomination_id: int) -> Any:
+    """Every photo and video uploaded for a nomination, newest first."""
+    nomination = nomination_services.get_for(g.account, nomination_id)
+    assets = db.session.scalars(
+        select(MediaAsset)
+        .where(MediaAsset.nomination_id == nomination.id)
+        .order_by(MediaAsset.id.desc())
+    ).all()
+    return {"items": [services.describe(a, token=services.preview_token(a)) for a in assets]}
+
+
+_MIME = {".mp4": "video/mp4", ".jpg": "image/jpeg"}
+
+
+@files.route("/media/<int:asset_id>/<name>", methods=["GET", "HEAD"])
+def media_file(asset_id: int, name: str) -> Response:
+    """Renditions, posters and photos: public once the nominee is approved; owners preview with
+    a signed link. Ranges, ETags and long-lived caching of immutable files."""
+    from media.serving import send_media
+    from media.storage import storage
+
+    asset = db.session.get(MediaAsset, asset_id)
+    if asset is None or not services.may_fetch(asset, name, request.args.get("t")):
+        raise AppError("文件不存在", code="media_not_found", status=404)
+    path = storage().local_path(asset.storage_key, name)
+    suffix = path.suffix
+    return send_media(
+        path,
+        mime=_MIME.get(suffix, "application/octet-stream"),
+        etag=f"{asset.id}-{name}-{asset.ready_at.timestamp() if asset.ready_at else 0:.0f}",
+        immutable=services.is_public(asset),
+        accel_prefix=current_app.config.get("MEDIA_ACCEL_PREFIX"),
+        accel_path=f"{asset.storage_key}/{name}",
+    )

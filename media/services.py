@@ -1,0 +1,439 @@
+"""Uploads (resumable, tus 1.0 core + creation), photo processing, the video processing job,
+and which files the public and the owners may fetch."""
+
+from __future__ import annotations
+
+import base64
+import logging
+import secrets
+from typing import Any, BinaryIO
+
+from flask import current_app, url_for
+from sqlalchemy import select, update
+
+from campaigns.models import Account
+from core import audit
+from core.auth import issue_token, read_token
+from core.errors import AppError, Conflict, Forbidden, NotFound
+from core.extensions import db, redis_store
+from core.types import utcnow
+from media.models import MediaAsset
+from media.storage import IncompleteChunk, storage
+from nominations.models import EDITABLE, Nomination
+
+log = logging.getLogger("zuimei.media")
+
+ORIGINAL = "original"
+TUS_VERSION = "1.0.0"
+PUBLIC_FILES = ("poster.jpg", "photo.jpg", "thumb.jpg")
+
+
+class UploadTooLarge(AppError):
+    status, code, message = 413, "upload_too_large", "文件太大，超过了允许的上限"
+
+
+# --- who may upload ---------------------------------------------------------------------------
+
+
+def require_uploader(account: Account, nomination: Nomination) -> None:
+    """The nominating unit (or an admin), while the nomination can still be edited."""
+    if account.role != "admin" and not (
+        account.role == "unit" and nomination.unit_id == account.unit_id
+    ):
+        raise Forbidden("只有推荐单位可以上传照片和视频", code="not_owner")
+    if nomination.status not in EDITABLE or nomination.campaign.phase not in (
+        "nominating",
+        "reviewing",
+    ):
+        raise Conflict(
+            "只有草稿或被退回的材料可以上传照片和视频",
+            code="not_editable",
+            details={"status": nomination.status},
+        )
+
+
+def _new_asset(account: Account, nomination: Nomination, kind: str, size: int, name: str | None):  # type: ignore[no-untyped-def]
+    asset = MediaAsset(
+        nomination_id=nomination.id,
+        kind=kind,
+        status="receiving",
+        storage_key=f"{kind[0]}-{secrets.token_hex(16)}",
+        original_name=(name or "")[:200] or None,
+        declared_size=size,
+        received=0,
+        created_by_id=account.id,
+        renditions=[],
+    )
+    db.session.add(asset)
+    db.session.flush()
+    return asset
+
+
+# --- video: resumable upload ------------------------------------------------------------------
+
+
+def parse_upload_metadata(header: str | None) -> dict[str, str]:
+    """tus Upload-Metadata: comma-separated "key base64value" pairs."""
+    values: dict[str, str] = {}
+    for pair in (header or "").split(","):
+        parts = pair.strip().split(" ")
+        if not parts[0]:
+            continue
+        try:
+            values[parts[0]] = base64.b64decode(parts[1]).decode() if len(parts) > 1 else ""
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise AppError("Upload-Metadata 格式不正确", code="bad_upload_metadata") from exc
+    return values
+
+
+def start_video_upload(
+    account: Account, nomination: Nomination, length: int, filename: str | None
+) -> MediaAsset:
+    require_uploader(account, nomination)
+    limit = current_app.config["MEDIA_VIDEO_MAX_BYTES"]
+    if length <= 0:
+        raise AppError("视频文件为空", code="empty_upload", status=400)
+    if length > limit:
+        raise UploadTooLarge(
+            f"视频不能超过 {limit // (1024 * 1024)} MB", details={"max_bytes": limit}
+        )
+    asset = _new_asset(account, nomination, "video", length, filename)
+    audit.record(
+        "media.upload_start",
+        "media",
+        asset.id,
+        campaign_id=nomination.campaign_id,
+        after={"nomination": nomination.id, "kind": "video", "size": length},
+    )
+    return asset
+
+
+def get_asset_for(account: Account, asset_id: int) -> MediaAsset:
+    """An asset of a nomination the caller may see; others' are 404."""
+    from nominations import services as nomination_services
+
+    asset = db.session.get(MediaAsset, asset_id)
+    if asset is None or not nomination_services.can_see(account, asset.nomination):
+        raise NotFound("文件不存在", code="media_not_found")
+    return asset
+
+
+def receive_chunk(
+    account: Account, asset_id: int, offset: int, body: BinaryIO, length: int | None
+) -> MediaAsset:
+    """Append a PATCH body at ``offset``. No database transaction stays open while the body
+    streams in (uploads over weak connections take minutes), and a Redis lock keeps two PATCHes
+    of one upload from interleaving."""
+    asset = get_asset_for(account, asset_id)
+    require_uploader(account, asset.nomination)
+    if asset.status != "receiving":
+        raise Conflict("该文件已上传完成", code="upload_complete")
+    if offset != asset.received:
+        raise Conflict(
+            "上传位置不一致，请从服务器记录的位置继续",
+            code="offset_mismatch",
+            details={"expected_offset": asset.received},
+            headers={"Upload-Offset": str(asset.received), "Tus-Resumable": TUS_VERSION},
+        )
+    remaining = asset.declared_size - asset.received
+    if length is not None and length > remaining:
+        raise UploadTooLarge("上传的数据超过了声明的文件大小", details={"remaining": remaining})
+    key, received, asset_id = asset.storage_key, asset.received, asset.id
+    db.session.commit()  # end the transaction before the slow part
+
+    lock = redis_store.client.lock(redis_store.key("upload", asset_id), timeout=3600)
+    if not lock.acquire(blocking=False):
+        raise Conflict("该文件正在上传中，请稍后重试", code="upload_busy")
+    try:
+        store = storage()
+        # A crash after writing but before recording leaves extra bytes: the record wins.
+        store.truncate(key, ORIGINAL, received)
+        try:
+            written = store.append(key, ORIGINAL, body, remaining)
+        except IncompleteChunk as exc:
+            # The connection dropped: keep what arrived; the client asks HEAD and resumes.
+            written = exc.written
+            log.info("upload %s interrupted after %d bytes", asset_id, written)
+    finally:
+        lock.release()
+
+    db.session.execute(
+        update(MediaAsset)
+        .where(MediaAsset.id == asset_id, MediaAsset.received == received)
+        .values(received=received + written, updated_at=utcnow())
+    )
+    asset = db.session.get(MediaAsset, asset_id, populate_existing=True)
+    assert asset is not None
+    if asset.received == asset.declared_size:
+        asset.status = "uploaded"
+        db.session.flush()
+        audit.record(
+            "media.uploaded",
+            "media",
+            asset.id,
+            campaign_id=asset.nomination.campaign_id,
+            after={"size": asset.received},
+        )
+    return asset
+
+
+def enqueue_processing(asset: MediaAsset) -> None:
+    from rq import Retry
+
+    from media import jobs
+
+    redis_store.queue("media").enqueue(
+        jobs.process_video,
+        asset.id,
+        job_timeout=current_app.config["MEDIA_TRANSCODE_TIMEOUT"] + 120,
+        retry=Retry(max=2, interval=[10, 60]),
+    )
+
+
+# --- photo ------------------------------------------------------------------------------------
+
+
+def upload_photo(
+    account: Account, nomination: Nomination, body: BinaryIO, length: int | None
+) -> MediaAsset:
+    """Photos are small: stored, checked by content, re-encoded without metadata, right away."""
+    from media.processing import MediaRejected, process_photo
+
+    require_uploader(account, nomination)
+    limit = current_app.config["MEDIA_PHOTO_MAX_BYTES"]
+    if length is not None and length > limit:
+        raise UploadTooLarge(f"照片不能超过 {limit // (1024 * 1024)} MB")
+    asset = _new_asset(account, nomination, "photo", length or 0, None)
+    store = storage()
+    written = store.append(asset.storage_key, ORIGINAL, body, limit + 1)
+    if written > limit:
+        store.delete(asset.storage_key)
+        raise UploadTooLarge(f"照片不能超过 {limit // (1024 * 1024)} MB")
+    if written == 0:
+        store.delete(asset.storage_key)
+        raise AppError("照片文件为空", code="empty_upload", status=400)
+    asset.received = asset.declared_size = written
+    try:
+        result = process_photo(
+            store.local_path(asset.storage_key, ORIGINAL), store.workdir(asset.storage_key)
+        )
+    except MediaRejected as exc:
+        store.delete(asset.storage_key)
+        raise AppError(exc.message, code=exc.code, status=422) from exc
+    store.local_path(asset.storage_key, ORIGINAL).unlink(missing_ok=True)  # EXIF lives there
+    asset.width, asset.height = result.width, result.height
+    asset.renditions = [
+        {"label": "photo", "file": "photo.jpg"},
+        {"label": "thumb", "file": "thumb.jpg"},
+    ]
+    _make_current(asset)
+    audit.record(
+        "media.photo",
+        "media",
+        asset.id,
+        campaign_id=nomination.campaign_id,
+        after={"nomination": nomination.id, "width": asset.width, "height": asset.height},
+    )
+    return asset
+
+
+def _make_current(asset: MediaAsset) -> None:
+    """The new asset is ready: it replaces the nomination's previous one of its kind."""
+    previous = db.session.scalars(
+        select(MediaAsset).where(
+            MediaAsset.nomination_id == asset.nomination_id,
+            MediaAsset.kind == asset.kind,
+            MediaAsset.is_current.is_(True),
+            MediaAsset.id != asset.id,
+        )
+    ).all()
+    for old in previous:
+        old.is_current = False
+        old.status = "replaced"
+    asset.status = "ready"
+    asset.is_current = True
+    asset.ready_at = utcnow()
+    db.session.flush()
+
+
+# --- the processing job -----------------------------------------------------------------------
+
+
+def process_video(asset_id: int) -> str:
+    """Probe and transcode one uploaded video. Idempotent: a retry starts again from the
+    original, and a failure leaves the previous video in place."""
+    from media.processing import MediaRejected, probe_video, transcode
+
+    asset = db.session.get(MediaAsset, asset_id)
+    if asset is None or asset.status in ("ready", "failed", "replaced", "receiving"):
+        return asset.status if asset else "missing"
+    asset.status = "processing"
+    asset.attempts += 1
+    db.session.commit()
+    store = storage()
+    source = store.local_path(asset.storage_key, ORIGINAL)
+    config = current_app.config
+    try:
+        probe = probe_video(
+            source,
+            max_duration=config["MEDIA_VIDEO_MAX_SECONDS"],
+            declared_size=asset.declared_size,
+        )
+        result = transcode(
+            source,
+            store.workdir(asset.storage_key),
+            timeout=config["MEDIA_TRANSCODE_TIMEOUT"],
+            threads=config["MEDIA_TRANSCODE_THREADS"],
+            memory_limit_mb=config["MEDIA_TRANSCODE_MEMORY_MB"],
+        )
+    except MediaRejected as exc:
+        asset.status = "failed"
+        asset.failure_code = exc.code
+        asset.failure_reason = exc.message
+        db.session.commit()
+        log.info("video %s rejected: %s", asset_id, exc.code)
+        return "failed"
+    asset.duration = result.duration
+    asset.width, asset.height = probe.width, probe.height
+    asset.renditions = [
+        {
+            "label": r.label,
+            "file": r.path.name,
+            "width": r.width,
+            "height": r.height,
+            "size": r.size,
+            "bitrate": r.bitrate,
+        }
+        for r in result.renditions
+    ]
+    _make_current(asset)
+    audit.record(
+        "media.ready",
+        "media",
+        asset.id,
+        campaign_id=asset.nomination.campaign_id,
+        after={"renditions": [r["label"] for r in asset.renditions], "duration": asset.duration},
+    )
+    db.session.commit()
+    return "ready"
+
+
+def requeue_stuck() -> list[int]:
+    """Videos left 'processing' by a worker that died (or 'uploaded' but never queued) go back
+    to the queue."""
+    from datetime import timedelta
+
+    cutoff = utcnow() - timedelta(seconds=current_app.config["MEDIA_TRANSCODE_TIMEOUT"] + 300)
+    stuck = db.session.scalars(
+        select(MediaAsset).where(
+            MediaAsset.kind == "video",
+            MediaAsset.status.in_(("processing", "uploaded")),
+            MediaAsset.updated_at < cutoff,
+        )
+    ).all()
+    for asset in stuck:
+        if asset.attempts >= 3:
+            asset.status = "failed"
+            asset.failure_code = "transcode_gave_up"
+            asset.failure_reason = "视频处理多次失败，请重新上传或换一个文件"
+            continue
+        asset.status = "uploaded"
+        asset.updated_at = utcnow()
+    db.session.commit()
+    requeued = [a.id for a in stuck if a.status == "uploaded"]
+    for asset in stuck:
+        if asset.status == "uploaded":
+            enqueue_processing(asset)
+    return requeued
+
+
+# --- what is served to whom -------------------------------------------------------------------
+
+
+def preview_token(asset: MediaAsset) -> str:
+    return issue_token("media", {"a": asset.id}, 3600).token
+
+
+def may_fetch(asset: MediaAsset, name: str, token: str | None) -> bool:
+    """Public: the current, ready files of an approved nominee. Owners: a signed preview link."""
+    if name == ORIGINAL or name not in _files(asset):
+        return False
+    if asset.status == "ready" and asset.is_current and asset.nomination.status == "approved":
+        return True
+    if token:
+        try:
+            return read_token("media", token).get("a") == asset.id
+        except AppError:
+            return False
+    return False
+
+
+def is_public(asset: MediaAsset) -> bool:
+    return asset.status == "ready" and asset.is_current and asset.nomination.status == "approved"
+
+
+def _files(asset: MediaAsset) -> set[str]:
+    names = {r["file"] for r in asset.renditions or []}
+    if asset.kind == "video" and asset.status == "ready":
+        names.add("poster.jpg")
+    return names
+
+
+def file_url(asset: MediaAsset, name: str, token: str | None = None) -> str:
+    url = url_for("media_files.media_file", asset_id=asset.id, name=name)
+    return f"{url}?t={token}" if token else url
+
+
+def describe(asset: MediaAsset, *, token: str | None = None) -> dict[str, Any]:
+    """The asset as its owner (with preview links) or the public (plain links) sees it."""
+    body: dict[str, Any] = {
+        "id": asset.id,
+        "kind": asset.kind,
+        "status": asset.status,
+        "received": asset.received,
+        "size": asset.declared_size,
+        "failure_code": asset.failure_code,
+        "failure_reason": asset.failure_reason,
+        "duration": asset.duration,
+        "width": asset.width,
+        "height": asset.height,
+    }
+    if asset.status == "ready" or asset.status == "replaced":
+        if asset.kind == "video":
+            body["poster_url"] = file_url(asset, "poster.jpg", token)
+            body["renditions"] = [
+                {k: r[k] for k in ("label", "width", "height")}
+                | {"url": file_url(asset, r["file"], token)}
+                for r in asset.renditions
+            ]
+        else:
+            body["photo_url"] = file_url(asset, "photo.jpg", token)
+            body["thumb_url"] = file_url(asset, "thumb.jpg", token)
+    return body
+
+
+def public_media(nomination_ids: list[int]) -> dict[int, dict[str, Any]]:
+    """{nomination id: {photo_url, thumb_url, video}} for the current ready assets."""
+    if not nomination_ids:
+        return {}
+    assets = db.session.scalars(
+        select(MediaAsset).where(
+            MediaAsset.nomination_id.in_(nomination_ids),
+            MediaAsset.is_current.is_(True),
+            MediaAsset.status == "ready",
+        )
+    ).all()
+    out: dict[int, dict[str, Any]] = {}
+    for asset in assets:
+        entry = out.setdefault(asset.nomination_id, {})
+        if asset.kind == "photo":
+            entry["photo_url"] = file_url(asset, "photo.jpg")
+            entry["thumb_url"] = file_url(asset, "thumb.jpg")
+        else:
+            described = describe(asset)
+            entry["video"] = {
+                "poster_url": described["poster_url"],
+                "duration": asset.duration,
+                "renditions": described["renditions"],
+            }
+    return out
