@@ -70,6 +70,8 @@ class Campaign(db.Model):
     weights: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     # When set, a bureau reviewer must recommend a nomination before the committee may approve it.
     require_recommendation: Mapped[bool] = mapped_column(Boolean, default=False)
+    # How long the published winners stay open to objections (公示期).
+    publicity_days: Mapped[int] = mapped_column(Integer, default=7, server_default="7")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 

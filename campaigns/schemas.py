@@ -148,6 +148,7 @@ class CampaignFieldsSchema(Schema):
     rules = fields.Nested(RulesSchema)
     weights = fields.Nested(WeightsSchema)
     require_recommendation = fields.Boolean()
+    publicity_days = fields.Integer(validate=validate.Range(min=1, max=60))
 
     @validates("timezone")
     def _timezone(self, value: str, **_: Any) -> None:
@@ -167,6 +168,7 @@ class CampaignCreateSchema(CampaignFieldsSchema):
     rules = fields.Nested(RulesSchema, required=True)
     weights = fields.Nested(WeightsSchema, required=True)
     require_recommendation = fields.Boolean(load_default=False)
+    publicity_days = fields.Integer(load_default=7, validate=validate.Range(min=1, max=60))
 
 
 class CampaignUpdateSchema(CampaignFieldsSchema):
@@ -219,6 +221,7 @@ class CampaignSchema(Schema):
     voting_start = fields.AwareDateTime()
     voting_end = fields.AwareDateTime()
     voting_open = fields.Boolean()
+    publicity_days = fields.Integer()
     rules = fields.Nested(PublicRulesSchema)
     weights = fields.Dict()
     categories = fields.List(fields.Nested(CategorySchema))

@@ -34,7 +34,7 @@ from core.errors import (
     ValidationFailed,
 )
 from core.extensions import db, redis_store
-from core.signals import campaign_changed
+from core.signals import campaign_changed, phase_changing
 from core.types import utcnow
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -324,6 +324,7 @@ def snapshot(campaign: Campaign) -> dict[str, Any]:
         "rules": campaign.rules,
         "weights": campaign.weights,
         "require_recommendation": campaign.require_recommendation,
+        "publicity_days": campaign.publicity_days,
     }
 
 
@@ -379,6 +380,7 @@ def change_phase(campaign: Campaign, phase: str, reason: str | None) -> Campaign
         )
     if phase != "draft" and not campaign.categories:
         raise Conflict("请先添加至少一个奖项", code="no_categories")
+    phase_changing.send(campaign, phase=phase)
     before = campaign.phase
     campaign.phase = phase
     db.session.flush()

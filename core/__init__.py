@@ -37,6 +37,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     )
     errors.init_app(app)  # after api: our error shape replaces flask-smorest's
 
+    from awards.routes import blp as awards_blp
     from campaigns.routes import blp as campaigns_blp
     from media.routes import blp as media_blp
     from media.routes import files as media_files_blp
@@ -48,6 +49,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     api.register_blueprint(nominations_blp)
     api.register_blueprint(voting_blp)
     api.register_blueprint(media_blp)
+    api.register_blueprint(awards_blp)
     app.register_blueprint(media_files_blp)
     app.register_blueprint(health.blp)
     cli.init_app(app)

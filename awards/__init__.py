@@ -1,0 +1,1 @@
+"""Judging, combined results, finalisation, publicity, objections and exports."""

@@ -1,0 +1,292 @@
+"""HTTP routes: criteria and judges, score sheets, results, publicity, objections, audit."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import g
+from flask_smorest import Blueprint
+from sqlalchemy import select
+
+from awards import services
+from awards.models import Objection
+from awards.schemas import (
+    AdjustSchema,
+    AnswerResultSchema,
+    AuditArgsSchema,
+    AuditPageSchema,
+    ComputeSchema,
+    ConflictCreateSchema,
+    CriteriaSchema,
+    JudgeAssignmentSchema,
+    JudgeAssignSchema,
+    JudgeQueueSchema,
+    ObjectionAnswerSchema,
+    ObjectionCreateSchema,
+    ObjectionFiledSchema,
+    ObjectionListSchema,
+    OrganizerScoreSchema,
+    ProgressSchema,
+    PublicObjectionListSchema,
+    SensitivitySchema,
+    SheetSaveSchema,
+    SheetSchema,
+    VersionSchema,
+    WinnersSchema,
+)
+from campaigns import services as campaign_services
+from campaigns.models import Account
+from core.auth import client_ip
+from core.errors import Conflict, NotFound
+from core.extensions import db
+from core.ratelimit import rate_limit
+
+blp = Blueprint(
+    "awards",
+    __name__,
+    url_prefix="/api/v1",
+    description="评审打分、综合结果、定稿、公示与异议 (judging, results, publicity, objections)",
+)
+STAFF = [{"bearerAuth": []}]
+staff_required = campaign_services.staff_required
+get_campaign = campaign_services.get_campaign
+
+
+@blp.route("/admin/campaigns/<slug>/criteria", methods=["PUT"])
+@blp.doc(security=STAFF)
+@blp.arguments(CriteriaSchema)
+@blp.response(200, CriteriaSchema)
+@staff_required("admin")
+def put_criteria(body: dict[str, Any], slug: str) -> dict[str, Any]:
+    """Set the scoring criteria and their maximum points (locked once a judge has scored)."""
+    made = services.set_criteria(get_campaign(slug), body["items"])
+    db.session.commit()
+    return {"items": made}
+
+
+@blp.route("/admin/campaigns/<slug>/judges", methods=["POST"])
+@blp.doc(security=STAFF)
+@blp.arguments(JudgeAssignSchema)
+@blp.response(200, JudgeAssignmentSchema)
+@staff_required("admin")
+def assign_judge(body: dict[str, Any], slug: str) -> dict[str, Any]:
+    """Assign a judge to categories (replaces the judge's assignments in this campaign)."""
+    made = services.assign_judge(get_campaign(slug), body["username"], body["categories"])
+    db.session.commit()
+    return {"username": body["username"], "categories": [a.category.code for a in made]}
+
+
+@blp.route("/admin/campaigns/<slug>/judging", methods=["GET"])
+@blp.doc(security=STAFF)
+@blp.response(200, ProgressSchema)
+@staff_required("admin")
+def judging_progress(slug: str) -> dict[str, Any]:
+    """Who has scored what: per judge, nominees to score, sheets submitted and in draft."""
+    return {"items": services.progress(get_campaign(slug))}
+
+
+@blp.route("/judging/<slug>/conflicts", methods=["POST"])
+@blp.doc(security=STAFF)
+@blp.arguments(ConflictCreateSchema)
+@blp.response(201, ConflictCreateSchema)
+@staff_required("judge", "admin")
+def declare_conflict(body: dict[str, Any], slug: str) -> dict[str, Any]:
+    """Declare a conflict of interest: the judge never scores that nominee (a sheet is removed)."""
+    judge = g.account
+    if g.account.role == "admin":
+        judge = db.session.scalar(select(Account).where(Account.username == body["judge"] or ""))
+        if judge is None or judge.role != "judge":
+            raise NotFound("评委账号不存在", code="judge_not_found")
+    services.declare_conflict(judge, get_campaign(slug), body["nominee"], body["reason"])
+    db.session.commit()
+    return body
+
+
+@blp.route("/judging/<slug>/sheets", methods=["GET"])
+@blp.doc(security=STAFF)
+@blp.response(200, JudgeQueueSchema)
+@staff_required("judge")
+def judge_queue(slug: str) -> dict[str, Any]:
+    """The signed-in judge's nominees and sheets (no vote counts while scoring)."""
+    campaign = get_campaign(slug)
+    return {
+        "criteria": services.criteria(campaign),
+        "items": services.judge_queue(g.account, campaign),
+    }
+
+
+@blp.route("/judging/<slug>/sheets/<number>", methods=["PUT"])
+@blp.doc(security=STAFF)
+@blp.arguments(SheetSaveSchema)
+@blp.response(200, SheetSchema)
+@staff_required("judge")
+def save_sheet(body: dict[str, Any], slug: str, number: str) -> Any:
+    """Save (or revise) a score sheet; ``submit: true`` needs every criterion scored."""
+    sheet = services.save_sheet(
+        g.account, get_campaign(slug), number, body["scores"], body["comment"], body["submit"]
+    )
+    db.session.commit()
+    return sheet
+
+
+@blp.route("/admin/campaigns/<slug>/organizer-scores/<number>", methods=["PUT"])
+@blp.doc(security=STAFF)
+@blp.arguments(OrganizerScoreSchema)
+@blp.response(200, OrganizerScoreSchema)
+@staff_required("admin")
+def organizer_score(body: dict[str, Any], slug: str, number: str) -> Any:
+    """The organiser's 0–100 score of a nominee (used when the weights give it a share)."""
+    score = services.set_organizer_score(get_campaign(slug), number, body["points"], body["reason"])
+    db.session.commit()
+    return score
+
+
+@blp.route("/admin/campaigns/<slug>/results", methods=["POST"])
+@blp.doc(security=STAFF)
+@blp.arguments(ComputeSchema)
+@blp.response(201, VersionSchema)
+@staff_required("admin")
+def compute_results(body: dict[str, Any], slug: str) -> Any:
+    """Compute a new draft version of the results; the method is written next to it."""
+    version = services.compute(get_campaign(slug), g.account, body["reason"])
+    db.session.commit()
+    return version
+
+
+@blp.route("/admin/campaigns/<slug>/results/<int:number>", methods=["GET"])
+@blp.doc(security=STAFF)
+@blp.response(200, VersionSchema)
+@staff_required("admin")
+def get_results(slug: str, number: int) -> Any:
+    """A result version with every nominee's scores, rank and winner flag."""
+    return services.get_version(get_campaign(slug), number)
+
+
+@blp.route("/admin/campaigns/<slug>/results/<int:number>/sensitivity", methods=["GET"])
+@blp.doc(security=STAFF)
+@blp.response(200, SensitivitySchema)
+@staff_required("admin")
+def sensitivity(slug: str, number: int) -> dict[str, Any]:
+    """Would the winners change if 5 or 10 points of weight moved between public and jury?"""
+    campaign = get_campaign(slug)
+    return {"items": services.sensitivity(campaign, services.get_version(campaign, number))}
+
+
+@blp.route("/admin/campaigns/<slug>/results/<int:number>/adjustments", methods=["POST"])
+@blp.doc(security=STAFF)
+@blp.arguments(AdjustSchema)
+@blp.response(200, VersionSchema)
+@staff_required("admin")
+def adjust(body: dict[str, Any], slug: str, number: int) -> Any:
+    """Exclude or promote a nominee in a draft, with a written reason (audited)."""
+    campaign = get_campaign(slug)
+    action = None if body["action"] == "clear" else body["action"]
+    version = services.adjust(
+        campaign, services.get_version(campaign, number), body["nominee"], action, body["reason"]
+    )
+    db.session.commit()
+    return version
+
+
+@blp.route("/admin/campaigns/<slug>/results/<int:number>/finalize", methods=["POST"])
+@blp.doc(security=STAFF)
+@blp.response(200, VersionSchema)
+@staff_required("admin")
+def finalize(slug: str, number: int) -> Any:
+    """Finalise a draft. Moving the campaign to publicity publishes the final version."""
+    campaign = get_campaign(slug)
+    version = services.finalize(campaign, services.get_version(campaign, number))
+    db.session.commit()
+    return version
+
+
+@blp.route("/admin/campaigns/<slug>/results/<int:number>/publish", methods=["POST"])
+@blp.doc(security=STAFF)
+@blp.response(200, VersionSchema)
+@staff_required("admin")
+def republish(slug: str, number: int) -> Any:
+    """During publicity: publish a newer final version (after an upheld objection)."""
+    campaign = get_campaign(slug)
+    if campaign.phase != "publicity":
+        raise Conflict("只能在公示阶段发布新版本", code="not_in_publicity")
+    version = services.publish(campaign, services.get_version(campaign, number))
+    db.session.commit()
+    return version
+
+
+@blp.route("/campaigns/<slug>/winners", methods=["GET"])
+@blp.response(200, WinnersSchema)
+def winners(slug: str) -> dict[str, Any]:
+    """The published winners (公示名单) with the method and the vote ledger's chain head."""
+    campaign = campaign_services.get_public_campaign(slug)
+    version = services.published(campaign)
+    if version is None:
+        raise NotFound("评选结果尚未公示", code="results_not_published")
+    return {
+        "version": version.version,
+        "published_at": version.published_at,
+        "publicity_ends_at": version.publicity_ends_at,
+        "method": version.method,
+        "ledger_head": version.ledger_head,
+        "ledger_votes": version.ledger_votes,
+        "winners": [e for e in version.entries if e.winner],
+    }
+
+
+@blp.route("/campaigns/<slug>/objections", methods=["POST"])
+@blp.arguments(ObjectionCreateSchema)
+@blp.response(201, ObjectionFiledSchema)
+@rate_limit("CHALLENGE_IP_LIMIT")
+def file_objection(body: dict[str, Any], slug: str) -> Any:
+    """File an objection (异议) while the publicity window is open; a contact is required."""
+    objection = services.file_objection(
+        campaign_services.get_public_campaign(slug), body, client_ip()
+    )
+    db.session.commit()
+    return objection
+
+
+@blp.route("/campaigns/<slug>/objections", methods=["GET"])
+@blp.response(200, PublicObjectionListSchema)
+def public_objections(slug: str) -> dict[str, Any]:
+    """Answered objections with their answers (no contact details)."""
+    return {"items": services.public_objections(campaign_services.get_public_campaign(slug))}
+
+
+@blp.route("/admin/campaigns/<slug>/objections", methods=["GET"])
+@blp.doc(security=STAFF)
+@blp.response(200, ObjectionListSchema)
+@staff_required("admin")
+def admin_objections(slug: str) -> dict[str, Any]:
+    """Every objection with its contact."""
+    campaign = get_campaign(slug)
+    return {
+        "items": db.session.scalars(
+            select(Objection).where(Objection.campaign_id == campaign.id).order_by(Objection.id)
+        ).all()
+    }
+
+
+@blp.route("/admin/campaigns/<slug>/objections/<int:objection_id>", methods=["POST"])
+@blp.doc(security=STAFF)
+@blp.arguments(ObjectionAnswerSchema)
+@blp.response(200, AnswerResultSchema)
+@staff_required("admin")
+def answer_objection(body: dict[str, Any], slug: str, objection_id: int) -> dict[str, Any]:
+    """Answer an objection: upheld reopens the result as a new draft; dismissed is published."""
+    objection, reopened = services.answer_objection(
+        get_campaign(slug), objection_id, body["decision"], body["answer"], g.account
+    )
+    db.session.commit()
+    return {"objection": objection, "reopened_version": reopened.version if reopened else None}
+
+
+@blp.route("/admin/campaigns/<slug>/audit", methods=["GET"])
+@blp.doc(security=STAFF)
+@blp.arguments(AuditArgsSchema, location="query")
+@blp.response(200, AuditPageSchema)
+@staff_required("admin")
+def audit_report(args: dict[str, Any], slug: str) -> dict[str, Any]:
+    """Every decision of the campaign with actor, time, reason, before and after."""
+    items, total = services.audit_trail(get_campaign(slug), args["page"], args["per_page"])
+    return {"items": items, "page": args["page"], "per_page": args["per_page"], "total": total}

@@ -1,0 +1,219 @@
+"""Schemas for criteria, judges, score sheets, results, publicity and objections."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from core.schemas import PageArgsSchema, PageMetaMixin
+
+
+class CriterionSchema(Schema):
+    code = fields.String(required=True, validate=validate.Regexp(r"^[a-z0-9_]{1,40}$"))
+    name = fields.String(required=True, validate=validate.Length(min=1, max=60))
+    max_points = fields.Integer(required=True, validate=validate.Range(min=1, max=100))
+
+
+class CriteriaSchema(Schema):
+    items = fields.List(
+        fields.Nested(CriterionSchema), required=True, validate=validate.Length(min=1, max=20)
+    )
+
+
+class JudgeAssignSchema(Schema):
+    username = fields.String(required=True)
+    categories = fields.List(fields.String(), required=True)
+
+
+class JudgeAssignmentSchema(Schema):
+    username = fields.String()
+    categories = fields.List(fields.String())
+
+
+class ConflictCreateSchema(Schema):
+    nominee = fields.String(required=True, validate=validate.Length(min=1, max=16))
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
+    judge = fields.String(load_default=None, metadata={"description": "admins: the judge"})
+
+
+class SheetSaveSchema(Schema):
+    scores = fields.Dict(keys=fields.String(), values=fields.Float(), required=True)
+    comment = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=1000))
+    submit = fields.Boolean(load_default=False)
+
+
+class QueueItemSchema(Schema):
+    number = fields.String()
+    name = fields.String()
+    category = fields.String()
+    unit = fields.String()
+    title = fields.String()
+    summary = fields.String()
+    deeds = fields.String()
+    sheet_status = fields.String(metadata={"description": "none, draft or submitted"})
+    scores = fields.Dict()
+    total = fields.Float(allow_none=True)
+    comment = fields.String(allow_none=True)
+
+
+class JudgeQueueSchema(Schema):
+    criteria = fields.List(fields.Nested(CriterionSchema))
+    items = fields.List(fields.Nested(QueueItemSchema))
+
+
+class SheetSchema(Schema):
+    scores = fields.Dict()
+    total = fields.Float()
+    status = fields.String()
+    comment = fields.String(allow_none=True)
+    submitted_at = fields.AwareDateTime(allow_none=True)
+
+
+class ProgressSchema(Schema):
+    items = fields.List(fields.Dict())
+
+
+class OrganizerScoreSchema(Schema):
+    points = fields.Float(required=True, validate=validate.Range(min=0, max=100))
+    reason = fields.String(load_default=None, allow_none=True)
+
+
+class ComputeSchema(Schema):
+    reason = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=1000))
+
+
+class AdjustSchema(Schema):
+    nominee = fields.String(required=True)
+    action = fields.String(required=True, validate=validate.OneOf(("exclude", "promote", "clear")))
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=1000))
+
+
+class EntrySchema(Schema):
+    category = fields.String(attribute="category_code")
+    number = fields.String()
+    name = fields.String()
+    unit = fields.String()
+    valid_votes = fields.Integer()
+    public_score = fields.Float()
+    jury_score = fields.Float()
+    jury_count = fields.Integer()
+    organizer_score = fields.Float()
+    combined = fields.Float()
+    rank = fields.Integer()
+    winner = fields.Boolean()
+    adjustment = fields.String(allow_none=True)
+    adjustment_reason = fields.String(allow_none=True)
+
+
+class VersionSchema(Schema):
+    version = fields.Integer()
+    status = fields.String()
+    weights = fields.Dict()
+    method = fields.String()
+    reason = fields.String(allow_none=True)
+    ledger_head = fields.String(allow_none=True)
+    ledger_votes = fields.Integer(allow_none=True)
+    created_by = fields.String()
+    created_at = fields.AwareDateTime()
+    finalized_at = fields.AwareDateTime(allow_none=True)
+    published_at = fields.AwareDateTime(allow_none=True)
+    publicity_ends_at = fields.AwareDateTime(allow_none=True)
+    entries = fields.List(fields.Nested(EntrySchema))
+
+
+class SensitivitySchema(Schema):
+    items = fields.List(fields.Dict())
+
+
+class WinnerSchema(Schema):
+    category = fields.String(attribute="category_code")
+    number = fields.String()
+    name = fields.String()
+    unit = fields.String()
+    rank = fields.Integer()
+    combined = fields.Float()
+
+
+class WinnersSchema(Schema):
+    version = fields.Integer()
+    published_at = fields.AwareDateTime()
+    publicity_ends_at = fields.AwareDateTime()
+    method = fields.String()
+    ledger_head = fields.String(allow_none=True, metadata={"description": "the vote chain's head"})
+    ledger_votes = fields.Integer(allow_none=True)
+    winners = fields.List(fields.Nested(WinnerSchema))
+
+
+class ObjectionCreateSchema(Schema):
+    nominee = fields.String(load_default=None, allow_none=True)
+    contact_name = fields.String(required=True, validate=validate.Length(min=1, max=40))
+    contact_phone = fields.String(
+        required=True, validate=validate.Regexp(r"^[0-9+\- ]{6,20}$", error="请填写有效的联系电话")
+    )
+    text = fields.String(required=True, validate=validate.Length(min=5, max=2000))
+
+
+class ObjectionAnswerSchema(Schema):
+    decision = fields.String(required=True, validate=validate.OneOf(("upheld", "dismissed")))
+    answer = fields.String(required=True, validate=validate.Length(min=1, max=2000))
+
+
+class ObjectionAdminSchema(Schema):
+    id = fields.Integer()
+    nominee = fields.String(attribute="nominee_number", allow_none=True)
+    contact_name = fields.String()
+    contact_phone = fields.String()
+    text = fields.String()
+    status = fields.String()
+    answer = fields.String(allow_none=True)
+    answered_at = fields.AwareDateTime(allow_none=True)
+    created_at = fields.AwareDateTime()
+
+
+class ObjectionPublicSchema(Schema):
+    """Answered objections as published: no contact details."""
+
+    id = fields.Integer()
+    nominee = fields.String(attribute="nominee_number", allow_none=True)
+    text = fields.String()
+    status = fields.String()
+    answer = fields.String(allow_none=True)
+    answered_at = fields.AwareDateTime(allow_none=True)
+
+
+class ObjectionFiledSchema(Schema):
+    id = fields.Integer()
+    status = fields.String()
+
+
+class ObjectionListSchema(Schema):
+    items = fields.List(fields.Nested(ObjectionAdminSchema))
+
+
+class PublicObjectionListSchema(Schema):
+    items = fields.List(fields.Nested(ObjectionPublicSchema))
+
+
+class AnswerResultSchema(Schema):
+    objection = fields.Nested(ObjectionAdminSchema)
+    reopened_version = fields.Integer(allow_none=True)
+
+
+class AuditEntrySchema(Schema):
+    at = fields.AwareDateTime()
+    actor = fields.String(attribute="actor_name")
+    role = fields.String(attribute="actor_role", allow_none=True)
+    action = fields.String()
+    object_type = fields.String()
+    object_id = fields.String()
+    reason = fields.String(allow_none=True)
+    before = fields.Dict(allow_none=True)
+    after = fields.Dict(allow_none=True)
+    ip = fields.String(allow_none=True)
+
+
+class AuditPageSchema(PageMetaMixin):
+    items = fields.List(fields.Nested(AuditEntrySchema))
+
+
+class AuditArgsSchema(PageArgsSchema):
+    pass

@@ -1,0 +1,138 @@
+"""How public votes, jury scores and the organiser's score combine into a ranking.
+
+The method, written next to every result version (``METHOD``):
+
+1. Public score = valid votes ÷ the category leader's valid votes × 100 (0 when nobody has a
+   vote). Raw volume therefore cannot exceed 100 however large it is.
+2. Jury score = the mean, over the judges who submitted a sheet for the nominee (judges of the
+   nominee's own unit and declared conflicts never score), of the sheet total ÷ the criteria's
+   maximum × 100. No sheet: 0.
+3. Organiser score = the organiser's 0–100 score (0 when none).
+4. Combined = (public × w_public + jury × w_jury + organiser × w_organiser) ÷ 100, every step in
+   decimal arithmetic rounded half-up to 2 places, so recomputing gives the same numbers.
+5. Rank by combined score; ties go to the higher jury score, then to more valid votes, then to
+   the smaller public number (earlier approval). Equal on all of these is impossible: numbers are
+   unique.
+6. Winners are the category's top ``award_count`` after the committee's adjustments: an excluded
+   nominee is skipped; a promoted one is a winner and the lowest-ranked unpromoted winner makes
+   room for it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from decimal import ROUND_HALF_UP, Decimal
+
+METHOD = __doc__.split("The method, written next to every result version (``METHOD``):")[1].strip()
+
+TWO = Decimal("0.01")
+
+
+def _round(value: Decimal) -> Decimal:
+    return value.quantize(TWO, rounding=ROUND_HALF_UP)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    nomination_id: int
+    number: str
+    number_seq: int
+    valid_votes: int
+    sheet_totals: tuple[Decimal, ...]
+    organizer: Decimal = Decimal(0)
+    adjustment: str | None = None  # exclude | promote
+
+
+@dataclass(frozen=True)
+class Scored:
+    candidate: Candidate
+    public: Decimal
+    jury: Decimal
+    organizer: Decimal
+    combined: Decimal
+    rank: int
+    winner: bool
+
+
+def score_category(
+    candidates: list[Candidate],
+    *,
+    weights: dict[str, int],
+    criteria_max: int,
+    award_count: int,
+) -> list[Scored]:
+    """Score and rank one category's candidates (see the module docstring for the rules)."""
+    leader = max((c.valid_votes for c in candidates), default=0)
+    scored = []
+    for c in candidates:
+        public = _round(Decimal(c.valid_votes) * 100 / leader) if leader else Decimal("0.00")
+        if c.sheet_totals and criteria_max:
+            mean = sum(c.sheet_totals, Decimal(0)) / len(c.sheet_totals)
+            jury = _round(mean * 100 / criteria_max)
+        else:
+            jury = Decimal("0.00")
+        organizer = _round(c.organizer)
+        combined = _round(
+            (
+                public * weights.get("public", 0)
+                + jury * weights.get("jury", 0)
+                + organizer * weights.get("organizer", 0)
+            )
+            / 100
+        )
+        scored.append(Scored(c, public, jury, organizer, combined, 0, False))
+    scored.sort(
+        key=lambda s: (-s.combined, -s.jury, -s.candidate.valid_votes, s.candidate.number_seq)
+    )
+    ranked = [replace(s, rank=i) for i, s in enumerate(scored, start=1)]
+    return _choose_winners(ranked, award_count)
+
+
+def _choose_winners(ranked: list[Scored], award_count: int) -> list[Scored]:
+    promoted = [s for s in ranked if s.candidate.adjustment == "promote"]
+    eligible = [s for s in ranked if s.candidate.adjustment not in ("exclude", "promote")]
+    room = max(0, award_count - len(promoted))
+    winners = {s.candidate.nomination_id for s in promoted[:award_count]}
+    winners |= {s.candidate.nomination_id for s in eligible[:room]}
+    return [replace(s, winner=s.candidate.nomination_id in winners) for s in ranked]
+
+
+def sensitivity(
+    candidates: list[Candidate],
+    *,
+    weights: dict[str, int],
+    criteria_max: int,
+    award_count: int,
+    steps: tuple[int, ...] = (-10, -5, 5, 10),
+) -> list[dict[str, object]]:
+    """Would the winners change if ``steps`` points of weight moved between public and jury?"""
+    base = {
+        s.candidate.number
+        for s in score_category(
+            candidates, weights=weights, criteria_max=criteria_max, award_count=award_count
+        )
+        if s.winner
+    }
+    scenarios = []
+    for step in steps:
+        public = weights.get("public", 0) + step
+        jury = weights.get("jury", 0) - step
+        if public < 0 or jury < 0:
+            continue
+        shifted = dict(weights, public=public, jury=jury)
+        winners = {
+            s.candidate.number
+            for s in score_category(
+                candidates, weights=shifted, criteria_max=criteria_max, award_count=award_count
+            )
+            if s.winner
+        }
+        scenarios.append(
+            {
+                "weights": shifted,
+                "changed": winners != base,
+                "new_winners": sorted(winners - base),
+                "dropped": sorted(base - winners),
+            }
+        )
+    return scenarios
