@@ -86,6 +86,7 @@ class Org:
         slug: str = "c1",
         phase: str = "nominating",
         max_per_unit: int = 2,
+        award_count: int = 10,
         **overrides: Any,
     ) -> str:
         """A campaign with categories doctor (D) and nurse (N), moved to ``phase``."""
@@ -104,7 +105,7 @@ class Org:
                         "code": code,
                         "name": name,
                         "prefix": prefix,
-                        "award_count": 10,
+                        "award_count": award_count,
                         "max_per_unit": max_per_unit,
                     },
                 )
@@ -145,6 +146,7 @@ class Org:
         slug: str = "v1",
         nominees: int = 3,
         rules: dict[str, Any] | None = None,
+        award_count: int = 10,
         **overrides: Any,
     ) -> list[str]:
         """A campaign open for voting now, with ``nominees`` approved doctors; their numbers."""
@@ -163,7 +165,7 @@ class Org:
             },
         }
         window.update(overrides)
-        self.campaign(slug, max_per_unit=50, **window)
+        self.campaign(slug, max_per_unit=50, award_count=award_count, **window)
         ids = [
             self.nomination(
                 slug,
