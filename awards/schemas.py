@@ -150,6 +150,12 @@ class ObjectionCreateSchema(Schema):
         required=True, validate=validate.Regexp(r"^[0-9+\- ]{6,20}$", error="请填写有效的联系电话")
     )
     text = fields.String(required=True, validate=validate.Length(min=5, max=2000))
+    attachment = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(max=1_500_000),
+        metadata={"description": "optional: a JPEG, PNG or PDF as a data: URL, at most 1 MB"},
+    )
 
 
 class ObjectionAnswerSchema(Schema):
@@ -167,6 +173,7 @@ class ObjectionAdminSchema(Schema):
     answer = fields.String(allow_none=True)
     answered_at = fields.AwareDateTime(allow_none=True)
     created_at = fields.AwareDateTime()
+    has_attachment = fields.Function(lambda o: o.attachment_key is not None)
 
 
 class ObjectionPublicSchema(Schema):

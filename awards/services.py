@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import secrets
 from collections import defaultdict
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
+from flask import current_app
 from sqlalchemy import func, select
 
 from awards import scoring
@@ -23,7 +28,7 @@ from awards.models import (
 from campaigns import services as campaign_services
 from campaigns.models import Account, Campaign, Category
 from core import audit
-from core.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from core.errors import AppError, Conflict, Forbidden, NotFound, ValidationFailed
 from core.extensions import db
 from core.signals import phase_changing
 from core.types import utcnow
@@ -640,6 +645,7 @@ def file_objection(campaign: Campaign, fields: dict[str, Any], ip: str) -> Objec
         contact_name=fields["contact_name"],
         contact_phone=fields["contact_phone"],
         text=fields["text"],
+        attachment_key=_store_attachment(fields.get("attachment")),
         ip=ip,
     )
     db.session.add(objection)
@@ -653,6 +659,40 @@ def file_objection(campaign: Campaign, fields: dict[str, Any], ip: str) -> Objec
         actor=None,
     )
     return objection
+
+
+_ATTACHMENT_KINDS = ((b"\xff\xd8\xff", "jpg"), (b"\x89PNG\r\n\x1a\n", "png"), (b"%PDF-", "pdf"))
+ATTACHMENT_MIME = {"jpg": "image/jpeg", "png": "image/png", "pdf": "application/pdf"}
+
+
+def _store_attachment(data_url: str | None) -> str | None:
+    """A data: URL holding a JPEG, PNG or PDF (checked by content) of at most 1 MB."""
+    if not data_url:
+        return None
+    header, _, payload = data_url.partition(",")
+    if not header.startswith("data:") or not header.endswith(";base64"):
+        raise ValidationFailed("附件格式不正确", code="bad_attachment")
+    try:
+        raw = base64.b64decode(payload, validate=True)
+    except (ValueError, binascii.Error) as exc:
+        raise ValidationFailed("附件格式不正确", code="bad_attachment") from exc
+    if len(raw) > current_app.config["OBJECTION_ATTACHMENT_MAX_BYTES"]:
+        raise AppError("附件不能超过 1 MB", code="attachment_too_large", status=413)
+    kind = next((ext for magic, ext in _ATTACHMENT_KINDS if raw.startswith(magic)), None)
+    if kind is None:
+        raise ValidationFailed("附件只能是 JPG、PNG 图片或 PDF 文件", code="bad_attachment")
+    key = f"{secrets.token_hex(16)}.{kind}"
+    folder = Path(current_app.config["MEDIA_ROOT"]) / "objections"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / key).write_bytes(raw)
+    return key
+
+
+def attachment_path(objection: Objection) -> tuple[Path, str]:
+    if not objection.attachment_key:
+        raise NotFound("该异议没有附件", code="attachment_not_found")
+    path = Path(current_app.config["MEDIA_ROOT"]) / "objections" / objection.attachment_key
+    return path, ATTACHMENT_MIME[objection.attachment_key.rsplit(".", 1)[1]]
 
 
 def answer_objection(
