@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import g
+from flask import Response, g, send_file, url_for
 from flask_smorest import Blueprint
 from sqlalchemy import select
 
-from awards import services
+from awards import exports, services
 from awards.models import Objection
 from awards.schemas import (
     AdjustSchema,
@@ -94,7 +94,7 @@ def declare_conflict(body: dict[str, Any], slug: str) -> dict[str, Any]:
     """Declare a conflict of interest: the judge never scores that nominee (a sheet is removed)."""
     judge = g.account
     if g.account.role == "admin":
-        judge = db.session.scalar(select(Account).where(Account.username == body["judge"] or ""))
+        judge = db.session.scalar(select(Account).where(Account.username == (body["judge"] or "")))
         if judge is None or judge.role != "judge":
             raise NotFound("评委账号不存在", code="judge_not_found")
     services.declare_conflict(judge, get_campaign(slug), body["nominee"], body["reason"])
@@ -153,7 +153,7 @@ def compute_results(body: dict[str, Any], slug: str) -> Any:
     return version
 
 
-@blp.route("/admin/campaigns/<slug>/results/<int:number>", methods=["GET"])
+@blp.route("/admin/campaigns/<slug>/results/<id:number>", methods=["GET"])
 @blp.doc(security=STAFF)
 @blp.response(200, VersionSchema)
 @staff_required("admin")
@@ -162,7 +162,7 @@ def get_results(slug: str, number: int) -> Any:
     return services.get_version(get_campaign(slug), number)
 
 
-@blp.route("/admin/campaigns/<slug>/results/<int:number>/sensitivity", methods=["GET"])
+@blp.route("/admin/campaigns/<slug>/results/<id:number>/sensitivity", methods=["GET"])
 @blp.doc(security=STAFF)
 @blp.response(200, SensitivitySchema)
 @staff_required("admin")
@@ -172,7 +172,7 @@ def sensitivity(slug: str, number: int) -> dict[str, Any]:
     return {"items": services.sensitivity(campaign, services.get_version(campaign, number))}
 
 
-@blp.route("/admin/campaigns/<slug>/results/<int:number>/adjustments", methods=["POST"])
+@blp.route("/admin/campaigns/<slug>/results/<id:number>/adjustments", methods=["POST"])
 @blp.doc(security=STAFF)
 @blp.arguments(AdjustSchema)
 @blp.response(200, VersionSchema)
@@ -188,7 +188,7 @@ def adjust(body: dict[str, Any], slug: str, number: int) -> Any:
     return version
 
 
-@blp.route("/admin/campaigns/<slug>/results/<int:number>/finalize", methods=["POST"])
+@blp.route("/admin/campaigns/<slug>/results/<id:number>/finalize", methods=["POST"])
 @blp.doc(security=STAFF)
 @blp.response(200, VersionSchema)
 @staff_required("admin")
@@ -200,7 +200,7 @@ def finalize(slug: str, number: int) -> Any:
     return version
 
 
-@blp.route("/admin/campaigns/<slug>/results/<int:number>/publish", methods=["POST"])
+@blp.route("/admin/campaigns/<slug>/results/<id:number>/publish", methods=["POST"])
 @blp.doc(security=STAFF)
 @blp.response(200, VersionSchema)
 @staff_required("admin")
@@ -267,7 +267,7 @@ def admin_objections(slug: str) -> dict[str, Any]:
     }
 
 
-@blp.route("/admin/campaigns/<slug>/objections/<int:objection_id>", methods=["POST"])
+@blp.route("/admin/campaigns/<slug>/objections/<id:objection_id>", methods=["POST"])
 @blp.doc(security=STAFF)
 @blp.arguments(ObjectionAnswerSchema)
 @blp.response(200, AnswerResultSchema)
@@ -290,3 +290,60 @@ def audit_report(args: dict[str, Any], slug: str) -> dict[str, Any]:
     """Every decision of the campaign with actor, time, reason, before and after."""
     items, total = services.audit_trail(get_campaign(slug), args["page"], args["per_page"])
     return {"items": items, "page": args["page"], "per_page": args["per_page"], "total": total}
+
+
+# --- exports ----------------------------------------------------------------------------------
+
+
+def _export_state(slug: str, state: dict[str, Any]) -> dict[str, Any]:
+    finished = state["status"] == "finished" and state["file"]
+    return {
+        **state,
+        "download_url": url_for("awards.download_export", slug=slug, job_id=state["job_id"])
+        if finished
+        else None,
+    }
+
+
+@blp.route("/admin/campaigns/<slug>/exports", methods=["POST"])
+@blp.doc(security=STAFF)
+@blp.arguments(exports.ExportCreateSchema)
+@blp.response(202, exports.ExportStatusSchema)
+@staff_required("admin")
+def create_export(body: dict[str, Any], slug: str) -> dict[str, Any]:
+    """Start an export job: the campaign workbook (xlsx), the printable winners' list (HTML) or
+    the audit log (CSV). Poll the job for progress, then download the file."""
+    campaign = get_campaign(slug)
+    job = exports.start_export(campaign, body["kind"])
+    db.session.commit()
+    return _export_state(slug, exports.export_status(campaign, job.id))
+
+
+@blp.route("/admin/campaigns/<slug>/exports/<job_id>", methods=["GET"])
+@blp.doc(security=STAFF)
+@blp.response(200, exports.ExportStatusSchema)
+@staff_required("admin")
+def get_export(slug: str, job_id: str) -> dict[str, Any]:
+    """An export job's status and progress (0–100); ``download_url`` once it has finished."""
+    campaign = get_campaign(slug)
+    return _export_state(slug, exports.export_status(campaign, job_id))
+
+
+@blp.route("/admin/campaigns/<slug>/exports/<job_id>/download", methods=["GET"])
+@blp.doc(security=STAFF)
+@blp.response(200, description="the exported file (xlsx, html or csv) as an attachment")
+@blp.alt_response(409, description="export_not_ready (still running), export_failed")
+@staff_required("admin")
+def download_export(slug: str, job_id: str) -> Response:
+    """Download a finished export."""
+    campaign = get_campaign(slug)
+    path = exports.export_file(campaign, job_id)
+    kind = exports.kind_of(path)
+    response = send_file(
+        path,
+        mimetype=exports.MIMETYPES[kind],
+        as_attachment=True,
+        download_name=exports.download_name(campaign, kind),
+    )
+    response.headers["Cache-Control"] = "private, no-store"
+    return response

@@ -104,7 +104,11 @@ def assign_judge(campaign: Campaign, username: str, categories: list[str]) -> li
         after={"categories": categories},
     )
     return list(
-        db.session.scalars(select(JudgeAssignment).where(JudgeAssignment.account_id == judge.id))
+        db.session.scalars(
+            select(JudgeAssignment).where(
+                JudgeAssignment.account_id == judge.id, JudgeAssignment.campaign_id == campaign.id
+            )
+        )
     )
 
 
@@ -122,6 +126,8 @@ def _approved(campaign: Campaign, number: str) -> Nomination:
 
 
 def declare_conflict(judge: Account, campaign: Campaign, number: str, reason: str) -> JudgeConflict:
+    if campaign.phase != "judging":
+        raise Conflict("只能在评审阶段声明回避", code="judging_closed")
     nomination = _approved(campaign, number)
     conflict = db.session.scalar(
         select(JudgeConflict).where(
@@ -244,9 +250,16 @@ def save_sheet(
     unknown = set(scores) - set(items)
     errors: dict[str, list[str]] = {code: ["未知的评分项"] for code in unknown}
     for code, value in scores.items():
-        if code in items and not (0 <= Decimal(str(value)) <= items[code].max_points):
+        points = Decimal(str(value))
+        if code in items and not (points.is_finite() and 0 <= points <= items[code].max_points):
             errors[code] = [f"分值应在 0 到 {items[code].max_points} 之间"]
-    if submit:
+    sheet = db.session.scalar(
+        select(ScoreSheet).where(
+            ScoreSheet.judge_id == judge.id, ScoreSheet.nomination_id == nomination.id
+        )
+    )
+    # A submitted sheet counts in the average: a revision of it must stay complete.
+    if submit or (sheet is not None and sheet.status == "submitted"):
         for code in items:
             if code not in scores:
                 errors[code] = ["提交前请为每一项打分"]
@@ -254,11 +267,6 @@ def save_sheet(
         raise ValidationFailed(
             "评分有误，请检查", code="invalid_scores", details={"fields": errors}
         )
-    sheet = db.session.scalar(
-        select(ScoreSheet).where(
-            ScoreSheet.judge_id == judge.id, ScoreSheet.nomination_id == nomination.id
-        )
-    )
     before = {"scores": sheet.scores, "status": sheet.status} if sheet else None
     if sheet is None:
         sheet = ScoreSheet(campaign_id=campaign.id, judge_id=judge.id, nomination_id=nomination.id)
@@ -400,6 +408,7 @@ def compute(
     from voting.models import LedgerHead
 
     adjustments = adjustments or {}
+    _require_drained(campaign)
     number = (
         db.session.scalar(
             select(func.max(ResultVersion.version)).where(ResultVersion.campaign_id == campaign.id)
@@ -475,6 +484,14 @@ def _fill_entries(
             )
     db.session.flush()
     db.session.expire(version, ["entries"])
+
+
+def _require_drained(campaign: Campaign) -> None:
+    """Results come from the votes table; every acknowledged vote must have reached it."""
+    from voting.services import ledger_health
+
+    if ledger_health(campaign)["stream_length"]:
+        raise Conflict("投票记录尚未全部入库，请稍后再计算", code="ledger_not_drained")
 
 
 def get_version(campaign: Campaign, number: int) -> ResultVersion:
@@ -606,9 +623,22 @@ def _guard_phases(campaign: Campaign, *, phase: str, **_: Any) -> None:
             raise Conflict("请先定稿评选结果，再进入公示", code="no_final_result")
         if final is not None:
             publish(campaign, final)
-    if phase == "closed" and campaign.phase == "publicity":
+    if phase == "closed":
         current = published(campaign)
-        if current and current.publicity_ends_at and utcnow() < current.publicity_ends_at:
+        if current is None or campaign.phase != "publicity":
+            raise Conflict("评选结果须经公示后才能结束活动", code="not_published")
+        newer = db.session.scalar(
+            select(func.count(ResultVersion.id)).where(
+                ResultVersion.campaign_id == campaign.id,
+                ResultVersion.version > current.version,
+                ResultVersion.status.in_(("draft", "final")),
+                # a result reopened after publication (an upheld objection), not old drafts
+                ResultVersion.created_at > current.published_at,
+            )
+        )
+        if newer:
+            raise Conflict("有重新核算的结果尚未公示", code="unpublished_result")
+        if current.publicity_ends_at and utcnow() < current.publicity_ends_at:
             raise Conflict(
                 "公示期尚未结束",
                 code="publicity_running",

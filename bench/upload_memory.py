@@ -116,7 +116,7 @@ def main() -> None:
     try:
         for _ in range(100):
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{opts.port}/healthz", timeout=1):  # noqa: S310
+                with urllib.request.urlopen(f"http://127.0.0.1:{opts.port}/healthz", timeout=1):
                     break
             except OSError:
                 time.sleep(0.2)
@@ -171,7 +171,8 @@ def main() -> None:
         done.set()
         sampler.join()
         print(
-            f"upload: {opts.megabytes} MB in {elapsed:.1f} s ({opts.megabytes / elapsed:.0f} MB/s), "
+            f"upload: {opts.megabytes} MB in {elapsed:.1f} s "
+            f"({opts.megabytes / elapsed:.0f} MB/s), "
             f"status {answer.status}, Upload-Offset {answer.getheader('Upload-Offset')}"
         )
         print(

@@ -204,7 +204,8 @@ class PublicRulesSchema(Schema):
     votes_per_nominee_per_day = fields.Integer()
     ip_soft_limit = fields.Integer()
     hide_counts = fields.Boolean()
-    hide_counts_from = fields.AwareDateTime(allow_none=True)
+    # Stored as ISO 8601 text in the rules JSON.
+    hide_counts_from = fields.String(allow_none=True)
 
 
 class CampaignSchema(Schema):

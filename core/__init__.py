@@ -32,6 +32,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     redis_store.init_app(app)
     http.init_app(app)
     api.init_app(app)
+    api.register_converter(
+        http.IdConverter, lambda _: {"type": "integer", "minimum": 1, "maximum": 2_147_483_647}
+    )
     api.spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer", "description": "staff or voter token"}
     )

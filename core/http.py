@@ -5,8 +5,10 @@ from __future__ import annotations
 import logging
 import re
 import uuid
+from typing import Any
 
 from flask import Flask, Response, g, request, send_from_directory
+from werkzeug.routing import IntegerConverter
 
 from core.errors import error_response
 from core.extensions import sqlite_write_intent
@@ -14,6 +16,14 @@ from core.extensions import sqlite_write_intent
 log = logging.getLogger("zuimei.http")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 _WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+class IdConverter(IntegerConverter):
+    """Database ids in paths: positive and within a 32-bit integer, so an absurd id is a plain
+    404 instead of an overflow deep in the database driver."""
+
+    def __init__(self, url_map: Any) -> None:
+        super().__init__(url_map, min=1, max=2_147_483_647)
 
 
 def accepts_any_body(view):  # type: ignore[no-untyped-def]
@@ -33,6 +43,8 @@ def cacheable(seconds: int):  # type: ignore[no-untyped-def]
 
 
 def init_app(app: Flask) -> None:
+    app.url_map.converters["id"] = IdConverter
+
     @app.before_request
     def _begin() -> Response | None:
         incoming = request.headers.get("X-Request-ID", "")

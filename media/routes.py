@@ -3,6 +3,7 @@ and the file server for renditions."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import Blueprint as FlaskBlueprint
@@ -48,7 +49,7 @@ def _tus_headers(asset: MediaAsset) -> dict[str, str]:
 
 def _int_header(name: str) -> int:
     value = request.headers.get(name, "")
-    if not value.isdigit():
+    if not re.fullmatch(r"[0-9]{1,15}", value):
         raise AppError(
             f"缺少或无效的 {name} 请求头",
             code="bad_upload_header",
@@ -58,7 +59,7 @@ def _int_header(name: str) -> int:
     return int(value)
 
 
-@blp.route("/nominations/<int:nomination_id>/video", methods=["POST"])
+@blp.route("/nominations/<id:nomination_id>/video", methods=["POST"])
 @blp.doc(
     security=STAFF,
     parameters=[
@@ -87,7 +88,7 @@ def create_video_upload(nomination_id: int) -> Any:
     return body, 201, {**_tus_headers(asset), "Location": location}
 
 
-@blp.route("/uploads/<int:asset_id>", methods=["HEAD"])
+@blp.route("/uploads/<id:asset_id>", methods=["HEAD"])
 @blp.doc(security=STAFF)
 @staff_required("unit", "admin")
 def upload_offset(asset_id: int) -> Response:
@@ -97,7 +98,7 @@ def upload_offset(asset_id: int) -> Response:
 
 
 @accepts_any_body
-@blp.route("/uploads/<int:asset_id>", methods=["PATCH"])
+@blp.route("/uploads/<id:asset_id>", methods=["PATCH"])
 @blp.doc(
     security=STAFF,
     parameters=[
@@ -135,7 +136,7 @@ def upload_chunk(asset_id: int) -> Response:
 
 
 @accepts_any_body
-@blp.route("/nominations/<int:nomination_id>/photo", methods=["POST"])
+@blp.route("/nominations/<id:nomination_id>/photo", methods=["POST"])
 @blp.doc(
     security=STAFF,
     requestBody={
@@ -158,7 +159,7 @@ def upload_photo(nomination_id: int) -> Any:
     return services.describe(asset, token=services.preview_token(asset)), 201
 
 
-@blp.route("/media/<int:asset_id>", methods=["GET"])
+@blp.route("/media/<id:asset_id>", methods=["GET"])
 @blp.doc(security=STAFF)
 @blp.response(200, MediaAssetSchema)
 @staff_required("unit", "reviewer", "admin")
@@ -168,7 +169,7 @@ def get_media(asset_id: int) -> Any:
     return services.describe(asset, token=services.preview_token(asset))
 
 
-@blp.route("/nominations/<int:nomination_id>/media", methods=["GET"])
+@blp.route("/nominations/<id:nomination_id>/media", methods=["GET"])
 @blp.doc(security=STAFF)
 @blp.response(200, NominationMediaSchema)
 @staff_required("unit", "reviewer", "admin")
@@ -186,7 +187,7 @@ def nomination_media(nomination_id: int) -> Any:
 _MIME = {".mp4": "video/mp4", ".jpg": "image/jpeg"}
 
 
-@files.route("/media/<int:asset_id>/<name>", methods=["GET", "HEAD"])
+@files.route("/media/<id:asset_id>/<name>", methods=["GET", "HEAD"])
 def media_file(asset_id: int, name: str) -> Response:
     """Renditions, posters and photos: public once the nominee is approved; owners preview with
     a signed link. Ranges, ETags and long-lived caching of immutable files."""

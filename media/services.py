@@ -9,7 +9,9 @@ import secrets
 from typing import Any, BinaryIO
 
 from flask import current_app, url_for
+from redis.exceptions import LockError
 from sqlalchemy import select, update
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from campaigns.models import Account
 from core import audit
@@ -124,44 +126,52 @@ def receive_chunk(
     """Append a PATCH body at ``offset``. No database transaction stays open while the body
     streams in (uploads over weak connections take minutes), and a Redis lock keeps two PATCHes
     of one upload from interleaving."""
-    asset = get_asset_for(account, asset_id)
-    require_uploader(account, asset.nomination)
-    if asset.status != "receiving":
-        raise Conflict("该文件已上传完成", code="upload_complete")
-    if offset != asset.received:
-        raise Conflict(
-            "上传位置不一致，请从服务器记录的位置继续",
-            code="offset_mismatch",
-            details={"expected_offset": asset.received},
-            headers={"Upload-Offset": str(asset.received), "Tus-Resumable": TUS_VERSION},
-        )
-    remaining = asset.declared_size - asset.received
-    if length is not None and length > remaining:
-        raise UploadTooLarge("上传的数据超过了声明的文件大小", details={"remaining": remaining})
-    key, received, asset_id = asset.storage_key, asset.received, asset.id
-    db.session.commit()  # end the transaction before the slow part
-
     lock = redis_store.client.lock(redis_store.key("upload", asset_id), timeout=3600)
     if not lock.acquire(blocking=False):
         raise Conflict("该文件正在上传中，请稍后重试", code="upload_busy")
     try:
+        # Offset checked, bytes appended and offset recorded all under the one lock.
+        asset = get_asset_for(account, asset_id)
+        db.session.refresh(asset)
+        require_uploader(account, asset.nomination)
+        if asset.status != "receiving":
+            raise Conflict("该文件已上传完成", code="upload_complete")
+        if offset != asset.received:
+            raise Conflict(
+                "上传位置不一致，请从服务器记录的位置继续",
+                code="offset_mismatch",
+                details={"expected_offset": asset.received},
+                headers={"Upload-Offset": str(asset.received), "Tus-Resumable": TUS_VERSION},
+            )
+        remaining = asset.declared_size - asset.received
+        if length is not None and length > remaining:
+            raise UploadTooLarge("上传的数据超过了声明的文件大小", details={"remaining": remaining})
+        key, received = asset.storage_key, asset.received
+        db.session.commit()  # end the transaction before the slow part
+
         store = storage()
         # A crash after writing but before recording leaves extra bytes: the record wins.
         store.truncate(key, ORIGINAL, received)
         try:
             written = store.append(key, ORIGINAL, body, remaining)
         except IncompleteChunk as exc:
+            if isinstance(exc.__cause__, RequestEntityTooLarge):
+                store.truncate(key, ORIGINAL, received)
+                raise UploadTooLarge("上传的数据超过了允许的大小") from exc
             # The connection dropped: keep what arrived; the client asks HEAD and resumes.
             written = exc.written
             log.info("upload %s interrupted after %d bytes", asset_id, written)
+        db.session.execute(
+            update(MediaAsset)
+            .where(MediaAsset.id == asset_id, MediaAsset.received == received)
+            .values(received=received + written, updated_at=utcnow())
+        )
+        db.session.commit()
     finally:
-        lock.release()
-
-    db.session.execute(
-        update(MediaAsset)
-        .where(MediaAsset.id == asset_id, MediaAsset.received == received)
-        .values(received=received + written, updated_at=utcnow())
-    )
+        try:
+            lock.release()
+        except LockError:
+            log.warning("upload lock for %s expired before release", asset_id)
     asset = db.session.get(MediaAsset, asset_id, populate_existing=True)
     assert asset is not None
     if asset.received == asset.declared_size:
@@ -203,24 +213,43 @@ def upload_photo(
     limit = current_app.config["MEDIA_PHOTO_MAX_BYTES"]
     if length is not None and length > limit:
         raise UploadTooLarge(f"照片不能超过 {limit // (1024 * 1024)} MB")
-    asset = _new_asset(account, nomination, "photo", length or 0, None)
+    nomination_id = nomination.id
+    db.session.commit()  # no transaction (or SQLite write lock) while the body streams in
+    key = f"p-{secrets.token_hex(16)}"
     store = storage()
-    written = store.append(asset.storage_key, ORIGINAL, body, limit + 1)
+    try:
+        written = store.append(key, ORIGINAL, body, limit + 1)
+    except IncompleteChunk as exc:
+        store.delete(key)
+        if isinstance(exc.__cause__, RequestEntityTooLarge):
+            raise UploadTooLarge(f"照片不能超过 {limit // (1024 * 1024)} MB") from exc
+        raise AppError("照片没有上传完整，请重试", code="incomplete_upload", status=400) from exc
     if written > limit:
-        store.delete(asset.storage_key)
+        store.delete(key)
         raise UploadTooLarge(f"照片不能超过 {limit // (1024 * 1024)} MB")
     if written == 0:
-        store.delete(asset.storage_key)
+        store.delete(key)
         raise AppError("照片文件为空", code="empty_upload", status=400)
-    asset.received = asset.declared_size = written
     try:
-        result = process_photo(
-            store.local_path(asset.storage_key, ORIGINAL), store.workdir(asset.storage_key)
-        )
+        result = process_photo(store.local_path(key, ORIGINAL), store.workdir(key))
     except MediaRejected as exc:
-        store.delete(asset.storage_key)
+        store.delete(key)
         raise AppError(exc.message, code=exc.code, status=422) from exc
-    store.local_path(asset.storage_key, ORIGINAL).unlink(missing_ok=True)  # EXIF lives there
+    store.local_path(key, ORIGINAL).unlink(missing_ok=True)  # EXIF lives there
+    nomination = db.session.get(Nomination, nomination_id)
+    assert nomination is not None
+    require_uploader(account, nomination)  # still editable after the upload
+    asset = MediaAsset(
+        nomination_id=nomination.id,
+        kind="photo",
+        status="uploaded",
+        storage_key=key,
+        declared_size=written,
+        received=written,
+        created_by_id=account.id,
+        renditions=[],
+    )
+    db.session.add(asset)
     asset.width, asset.height = result.width, result.height
     asset.renditions = [
         {"label": "photo", "file": "photo.jpg"},
@@ -292,6 +321,15 @@ def process_video(asset_id: int) -> str:
         asset.failure_reason = exc.message
         db.session.commit()
         log.info("video %s rejected: %s", asset_id, exc.code)
+        return "failed"
+    nomination = asset.nomination
+    if nomination.status not in EDITABLE:
+        # Approved (or otherwise decided) while this video was processing: the reviewers saw
+        # the previous one, so this one does not replace it.
+        asset.status = "failed"
+        asset.failure_code = "nomination_locked"
+        asset.failure_reason = "推荐材料已审核，不能再更换视频；如需更换请联系评选办"
+        db.session.commit()
         return "failed"
     asset.duration = result.duration
     asset.width, asset.height = probe.width, probe.height

@@ -62,7 +62,7 @@ def list_nominations(args: dict[str, Any], slug: str) -> dict[str, Any]:
     return {"items": items, "page": args["page"], "per_page": args["per_page"], "total": total}
 
 
-@blp.route("/nominations/<int:nomination_id>", methods=["GET"])
+@blp.route("/nominations/<id:nomination_id>", methods=["GET"])
 @blp.doc(security=STAFF)
 @blp.response(200, NominationSchema)
 @staff_required("unit", "reviewer", "admin")
@@ -71,7 +71,7 @@ def get_nomination(nomination_id: int) -> Any:
     return services.get_for(g.account, nomination_id)
 
 
-@blp.route("/nominations/<int:nomination_id>", methods=["PATCH"])
+@blp.route("/nominations/<id:nomination_id>", methods=["PATCH"])
 @blp.doc(security=STAFF)
 @blp.arguments(NominationUpdateSchema)
 @blp.response(200, NominationSchema)
@@ -84,7 +84,7 @@ def update_nomination(body: dict[str, Any], nomination_id: int) -> Any:
     return nomination
 
 
-@blp.route("/nominations/<int:nomination_id>/submit", methods=["POST"])
+@blp.route("/nominations/<id:nomination_id>/submit", methods=["POST"])
 @blp.doc(security=STAFF)
 @blp.response(200, NominationSchema)
 @staff_required("unit", "admin")
@@ -96,7 +96,7 @@ def submit_nomination(nomination_id: int) -> Any:
     return nomination
 
 
-@blp.route("/nominations/<int:nomination_id>/withdraw", methods=["POST"])
+@blp.route("/nominations/<id:nomination_id>/withdraw", methods=["POST"])
 @blp.doc(security=STAFF)
 @blp.arguments(WithdrawSchema)
 @blp.response(200, NominationSchema)
@@ -109,7 +109,7 @@ def withdraw_nomination(body: dict[str, Any], nomination_id: int) -> Any:
     return nomination
 
 
-@blp.route("/nominations/<int:nomination_id>/review", methods=["POST"])
+@blp.route("/nominations/<id:nomination_id>/review", methods=["POST"])
 @blp.doc(security=STAFF)
 @blp.arguments(ReviewSchema)
 @blp.response(200, NominationSchema)

@@ -350,6 +350,9 @@ def review(
             details={"fields": {"comment": ["必填"]}},
         )
     if decision == "return":
+        # A returned dossier will change: the bureau must recommend the new version afresh.
+        nomination.recommended_at = None
+        nomination.recommended_by_id = None
         _transition(account, nomination, "return", "returned", comment)
     elif decision == "reject":
         _transition(account, nomination, "reject", "rejected", comment)

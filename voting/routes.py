@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import Response, current_app, redirect, request, url_for
@@ -183,9 +184,13 @@ OAUTH_COOKIE = "zm_oauth"
 VOTER_COOKIE = "zm_voter"
 
 
+_SAFE_PATH = re.compile(r"/(?!/)[A-Za-z0-9/_.~%?=&+-]*")
+
+
 def _safe_next(value: str | None, campaign: str) -> str:
-    """Only a path on this site: never another host (no open redirect)."""
-    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
+    """Only a path on this site: never another host (no open redirect). Control characters,
+    backslashes and "//" are refused outright: browsers drop or rewrite them into a host."""
+    if value and _SAFE_PATH.fullmatch(value) and "//" not in value:
         return value
     return f"/c/{campaign}"
 

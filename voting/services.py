@@ -154,8 +154,20 @@ def campaign_state(campaign: Campaign) -> dict[str, Any]:
             .where(Nomination.campaign_id == campaign.id, Nomination.status == "approved")
         ).all()
     )
+    max_seq = db.session.scalar(select(func.max(Vote.seq)).where(Vote.campaign_id == campaign.id))
+    withdrawn = db.session.execute(
+        select(Nomination.number, Category.code)
+        .join(Category, Nomination.category_id == Category.id)
+        .where(
+            Nomination.campaign_id == campaign.id,
+            Nomination.number.is_not(None),
+            Nomination.status != "approved",
+        )
+    ).all()
     return {
         "slug": campaign.slug,
+        "max_seq": int(max_seq or 0),
+        "withdrawn": [tuple(row) for row in withdrawn],
         "meta": {
             "id": campaign.id,
             "phase": campaign.phase,
@@ -183,15 +195,27 @@ def _hide_from_ms(rules: dict[str, Any]) -> int:
     return -1
 
 
+_RAISE_SEQ = """
+if tonumber(redis.call('GET', KEYS[1]) or '0') < tonumber(ARGV[1]) then
+  redis.call('SET', KEYS[1], ARGV[1])
+end
+"""
+
+
 def write_state(state: dict[str, Any]) -> None:
     keys = CampaignKeys.of(state["slug"])
-    pipe = redis_store.client.pipeline(transaction=True)
+    client = redis_store.client
+    pipe = client.pipeline(transaction=True)
     pipe.delete(keys.meta, keys.nominees)
     pipe.hset(keys.meta, mapping={k: str(v) for k, v in state["meta"].items()})
     pipe.expire(keys.meta, META_TTL)
     if state["nominees"]:
         pipe.hset(keys.nominees, mapping=state["nominees"])
+    for number, category in state.get("withdrawn", []):
+        pipe.zrem(keys.rank(category), number)  # a withdrawn nominee leaves the standings
     pipe.execute()
+    # After Redis lost data the sequence must not run again over numbers already stored.
+    client.eval(_RAISE_SEQ, 1, keys.seq, state.get("max_seq", 0))
 
 
 def sync_campaign(campaign: Campaign) -> None:
@@ -209,7 +233,13 @@ def _before_commit(session: Session) -> None:
     if not pending:
         return
     session.flush()
-    session.info["zuimei_sync_states"] = [campaign_state(c) for c in pending.values()]
+    states = []
+    for campaign in pending.values():
+        # Re-read the row: another transaction may have moved the phase since we loaded it, and
+        # an old phase must never be published (it would reopen voting for META_TTL).
+        session.refresh(campaign)
+        states.append(campaign_state(campaign))
+    session.info["zuimei_sync_states"] = states
 
 
 def _after_commit(session: Session) -> None:
@@ -335,6 +365,7 @@ def cast_vote(
             "1" if idempotency_key else "0",
             current_app.config["VOTE_IP_PER_MINUTE"],
             current_app.config["VOTE_VOTER_PER_MINUTE"],
+            secrets.token_hex(4),
         ]
         result = _vote_script()(keys=script_keys, args=args, client=redis_store.client)
         if result[0] == b"sync":
@@ -672,6 +703,29 @@ return {counts, pending, seq or '0', stream}
 """
 
 
+_RERANK = """
+local fixed = 0
+local wanted = {}
+for i = 1, #ARGV do
+  local number = ARGV[i]
+  wanted[number] = true
+  local count = tonumber(redis.call('HGET', KEYS[1], number) or '0')
+  local score = redis.call('ZSCORE', KEYS[2], number)
+  if (score == false and count > 0) or (score ~= false and tonumber(score) ~= count) then
+    redis.call('ZADD', KEYS[2], count, number)
+    fixed = fixed + 1
+  end
+end
+for _, member in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
+  if not wanted[member] then
+    redis.call('ZREM', KEYS[2], member)
+    fixed = fixed + 1
+  end
+end
+return fixed
+"""
+
+
 def reconcile(campaign: Campaign) -> dict[str, Any]:
     """Rebuild counters and rankings from the votes table plus the undrained stream.
 
@@ -680,6 +734,7 @@ def reconcile(campaign: Campaign) -> dict[str, Any]:
     cast meanwhile are neither lost nor counted twice."""
     keys = CampaignKeys.of(campaign.slug)
     client = redis_store.client
+    write_state(campaign_state(campaign))  # also lifts the sequence above every stored vote
     counts_raw, pending_raw, seq_raw, stream = client.eval(
         _SNAPSHOT, 4, keys.counts, keys.pending, keys.seq, keys.ledger
     )
@@ -690,7 +745,7 @@ def reconcile(campaign: Campaign) -> dict[str, Any]:
         db.session.execute(
             select(Nomination.number, Category.code)
             .join(Category, Nomination.category_id == Category.id)
-            .where(Nomination.campaign_id == campaign.id, Nomination.number.is_not(None))
+            .where(Nomination.campaign_id == campaign.id, Nomination.status == "approved")
         ).all()
     )
 
@@ -718,7 +773,6 @@ def reconcile(campaign: Campaign) -> dict[str, Any]:
             continue
         target = expected_valid if fields["st"] == "valid" else expected_pending
         target[fields["n"]] += 1
-        categories.setdefault(fields["n"], fields["c"])
 
     repairs: list[dict[str, Any]] = []
     pipe = client.pipeline(transaction=True)
@@ -748,20 +802,14 @@ def reconcile(campaign: Campaign) -> dict[str, Any]:
             )
     pipe.execute()
 
-    # Rankings follow the (now repaired) counters: rewrite each category's scores in one step.
-    counts_now = _pairs(client.hgetall(keys.counts))
-    by_category: dict[str, dict[str, int]] = {}
+    # Rankings follow the (now repaired) counters, each category rewritten by one script so a
+    # vote landing meanwhile cannot be overwritten with a stale count.
+    by_category: dict[str, list[str]] = {}
     for number, code in categories.items():
-        by_category.setdefault(code, {})[number] = counts_now.get(number, 0)
+        by_category.setdefault(code, []).append(number)
     ranking_fixes = 0
-    for code, scores in by_category.items():
-        current = {
-            m.decode(): int(s) for m, s in client.zrange(keys.rank(code), 0, -1, withscores=True)
-        }
-        wrong = {n: v for n, v in scores.items() if current.get(n) != v and (v or n in current)}
-        if wrong:
-            client.zadd(keys.rank(code), wrong)
-            ranking_fixes += len(wrong)
+    for code, numbers in by_category.items():
+        ranking_fixes += int(client.eval(_RERANK, 2, keys.counts, keys.rank(code), *numbers))
     if repairs:
         log.warning("reconcile %s repaired %d counters", campaign.slug, len(repairs))
     return {

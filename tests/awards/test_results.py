@@ -237,6 +237,18 @@ def test_judging_results_publicity_objections_close(
     ).json
     assert upheld["reopened_version"] == 3
 
+    # The reopened result must be published before the campaign can close.
+    blocked = client.post("/api/v1/campaigns/v1/phase", json={"phase": "closed"}, headers=admin)
+    assert blocked.status_code == 409
+    assert blocked.json["error"]["code"] in ("publicity_running", "unpublished_result")
+    assert (
+        client.post("/api/v1/admin/campaigns/v1/results/3/finalize", headers=admin).status_code
+        == 200
+    )
+    republished = client.post("/api/v1/admin/campaigns/v1/results/3/publish", headers=admin)
+    assert republished.json["status"] == "published"
+    assert client.get("/api/v1/campaigns/v1/winners").json["version"] == 3
+
     # The window ends; the campaign closes with the published list.
     with app.app_context():
         db.session.execute(update(ResultVersion).values(publicity_ends_at=utcnow() - timedelta(1)))
@@ -355,3 +367,62 @@ def test_ties_follow_the_documented_rule() -> None:
         award_count=1,
     )
     assert tie[0].candidate.number == "D002"
+
+
+def test_review_findings_on_judging_are_fixed(app: Flask, client: FlaskClient, org: Org) -> None:
+    d1, d2, *_ = _judging_campaign(app, client, org)
+    admin = org.headers("admin")
+    # An admin declares a conflict on a judge's behalf (was a 500).
+    declared = client.post(
+        "/api/v1/judging/v1/conflicts",
+        json={"nominee": d2, "reason": "亲属关系", "judge": "judge"},
+        headers=admin,
+    )
+    assert declared.status_code == 201
+    unknown = client.post(
+        "/api/v1/judging/v1/conflicts",
+        json={"nominee": d2, "reason": "x", "judge": "nobody"},
+        headers=admin,
+    )
+    assert unknown.status_code == 404
+    # A submitted sheet cannot be revised into a partial one.
+    assert _score(client, org, "judge", d1, 80).status_code == 200
+    partial = client.put(
+        f"/api/v1/judging/v1/sheets/{d1}",
+        json={"scores": {"ethics": 10}, "submit": False},
+        headers=org.headers("judge"),
+    )
+    assert partial.status_code == 422
+    bad_number = client.put(
+        f"/api/v1/judging/v1/sheets/{d1}",
+        json={"scores": {"ethics": "NaN"}},
+        headers=org.headers("judge"),
+    )
+    assert bad_number.status_code == 422
+    # Closing straight from judging skips publicity: refused.
+    closing = client.post("/api/v1/campaigns/v1/phase", json={"phase": "closed"}, headers=admin)
+    assert closing.status_code == 409 and closing.json["error"]["code"] == "not_published"
+    # Conflicts can only be declared while judging.
+    client.post("/api/v1/admin/campaigns/v1/results", json={}, headers=admin)
+    client.post("/api/v1/admin/campaigns/v1/results/1/finalize", headers=admin)
+    client.post("/api/v1/campaigns/v1/phase", json={"phase": "publicity"}, headers=admin)
+    late = client.post(
+        "/api/v1/judging/v1/conflicts",
+        json={"nominee": d1, "reason": "x"},
+        headers=org.headers("judge"),
+    )
+    assert late.status_code == 409 and late.json["error"]["code"] == "judging_closed"
+
+
+def test_results_wait_for_the_ledger_to_drain(app: Flask, client: FlaskClient, org: Org) -> None:
+    _judging_campaign(app, client, org)
+    with app.app_context():
+        keys = voting_services.CampaignKeys.of("v1")
+        from core.extensions import redis_store
+
+        redis_store.client.xadd(keys.ledger, {"kind": "vote", "id": "x"})
+        db.session.remove()
+    response = client.post(
+        "/api/v1/admin/campaigns/v1/results", json={}, headers=org.headers("admin")
+    )
+    assert response.status_code == 409 and response.json["error"]["code"] == "ledger_not_drained"

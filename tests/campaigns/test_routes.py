@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
@@ -206,3 +208,21 @@ def test_accounts(client: FlaskClient, org: Org) -> None:
     )
     listed = client.get("/api/v1/accounts", headers=admin).json["items"]
     assert "clerk-h2" in {a["username"] for a in listed}
+
+
+def test_hiding_counts_from_a_time_keeps_campaign_reads_working(
+    client: FlaskClient, org: Org
+) -> None:
+    slug = org.campaign()
+    rules = {
+        "votes_per_day": 5,
+        "votes_per_nominee_per_day": 1,
+        "hide_counts_from": "2026-12-20T00:00:00+08:00",
+    }
+    response = client.patch(
+        f"/api/v1/campaigns/{slug}", json={"rules": rules}, headers=org.headers("admin")
+    )
+    assert response.status_code == 200
+    shown = client.get(f"/api/v1/campaigns/{slug}").json["rules"]["hide_counts_from"]
+    assert datetime.fromisoformat(shown) == datetime.fromisoformat("2026-12-19T16:00:00+00:00")
+    assert client.get("/api/v1/campaigns").status_code == 200

@@ -300,3 +300,36 @@ def test_a_bad_video_fails_with_a_reason_and_keeps_the_previous_one(
     _run_media_worker(app)
     assert client.get(f"/api/v1/media/{third}", headers=clerk).json["status"] == "ready"
     assert client.get(f"/api/v1/media/{good}", headers=clerk).json["status"] == "replaced"
+
+
+def test_odd_upload_headers_and_ids_are_clear_refusals(client: FlaskClient, org: Org) -> None:
+    org.campaign()
+    nid = org.nomination()
+    clerk = org.headers("unit-h1")
+    for value in ("²", "-5", "1e9", ""):
+        response = client.post(
+            f"/api/v1/nominations/{nid}/video", headers={**clerk, **TUS, "Upload-Length": value}
+        )
+        assert response.status_code == 400, value
+        assert response.json["error"]["code"] == "bad_upload_header"
+    assert client.get("/media/99999999999999999999999/poster.jpg").status_code == 404
+    assert client.get("/api/v1/nominations/99999999999999999999", headers=clerk).status_code == 404
+
+
+def test_a_video_finished_after_approval_does_not_replace_the_reviewed_one(
+    app: Flask, client: FlaskClient, org: Org, phone_clip: bytes
+) -> None:
+    org.campaign()
+    nid = org.nomination(status="draft")
+    asset_id = _upload_video(client, org, nid, phone_clip)
+    clerk = org.headers("unit-h1")
+    client.post(f"/api/v1/nominations/{nid}/submit", headers=clerk)
+    client.post(
+        f"/api/v1/nominations/{nid}/review",
+        json={"decision": "approve"},
+        headers=org.headers("admin"),
+    )
+    _run_media_worker(app)
+    status = client.get(f"/api/v1/media/{asset_id}", headers=clerk).json
+    assert status["status"] == "failed" and status["failure_code"] == "nomination_locked"
+    assert "video" not in client.get("/api/v1/campaigns/c1/nominees/D001").json

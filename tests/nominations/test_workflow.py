@@ -244,3 +244,27 @@ def test_admin_nominates_for_a_named_unit(client: FlaskClient, org: Org) -> None
         "/api/v1/campaigns/c1/nominations", json=nomination_body(unit_code="H3"), headers=admin
     )
     assert ok.status_code == 201 and ok.json["unit_code"] == "H3"
+
+
+def test_a_return_clears_the_bureau_recommendation(client: FlaskClient, org: Org) -> None:
+    org.campaign(require_recommendation=True)
+    nid = org.nomination(status="submitted")
+    client.post(
+        f"/api/v1/nominations/{nid}/review",
+        json={"decision": "approve"},
+        headers=org.headers("rev-k1"),
+    )
+    client.post(
+        f"/api/v1/nominations/{nid}/review",
+        json={"decision": "return", "comment": "请修改"},
+        headers=org.headers("admin"),
+    )
+    clerk = org.headers("unit-h1")
+    client.patch(f"/api/v1/nominations/{nid}", json={"deeds": "改写后的事迹"}, headers=clerk)
+    client.post(f"/api/v1/nominations/{nid}/submit", headers=clerk)
+    approve = client.post(
+        f"/api/v1/nominations/{nid}/review",
+        json={"decision": "approve"},
+        headers=org.headers("admin"),
+    )
+    assert approve.status_code == 409 and approve.json["error"]["code"] == "recommendation_required"

@@ -248,3 +248,42 @@ def test_velocity_holds_the_vote_and_freezes_the_nominee(
         report = services.reconcile(_campaign())
         assert report["repairs"] == []
         db.session.remove()
+
+
+def test_sequence_rewound_by_redis_data_loss_never_reuses_stored_ids(app: Flask, org: Org) -> None:
+    numbers = org.voting_campaign(nominees=2, rules={"votes_per_day": 5})
+    client = app.test_client()
+    for voter in range(3):
+        client.post(
+            "/api/v1/campaigns/v1/votes", json={"nominee": numbers[0]}, headers=org.voter(voter)
+        )
+    assert _drain(app) == 3
+    with app.app_context():
+        keys = services.CampaignKeys.of("v1")
+        redis_store.client.set(keys.seq, 1)  # Redis came back from an older snapshot
+        redis_store.client.delete(keys.meta)  # ... and without the campaign's meta
+        db.session.remove()
+    answer = client.post(
+        "/api/v1/campaigns/v1/votes", json={"nominee": numbers[1]}, headers=org.voter(50)
+    ).json
+    assert answer["vote_id"].split("-")[1] == "4"  # the sequence was lifted above the stored 3
+    assert _drain(app) == 1
+    with app.app_context():
+        assert db.session.scalar(select(func.count(Vote.id))) == 4
+        db.session.remove()
+
+
+def test_withdrawn_nominee_leaves_the_standings(app: Flask, org: Org) -> None:
+    numbers = org.voting_campaign(nominees=2)
+    client = app.test_client()
+    client.post("/api/v1/campaigns/v1/votes", json={"nominee": numbers[0]}, headers=org.voter(1))
+    client.post("/api/v1/campaigns/v1/votes", json={"nominee": numbers[1]}, headers=org.voter(2))
+    client.post("/api/v1/campaigns/v1/votes", json={"nominee": numbers[1]}, headers=org.voter(3))
+    admin = org.headers("admin")
+    listing = client.get("/api/v1/campaigns/v1/nominations?status=approved", headers=admin).json
+    second = next(i["id"] for i in listing["items"] if i["number"] == numbers[1])
+    client.post(f"/api/v1/nominations/{second}/withdraw", json={"comment": "退出"}, headers=admin)
+    card = client.get(f"/api/v1/campaigns/v1/nominees/{numbers[0]}").json
+    assert card["rank"] == 1
+    ranking = client.get("/api/v1/campaigns/v1/ranking?category=doctor").json["items"]
+    assert [item["number"] for item in ranking] == [numbers[0]]

@@ -135,3 +135,13 @@ def test_wechat_off_when_not_configured(client: FlaskClient, org: Org) -> None:
     org.voting_campaign()
     response = client.get("/api/v1/wechat/oauth/start?campaign=v1")
     assert response.status_code == 404 and response.json["error"]["code"] == "provider_disabled"
+
+
+def test_next_with_control_characters_is_refused(
+    wx: FlaskClient, org: Org, fake: FakeWeChat
+) -> None:
+    org.voting_campaign()
+    fake.add_code("code-tab", "openid-tab")
+    state = _start(wx, "/%09/evil.example")
+    response = wx.get(f"/api/v1/wechat/oauth/callback?code=code-tab&state={state}")
+    assert response.headers["Location"] == "/c/v1"

@@ -15,7 +15,7 @@
 -- KEYS[12] votermin  string: vote attempts by this voter in this minute
 -- ARGV: now_ms, day, voter, number, ip, device, user_agent, rank_prefix, has_pass,
 --       voter_created_ms, minute, use_idem ('1' when the request sent a key),
---       ip_hard_per_minute, voter_hard_per_minute (0: no limit)
+--       ip_hard_per_minute, voter_hard_per_minute (0: no limit), id_suffix (random)
 local now = tonumber(ARGV[1])
 local voter = ARGV[3]
 local number = ARGV[4]
@@ -110,7 +110,9 @@ if velocity_factor > 0 then
 end
 
 local seq = redis.call('INCR', KEYS[9])
-local vote_id = meta[10] .. '-' .. tostring(seq)
+-- The random part keeps ids unique even if Redis restarts from older data and the sequence
+-- runs again over numbers already drained (the drain would otherwise skip a real vote).
+local vote_id = meta[10] .. '-' .. tostring(seq) .. '-' .. ARGV[15]
 
 redis.call('HINCRBY', KEYS[4], '_t', 1)
 redis.call('HINCRBY', KEYS[4], number, 1)
