@@ -56,6 +56,7 @@ class DefaultConfig:
     RATELIMIT_ENABLED = True
     DEVICE_IDENTITY: bool | None = None
     MEDIA_ROOT: str | None = None
+    FRAUD_SCAN_INTERVAL = 600  # seconds between scheduled scans of a campaign in voting
     OBJECTION_ATTACHMENT_MAX_BYTES = 1024 * 1024
     MEDIA_VIDEO_MAX_BYTES = 500 * 1024 * 1024
     MEDIA_VIDEO_MAX_SECONDS = 600

@@ -24,6 +24,7 @@ from nominations.schemas import (
     ReviewSchema,
     WithdrawSchema,
 )
+from voting import fraud as voting_fraud
 from voting import services as voting_services
 
 blp = Blueprint(
@@ -157,6 +158,8 @@ def get_nominee(slug: str, number: str) -> dict[str, Any]:
     """One approved nominee: deeds and the unit's recommendation."""
     campaign = campaign_services.get_public_campaign(slug)
     nomination = services.public_nominee(campaign, number)
+    if campaign.phase == "voting":
+        voting_fraud.count_view(campaign.slug, nomination.number or "")
     reader = _counts_reader(campaign)
     counts = reader(campaign, [(nomination.number, nomination.category.code)]) if reader else {}
     card = services.public_card(nomination, counts.get(nomination.number or ""))

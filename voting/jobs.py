@@ -53,3 +53,53 @@ def reconcile_all() -> list[dict[str, Any]]:
             services.sync_campaign(campaign)
             reports.append(services.reconcile(campaign))
     return reports
+
+
+@app_job
+def fraud_scan(scan_id: int) -> dict[str, Any]:
+    from voting import fraud
+
+    scan = fraud.run_scan(scan_id)
+    return {"votes": scan.votes_scanned, "flags": scan.flags_created}
+
+
+@periodic(seconds=60, queue="default")
+@app_job
+def snapshot_tallies() -> dict[str, int]:
+    from voting import fraud
+
+    written = {}
+    for campaign in db.session.scalars(select(Campaign).where(Campaign.phase == "voting")):
+        written[campaign.slug] = fraud.snapshot_tallies(campaign)
+    db.session.commit()
+    return written
+
+
+@periodic(seconds=60, queue="default")
+@app_job
+def schedule_fraud_scans() -> list[int]:
+    """During voting, scan each campaign every FRAUD_SCAN_INTERVAL seconds."""
+    from datetime import timedelta
+
+    from flask import current_app
+
+    from core.types import utcnow
+    from voting import fraud
+    from voting.models import FraudScan
+
+    due = utcnow() - timedelta(seconds=current_app.config["FRAUD_SCAN_INTERVAL"])
+    started = []
+    for campaign in db.session.scalars(select(Campaign).where(Campaign.phase == "voting")):
+        last = db.session.scalar(
+            select(FraudScan.created_at)
+            .where(FraudScan.campaign_id == campaign.id)
+            .order_by(FraudScan.created_at.desc())
+            .limit(1)
+        )
+        if last is None or last < due:
+            scan = fraud.start_scan(campaign, None, trigger="schedule")
+            started.append(scan.id)
+    db.session.commit()
+    for scan_id in started:
+        redis_store.queue("default").enqueue(fraud_scan, scan_id, job_timeout=900)
+    return started

@@ -3,8 +3,19 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.extensions import db
@@ -89,3 +100,90 @@ class NomineeFreeze(db.Model):
     lifted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     lifted_by: Mapped[str | None] = mapped_column(String(64))
     lift_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class TallySnapshot(db.Model):
+    """Each nominee's valid and pending counts, once a minute: the committee's trend data."""
+
+    __tablename__ = "tally_snapshots"
+
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True)
+    nominee_number: Mapped[str] = mapped_column(String(16), primary_key=True)
+    valid: Mapped[int] = mapped_column(Integer)
+    pending: Mapped[int] = mapped_column(Integer)
+
+
+class FraudScan(db.Model):
+    __tablename__ = "fraud_scans"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), index=True)
+    status: Mapped[str] = mapped_column(String(10), default="queued")  # queued|running|done|failed
+    trigger: Mapped[str] = mapped_column(String(10), default="manual")  # manual | schedule
+    requested_by: Mapped[str | None] = mapped_column(String(64))
+    votes_scanned: Mapped[int | None] = mapped_column(Integer)
+    flags_created: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class FraudFlag(db.Model):
+    """What a detector found: rule, nominee, score, evidence, the exact votes; and the decision."""
+
+    __tablename__ = "fraud_flags"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), index=True)
+    scan_id: Mapped[int | None] = mapped_column(ForeignKey("fraud_scans.id"))
+    rule: Mapped[str] = mapped_column(String(40))
+    nominee_number: Mapped[str | None] = mapped_column(String(16))
+    score: Mapped[float] = mapped_column()
+    severity: Mapped[str] = mapped_column(String(10), index=True)
+    vote_count: Mapped[int] = mapped_column(Integer)
+    evidence: Mapped[dict[str, Any]] = mapped_column(JSON)
+    explanation: Mapped[str] = mapped_column(Text)
+    # The same finding from a later scan is not filed twice.
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(12), default="open", index=True)
+    decided_by: Mapped[str | None] = mapped_column(String(64))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    decision_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    __table_args__ = (UniqueConstraint("campaign_id", "fingerprint"),)
+
+
+class FlagVote(db.Model):
+    """A vote a flag covers, with the status it had before a confirmation (for undo)."""
+
+    __tablename__ = "flag_votes"
+
+    flag_id: Mapped[int] = mapped_column(ForeignKey("fraud_flags.id"), primary_key=True)
+    vote_id: Mapped[str] = mapped_column(ForeignKey("votes.id"), primary_key=True, index=True)
+    prior_status: Mapped[str | None] = mapped_column(String(10))
+
+
+class CommitteeDecision(db.Model):
+    """Every committee adjustment of votes, chained by hash like the ledger."""
+
+    __tablename__ = "committee_decisions"
+    __table_args__ = (UniqueConstraint("campaign_id", "chain_index"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), index=True)
+    chain_index: Mapped[int] = mapped_column(Integer)
+    action: Mapped[str] = mapped_column(String(20))
+    flag_id: Mapped[int | None] = mapped_column(Integer)
+    undoes_id: Mapped[int | None] = mapped_column(Integer)
+    vote_ids: Mapped[list[str]] = mapped_column(JSON)
+    from_status: Mapped[str | None] = mapped_column(String(10))
+    to_status: Mapped[str | None] = mapped_column(String(10))
+    actor: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    undone: Mapped[bool] = mapped_column(Boolean, default=False)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))

@@ -5,33 +5,47 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from flask import Response, current_app, redirect, request, url_for
+from flask import Response, current_app, g, redirect, request, stream_with_context, url_for
 from flask_smorest import Blueprint
 from sqlalchemy import select
 
 from campaigns import services as campaign_services
 from core.auth import client_ip
 from core.errors import AppError
-from core.extensions import db
+from core.extensions import db, redis_store
 from core.http import cacheable
 from core.ratelimit import rate_limit
-from voting import services, wechat
-from voting.models import LedgerHead, NomineeFreeze
+from voting import fraud, services, wechat
+from voting.models import CommitteeDecision, FraudScan, LedgerHead, NomineeFreeze
 from voting.schemas import (
     ChallengeAnswerSchema,
     ChallengePassSchema,
     ChallengeSchema,
+    CommitteeDecisionSchema,
+    DecisionSchema,
     DeviceVoterSchema,
+    FlagDetailSchema,
+    FlagListArgsSchema,
+    FlagListSchema,
     FreezeListSchema,
     JssdkArgsSchema,
     JssdkConfigSchema,
     LedgerHealthSchema,
+    LiftFreezeSchema,
     OAuthCallbackArgsSchema,
     OAuthResultSchema,
     OAuthStartArgsSchema,
+    PendingDecisionSchema,
     RankingArgsSchema,
     RankingSchema,
+    ScanSchema,
+    TallySchema,
+    TrendArgsSchema,
+    TrendSchema,
+    VoteBrowseArgsSchema,
     VoteCreateSchema,
+    VoteFilterSchema,
+    VotePageSchema,
     VoteResultSchema,
     VoterTokenSchema,
 )
@@ -255,3 +269,193 @@ def oauth_callback(args: dict[str, Any]) -> Any:
 def jssdk(args: dict[str, Any]) -> dict[str, Any]:
     """The wx.config signature for a page URL (share cards); WeChat tokens are cached in Redis."""
     return wechat.jssdk_config(args["url"])
+
+
+# --- the committee's eye: tallies, fraud scans and flags, decisions, the vote browser --------
+
+ADMIN = ("admin",)
+
+
+@blp.route("/admin/campaigns/<slug>/tally", methods=["GET"])
+@blp.doc(security=BEARER)
+@blp.response(200, TallySchema)
+@campaign_services.staff_required(*ADMIN)
+def tally(slug: str) -> dict[str, Any]:
+    """Full tally from the votes table (valid / pending / invalid per nominee) against the live
+    counters."""
+    return fraud.full_tally(campaign_services.get_campaign(slug))
+
+
+@blp.route("/admin/campaigns/<slug>/trend", methods=["GET"])
+@blp.doc(security=BEARER)
+@blp.arguments(TrendArgsSchema, location="query")
+@blp.response(200, TrendSchema)
+@campaign_services.staff_required(*ADMIN)
+def trend(args: dict[str, Any], slug: str) -> dict[str, Any]:
+    """Per-minute snapshots of each nominee's valid and pending counts."""
+    rows = fraud.trend(campaign_services.get_campaign(slug), args["nominee"])
+    return {
+        "items": [
+            {
+                "at": r.at.isoformat(),
+                "nominee": r.nominee_number,
+                "valid": r.valid,
+                "pending": r.pending,
+            }
+            for r in rows
+        ]
+    }
+
+
+@blp.route("/admin/campaigns/<slug>/fraud/scans", methods=["POST"])
+@blp.doc(security=BEARER)
+@blp.response(202, ScanSchema)
+@campaign_services.staff_required(*ADMIN)
+def start_scan(slug: str) -> Any:
+    """Run every detector over the campaign's stored votes (an RQ job)."""
+    from voting import jobs
+
+    scan = fraud.start_scan(campaign_services.get_campaign(slug), g.account.username)
+    db.session.commit()
+    redis_store.queue("default").enqueue(jobs.fraud_scan, scan.id, job_timeout=900)
+    return scan
+
+
+@blp.route("/admin/campaigns/<slug>/fraud/scans/<id:scan_id>", methods=["GET"])
+@blp.doc(security=BEARER)
+@blp.response(200, ScanSchema)
+@campaign_services.staff_required(*ADMIN)
+def get_scan(slug: str, scan_id: int) -> Any:
+    """A scan's status and what it found."""
+    campaign = campaign_services.get_campaign(slug)
+    scan = db.session.get(FraudScan, scan_id)
+    if scan is None or scan.campaign_id != campaign.id:
+        raise AppError("扫描任务不存在", code="scan_not_found", status=404)
+    return scan
+
+
+@blp.route("/admin/campaigns/<slug>/fraud/flags", methods=["GET"])
+@blp.doc(security=BEARER)
+@blp.arguments(FlagListArgsSchema, location="query")
+@blp.response(200, FlagListSchema)
+@campaign_services.staff_required(*ADMIN)
+def flags(args: dict[str, Any], slug: str) -> dict[str, Any]:
+    """Flags by severity, most certain first."""
+    return {"items": fraud.list_flags(campaign_services.get_campaign(slug), args["status"])}
+
+
+@blp.route("/admin/campaigns/<slug>/fraud/flags/<id:flag_id>", methods=["GET"])
+@blp.doc(security=BEARER)
+@blp.response(200, FlagDetailSchema)
+@campaign_services.staff_required(*ADMIN)
+def flag_detail(slug: str, flag_id: int) -> Any:
+    """A flag with its evidence: top addresses, devices, a per-minute histogram, sample voters."""
+    return fraud.get_flag(campaign_services.get_campaign(slug), flag_id)
+
+
+def _flag_action(action: str):  # type: ignore[no-untyped-def]
+    def view(body: dict[str, Any], slug: str, flag_id: int) -> Any:
+        campaign = campaign_services.get_campaign(slug)
+        handler = {
+            "confirm": fraud.confirm_flag,
+            "dismiss": fraud.dismiss_flag,
+            "undo": fraud.undo_flag,
+        }[action]
+        flag = handler(campaign, flag_id, g.account, body["reason"])
+        db.session.commit()
+        return flag
+
+    view.__name__ = f"flag_{action}"
+    view.__doc__ = {
+        "confirm": "Confirm: the flag's votes become invalid (recorded, reversible).",
+        "dismiss": "Dismiss the flag with a reason.",
+        "undo": "Undo a decision: votes this flag invalidated get their earlier status back.",
+    }[action]
+    return view
+
+
+for _action in ("confirm", "dismiss", "undo"):
+    blp.route(f"/admin/campaigns/<slug>/fraud/flags/<id:flag_id>/{_action}", methods=["POST"])(
+        blp.doc(security=BEARER)(
+            blp.arguments(DecisionSchema)(
+                blp.response(200, FlagDetailSchema)(
+                    campaign_services.staff_required(*ADMIN)(_flag_action(_action))
+                )
+            )
+        )
+    )
+
+
+@blp.route("/admin/campaigns/<slug>/votes/pending", methods=["POST"])
+@blp.doc(security=BEARER)
+@blp.arguments(PendingDecisionSchema)
+@blp.response(200, CommitteeDecisionSchema)
+@campaign_services.staff_required(*ADMIN)
+def decide_pending(body: dict[str, Any], slug: str) -> Any:
+    """Release (→ valid) or void (→ invalid) held votes in bulk: by ids or by nominee."""
+    decision = fraud.decide_pending(
+        campaign_services.get_campaign(slug),
+        g.account,
+        body["decision"],
+        body["reason"],
+        vote_ids=body["vote_ids"],
+        nominee=body["nominee"],
+    )
+    db.session.commit()
+    return decision
+
+
+@blp.route("/admin/campaigns/<slug>/freezes/<number>/lift", methods=["POST"])
+@blp.doc(security=BEARER)
+@blp.arguments(LiftFreezeSchema)
+@blp.response(204)
+@campaign_services.staff_required(*ADMIN)
+def lift_freeze(body: dict[str, Any], slug: str, number: str) -> None:
+    """Lift a nominee's freeze with a reason (audited and chained)."""
+    fraud.lift_freeze(campaign_services.get_campaign(slug), number, g.account, body["reason"])
+    db.session.commit()
+
+
+@blp.route("/admin/campaigns/<slug>/decisions", methods=["GET"])
+@blp.doc(security=BEARER)
+@blp.response(200, CommitteeDecisionSchema(many=True))
+@campaign_services.staff_required(*ADMIN)
+def decisions(slug: str) -> Any:
+    """Every committee decision on votes, in chain order, with its hash."""
+    campaign = campaign_services.get_campaign(slug)
+    return db.session.scalars(
+        select(CommitteeDecision)
+        .where(CommitteeDecision.campaign_id == campaign.id)
+        .order_by(CommitteeDecision.chain_index)
+    ).all()
+
+
+@blp.route("/admin/campaigns/<slug>/votes", methods=["GET"])
+@blp.doc(security=BEARER)
+@blp.arguments(VoteBrowseArgsSchema, location="query")
+@blp.response(200, VotePageSchema)
+@campaign_services.staff_required(*ADMIN)
+def browse_votes(args: dict[str, Any], slug: str) -> dict[str, Any]:
+    """Votes by status, nominee, flag, voter, address prefix and time: how an auditor checks
+    any published count."""
+    page, per_page = args.pop("page"), args.pop("per_page")
+    items, total = fraud.browse_votes(campaign_services.get_campaign(slug), args, page, per_page)
+    return {"items": items, "page": page, "per_page": per_page, "total": total}
+
+
+@blp.route("/admin/campaigns/<slug>/votes.csv", methods=["GET"])
+@blp.doc(security=BEARER)
+@blp.arguments(VoteFilterSchema, location="query")
+@blp.response(200, description="CSV (UTF-8 with BOM), streamed")
+@campaign_services.staff_required(*ADMIN)
+def export_votes(args: dict[str, Any], slug: str) -> Response:
+    """The same filters, as a CSV download streamed from the database."""
+    campaign = campaign_services.get_campaign(slug)
+    return Response(
+        stream_with_context(fraud.export_votes_csv(campaign, args)),
+        mimetype="text/csv",
+        headers={
+            "Content-Disposition": f"attachment; filename={slug}-votes.csv",
+            "Cache-Control": "private, no-store",
+        },
+    )

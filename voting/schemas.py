@@ -131,3 +131,132 @@ class JssdkConfigSchema(Schema):
     timestamp = fields.Integer()
     nonceStr = fields.String()
     signature = fields.String()
+
+
+class ScanSchema(Schema):
+    id = fields.Integer()
+    status = fields.String(metadata={"description": "queued, running, done or failed"})
+    trigger = fields.String()
+    requested_by = fields.String(allow_none=True)
+    votes_scanned = fields.Integer(allow_none=True)
+    flags_created = fields.Integer(allow_none=True)
+    error = fields.String(allow_none=True)
+    created_at = fields.AwareDateTime()
+    finished_at = fields.AwareDateTime(allow_none=True)
+
+
+class FlagSchema(Schema):
+    id = fields.Integer()
+    rule = fields.String()
+    nominee = fields.String(attribute="nominee_number", allow_none=True)
+    score = fields.Float()
+    severity = fields.String()
+    vote_count = fields.Integer()
+    explanation = fields.String()
+    status = fields.String(metadata={"description": "open, confirmed or dismissed"})
+    decided_by = fields.String(allow_none=True)
+    decided_at = fields.AwareDateTime(allow_none=True)
+    decision_reason = fields.String(allow_none=True)
+    created_at = fields.AwareDateTime()
+
+
+class FlagDetailSchema(FlagSchema):
+    evidence = fields.Dict()
+
+
+class FlagListArgsSchema(Schema):
+    status = fields.String(
+        load_default=None, validate=validate.OneOf(("open", "confirmed", "dismissed"))
+    )
+
+
+class FlagListSchema(Schema):
+    items = fields.List(fields.Nested(FlagSchema))
+
+
+class DecisionSchema(Schema):
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=1000))
+
+
+class PendingDecisionSchema(Schema):
+    decision = fields.String(required=True, validate=validate.OneOf(("release", "void")))
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=1000))
+    vote_ids = fields.List(fields.String(), load_default=None, validate=validate.Length(max=10000))
+    nominee = fields.String(load_default=None)
+
+
+class CommitteeDecisionSchema(Schema):
+    id = fields.Integer()
+    chain_index = fields.Integer()
+    action = fields.String()
+    flag_id = fields.Integer(allow_none=True)
+    vote_count = fields.Function(lambda d: len(d.vote_ids))
+    from_status = fields.String(allow_none=True)
+    to_status = fields.String(allow_none=True)
+    actor = fields.String()
+    reason = fields.String()
+    at = fields.AwareDateTime()
+    hash = fields.String()
+
+
+class LiftFreezeSchema(Schema):
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=1000))
+
+
+class VoteFilterSchema(Schema):
+    status = fields.String(
+        load_default=None, validate=validate.OneOf(("valid", "pending", "invalid"))
+    )
+    nominee = fields.String(load_default=None)
+    flag = fields.Integer(load_default=None)
+    voter = fields.Integer(load_default=None)
+    prefix = fields.String(
+        load_default=None,
+        validate=validate.Regexp(r"^[0-9a-fA-F:.]{1,45}$"),
+        metadata={"description": "address prefix, e.g. 10.2.3. for a /24"},
+    )
+    start = fields.AwareDateTime(load_default=None)
+    end = fields.AwareDateTime(load_default=None)
+
+
+class VoteBrowseArgsSchema(VoteFilterSchema):
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
+
+
+class VoteRowSchema(Schema):
+    id = fields.String()
+    nominee = fields.String(attribute="nominee_number")
+    category = fields.String(attribute="category_code")
+    status = fields.String()
+    status_reason = fields.String(allow_none=True)
+    at = fields.AwareDateTime()
+    voter = fields.Integer(attribute="voter_id")
+    ip = fields.String()
+    device = fields.String(allow_none=True)
+    user_agent = fields.String(allow_none=True)
+    chain_index = fields.Integer()
+    hash = fields.String()
+
+
+class VotePageSchema(Schema):
+    items = fields.List(fields.Nested(VoteRowSchema))
+    page = fields.Integer()
+    per_page = fields.Integer()
+    total = fields.Integer()
+
+
+class TallySchema(Schema):
+    campaign = fields.String()
+    nominees = fields.List(fields.Dict())
+    totals = fields.Dict()
+    undrained = fields.Integer()
+    differences = fields.List(fields.String())
+
+
+class TrendArgsSchema(Schema):
+    nominee = fields.String(load_default=None)
+
+
+class TrendSchema(Schema):
+    items = fields.List(fields.Dict())
