@@ -439,8 +439,10 @@ def page_views(campaign: Campaign) -> dict[tuple[str, int], int]:
 
 def count_view(slug: str, number: str) -> None:
     """A public nominee page view, per minute: the organic spread the share-jump rule needs."""
+    from voting import services
+
     keys = CampaignKeys.of(slug)
-    minute = int(utcnow().timestamp() // 60)
+    minute = int(services.clock().timestamp() // 60)  # the vote path's clock
     try:
         pipe = redis_store.client.pipeline(transaction=False)
         pipe.hincrby(keys.views, f"{number}:{minute}", 1)
