@@ -113,16 +113,9 @@ def assign_judge(campaign: Campaign, username: str, categories: list[str]) -> li
 
 
 def _approved(campaign: Campaign, number: str) -> Nomination:
-    nomination = db.session.scalar(
-        select(Nomination).where(
-            Nomination.campaign_id == campaign.id,
-            Nomination.number == number.strip().upper(),
-            Nomination.status == "approved",
-        )
-    )
-    if nomination is None:
-        raise NotFound("候选人不存在", code="nominee_not_found")
-    return nomination
+    from nominations import services as nomination_services
+
+    return nomination_services.public_nominee(campaign, number)
 
 
 def declare_conflict(judge: Account, campaign: Campaign, number: str, reason: str) -> JudgeConflict:

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import random
 import shutil
 import tempfile
@@ -228,78 +227,22 @@ class Sim:
 
 
 def _prepare(instance: Path, start: datetime, days: int) -> tuple[Any, list[str]]:
-    os.environ["ZUIMEI_INSTANCE_PATH"] = str(instance)
-    from flask_migrate import upgrade
+    from bench.common import voting_campaign
 
-    from campaigns import services as campaign_services
-    from campaigns.models import Account
-    from campaigns.schemas import CampaignCreateSchema
-    from core import create_app
-    from core.extensions import db
-    from core.types import utcnow
-    from nominations import services as nomination_services
-    from nominations.demo import seed
-    from nominations.schemas import NominationCreateSchema
-
-    app = create_app({"TRUSTED_PROXIES": 1, "VOTE_IP_PER_MINUTE": 0, "VOTE_VOTER_PER_MINUTE": 0})
-    with app.app_context():
-        upgrade(directory=str(ROOT / "migrations"))
-        seed("sim-password-1")
-        admin = db.session.query(Account).filter_by(username="admin").one()
-        clerk = db.session.query(Account).filter_by(username="unit-rmyy").one()
-        now = utcnow()
-        campaign = campaign_services.create_campaign(
-            CampaignCreateSchema().load(
-                {
-                    "slug": "sim",
-                    "title": "模拟活动",
-                    "organizer": "模拟",
-                    "nomination_start": (now - timedelta(days=1)).isoformat(),
-                    "nomination_end": (now + timedelta(days=1)).isoformat(),
-                    "voting_start": start.isoformat(),
-                    "voting_end": (start + timedelta(days=days)).isoformat(),
-                    "rules": {
-                        "votes_per_day": 5,
-                        "votes_per_nominee_per_day": 1,
-                        "ip_soft_limit": 0,
-                        "velocity_factor": 0,
-                    },
-                    "weights": {"public": 30, "jury": 70},
-                }
-            )
-        )
-        campaign_services.add_category(
-            campaign,
-            {
-                "code": "doctor",
-                "name": "医生",
-                "prefix": "D",
-                "award_count": 10,
-                "max_per_unit": 100,
-            },
-        )
-        campaign_services.change_phase(campaign, "nominating", None)
-        body = {
-            "category": "doctor",
-            "name": "候选人",
-            "gender": "female",
-            "title": "医师",
-            "department": "内科",
-            "summary": "简介",
-            "deeds": "事迹" * 50,
-            "unit_opinion": "同意",
-        }
-        numbers = []
-        for _ in range(20):
-            nomination = nomination_services.create(
-                clerk, campaign, NominationCreateSchema().load(body)
-            )
-            nomination_services.submit(clerk, nomination)
-            nomination_services.review(admin, nomination, "approve", None)
-            numbers.append(nomination.number)
-        campaign_services.change_phase(campaign, "voting", None)
-        db.session.commit()
-    return app, numbers
+    return voting_campaign(
+        instance,
+        slug="sim",
+        nominees=20,
+        rules={
+            "votes_per_day": 5,
+            "votes_per_nominee_per_day": 1,
+            "ip_soft_limit": 0,
+            "velocity_factor": 0,
+        },
+        voting_start=start,
+        voting_end=start + timedelta(days=days),
+        test_config={"TRUSTED_PROXIES": 1, "VOTE_IP_PER_MINUTE": 0, "VOTE_VOTER_PER_MINUTE": 0},
+    )
 
 
 def main() -> None:

@@ -18,89 +18,30 @@ import sys
 import tempfile
 import time
 import urllib.request
-from datetime import timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def _prepare(instance: Path, voters: int) -> list[str]:
-    """Migrate, create a campaign open for voting with 30 nominees, and sign voter tokens."""
-    os.environ["ZUIMEI_INSTANCE_PATH"] = str(instance)
-    from flask_migrate import upgrade
-
-    from campaigns import services as campaign_services
-    from campaigns.schemas import CampaignCreateSchema
-    from core import create_app
+    """A campaign open for voting with 30 nominees, and signed tokens of distinct voters."""
+    from bench.common import voting_campaign
     from core.auth import issue_token
-    from core.extensions import db
-    from core.types import utcnow
-    from nominations import services as nomination_services
-    from nominations.demo import seed
-    from nominations.schemas import NominationCreateSchema
 
-    app = create_app()
+    # One address (wrk) sends everything: the per-address soft limit is off; the velocity hold
+    # stays on, as in a real campaign, with a floor no single nominee reaches here.
+    app, numbers = voting_campaign(
+        instance,
+        slug="bench",
+        nominees=30,
+        rules={
+            "votes_per_day": 5,
+            "votes_per_nominee_per_day": 1,
+            "ip_soft_limit": 0,
+            "velocity_floor": 1000000,
+        },
+    )
     with app.app_context():
-        upgrade(directory=str(ROOT / "migrations"))
-        seed("bench-password-1")  # units and logins; its own campaign is not used here
-        from campaigns.models import Account
-
-        admin = db.session.query(Account).filter_by(username="admin").one()
-        clerk = db.session.query(Account).filter_by(username="unit-rmyy").one()
-        now = utcnow()
-        campaign = campaign_services.create_campaign(
-            CampaignCreateSchema().load(
-                {
-                    "slug": "bench",
-                    "title": "压测活动",
-                    "organizer": "压测",
-                    "nomination_start": (now - timedelta(days=1)).isoformat(),
-                    "nomination_end": (now + timedelta(days=1)).isoformat(),
-                    "voting_start": (now - timedelta(hours=1)).isoformat(),
-                    "voting_end": (now + timedelta(days=1)).isoformat(),
-                    # one address (wrk) sends everything: the per-address soft limit is off;
-                    # the velocity hold stays on with the defaults, as in a real campaign.
-                    "rules": {
-                        "votes_per_day": 5,
-                        "votes_per_nominee_per_day": 1,
-                        "ip_soft_limit": 0,
-                        "velocity_floor": 1000000,
-                    },
-                    "weights": {"public": 30, "jury": 70},
-                }
-            )
-        )
-        campaign_services.add_category(
-            campaign,
-            {
-                "code": "doctor",
-                "name": "医生",
-                "prefix": "D",
-                "award_count": 10,
-                "max_per_unit": 100,
-            },
-        )
-        campaign_services.change_phase(campaign, "nominating", None)
-        body = {
-            "category": "doctor",
-            "name": "候选人",
-            "gender": "female",
-            "title": "主治医师",
-            "department": "内科",
-            "summary": "简介",
-            "deeds": "事迹" * 100,
-            "unit_opinion": "同意",
-        }
-        numbers = []
-        for _ in range(30):
-            nomination = nomination_services.create(
-                clerk, campaign, NominationCreateSchema().load(body)
-            )
-            nomination_services.submit(clerk, nomination)
-            nomination_services.review(admin, nomination, "approve", None)
-            numbers.append(nomination.number)
-        campaign_services.change_phase(campaign, "voting", None)
-        db.session.commit()
         tokens = [
             issue_token("voter", {"sub": 10_000_000 + i, "p": "device", "c": 0}, 86400).token
             for i in range(voters)
