@@ -1,0 +1,168 @@
+"""new_identity_surge: a nominee receiving a burst of votes from identities created minutes
+before.
+
+A vote is *fresh* when it is cast within ``fresh_seconds`` of its voter's creation. In this
+system every voter's very first vote is usually fresh (the identity is made by the WeChat
+exchange just before voting), so freshness alone proves nothing: what counts is a nominee's fresh
+votes clustering (gaps ≤ ``burst_gap_seconds``) far beyond its usual share of the campaign's fresh
+votes at that moment. Expected = the campaign's other fresh votes in the window × s / (1 − s),
+where s is the larger of the nominee's share of fresh votes elsewhere and its share of all
+votes. A cluster needs ≥ ``min_voters`` identities and ``min_lift`` × that expectation.
+
+Score = strength × (base + (1 − base) × suspicion) × (1 − ½ × explained), where suspicion comes
+from votes the page views cannot account for, one network, one user agent, shared devices and
+machine-even gaps, and ``explained`` is how much of the surge the page views do account for (a
+share of the nominee's page that brings new voters brings its page views with it). The flag
+covers the cluster's fresh votes for that nominee."""
+
+from __future__ import annotations
+
+import itertools
+from bisect import bisect_left, bisect_right
+from collections import Counter
+from collections.abc import Mapping
+
+from .model import Finding
+from .prep import Campaign, clamp
+from .signals import (
+    device_sharing,
+    evidence,
+    finding,
+    fmt_span,
+    noisy_or,
+    regularity,
+    ua_uniformity,
+    view_explained,
+)
+
+RULE = "new_identity_surge"
+
+
+def detect(c: Campaign, cfg: Mapping[str, float]) -> list[Finding]:
+    fresh_seconds = cfg["fresh_seconds"]
+    fresh_times: list[float] = []
+    per_nominee: dict[int, list[int]] = {}
+    for i, (t, made) in enumerate(zip(c.at, c.created, strict=True)):
+        if made is not None and 0 <= t - made <= fresh_seconds:
+            fresh_times.append(t)
+            per_nominee.setdefault(c.nom[i], []).append(i)
+    total_fresh = len(fresh_times)
+    out = []
+    for m, idxs in per_nominee.items():
+        if len(idxs) < cfg["min_voters"]:
+            continue
+        for cluster in _clusters(c, idxs, cfg["burst_gap_seconds"]):
+            found = _assess(c, cfg, m, cluster, fresh_times, total_fresh, len(idxs))
+            if found is not None:
+                out.append(found)
+    return out
+
+
+def _clusters(c: Campaign, idxs: list[int], gap: float) -> list[list[int]]:
+    clusters: list[list[int]] = [[idxs[0]]]
+    for prev, i in itertools.pairwise(idxs):
+        if c.at[i] - c.at[prev] <= gap:
+            clusters[-1].append(i)
+        else:
+            clusters.append([i])
+    return clusters
+
+
+def _assess(
+    c: Campaign,
+    cfg: Mapping[str, float],
+    m: int,
+    cluster: list[int],
+    fresh_times: list[float],
+    total_fresh: int,
+    nominee_fresh: int,
+) -> Finding | None:
+    voters = {c.voter[i] for i in cluster}
+    k = len(voters)
+    if k < cfg["min_voters"]:
+        return None
+    start, end = c.at[cluster[0]], c.at[cluster[-1]]
+    in_window = bisect_right(fresh_times, end) - bisect_left(fresh_times, start)
+    others = max(in_window - len(cluster), 0)
+    elsewhere = total_fresh - in_window
+    fresh_share = (nominee_fresh - len(cluster)) / elsewhere if elsewhere > 0 else 0.0
+    all_share = (len(c.by_nominee[m]) - len(cluster)) / max(c.n - len(cluster), 1)
+    share = min(max(fresh_share, all_share), 0.9)
+    expected = others * share / (1 - share)
+    lift = len(cluster) / max(expected, 1.0)
+    if lift < cfg["min_lift"]:
+        return None
+    strength = 1 - 0.25 ** min(k / cfg["min_voters"], lift / cfg["min_lift"])
+
+    explained, view_figures = view_explained(
+        c, m, start, end, len(cluster), cfg["view_leniency"], cfg["view_lead_seconds"]
+    )
+    prefixes = Counter(c.pfx[i] for i in cluster)
+    top_prefix, top_votes = prefixes.most_common(1)[0]
+    one_net = clamp((top_votes / len(cluster) - 0.3) / 0.5) if len(cluster) >= 10 else None
+    ua_same, ua_distinct, _ = ua_uniformity(c, cluster)
+    dev_shared, _, _ = device_sharing(c, cluster)
+    regular, _ = regularity([c.at[i] for i in cluster])
+    suspicion = noisy_or(
+        [
+            (0.9, None if explained is None else 1 - explained),
+            (0.3, one_net),
+            (0.6, ua_same),
+            (0.8, dev_shared),
+            (0.8, regular),
+        ]
+    )
+    base = cfg["base_score"]
+    score = strength * (base + (1 - base) * suspicion)
+    if explained is not None:
+        score *= 1 - 0.5 * explained
+
+    ages = sorted(c.at[i] - c.created[i] for i in cluster)  # type: ignore[operator]
+    made = sorted(c.created[i] for i in cluster)  # type: ignore[type-var]
+    nominee = c.nominees[m]
+    text = (
+        f"候选人 {nominee} 在 {fmt_span(c, start, end)} 收到 {len(cluster)} 票来自 {k} 个"
+        f"刚注册的投票身份（注册后中位 {ages[len(ages) // 2] / 60:.1f} 分钟即投票，这些身份在 "
+        f"{fmt_span(c, made[0], made[-1])} 间集中注册），"
+        f"是按该候选人平常在新身份投票中的占比预期的 {lift:.0f} 倍"
+        f"（同期其他候选人共收到新身份投票 {others} 票）。"
+    )
+    signs = []
+    if one_net is not None and one_net >= 0.5:
+        signs.append(f"{top_votes} 票来自同一网段 {c.prefixes[top_prefix]}")
+    if ua_same is not None and ua_same >= 0.5:
+        signs.append(f"只用了 {ua_distinct} 种浏览器标识")
+    if explained is not None:
+        can = view_figures["votes_views_account_for"]
+        if explained < 0.5:
+            signs.append(f"同期页面浏览 {view_figures['page_views']} 次，只能解释约 {can:.0f} 票")
+        else:
+            signs.append(f"同期页面浏览 {view_figures['page_views']} 次，与新增投票相符")
+    if signs:
+        text += "；".join(signs) + "。"
+    if suspicion < 0.3:
+        text += (
+            "除此之外未见机器或集中来源的迹象，也可能是页面被转发后涌入的新用户，"
+            "请结合页面浏览判断。"
+        )
+    else:
+        text += "批量注册后立即投票是买号或接码刷票的典型特征。"
+    ev = evidence(
+        c,
+        cluster,
+        lift=lift,
+        expected_fresh_votes=expected,
+        other_fresh_votes_in_window=others,
+        median_minutes_after_creation=ages[len(ages) // 2] / 60,
+        created_window={"start": made[0], "end": made[-1]},
+        views_explain_share=explained,
+        **view_figures,
+        signals={
+            "strength": strength,
+            "one_network": one_net,
+            "one_user_agent": ua_same,
+            "shared_devices": dev_shared,
+            "regular": regular,
+        },
+    )
+    return finding(c, RULE, m, score, cfg, cluster, ev, text)

@@ -1,0 +1,169 @@
+"""night_burst: a burst in the campaign's quiet hours, unlike its own daily rhythm.
+
+The campaign's rhythm is the median, over whole days, of each local hour's share of the day's
+votes (robust to a single night's attack). Quiet hours are those whose share is below
+``quiet_share`` / 24; with fewer than ``min_days`` days of votes, 00:00–06:00 local. A nominee's
+votes in quiet hours are clustered (gaps ≤ ``burst_gap_seconds``); a cluster is a burst when it
+has ≥ ``min_votes`` votes and ≥ ``min_ratio`` × what the nominee's average daily votes and the
+rhythm predict for that span (at least 10 minutes).
+
+Score = strength × (base + (1 − base) × suspicion) × (1 − ½ × explained): night-shift wards do
+share pages at 3 a.m., and then page views rise with the votes. The flag covers the cluster."""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter
+from collections.abc import Mapping
+
+from .model import Finding
+from .prep import HOUR, Campaign, clamp
+from .signals import (
+    device_sharing,
+    evidence,
+    finding,
+    fmt_span,
+    noisy_or,
+    regularity,
+    ua_uniformity,
+    view_explained,
+)
+
+RULE = "night_burst"
+
+
+def detect(c: Campaign, cfg: Mapping[str, float]) -> list[Finding]:
+    if not c.n:
+        return []
+    profile = c.hour_profile
+    if c.days_known >= cfg["min_days"]:
+        quiet = {h for h in range(24) if profile[h] < cfg["quiet_share"] / 24}
+    else:
+        quiet = set(range(6))
+        profile = [0.3 / 24 if h in quiet else (1 - 6 * 0.3 / 24) / 18 for h in range(24)]
+    if not quiet:
+        return []
+    days = max(c.span / 86400, 1.0)
+    out = []
+    gap = cfg["burst_gap_seconds"]
+    for m, idxs in enumerate(c.by_nominee):
+        hours = c.hour
+        night = [i for i in idxs if hours[i] in quiet]
+        if len(night) < cfg["min_votes"]:
+            continue
+        daily = len(idxs) / days
+        cluster = [night[0]]
+        for prev, i in itertools.pairwise(night):
+            if c.at[i] - c.at[prev] <= gap:
+                cluster.append(i)
+                continue
+            _emit(c, cfg, m, cluster, daily, profile, out)
+            cluster = [i]
+        _emit(c, cfg, m, cluster, daily, profile, out)
+    return out
+
+
+def _expected(c: Campaign, start: float, end: float, daily: float, profile: list[float]) -> float:
+    if end - start < 600:
+        pad = (600 - (end - start)) / 2
+        start, end = start - pad, end + pad
+    total = 0.0
+    t = start
+    while t < end:
+        hour_end = (t // HOUR + 1) * HOUR
+        stop = min(end, hour_end)
+        total += profile[c.local_hour(t)] * (stop - t) / HOUR
+        t = stop
+    return daily * total
+
+
+def _emit(
+    c: Campaign,
+    cfg: Mapping[str, float],
+    m: int,
+    cluster: list[int],
+    daily: float,
+    profile: list[float],
+    out: list[Finding],
+) -> None:
+    n = len(cluster)
+    if n < cfg["min_votes"]:
+        return
+    start, end = c.at[cluster[0]], c.at[cluster[-1]]
+    expected = _expected(c, start, end, daily, profile)
+    ratio = n / max(expected, 0.5)
+    if ratio < cfg["min_ratio"]:
+        return
+    strength = 1 - 0.25 ** min(n / cfg["min_votes"], ratio / cfg["min_ratio"])
+    explained, view_figures = view_explained(
+        c, m, start, end, n, cfg["view_leniency"], cfg["view_lead_seconds"]
+    )
+    prefixes = Counter(c.pfx[i] for i in cluster)
+    top_prefix, top_votes = prefixes.most_common(1)[0]
+    one_net = clamp((top_votes / n - 0.3) / 0.5)
+    ua_same, ua_distinct, _ = ua_uniformity(c, cluster)
+    dev_shared, _, _ = device_sharing(c, cluster)
+    regular, _ = regularity([c.at[i] for i in cluster])
+    suspicion = noisy_or(
+        [
+            (0.9, None if explained is None else 1 - explained),
+            (0.5, one_net),
+            (0.6, ua_same),
+            (0.8, dev_shared),
+            (0.8, regular),
+        ]
+    )
+    base = cfg["base_score"]
+    score = strength * (base + (1 - base) * suspicion)
+    if explained is not None:
+        score *= 1 - 0.5 * explained
+
+    hours = sorted({c.local_hour(c.at[i]) for i in cluster})
+    hour_share = sum(profile[h] for h in hours) / len(hours)
+    voters = len({c.voter[i] for i in cluster})
+    text = (
+        f"候选人 {c.nominees[m]} 在夜间 {fmt_span(c, start, end)} 收到 {n} 票"
+        f"（{voters} 个投票身份），而按本活动自身的作息，这个时段每小时只占全天投票的约 "
+        f"{hour_share:.1%}；按该候选人平均每天 {daily:.0f} 票推算，此时段应{_about(expected)}，"
+        f"实际是其 {ratio:.0f} 倍。"
+    )
+    signs = []
+    if one_net >= 0.5:
+        signs.append(f"其中 {top_votes} 票来自同一网段 {c.prefixes[top_prefix]}")
+    if ua_same is not None and ua_same >= 0.5:
+        signs.append(f"只用了 {ua_distinct} 种浏览器标识")
+    if regular is not None and regular >= 0.5:
+        signs.append("投票间隔几乎一致")
+    if explained is not None:
+        can = view_figures["votes_views_account_for"]
+        if explained < 0.5:
+            signs.append(f"同期页面浏览 {view_figures['page_views']} 次，只能解释约 {can:.0f} 票")
+        else:
+            signs.append(f"同期页面浏览 {view_figures['page_views']} 次，与票数的上升相符")
+    if signs:
+        text += "；".join(signs) + "。"
+    ev = evidence(
+        c,
+        cluster,
+        expected_votes=expected,
+        ratio=ratio,
+        quiet_hours=hours,
+        campaign_hour_share=hour_share,
+        nominee_daily_votes=daily,
+        views_explain_share=explained,
+        **view_figures,
+        signals={
+            "strength": strength,
+            "one_network": one_net,
+            "one_user_agent": ua_same,
+            "shared_devices": dev_shared,
+            "regular": regular,
+        },
+    )
+    found = finding(c, RULE, m, score, cfg, cluster, ev, text)
+    if found is not None:
+        out.append(found)
+
+
+def _about(votes: float) -> str:
+    return "几乎没有票" if votes < 0.1 else f"约 {votes:.1f} 票"
