@@ -21,7 +21,6 @@ import pytest
 
 from voting.detectors import DEFAULTS, RULES, Finding, VoteRow, scan
 
-TZ = 8 * 3600
 T0 = 1_777_824_000  # 2026-05-04 00:00 Asia/Shanghai
 DAYS = 7
 HOUR_WEIGHTS = [

@@ -91,7 +91,7 @@ def _odds(c: Campaign, category_times: dict[int, list[float]]) -> list[float]:
     for m, times in enumerate(c.nominee_times):
         own = Counter(int(t // HOUR) for t in times)
         cat = cat_hours[c.nominee_category[m]]
-        ratios = [own.get(h, 0) / (n - own.get(h, 0)) for h, n in cat.items() if n - own.get(h, 0)]
+        ratios = [own.get(h, 0) / (n - own.get(h, 0)) for h, n in cat.items() if n > own.get(h, 0)]
         if not ratios:
             out.append(0.0)
             continue
@@ -99,7 +99,7 @@ def _odds(c: Campaign, category_times: dict[int, list[float]]) -> list[float]:
         mine = rest = 0
         for h, n in cat.items():
             o = own.get(h, 0)
-            if n - o and o / (n - o) <= ceiling:
+            if n > o and o / (n - o) <= ceiling:
                 mine += o
                 rest += n - o
         out.append(mine / rest if rest else 0.0)
@@ -137,7 +137,7 @@ class _Model:
             return views / self.per_vote  # type: ignore[operator]
         rest = bisect_left(self.category, end) - bisect_left(self.category, start)
         rest -= self.c.nominee_votes_between(self.m, start, end - 1e-6)
-        return rest * (self.odds or 0.0)
+        return max(rest, 0) * (self.odds or 0.0)
 
     def _views(self, start: float, end: float) -> float:
         """Views in [start, end), minutes at the edges counted pro rata."""
@@ -151,12 +151,14 @@ class _Model:
         return whole + head + tail
 
     def raised(self, votes: int, expected: float) -> bool:
+        expected = max(expected, 0.0)
         """Above the expectation, if not enough for a flag: voting here proves no loyalty."""
         excess = votes - expected
         return excess >= 5 and votes >= 1.5 * expected and excess / math.sqrt(expected + 1) >= 2
 
     def jumps(self, votes: int, expected: float) -> bool:
         cfg = self.cfg
+        expected = max(expected, 0.0)
         excess = votes - expected
         return (
             votes >= cfg["min_votes"]
