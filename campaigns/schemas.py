@@ -110,6 +110,25 @@ class RulesSchema(Schema):
         metadata={"description": "how long a nominee whose pace exploded is frozen (0: never)"},
     )
 
+    fraud = fields.Dict(
+        keys=fields.String(),
+        values=fields.Dict(keys=fields.String(), values=fields.Float(allow_nan=False)),
+        load_default=None,
+        allow_none=True,
+        metadata={"description": "detector thresholds by rule, e.g. {lockstep_group: {...}}"},
+    )
+
+    @validates("fraud")
+    def _known_detector_settings(self, value: dict[str, Any] | None, **_: Any) -> None:
+        from voting.detectors import DEFAULTS
+
+        for rule, settings in (value or {}).items():
+            if rule not in DEFAULTS:
+                raise ValidationError(f"未知的检测规则：{rule}")
+            unknown = set(settings) - set(DEFAULTS[rule])
+            if unknown:
+                raise ValidationError(f"规则 {rule} 没有这些设置：{', '.join(sorted(unknown))}")
+
     @validates_schema
     def _quota_within_daily(self, data: dict[str, Any], **_: Any) -> None:
         if data.get("votes_per_nominee_per_day", 0) > data.get("votes_per_day", 0):

@@ -248,3 +248,20 @@ def test_scan_job_files_flags(app: Flask, client: FlaskClient, org: Org) -> None
     with app.app_context():
         assert db.session.scalar(select(Vote.status).limit(1)) == "valid"
         db.session.remove()
+
+
+def test_detector_thresholds_are_campaign_rules(client: FlaskClient, org: Org) -> None:
+    slug = org.campaign()
+    admin = org.headers("admin")
+    base = {"votes_per_day": 5, "votes_per_nominee_per_day": 1}
+    ok = client.patch(
+        f"/api/v1/campaigns/{slug}",
+        headers=admin,
+        json={"rules": {**base, "fraud": {"lockstep_group": {"min_group": 6}}}},
+    )
+    assert ok.status_code == 200
+    for bad in ({"no_such_rule": {}}, {"lockstep_group": {"bonus_votes": 1}}):
+        refused = client.patch(
+            f"/api/v1/campaigns/{slug}", headers=admin, json={"rules": {**base, "fraud": bad}}
+        )
+        assert refused.status_code == 422
