@@ -19,20 +19,15 @@ from __future__ import annotations
 
 import itertools
 from bisect import bisect_left, bisect_right
-from collections import Counter
 from collections.abc import Mapping
 
 from .model import Finding
-from .prep import Campaign, clamp
+from .prep import Campaign
 from .signals import (
-    device_sharing,
+    burst_signals,
     evidence,
     finding,
     fmt_span,
-    noisy_or,
-    regularity,
-    ua_uniformity,
-    view_explained,
 )
 
 RULE = "new_identity_surge"
@@ -94,28 +89,12 @@ def _assess(
         return None
     strength = 1 - 0.25 ** min(k / cfg["min_voters"], lift / cfg["min_lift"])
 
-    explained, view_figures = view_explained(
-        c, m, start, end, len(cluster), cfg["view_leniency"], cfg["view_lead_seconds"]
-    )
-    prefixes = Counter(c.pfx[i] for i in cluster)
-    top_prefix, top_votes = prefixes.most_common(1)[0]
-    one_net = clamp((top_votes / len(cluster) - 0.3) / 0.5) if len(cluster) >= 10 else None
-    ua_same, ua_distinct, _ = ua_uniformity(c, cluster)
-    dev_shared, _, _ = device_sharing(c, cluster)
-    regular, _ = regularity([c.at[i] for i in cluster])
-    suspicion = noisy_or(
-        [
-            (0.9, None if explained is None else 1 - explained),
-            (0.3, one_net),
-            (0.6, ua_same),
-            (0.8, dev_shared),
-            (0.8, regular),
-        ]
-    )
-    base = cfg["base_score"]
-    score = strength * (base + (1 - base) * suspicion)
-    if explained is not None:
-        score *= 1 - 0.5 * explained
+    b = burst_signals(c, m, cluster, start, end, cfg, net_weight=0.3, net_min_votes=10)
+    explained, view_figures = b.explained, b.view_figures
+    top_prefix, top_votes, one_net = b.top_prefix, b.top_votes, b.one_net
+    ua_same, ua_distinct, dev_shared, regular = b.ua_same, b.ua_distinct, b.dev_shared, b.regular
+    suspicion = b.suspicion
+    score = b.score(strength, cfg["base_score"])
 
     ages = sorted(c.at[i] - c.created[i] for i in cluster)  # type: ignore[operator]
     made = sorted(c.created[i] for i in cluster)  # type: ignore[type-var]

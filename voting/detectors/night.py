@@ -13,20 +13,15 @@ share pages at 3 a.m., and then page views rise with the votes. The flag covers 
 from __future__ import annotations
 
 import itertools
-from collections import Counter
 from collections.abc import Mapping
 
 from .model import Finding
-from .prep import HOUR, Campaign, clamp
+from .prep import HOUR, Campaign
 from .signals import (
-    device_sharing,
+    burst_signals,
     evidence,
     finding,
     fmt_span,
-    noisy_or,
-    regularity,
-    ua_uniformity,
-    view_explained,
 )
 
 RULE = "night_burst"
@@ -95,28 +90,11 @@ def _emit(
     if ratio < cfg["min_ratio"]:
         return
     strength = 1 - 0.25 ** min(n / cfg["min_votes"], ratio / cfg["min_ratio"])
-    explained, view_figures = view_explained(
-        c, m, start, end, n, cfg["view_leniency"], cfg["view_lead_seconds"]
-    )
-    prefixes = Counter(c.pfx[i] for i in cluster)
-    top_prefix, top_votes = prefixes.most_common(1)[0]
-    one_net = clamp((top_votes / n - 0.3) / 0.5)
-    ua_same, ua_distinct, _ = ua_uniformity(c, cluster)
-    dev_shared, _, _ = device_sharing(c, cluster)
-    regular, _ = regularity([c.at[i] for i in cluster])
-    suspicion = noisy_or(
-        [
-            (0.9, None if explained is None else 1 - explained),
-            (0.5, one_net),
-            (0.6, ua_same),
-            (0.8, dev_shared),
-            (0.8, regular),
-        ]
-    )
-    base = cfg["base_score"]
-    score = strength * (base + (1 - base) * suspicion)
-    if explained is not None:
-        score *= 1 - 0.5 * explained
+    b = burst_signals(c, m, cluster, start, end, cfg, net_weight=0.5)
+    explained, view_figures = b.explained, b.view_figures
+    top_prefix, top_votes, one_net = b.top_prefix, b.top_votes, b.one_net
+    ua_same, ua_distinct, dev_shared, regular = b.ua_same, b.ua_distinct, b.dev_shared, b.regular
+    score = b.score(strength, cfg["base_score"])
 
     hours = sorted({c.local_hour(c.at[i]) for i in cluster})
     hour_share = sum(profile[h] for h in hours) / len(hours)

@@ -8,6 +8,7 @@ import math
 import time
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from .model import Finding, severity_of
@@ -229,4 +230,72 @@ def finding(
         vote_ids=ids,
         evidence=ev,
         explanation=explanation,
+    )
+
+
+@dataclass(frozen=True)
+class BurstSignals:
+    """What makes a burst of votes look made rather than organic, and how much page views
+    account for it; shared by the burst rules (new identities, night)."""
+
+    explained: float | None
+    view_figures: dict[str, Any]
+    top_prefix: int
+    top_votes: int
+    one_net: float | None
+    ua_same: float | None
+    ua_distinct: int
+    dev_shared: float | None
+    regular: float | None
+    suspicion: float
+
+    def score(self, strength: float, base: float) -> float:
+        """strength × (base + (1 − base) × suspicion), halved as far as views explain it."""
+        score = strength * (base + (1 - base) * self.suspicion)
+        if self.explained is not None:
+            score *= 1 - 0.5 * self.explained
+        return score
+
+
+def burst_signals(
+    c: Campaign,
+    m: int,
+    cluster: Sequence[int],
+    start: float,
+    end: float,
+    cfg: Mapping[str, float],
+    *,
+    net_weight: float,
+    net_min_votes: int = 0,
+) -> BurstSignals:
+    explained, view_figures = view_explained(
+        c, m, start, end, len(cluster), cfg["view_leniency"], cfg["view_lead_seconds"]
+    )
+    top_prefix, top_votes = Counter(c.pfx[i] for i in cluster).most_common(1)[0]
+    one_net = (
+        clamp((top_votes / len(cluster) - 0.3) / 0.5) if len(cluster) >= net_min_votes else None
+    )
+    ua_same, ua_distinct, _ = ua_uniformity(c, cluster)
+    dev_shared, _, _ = device_sharing(c, cluster)
+    regular, _ = regularity([c.at[i] for i in cluster])
+    suspicion = noisy_or(
+        [
+            (0.9, None if explained is None else 1 - explained),
+            (net_weight, one_net),
+            (0.6, ua_same),
+            (0.8, dev_shared),
+            (0.8, regular),
+        ]
+    )
+    return BurstSignals(
+        explained,
+        view_figures,
+        top_prefix,
+        top_votes,
+        one_net,
+        ua_same,
+        ua_distinct,
+        dev_shared,
+        regular,
+        suspicion,
     )
