@@ -17,7 +17,6 @@ from campaigns.models import PHASES, Account, Campaign, Category, Unit
 from core import audit
 from core.auth import (
     IssuedToken,
-    bearer_token,
     hash_password,
     issue_token,
     password_needs_rehash,
@@ -36,6 +35,7 @@ from core.errors import (
 from core.extensions import db, redis_store
 from core.signals import campaign_changed, phase_changing
 from core.types import utcnow
+from core.web import STAFF_COOKIE, request_credential
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -126,8 +126,8 @@ def login(username: str, password: str, ip: str) -> tuple[Account, IssuedToken]:
 
 
 def current_account() -> Account:
-    """The staff account behind the request's bearer token."""
-    token = bearer_token()
+    """The staff account behind the request's bearer token (or the pages' staff cookie)."""
+    token = request_credential(STAFF_COOKIE)
     if not token:
         raise Unauthorized()
     claims = read_token("staff", token)

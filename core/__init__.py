@@ -9,7 +9,7 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from core import cli, errors, health, http
+from core import cli, errors, health, http, web
 from core.auth import configure_hasher
 from core.config import load_config
 from core.extensions import api, init_db, redis_store
@@ -31,6 +31,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     init_db(app)
     redis_store.init_app(app)
     http.init_app(app)
+    web.init_app(app)
     api.init_app(app)
     api.register_converter(
         http.IdConverter, lambda _: {"type": "integer", "minimum": 1, "maximum": 2_147_483_647}
@@ -40,6 +41,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     )
     errors.init_app(app)  # after api: our error shape replaces flask-smorest's
 
+    import pages
     from awards.routes import blp as awards_blp
     from campaigns.routes import blp as campaigns_blp
     from media.routes import blp as media_blp
@@ -55,6 +57,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     api.register_blueprint(awards_blp)
     app.register_blueprint(media_files_blp)
     app.register_blueprint(health.blp)
+    pages.init_app(app)
     cli.init_app(app)
     app.cli.add_command(votes_cli)
     return app

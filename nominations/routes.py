@@ -10,7 +10,6 @@ from flask_smorest import Blueprint
 from campaigns import services as campaign_services
 from core.extensions import db
 from core.http import cacheable
-from media import services as media_services
 from nominations import services
 from nominations.schemas import (
     NominationCreateSchema,
@@ -24,8 +23,6 @@ from nominations.schemas import (
     ReviewSchema,
     WithdrawSchema,
 )
-from voting import fraud as voting_fraud
-from voting import services as voting_services
 
 blp = Blueprint(
     "nominations",
@@ -131,24 +128,14 @@ def review_nomination(body: dict[str, Any], nomination_id: int) -> Any:
 def list_nominees(args: dict[str, Any], slug: str) -> dict[str, Any]:
     """Approved nominees: search by name or number, filter by category, paginate."""
     campaign = campaign_services.get_public_campaign(slug)
-    items, total = services.public_nominees(
+    return services.nominee_listing(
         campaign,
         category=args["category"],
         q=args["q"],
         sort=args["sort"],
         page=args["page"],
         per_page=args["per_page"],
-        counts_for=_counts_reader(campaign),
     )
-    media = media_services.public_media([item["nomination_id"] for item in items])
-    for item in items:
-        item.update(media.get(item["nomination_id"], {}))
-    return {
-        "items": items,
-        "page": args["page"],
-        "per_page": args["per_page"],
-        "total": total,
-    }
 
 
 @blp.route("/campaigns/<slug>/nominees/<number>", methods=["GET"])
@@ -157,20 +144,4 @@ def list_nominees(args: dict[str, Any], slug: str) -> dict[str, Any]:
 def get_nominee(slug: str, number: str) -> dict[str, Any]:
     """One approved nominee: deeds and the unit's recommendation."""
     campaign = campaign_services.get_public_campaign(slug)
-    nomination = services.public_nominee(campaign, number)
-    if campaign.phase == "voting":
-        voting_fraud.count_view(campaign.slug, nomination.number or "")
-    reader = _counts_reader(campaign)
-    counts = reader(campaign, [(nomination.number, nomination.category.code)]) if reader else {}
-    card = services.public_card(nomination, counts.get(nomination.number or ""))
-    return card | media_services.public_media([nomination.id]).get(nomination.id, {})
-
-
-def _counts_reader(campaign: Any) -> Any:
-    """Vote counts come from the voting package's Redis counters, unless the campaign hides them
-    (or voting has not begun: there is nothing to show)."""
-    if campaign.phase in ("draft", "nominating", "reviewing") or voting_services.counts_hidden(
-        campaign
-    ):
-        return None
-    return voting_services.vote_counts
+    return services.nominee_detail(campaign, number)

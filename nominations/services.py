@@ -494,3 +494,60 @@ def public_card(nomination: Nomination, counts: dict[str, int] | None = None) ->
         "deeds": nomination.deeds,
         "unit_opinion": nomination.unit_opinion,
     }
+
+
+# --- what the public pages and the public API show (one composition for both) ----------------
+
+
+def _counts_reader(campaign: Campaign) -> Callable[..., dict[str, Any]] | None:
+    """Vote counts come from the voting package's Redis counters, unless the campaign hides them
+    (or voting has not begun: there is nothing to show)."""
+    from voting import services as voting_services  # voting builds on nominations' models
+
+    if campaign.phase in ("draft", "nominating", "reviewing") or voting_services.counts_hidden(
+        campaign
+    ):
+        return None
+    return voting_services.vote_counts
+
+
+def nominee_listing(
+    campaign: Campaign,
+    *,
+    category: str | None = None,
+    q: str | None = None,
+    sort: str = "number",
+    page: int = 1,
+    per_page: int = 20,
+) -> dict[str, Any]:
+    """A page of public nominee cards with their counts and media, as the API returns it."""
+    from media import services as media_services
+
+    items, total = public_nominees(
+        campaign,
+        category=category,
+        q=q,
+        sort=sort,
+        page=page,
+        per_page=per_page,
+        counts_for=_counts_reader(campaign),
+    )
+    media = media_services.public_media([item["nomination_id"] for item in items])
+    for item in items:
+        item.update(media.get(item["nomination_id"], {}))
+    return {"items": items, "page": page, "per_page": per_page, "total": total}
+
+
+def nominee_detail(campaign: Campaign, number: str) -> dict[str, Any]:
+    """One public nominee with counts and media; a view in voting counts toward the fraud
+    detectors' view/vote ratio."""
+    from media import services as media_services
+    from voting import fraud as voting_fraud
+
+    nomination = public_nominee(campaign, number)
+    if campaign.phase == "voting":
+        voting_fraud.count_view(campaign.slug, nomination.number or "")
+    reader = _counts_reader(campaign)
+    counts = reader(campaign, [(nomination.number, nomination.category.code)]) if reader else {}
+    card = public_card(nomination, counts.get(nomination.number or ""))
+    return card | media_services.public_media([nomination.id]).get(nomination.id, {})

@@ -25,6 +25,7 @@ from core.errors import AppError
 from core.extensions import db, redis_store
 from core.http import cacheable
 from core.ratelimit import rate_limit
+from core.web import VOTER_COOKIE, set_credential
 from voting import fraud, services, wechat
 from voting.models import CommitteeDecision, FraudScan, LedgerHead, NomineeFreeze
 from voting.schemas import (
@@ -205,7 +206,6 @@ def freezes(slug: str) -> dict[str, Any]:
 # --- WeChat web authorisation -------------------------------------------------------------------
 
 OAUTH_COOKIE = "zm_oauth"
-VOTER_COOKIE = "zm_voter"
 
 
 _SAFE_PATH = re.compile(r"/(?!/)[A-Za-z0-9/_.~%?=&+-]*")
@@ -259,15 +259,7 @@ def oauth_callback(args: dict[str, Any]) -> Any:
     if args["format"] == "json":
         return {"voter_token": token.token, "expires_at": token.expires_at, "next": target["next"]}
     response = redirect(target["next"], code=302)
-    response.set_cookie(
-        VOTER_COOKIE,
-        token.token,
-        max_age=current_app.config["VOTER_TOKEN_TTL"],
-        httponly=True,
-        secure=request.is_secure,
-        samesite="Lax",
-        path="/",
-    )
+    set_credential(response, VOTER_COOKIE, token.token, current_app.config["VOTER_TOKEN_TTL"])
     response.delete_cookie(OAUTH_COOKIE, path="/api/v1/wechat/")
     return response
 

@@ -21,18 +21,19 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import redis
-from flask import current_app, g, request
+from flask import current_app, g
 from sqlalchemy import event, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from campaigns.models import Campaign, Category
-from core.auth import bearer_token, issue_token, read_token
+from core.auth import issue_token, read_token
 from core.errors import AppError, Forbidden, NotFound, ServiceUnavailable, Unauthorized
 from core.extensions import db, redis_store
 from core.signals import campaign_changed
 from core.types import utcnow
+from core.web import VOTER_COOKIE, request_credential
 from nominations.models import Nomination
 from voting.models import LedgerHead, NomineeFreeze, Vote, Voter
 
@@ -128,7 +129,7 @@ def current_voter() -> dict[str, Any]:
     body is never looked at."""
     if "voter_claims" in g:
         return g.voter_claims  # type: ignore[no-any-return]
-    token = bearer_token() or request.cookies.get("zm_voter")
+    token = request_credential(VOTER_COOKIE)
     if not token:
         raise Unauthorized("请先完成身份验证", code="invalid_voter")
     try:

@@ -10,6 +10,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from tests.factories import Org
+from tests.pages.browser import page_csrf
 from tests.voting.wechat_fake import FakeWeChat
 
 APP_ID = "wx-route-test"
@@ -66,7 +67,12 @@ def test_callback_logs_in_sets_the_voter_cookie_and_the_vote_works(
     assert response.headers["Location"] == f"/c/v1/n/{numbers[0]}"
     assert wx.get_cookie("zm_voter") is not None
     assert "HttpOnly" in response.headers.getlist("Set-Cookie")[0]
-    vote = wx.post("/api/v1/campaigns/v1/votes", json={"nominee": numbers[0]})
+    forged = wx.post("/api/v1/campaigns/v1/votes", json={"nominee": numbers[0]})
+    assert forged.status_code == 403 and forged.json["error"]["code"] == "csrf_failed"
+    token = page_csrf(wx, "/portal/login")
+    vote = wx.post(
+        "/api/v1/campaigns/v1/votes", json={"nominee": numbers[0]}, headers={"X-CSRF-Token": token}
+    )
     assert vote.status_code == 201, vote.json
 
 

@@ -1,0 +1,19 @@
+"""The pages people touch: the H5 voting page, the unit portal and the committee console.
+
+Server-rendered shells in Chinese with small hand-written scripts; every read and write goes
+through the same services or the same /api/v1 endpoints as any other client."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    from pages import console, h5, portal
+    from pages.common import assets, auth
+
+    app.register_blueprint(assets)
+    app.register_blueprint(auth)
+    app.register_blueprint(h5.bp)
+    app.register_blueprint(portal.bp)
+    app.register_blueprint(console.bp)

@@ -1,0 +1,187 @@
+"""What every page shares: rendering with the security headers, versioned assets, staff
+sessions (login and logout through the same service as the API) and Chinese error pages."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    g,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    send_from_directory,
+    url_for,
+)
+
+from campaigns import services as campaign_services
+from core.auth import client_ip
+from core.errors import AppError
+from core.extensions import db
+from core.web import (
+    STAFF_COOKIE,
+    clear_credential,
+    content_security_policy,
+    require_csrf,
+    rotate_csrf,
+    set_credential,
+)
+
+F = TypeVar("F", bound=Callable[..., Any])
+STATIC = Path(__file__).resolve().parent / "static"
+WECHAT_JSSDK_ORIGIN = "https://res.wx.qq.com"
+# Where each role lands after login; units have the portal, everyone else the console.
+HOME_BY_ROLE = {"unit": "/portal", "admin": "/console", "reviewer": "/console", "judge": "/console"}
+
+assets = Blueprint("assets", __name__)
+auth = Blueprint("page_auth", __name__, template_folder="templates")
+
+_digests: dict[str, tuple[float, str]] = {}
+
+
+def asset_url(name: str) -> str:
+    """A URL with a content hash, so the file can be cached for a year and still change."""
+    path = STATIC / name
+    mtime = path.stat().st_mtime
+    cached = _digests.get(name)
+    if cached is None or cached[0] != mtime:
+        cached = (mtime, hashlib.sha256(path.read_bytes()).hexdigest()[:10])
+        _digests[name] = cached
+    return url_for("assets.asset", filename=name, v=cached[1])
+
+
+@assets.route("/assets/<path:filename>")
+def asset(filename: str) -> Response:
+    versioned = bool(request.args.get("v"))
+    return send_from_directory(STATIC, filename, max_age=31_536_000 if versioned else 300)
+
+
+def render_page(template: str, *, status: int = 200, wechat_sdk: bool = False, **context: Any):  # type: ignore[no-untyped-def]
+    """Render a page with its Content-Security-Policy: no inline script, no inline style."""
+    response = make_response(render_template(template, asset_url=asset_url, **context), status)
+    extra = (WECHAT_JSSDK_ORIGIN,) if wechat_sdk else ()
+    response.headers["Content-Security-Policy"] = content_security_policy(extra)
+    response.headers["Referrer-Policy"] = "same-origin"
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+def error_page(exc: AppError):  # type: ignore[no-untyped-def]
+    return render_page("pages/error.html", status=exc.status, error=exc)
+
+
+def safe_next(value: str | None, fallback: str) -> str:
+    """A same-site path only (no scheme, no host, no "//"), else the fallback."""
+    if (
+        value
+        and value.startswith("/")
+        and not value.startswith("//")
+        and "\\" not in value
+        and all(ch.isprintable() and not ch.isspace() for ch in value)
+    ):
+        return value
+    return fallback
+
+
+def current_staff() -> Any | None:
+    """The staff account behind the session cookie, or None when there is none or it is stale."""
+    try:
+        return campaign_services.current_account()
+    except AppError:
+        return None
+
+
+def staff_page(*roles: str, login: str = "portal") -> Callable[[F], F]:
+    """A page for staff of ``roles``: no session → the login page; another role → 403 page."""
+
+    def decorator(view: F) -> F:
+        @functools.wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            account = current_staff()
+            if account is None:
+                target = quote(request.full_path.rstrip("?"), safe="/?=&")
+                return redirect(f"/{login}/login?next={target}")
+            if roles and account.role not in roles:
+                return render_page(
+                    "pages/error.html",
+                    status=403,
+                    error=AppError("此页面不对您的账号开放", code="forbidden", status=403),
+                )
+            g.account = account
+            return view(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorator
+
+
+def _login_view(area: str) -> Any:
+    title = "单位申报平台" if area == "portal" else "评选委员会工作台"
+    fallback = f"/{area}"
+    target = safe_next(request.values.get("next"), fallback)
+    if request.method == "GET":
+        if current_staff() is not None:
+            return redirect(target)
+        return render_page("pages/login.html", area=area, title=title, next=target)
+    try:
+        require_csrf()
+        username = request.form.get("username", "").strip()[:64]
+        password = request.form.get("password", "")[:256]
+        if not username or not password:
+            raise AppError("请输入用户名和密码", code="invalid_credentials", status=400)
+        account, token = campaign_services.login(username, password, client_ip())
+        db.session.commit()
+    except AppError as exc:
+        db.session.rollback()
+        return render_page(
+            "pages/login.html",
+            status=exc.status,
+            area=area,
+            title=title,
+            next=target,
+            error=exc,
+            username=request.form.get("username", "")[:64],
+        )
+    if target == fallback:
+        target = HOME_BY_ROLE.get(account.role, fallback)
+    response = redirect(target, code=303)
+    rotate_csrf()
+    set_credential(response, STAFF_COOKIE, token.token, current_app.config["STAFF_TOKEN_TTL"])
+    return response
+
+
+@auth.route("/portal/login", methods=["GET", "POST"])
+def portal_login() -> Any:
+    return _login_view("portal")
+
+
+@auth.route("/console/login", methods=["GET", "POST"])
+def console_login() -> Any:
+    return _login_view("console")
+
+
+@auth.route("/logout", methods=["POST"])
+def logout() -> Any:
+    try:
+        require_csrf()
+    except AppError as exc:
+        return error_page(exc)
+    account = current_staff()
+    target = "/console/login" if account is not None and account.role != "unit" else "/portal/login"
+    response = redirect(target, code=303)
+    rotate_csrf()
+    clear_credential(response, STAFF_COOKIE)
+    return response
+
+
+auth.register_error_handler(AppError, error_page)
