@@ -9,7 +9,7 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    from pages import console, h5, portal
+    from pages import console, console_awards, h5, portal
     from pages.common import assets, auth
 
     app.register_blueprint(assets)
@@ -17,3 +17,4 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(h5.bp)
     app.register_blueprint(portal.bp)
     app.register_blueprint(console.bp)
+    app.register_blueprint(console_awards.bp)

@@ -43,6 +43,7 @@ from voting.schemas import (
     JssdkConfigSchema,
     LedgerHealthSchema,
     LiftFreezeSchema,
+    MyQuotaSchema,
     OAuthCallbackArgsSchema,
     OAuthResultSchema,
     OAuthStartArgsSchema,
@@ -134,6 +135,17 @@ def vote(body: dict[str, Any], slug: str) -> Any:
     )
     headers = {"Idempotent-Replayed": "true"} if replayed else {}
     return answer, 201, headers
+
+
+@blp.route("/campaigns/<slug>/votes/me", methods=["GET"])
+@blp.doc(security=BEARER)
+@blp.response(200, MyQuotaSchema)
+@blp.alt_response(401, description="invalid_voter")
+def my_quota(slug: str) -> dict[str, Any]:
+    """The caller's votes left today and whom they voted for today (the H5 page's counter)."""
+    voter = services.current_voter()
+    campaign_services.get_public_campaign(slug)
+    return services.my_quota(slug, voter)
 
 
 @blp.route("/campaigns/<slug>/ranking", methods=["GET"])

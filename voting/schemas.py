@@ -25,6 +25,16 @@ class VoteCreateSchema(Schema):
     )
 
 
+class MyQuotaSchema(Schema):
+    day = fields.String(metadata={"description": "the voting day, in the campaign's time zone"})
+    votes_per_day = fields.Integer()
+    votes_per_nominee_per_day = fields.Integer()
+    remaining_today = fields.Integer()
+    voted_today = fields.Dict(
+        keys=fields.String(), values=fields.Integer(), metadata={"description": "number → votes"}
+    )
+
+
 class VoteResultSchema(Schema):
     vote_id = fields.String(required=True)
     nominee = fields.String(required=True)

@@ -397,6 +397,29 @@ def cast_vote(
     return json.loads(result[1]), outcome == "replay"
 
 
+def my_quota(slug: str, voter: dict[str, Any]) -> dict[str, Any]:
+    """What the voter has left today (in the campaign's time zone), read from the same quota
+    hash the vote script spends; for the H5 page's "votes left today"."""
+    keys = CampaignKeys.of(slug)
+    voter_id = str(voter["sub"])
+    try:
+        zone = _campaign_zone(keys, slug)
+        day = clock().astimezone(zone).strftime("%Y-%m-%d")
+        per_day, per_nominee = redis_store.client.hmget(keys.meta, ["per_day", "per_nominee"])
+        spent = redis_store.client.hgetall(keys.quota(day, voter_id))
+    except (redis.RedisError, OSError) as exc:
+        raise ServiceUnavailable("投票服务暂时不可用，请稍后再试") from exc
+    per_day_n = int(per_day or 0)
+    used = int(spent.pop(b"_t", 0) or 0)
+    return {
+        "day": day,
+        "votes_per_day": per_day_n,
+        "votes_per_nominee_per_day": int(per_nominee or 0),
+        "remaining_today": max(per_day_n - used, 0),
+        "voted_today": {k.decode(): int(v) for k, v in spent.items()},
+    }
+
+
 # --- counts and rankings ----------------------------------------------------------------------
 
 

@@ -207,3 +207,21 @@ def test_sort_by_votes(client: FlaskClient, org: Org) -> None:
     _vote(client, org.voter(9), numbers[1])
     ordered = client.get("/api/v1/campaigns/v1/nominees?sort=votes").json["items"]
     assert [item["number"] for item in ordered] == [numbers[2], numbers[1], numbers[0]]
+
+
+def test_my_quota_counts_down_with_each_vote(client: FlaskClient, org: Org) -> None:
+    numbers = org.voting_campaign(nominees=3, rules={"votes_per_day": 5})
+    voter = org.voter(41)
+    before = client.get("/api/v1/campaigns/v1/votes/me", headers=voter)
+    assert before.status_code == 200
+    assert before.json["remaining_today"] == 5 and before.json["voted_today"] == {}
+    assert (
+        client.post(
+            "/api/v1/campaigns/v1/votes", json={"nominee": numbers[1]}, headers=voter
+        ).status_code
+        == 201
+    )
+    after = client.get("/api/v1/campaigns/v1/votes/me", headers=voter).json
+    assert after["remaining_today"] == 4
+    assert after["voted_today"] == {numbers[1]: 1}
+    assert client.get("/api/v1/campaigns/v1/votes/me").json["error"]["code"] == "invalid_voter"
