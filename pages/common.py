@@ -25,7 +25,7 @@ from flask import (
 
 from campaigns import services as campaign_services
 from core.auth import client_ip
-from core.errors import AppError
+from core.errors import AppError, error_response
 from core.extensions import db
 from core.web import (
     STAFF_COOKIE,
@@ -77,6 +77,9 @@ def render_page(template: str, *, status: int = 200, wechat_sdk: bool = False, *
 
 
 def error_page(exc: AppError):  # type: ignore[no-untyped-def]
+    """A Chinese error page for browsers; the usual JSON error shape for page scripts."""
+    if request.is_json or request.accept_mimetypes.best == "application/json":
+        return error_response(exc.status, exc.code, exc.message, exc.details, exc.headers)
     return render_page("pages/error.html", status=exc.status, error=exc)
 
 
