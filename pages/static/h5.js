@@ -156,7 +156,9 @@
     return ZM.api('POST', '/api/v1/campaigns/' + encodeURIComponent(slug) + '/votes',
       { nominee: number }, { headers: headers })
       .then(function (res) {
+        var refusal = document.getElementById('vote-refusal');
         if (res.ok) {
+          if (refusal) refusal.textContent = '';
           setCount(number, res.data.nominee_votes);
           showRemaining(res.data.remaining_today);
           var name = button.getAttribute('data-name') || '';
@@ -185,8 +187,7 @@
           showRemaining(error.details.remaining_today);
         }
         ZM.toast(refusalText(error, res), 'error');
-        var box = document.getElementById('vote-refusal');
-        if (box) box.textContent = refusalText(error, res);
+        if (refusal) refusal.textContent = refusalText(error, res);
       });
   }
 
