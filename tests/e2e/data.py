@@ -71,7 +71,13 @@ def upload_video(app: Flask, org: Org, nomination_id: int, clip: Path, user: str
 
 
 def voting_campaign_with_video(
-    app: Flask, org: Org, tmp: Path, *, nominees: int = 14, votes_per_day: int = 3
+    app: Flask,
+    org: Org,
+    tmp: Path,
+    *,
+    nominees: int = 14,
+    votes_per_day: int = 3,
+    ip_soft_limit: int = 0,
 ) -> list[str]:
     """A campaign open for voting, its first nominee with a real transcoded video profile."""
     now = utcnow()
@@ -88,7 +94,7 @@ def voting_campaign_with_video(
         rules={
             "votes_per_day": votes_per_day,
             "votes_per_nominee_per_day": 1,
-            "ip_soft_limit": 0,
+            "ip_soft_limit": ip_soft_limit,
             "velocity_factor": 0,
         },
     )

@@ -144,3 +144,38 @@ def test_pages_at_desktop_size(
     page.goto(f"{live.url}/c/v1")
     page.locator("#load-more").scroll_into_view_if_needed()
     expect(page.locator("[data-testid^=card-]")).to_have_count(14)
+
+
+def test_challenge_dialog_after_the_soft_limit(
+    app: Flask,
+    org: Org,
+    live: LiveServer,
+    desktop: Any,
+    shoot: Any,
+    tmp_path: Path,
+    monkeypatch: Any,
+) -> None:
+    """Past the campaign's per-address soft limit the vote asks for a captcha: a wrong answer is
+    refused in Chinese, the right one earns a pass and the vote counts. (Only the captcha's
+    random text is fixed here, so the test can read it; the image and checks are the real ones.)"""
+    from voting import services as voting_services
+
+    monkeypatch.setattr(voting_services, "_captcha_text", lambda: "K7PM")
+    numbers = voting_campaign_with_video(app, org, tmp_path, votes_per_day=5, ip_soft_limit=1)
+    page = desktop
+    page.goto(f"{live.url}/c/v1")
+    page.click(f"[data-testid=vote-{numbers[1]}]")
+    expect(page.locator(f".vote-count[data-number={numbers[1]}]")).to_have_text("1")
+    ready(page, numbers[1])
+    page.click(f"[data-testid=vote-{numbers[2]}]")
+    expect(page.locator("#captcha")).to_be_visible()
+    expect(page.locator("#captcha-image")).to_have_attribute("src", re.compile("^data:image/png"))
+    shoot(page, "h5-captcha-desktop")
+    page.fill("#captcha-answer", "XXXX")
+    page.click("#captcha-submit")
+    expect(page.locator("#captcha-error")).to_contain_text("验证码不正确")
+    page.fill("#captcha-answer", "K7PM")
+    page.click("#captcha-submit")
+    expect(page.locator("#captcha")).to_be_hidden()
+    expect(page.locator(f".vote-count[data-number={numbers[2]}]")).to_have_text("1")
+    expect(page.locator("#remaining-value")).to_have_text("3")
