@@ -1,19 +1,485 @@
-"""The committee console: settings, review, live dashboard, fraud, judging, results, exports."""
+"""The committee console: the campaign list, the live dashboard, campaign settings, the review
+queue and the fraud desk. (Judging, results, publicity and exports are in console_awards.)
+
+The pages are server-rendered shells: what the server knows without Redis (the campaign, its
+categories, the review queue, the phase history) is rendered here; live figures, decisions and
+edits go through the same /api/v1 endpoints as any other client, from console.js."""
 
 from __future__ import annotations
 
+from collections import defaultdict
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from flask import Blueprint
+from flask import Blueprint, g, request
+from sqlalchemy import func, select
 
+from awards.models import JudgeAssignment
+from campaigns import services as campaign_services
+from campaigns.models import PHASES, Account, Campaign, Unit
+from core.audit import AuditLog
 from core.errors import AppError
+from core.extensions import db
+from nominations import services as nomination_services
+from nominations.models import Nomination
 from pages.common import error_page, render_page, staff_page
+from voting import fraud as voting_fraud
+from voting.models import FraudFlag, FraudScan
+from voting.schemas import FlagSchema, ScanSchema
 
 bp = Blueprint("console", __name__, url_prefix="/console", template_folder="templates")
 bp.register_error_handler(AppError, error_page)
+
+PHASE_LABELS = {
+    "draft": "筹备中",
+    "nominating": "推荐申报",
+    "reviewing": "审核",
+    "voting": "公众投票",
+    "judging": "专家评审",
+    "publicity": "结果公示",
+    "closed": "已结束",
+}
+STATUS_LABELS = {
+    "draft": "草稿",
+    "submitted": "待审核",
+    "returned": "已退回",
+    "approved": "已通过",
+    "rejected": "未通过",
+    "withdrawn": "已撤回",
+}
+GENDER_LABELS = {"male": "男", "female": "女"}
+AUDIT_LABELS = {
+    "campaign.create": "创建活动",
+    "campaign.update": "修改设置",
+    "campaign.phase": "调整阶段",
+    "category.create": "新增奖项",
+}
+# The review queue's views. "todo" is what the caller should act on next.
+QUEUE_VIEWS = (
+    ("todo", "待我处理"),
+    ("submitted", "全部待审"),
+    ("recommended", "已推荐待审"),
+    ("returned", "已退回"),
+    ("approved", "已通过"),
+    ("rejected", "未通过"),
+    ("withdrawn", "已撤回"),
+    ("all", "全部"),
+)
+QUEUE_PER_PAGE = 50
+# Views that need the recommended mark are filtered after the query (the API's list has no such
+# filter); submitted nominations of one campaign are at most a few thousand.
+QUEUE_SCAN_CAP = 5000
+FLAG_STATUSES = (("open", "待处理"), ("confirmed", "已确认"), ("dismissed", "已排除"), ("", "全部"))
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+
+def _zone(campaign: Campaign) -> ZoneInfo:
+    try:
+        return ZoneInfo(campaign.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("Asia/Shanghai")
+
+
+def local_time(value: datetime | None, campaign: Campaign, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """A moment in the campaign's time zone (every window and quota is in it)."""
+    if value is None:
+        return ""
+    return value.astimezone(_zone(campaign)).strftime(fmt)
+
+
+def input_time(value: datetime | None, campaign: Campaign) -> str:
+    """The value of an <input type="datetime-local"> in the campaign's time zone."""
+    return local_time(value, campaign, "%Y-%m-%dT%H:%M")
+
+
+def _campaign(slug: str) -> Campaign:
+    return campaign_services.get_campaign(slug)
+
+
+def _page(template: str, campaign: Campaign | None, section: str | None, **context: Any) -> Any:
+    return render_page(
+        template,
+        campaign=campaign,
+        section=section,
+        phase_labels=PHASE_LABELS,
+        status_labels=STATUS_LABELS,
+        local_time=local_time,
+        **context,
+    )
+
+
+def _visibility(query: Any, account: Account) -> Any:
+    """The nominations a reviewer or admin may review (the same rule as nominations.list_for):
+    never drafts; a reviewer only its sub-tree."""
+    query = query.join(Unit, Nomination.unit_id == Unit.id).where(Nomination.status != "draft")
+    if account.role == "reviewer":
+        if account.unit is None:
+            return query.where(Nomination.id.is_(None))
+        query = query.where(Unit.path.startswith(account.unit.path))
+    return query
+
+
+def status_counts(account: Account, campaign_ids: list[int]) -> dict[int, dict[str, int]]:
+    """Per campaign: visible nominations per status, with submitted split into recommended
+    (``recommended``) and not yet recommended (``unrecommended``)."""
+    if not campaign_ids:
+        return {}
+    query = select(
+        Nomination.campaign_id,
+        Nomination.status,
+        Nomination.recommended_at.is_not(None),
+        func.count(Nomination.id),
+    ).where(Nomination.campaign_id.in_(campaign_ids))
+    query = _visibility(query, account).group_by(
+        Nomination.campaign_id, Nomination.status, Nomination.recommended_at.is_not(None)
+    )
+    out: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for campaign_id, status, recommended, count in db.session.execute(query):
+        counts = out[campaign_id]
+        counts[status] += count
+        counts["all"] += count
+        if status == "submitted":
+            counts["recommended" if recommended else "unrecommended"] += count
+    return out
+
+
+def todo_count(account: Account, campaign: Campaign, counts: dict[str, int]) -> int:
+    """What waits for the caller: a reviewer recommends; the committee decides (only on
+    recommended nominations when the campaign requires a recommendation)."""
+    if account.role == "reviewer":
+        return counts.get("unrecommended", 0)
+    if campaign.require_recommendation:
+        return counts.get("recommended", 0)
+    return counts.get("submitted", 0)
+
+
+def _in_view(account: Account, campaign: Campaign, view: str, nomination: Nomination) -> bool:
+    if view == "recommended":
+        return nomination.recommended
+    if view == "todo":
+        if account.role == "reviewer":
+            return not nomination.recommended
+        return nomination.recommended or not campaign.require_recommendation
+    return True
+
+
+def review_queue(
+    account: Account, campaign: Campaign, view: str, category: str | None, page: int
+) -> tuple[list[Nomination], int]:
+    """One page of the review queue in ``view`` (see QUEUE_VIEWS)."""
+    if view in ("returned", "approved", "rejected", "withdrawn", "all"):
+        return nomination_services.list_for(
+            account,
+            campaign,
+            status=None if view == "all" else view,
+            category=category,
+            page=page,
+            per_page=QUEUE_PER_PAGE,
+        )
+    items, _ = nomination_services.list_for(
+        account, campaign, status="submitted", category=category, page=1, per_page=QUEUE_SCAN_CAP
+    )
+    kept = [n for n in items if _in_view(account, campaign, view, n)]
+    start = (page - 1) * QUEUE_PER_PAGE
+    return kept[start : start + QUEUE_PER_PAGE], len(kept)
+
+
+def nominee_directory(campaign: Campaign) -> dict[str, dict[str, str]]:
+    """Every numbered nominee of the campaign (withdrawn ones too: their votes stay in the
+    ledger), so that the dashboard and the fraud desk can show names beside numbers."""
+    rows = db.session.scalars(
+        select(Nomination).where(
+            Nomination.campaign_id == campaign.id, Nomination.number.is_not(None)
+        )
+    )
+    return {
+        n.number: {
+            "name": n.name,
+            "category": n.category.code,
+            "unit": n.unit.name,
+            "status": n.status,
+            "id": n.id,
+        }
+        for n in rows
+        if n.number
+    }
+
+
+def _categories(campaign: Campaign) -> list[dict[str, Any]]:
+    return [
+        {
+            "code": c.code,
+            "name": c.name,
+            "prefix": c.prefix,
+            "award_count": c.award_count,
+            "max_per_unit": c.max_per_unit,
+        }
+        for c in campaign.categories
+    ]
+
+
+# --- pages --------------------------------------------------------------------------------------
 
 
 @bp.route("")
 @staff_page("admin", "reviewer", "judge", login="console")
 def index() -> Any:
-    return render_page("pages/console/index.html")
+    account: Account = g.account
+    rows: list[dict[str, Any]] = []
+    if account.role == "judge":
+        assignments = db.session.scalars(
+            select(JudgeAssignment).where(JudgeAssignment.account_id == account.id)
+        ).all()
+        by_campaign: dict[int, list[str]] = defaultdict(list)
+        for assignment in assignments:
+            by_campaign[assignment.campaign_id].append(assignment.category.name)
+        campaigns = (
+            db.session.scalars(
+                select(Campaign)
+                .where(Campaign.id.in_(list(by_campaign)))
+                .order_by(Campaign.id.desc())
+            ).all()
+            if by_campaign
+            else []
+        )
+        rows = [{"campaign": c, "categories": by_campaign[c.id]} for c in campaigns]
+    else:
+        campaigns = campaign_services.list_campaigns(include_drafts=account.role == "admin")
+        counts = status_counts(account, [c.id for c in campaigns])
+        for campaign in campaigns:
+            mine = counts.get(campaign.id, {})
+            todo = todo_count(account, campaign, mine)
+            if account.role == "reviewer" and not (
+                todo or mine.get("all") or campaign.phase in ("nominating", "reviewing")
+            ):
+                continue  # nothing of the reviewer's sub-tree, and no review under way
+            rows.append({"campaign": campaign, "counts": mine, "todo": todo})
+        if account.role == "reviewer":
+            rows.sort(key=lambda row: -row["todo"])
+    return _page("pages/console/index.html", None, None, rows=rows, role=account.role)
+
+
+@bp.route("/c/<slug>")
+@staff_page("admin", "reviewer", login="console")
+def dashboard(slug: str) -> Any:
+    campaign = _campaign(slug)
+    account: Account = g.account
+    counts = status_counts(account, [campaign.id]).get(campaign.id, {})
+    data = {
+        "page": "dashboard",
+        "slug": campaign.slug,
+        "role": account.role,
+        "phase": campaign.phase,
+        "timezone": campaign.timezone,
+        "categories": _categories(campaign),
+        "nominees": nominee_directory(campaign) if account.role == "admin" else {},
+        # Standings exist once voting has begun; the ranking endpoint hides drafts.
+        "standings": campaign.phase in ("voting", "judging", "publicity", "closed"),
+        "refresh_seconds": 10,
+        "trend_seconds": 60,
+    }
+    return _page(
+        "pages/console/dashboard.html",
+        campaign,
+        "dashboard",
+        data=data,
+        counts=counts,
+        todo=todo_count(account, campaign, counts),
+        role=account.role,
+        categories=campaign.categories,
+    )
+
+
+@bp.route("/c/<slug>/settings")
+@staff_page("admin", login="console")
+def settings(slug: str) -> Any:
+    campaign = _campaign(slug)
+    rules = dict(campaign.rules or {})
+    weights = dict(campaign.weights or {})
+    history = db.session.scalars(
+        select(AuditLog)
+        .where(AuditLog.campaign_id == campaign.id, AuditLog.action.in_(list(AUDIT_LABELS)))
+        .order_by(AuditLog.at.desc(), AuditLog.id.desc())
+        .limit(200)
+    ).all()
+    phase_moves = [entry for entry in history if entry.action == "campaign.phase"]
+    changes = [entry for entry in history if entry.action != "campaign.phase"][:50]
+    hide_from = rules.get("hide_counts_from")
+    hide_from_dt = None
+    if hide_from:
+        try:
+            hide_from_dt = datetime.fromisoformat(hide_from)
+        except ValueError:
+            hide_from_dt = None
+    data = {
+        "page": "settings",
+        "slug": campaign.slug,
+        "phase": campaign.phase,
+        "phases": list(PHASES),
+        "phase_labels": PHASE_LABELS,
+        "timezone": campaign.timezone,
+        "rules": rules,
+        "weights": weights,
+        "categories": _categories(campaign),
+    }
+    return _page(
+        "pages/console/settings.html",
+        campaign,
+        "settings",
+        data=data,
+        rules=rules,
+        weights=weights,
+        phases=PHASES,
+        phase_index=PHASES.index(campaign.phase),
+        hide_from=input_time(hide_from_dt, campaign),
+        input_time=input_time,
+        phase_moves=phase_moves,
+        changes=changes,
+        audit_labels=AUDIT_LABELS,
+        describe_change=describe_change,
+        categories_locked=PHASES.index(campaign.phase) > PHASES.index("nominating"),
+        rules_locked=campaign.phase == "voting",
+        timezones=_timezones(campaign.timezone),
+    )
+
+
+def _timezones(current: str) -> list[str]:
+    common = ["Asia/Shanghai", "Asia/Urumqi", "Asia/Hong_Kong", "Asia/Macau", "Asia/Taipei"]
+    return common if current in common else [current, *common]
+
+
+_FIELD_LABELS = {
+    "title": "名称",
+    "organizer": "主办单位",
+    "description": "简介",
+    "timezone": "时区",
+    "nomination_start": "推荐开始",
+    "nomination_end": "推荐截止",
+    "voting_start": "投票开始",
+    "voting_end": "投票截止",
+    "rules": "投票规则",
+    "weights": "计分权重",
+    "require_recommendation": "须经主管部门推荐",
+    "publicity_days": "公示天数",
+    "phase": "阶段",
+}
+
+
+def describe_change(entry: AuditLog) -> str:
+    """A one-line Chinese summary of an audited campaign change."""
+    if entry.action == "category.create":
+        after = entry.after or {}
+        return f"{after.get('name', '')}（{after.get('code', entry.object_id)}）"
+    if entry.action == "campaign.create":
+        return "活动已创建"
+    before, after = entry.before or {}, entry.after or {}
+    changed = [key for key in after if before.get(key) != after.get(key)]
+    return "、".join(_FIELD_LABELS.get(key, key) for key in changed) or "无实际变化"
+
+
+@bp.route("/c/<slug>/review")
+@staff_page("admin", "reviewer", login="console")
+def review(slug: str) -> Any:
+    campaign = _campaign(slug)
+    account: Account = g.account
+    views = dict(QUEUE_VIEWS)
+    view = request.args.get("status", "todo")
+    if view not in views:
+        view = "todo"
+    codes = {c.code for c in campaign.categories}
+    category = request.args.get("category") or None
+    if category not in codes:
+        category = None
+    try:
+        page = max(1, min(int(request.args.get("page", "1")), 100000))
+    except ValueError:
+        page = 1
+    items, total = review_queue(account, campaign, view, category, page)
+    counts = status_counts(account, [campaign.id]).get(campaign.id, {})
+    view_counts = {
+        "todo": todo_count(account, campaign, counts),
+        "submitted": counts.get("submitted", 0),
+        "recommended": counts.get("recommended", 0),
+        "returned": counts.get("returned", 0),
+        "approved": counts.get("approved", 0),
+        "rejected": counts.get("rejected", 0),
+        "withdrawn": counts.get("withdrawn", 0),
+        "all": counts.get("all", 0),
+    }
+    pages = max(1, -(-total // QUEUE_PER_PAGE))
+    data = {
+        "page": "review",
+        "slug": campaign.slug,
+        "role": account.role,
+        "phase": campaign.phase,
+        "review_open": campaign.phase in ("nominating", "reviewing"),
+        "require_recommendation": campaign.require_recommendation,
+        "timezone": campaign.timezone,
+        "view": view,
+        "selected": request.args.get("id", type=int),
+    }
+    return _page(
+        "pages/console/review.html",
+        campaign,
+        "review",
+        data=data,
+        items=items,
+        total=total,
+        page=page,
+        pages=pages,
+        view=view,
+        views=QUEUE_VIEWS,
+        view_counts=view_counts,
+        category=category,
+        categories=campaign.categories,
+        role=account.role,
+        review_open=data["review_open"],
+    )
+
+
+@bp.route("/c/<slug>/fraud")
+@staff_page("admin", login="console")
+def fraud(slug: str) -> Any:
+    campaign = _campaign(slug)
+    status = request.args.get("status", "open")
+    if status not in dict(FLAG_STATUSES):
+        status = "open"
+    by_status = dict(
+        db.session.execute(
+            select(FraudFlag.status, func.count(FraudFlag.id))
+            .where(FraudFlag.campaign_id == campaign.id)
+            .group_by(FraudFlag.status)
+        ).all()
+    )
+    listed = voting_fraud.list_flags(campaign, status or None)
+    scan = db.session.scalar(
+        select(FraudScan)
+        .where(FraudScan.campaign_id == campaign.id)
+        .order_by(FraudScan.id.desc())
+        .limit(1)
+    )
+    data = {
+        "page": "fraud",
+        "slug": campaign.slug,
+        "role": g.account.role,
+        "phase": campaign.phase,
+        "timezone": campaign.timezone,
+        "status": status,
+        "flags": FlagSchema(many=True).dump(listed),
+        "scan": ScanSchema().dump(scan) if scan else None,
+        "nominees": nominee_directory(campaign),
+        "categories": _categories(campaign),
+        "selected": request.args.get("flag", type=int),
+    }
+    return _page(
+        "pages/console/fraud.html",
+        campaign,
+        "fraud",
+        data=data,
+        statuses=FLAG_STATUSES,
+        flag_status=status,
+        by_status=by_status,
+    )

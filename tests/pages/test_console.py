@@ -1,0 +1,505 @@
+"""The committee console's first half: the campaign list, the live dashboard, settings, the review
+queue and the fraud desk — who may open them, what the server renders into them, and that user
+input stays text. (What the scripts do is covered by the end-to-end browser tests.)"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from awards.models import JudgeAssignment
+from campaigns.models import Campaign, Category
+from core.extensions import db
+from tests.factories import Org
+from tests.pages.browser import staff_login
+from voting import fraud
+from voting.models import Vote
+
+PAGES = ("", "/settings", "/review", "/fraud")
+ROLES_ALLOWED = {
+    "": ("admin", "reviewer"),
+    "/settings": ("admin",),
+    "/review": ("admin", "reviewer"),
+    "/fraud": ("admin",),
+}
+
+
+def page_data(html: str) -> dict[str, Any]:
+    """The JSON the page hands to console.js."""
+    match = re.search(
+        r'<script type="application/json" id="console-data">(.*?)</script>', html, re.S
+    )
+    assert match, "page has no console-data block"
+    return json.loads(match.group(1))  # type: ignore[no-any-return]
+
+
+def html_of(client: FlaskClient, path: str, status: int = 200) -> str:
+    response = client.get(path)
+    assert response.status_code == status, (response.status_code, response.get_data(as_text=True))
+    return response.get_data(as_text=True)
+
+
+# --- who may open what ------------------------------------------------------------------------
+
+
+def test_anonymous_visitors_are_sent_to_the_console_login(client: FlaskClient, org: Org) -> None:
+    org.campaign()
+    for suffix in PAGES:
+        response = client.get(f"/console/c/c1{suffix}")
+        assert response.status_code == 302
+        assert response.headers["Location"] == f"/console/login?next=/console/c/c1{suffix}"
+    assert client.get("/console").headers["Location"] == "/console/login?next=/console"
+
+
+@pytest.mark.parametrize("username", ["admin", "rev-k1", "judge", "unit-h1"])
+def test_each_page_opens_for_its_roles_only(client: FlaskClient, org: Org, username: str) -> None:
+    org.campaign()
+    role = {"admin": "admin", "rev-k1": "reviewer", "judge": "judge", "unit-h1": "unit"}[username]
+    staff_login(client, username, area="console")
+    for suffix in PAGES:
+        response = client.get(f"/console/c/c1{suffix}")
+        body = response.get_data(as_text=True)
+        if role in ROLES_ALLOWED[suffix]:
+            assert response.status_code == 200, (suffix, body[:300])
+            assert "Content-Security-Policy" in response.headers
+        else:
+            assert response.status_code == 403, suffix
+            assert "不对您的账号开放" in body
+    index = client.get("/console")
+    assert index.status_code == (403 if role == "unit" else 200)
+
+
+def test_an_unknown_campaign_is_a_chinese_404_page(client: FlaskClient, org: Org) -> None:
+    staff_login(client, "admin", area="console")
+    for suffix in PAGES:
+        response = client.get(f"/console/c/no-such{suffix}")
+        assert response.status_code == 404
+        body = response.get_data(as_text=True)
+        assert "页面不存在" in body and "评选活动不存在" in body
+        assert response.mimetype == "text/html"
+
+
+def test_the_navigation_shows_only_the_roles_sections(client: FlaskClient, org: Org) -> None:
+    org.campaign()
+    staff_login(client, "rev-k1", area="console")
+    html = html_of(client, "/console/c/c1/review")
+    assert 'href="/console/c/c1/review" class="active"' in html
+    assert "/console/c/c1/fraud" not in html and "/console/c/c1/settings" not in html
+
+
+def test_pages_carry_no_inline_script_or_style(client: FlaskClient, org: Org) -> None:
+    org.campaign()
+    staff_login(client, "admin", area="console")
+    for path in ("/console", *(f"/console/c/c1{s}" for s in PAGES)):
+        html = html_of(client, path)
+        for tag in re.findall(r"<script\b[^>]*>", html):
+            assert "src=" in tag or 'type="application/json"' in tag, (path, tag)
+        assert " style=" not in html and not re.search(r"\son[a-z]+=", html), path
+        assert "/assets/console.js?v=" in html or path == "/console"
+
+
+# --- the campaign list ------------------------------------------------------------------------
+
+
+def test_admins_see_every_campaign_with_phase_dates_and_work(client: FlaskClient, org: Org) -> None:
+    org.campaign("c1")
+    org.campaign("c2", phase="draft", title="筹备中的活动")
+    org.nomination("c1", status="submitted")
+    org.nomination("c1", status="submitted", name="王五")
+    staff_login(client, "admin", area="console")
+    html = html_of(client, "/console")
+    assert 'data-testid="campaign-c1"' in html and 'data-testid="campaign-c2"' in html
+    assert "推荐申报" in html and "筹备中" in html
+    assert re.search(r'href="/console/c/c1/review">2</a>', html)
+
+
+def test_reviewers_see_campaigns_with_work_in_their_sub_tree(client: FlaskClient, org: Org) -> None:
+    org.campaign("c1")
+    org.campaign("c2", phase="voting")
+    org.nomination("c1", unit_user="unit-h1", status="submitted")
+
+    def rows(html: str) -> dict[str, str]:
+        parts = html.split('<tr data-testid="campaign-')[1:]
+        return {part.split('"')[0]: part.split("</tr>")[0] for part in parts}
+
+    token = staff_login(client, "rev-k2", area="console")  # H1 is not under K2
+    listed = rows(html_of(client, "/console"))
+    assert set(listed) == {"c1"}  # review under way there; nothing of K2's anywhere
+    assert "todo-count" not in listed["c1"]
+    client.post("/logout", data={"csrf_token": token})
+    staff_login(client, "rev-k1", area="console")
+    listed = rows(html_of(client, "/console"))
+    assert re.search(r'class="todo-count" href="/console/c/c1/review">1</a>', listed["c1"])
+
+
+def test_judges_see_the_campaigns_they_judge_with_their_sheets(
+    app: Flask, client: FlaskClient, org: Org
+) -> None:
+    org.campaign("c1")
+    org.campaign("c2")
+    with app.app_context():
+        campaign = db.session.scalar(select(Campaign).where(Campaign.slug == "c1"))
+        nurse = db.session.scalar(
+            select(Category).where(Category.campaign_id == campaign.id, Category.code == "nurse")
+        )
+        db.session.add(
+            JudgeAssignment(
+                campaign_id=campaign.id, account_id=org.accounts["judge"], category_id=nurse.id
+            )
+        )
+        db.session.commit()
+    staff_login(client, "judge", area="console")
+    html = html_of(client, "/console")
+    assert 'href="/console/c/c1/sheets"' in html and "十大最美护士" in html
+    assert 'data-testid="campaign-c2"' not in html
+
+
+# --- dashboard --------------------------------------------------------------------------------
+
+
+def test_the_dashboard_hands_the_script_what_it_needs(client: FlaskClient, org: Org) -> None:
+    numbers = org.voting_campaign(nominees=2)
+    staff_login(client, "admin", area="console")
+    html = html_of(client, "/console/c/v1")
+    data = page_data(html)
+    assert data["page"] == "dashboard" and data["role"] == "admin" and data["standings"]
+    assert [c["code"] for c in data["categories"]] == ["doctor", "nurse"]
+    assert data["nominees"][numbers[0]]["name"] == "候选人0"
+    for marker in (
+        'id="chart-votes-per-minute"',
+        'id="total-valid"',
+        'id="ledger-health"',
+        'id="freezes"',
+        'id="dash-updated"',
+        'id="dash-error"',
+    ):
+        assert marker in html
+    # The script asks the trend for its window only; until the API filters by it, it ignores it.
+    since = client.get("/api/v1/admin/campaigns/v1/trend?since=2026-01-01T00:00:00Z")
+    assert since.status_code == 200
+
+
+def test_reviewers_get_their_workload_not_the_committee_figures(
+    client: FlaskClient, org: Org
+) -> None:
+    org.campaign()
+    org.nomination(status="submitted")
+    staff_login(client, "rev-k1", area="console")
+    html = html_of(client, "/console/c/c1")
+    assert 'id="count-todo">1<' in html
+    assert 'id="total-valid"' not in html and 'id="freezes"' not in html
+    assert page_data(html)["nominees"] == {}
+
+
+def test_the_dashboard_renders_while_redis_is_down(
+    client: FlaskClient, org: Org, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The page itself never reads Redis: the script reports the outage and keeps its data."""
+    import redis
+
+    org.voting_campaign(nominees=1)
+    staff_login(client, "admin", area="console")
+
+    def down(*_: Any, **__: Any) -> Any:
+        raise redis.ConnectionError("down")
+
+    monkeypatch.setattr(redis.Redis, "execute_command", down)
+    assert client.get("/console/c/v1").status_code == 200
+    assert client.get("/api/v1/admin/campaigns/v1/tally").status_code == 503
+
+
+# --- settings ---------------------------------------------------------------------------------
+
+
+def test_settings_show_the_campaign_in_its_time_zone_and_the_phase_history(
+    client: FlaskClient, org: Org
+) -> None:
+    org.campaign(
+        voting_start="2026-12-01T00:00:00+00:00",
+        voting_end="2026-12-10T00:00:00+00:00",
+        nomination_start="2026-01-01T00:00:00+00:00",
+        nomination_end="2026-11-01T00:00:00+00:00",
+    )
+    token = staff_login(client, "admin", area="console")
+    html = html_of(client, "/console/c/c1/settings")
+    assert 'name="voting_start" type="datetime-local" value="2026-12-01T08:00"' in html
+    assert 'data-testid="category-doctor"' in html and 'id="category-form"' in html
+    refused = client.post(
+        "/api/v1/campaigns/c1/phase", json={"phase": "draft"}, headers={"X-CSRF-Token": token}
+    )
+    assert refused.status_code == 422  # a step back needs a reason
+    back = client.post(
+        "/api/v1/campaigns/c1/phase",
+        json={"phase": "draft", "reason": "奖项设置有误，退回修改"},
+        headers={"X-CSRF-Token": token},
+    )
+    assert back.status_code == 200
+    html = html_of(client, "/console/c/c1/settings")
+    history = html.split('data-testid="phase-history"')[1].split("</table>")[0]
+    assert "推荐申报 → 筹备中" in history and "奖项设置有误，退回修改" in history
+    assert "筹备中 → 推荐申报" in history
+    assert 'data-back=""' in html  # forward moves need no reason
+
+
+def test_settings_lock_rules_while_voting_and_categories_after_nominating(
+    client: FlaskClient, org: Org
+) -> None:
+    org.voting_campaign(nominees=1)
+    staff_login(client, "admin", area="console")
+    html = html_of(client, "/console/c/v1/settings")
+    assert 'id="rules-locked"' in html and 'id="category-locked"' in html
+    assert 'id="category-form"' not in html
+    assert re.search(r'<fieldset class="form-grid" disabled id="rules-fields">', html)
+
+
+def test_settings_change_log_names_the_changed_fields(client: FlaskClient, org: Org) -> None:
+    org.campaign()
+    token = staff_login(client, "admin", area="console")
+    response = client.patch(
+        "/api/v1/campaigns/c1",
+        json={"title": "新名称<b>", "publicity_days": 5},
+        headers={"X-CSRF-Token": token},
+    )
+    assert response.status_code == 200
+    html = html_of(client, "/console/c/c1/settings")
+    log = html.split('id="change-log"')[1]
+    assert "修改设置" in log and "名称、公示天数" in log
+    assert "新名称&lt;b&gt;" in html and "新名称<b>" not in html
+
+
+# --- review -----------------------------------------------------------------------------------
+
+
+def test_the_review_queue_escapes_what_units_typed(client: FlaskClient, org: Org) -> None:
+    org.campaign()
+    evil = "<script>alert(1)</script>"
+    nomination_id = org.nomination(status="submitted", name=evil)
+    staff_login(client, "admin", area="console")
+    html = html_of(client, "/console/c/c1/review")
+    assert f'data-testid="review-{nomination_id}"' in html
+    assert evil not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+def test_the_queue_shows_what_waits_for_each_role(
+    app: Flask, client: FlaskClient, org: Org
+) -> None:
+    org.campaign(require_recommendation=True, max_per_unit=5)
+    plain = org.nomination(status="submitted", name="甲")
+    recommended = org.nomination(status="submitted", name="乙")
+    returned = org.nomination(status="returned", name="丙")
+    draft = org.nomination(name="丁")
+    other = org.nomination(unit_user="unit-h3", status="submitted", name="戊")
+    token = staff_login(client, "rev-k1", area="console")
+    assert (
+        client.post(
+            f"/api/v1/nominations/{recommended}/review",
+            json={"decision": "approve"},
+            headers={"X-CSRF-Token": token},
+        ).json["recommended"]
+        is True
+    )
+
+    def ids(html: str) -> set[int]:
+        return {int(i) for i in re.findall(r'data-testid="review-(\d+)"', html)}
+
+    # The bureau's own work: submitted, not yet recommended, in its sub-tree.
+    assert ids(html_of(client, "/console/c/c1/review")) == {plain}
+    assert ids(html_of(client, "/console/c/c1/review?status=recommended")) == {recommended}
+    assert ids(html_of(client, "/console/c/c1/review?status=all")) == {plain, recommended, returned}
+    html = html_of(client, "/console/c/c1/review")
+    assert 'id="decision-recommend"' in html and 'id="decision-approve"' not in html
+    assert page_data(html)["role"] == "reviewer"
+
+    client.post("/logout", data={"csrf_token": token})
+    staff_login(client, "admin", area="console")
+    # The committee, on a campaign that requires a recommendation: the recommended ones.
+    assert ids(html_of(client, "/console/c/c1/review")) == {recommended}
+    assert ids(html_of(client, "/console/c/c1/review?status=submitted")) == {
+        plain,
+        recommended,
+        other,
+    }
+    assert draft not in ids(html_of(client, "/console/c/c1/review?status=all"))
+    assert ids(html_of(client, "/console/c/c1/review?status=returned")) == {returned}
+    html = html_of(client, "/console/c/c1/review?status=submitted&category=nurse")
+    assert ids(html) == set() and 'id="review-empty"' in html
+    # An unknown view or category falls back instead of failing.
+    assert ids(html_of(client, "/console/c/c1/review?status=bogus&category=x&page=x")) == {
+        recommended
+    }
+    html = html_of(client, "/console/c/c1/review")
+    for marker in (
+        'id="decision-approve"',
+        'id="decision-return"',
+        'id="decision-reject"',
+        'id="decision-comment"',
+        'id="decision-withdraw"',
+    ):
+        assert marker in html
+    tabs = html.split('id="review-tabs"')[1].split("</nav>")[0]
+    assert re.search(r'data-testid="view-todo">待我处理 <span class="count">1<', tabs)
+    assert re.search(r'data-testid="view-submitted">全部待审 <span class="count">3<', tabs)
+
+
+def test_the_queue_pages_through_long_lists(
+    client: FlaskClient, org: Org, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pages import console
+
+    monkeypatch.setattr(console, "QUEUE_PER_PAGE", 2)
+    org.campaign(max_per_unit=10)
+    made = [org.nomination(status="submitted", name=f"人{i}") for i in range(5)]
+    staff_login(client, "admin", area="console")
+    seen: list[int] = []
+    for page in (1, 2, 3):
+        html = html_of(client, f"/console/c/c1/review?page={page}")
+        seen += [int(i) for i in re.findall(r'data-testid="review-(\d+)"', html)]
+        assert f"第 {page} / 3 页" in html
+    assert seen == made
+
+
+def test_a_decision_through_the_api_shows_in_the_queue(client: FlaskClient, org: Org) -> None:
+    org.campaign()
+    nomination_id = org.nomination(status="submitted")
+    token = staff_login(client, "admin", area="console")
+    approved = client.post(
+        f"/api/v1/nominations/{nomination_id}/review",
+        json={"decision": "approve", "comment": None},
+        headers={"X-CSRF-Token": token},
+    )
+    assert approved.status_code == 200 and approved.json["number"] == "D001"
+    html = html_of(client, "/console/c/c1/review?status=approved")
+    row = html.split(f'data-testid="review-{nomination_id}"')[1].split("</tr>")[0]
+    assert "D001" in row and "已通过" in row
+
+
+def test_the_review_page_says_when_review_is_closed(client: FlaskClient, org: Org) -> None:
+    org.voting_campaign(nominees=1)
+    staff_login(client, "admin", area="console")
+    html = html_of(client, "/console/c/v1/review")
+    assert 'id="review-closed"' in html and page_data(html)["review_open"] is False
+
+
+# --- fraud ------------------------------------------------------------------------------------
+
+
+@dataclass
+class FakeFinding:
+    """What a detector hands the scan job (see voting.detectors.model.Finding)."""
+
+    rule: str
+    nominee: str | None
+    vote_ids: tuple[str, ...]
+    evidence: dict[str, Any]
+    score: float = 0.97
+    severity: str = "high"
+    explanation: str = "同一网段在短时间内集中投票"
+
+
+def _flag(app: Flask, client: FlaskClient, org: Org) -> tuple[int, str]:
+    numbers = org.voting_campaign(nominees=2)
+    for voter in range(3):
+        client.post(
+            "/api/v1/campaigns/v1/votes",
+            json={"nominee": numbers[0]},
+            headers=org.voter(voter),
+            environ_base={"REMOTE_ADDR": "10.9.9.9"},
+        )
+    from voting import services
+
+    with app.app_context():
+        services.drain_campaign("v1")
+        campaign = db.session.scalar(select(Campaign).where(Campaign.slug == "v1"))
+        ids = list(db.session.scalars(select(Vote.id)))
+        scan = fraud.start_scan(campaign, "test")
+        minute = int(datetime.now(UTC).timestamp() // 60)
+        evidence = {
+            "top_addresses": [{"prefix": "10.9.9.", "votes": 3, "voters": 3}],
+            "devices": [],
+            "histogram": [{"minute": minute, "votes": 3}],
+        }
+        fraud._file_flag(
+            campaign,
+            scan,
+            FakeFinding("address_concentration", numbers[0], tuple(ids), evidence),
+        )
+        scan.status = "done"
+        db.session.commit()
+        flag_id = fraud.list_flags(campaign)[0].id
+        db.session.remove()
+    return flag_id, numbers[0]
+
+
+def test_the_fraud_desk_lists_flags_with_the_latest_scan(
+    app: Flask, client: FlaskClient, org: Org
+) -> None:
+    flag_id, number = _flag(app, client, org)
+    staff_login(client, "admin", area="console")
+    html = html_of(client, "/console/c/v1/fraud")
+    data = page_data(html)
+    assert [f["id"] for f in data["flags"]] == [flag_id]
+    assert data["flags"][0]["nominee"] == number and data["status"] == "open"
+    assert data["scan"]["status"] == "done"
+    assert data["nominees"][number]["name"] == "候选人0"
+    for marker in (
+        'id="flag-confirm"',
+        'id="flag-dismiss"',
+        'id="flag-undo"',
+        'id="nominee-votes"',
+        'id="flag-histogram"',
+        'id="scan-start"',
+        'id="flag-reason"',
+        'id="flag-status"',
+    ):
+        assert marker in html
+    assert page_data(html_of(client, "/console/c/v1/fraud?status=confirmed"))["flags"] == []
+    everything = page_data(html_of(client, "/console/c/v1/fraud?status="))
+    assert everything["status"] == "" and len(everything["flags"]) == 1
+    assert page_data(html_of(client, f"/console/c/v1/fraud?flag={flag_id}"))["selected"] == flag_id
+
+
+def test_confirming_a_flag_drops_the_count_the_desk_rereads(
+    app: Flask, client: FlaskClient, org: Org
+) -> None:
+    """The calls the fraud desk makes, with the page's cookie and CSRF token."""
+    flag_id, number = _flag(app, client, org)
+    token = staff_login(client, "admin", area="console")
+    headers = {"X-CSRF-Token": token}
+
+    def valid() -> int:
+        tally = client.get("/api/v1/admin/campaigns/v1/tally").json
+        return next(n["valid"] for n in tally["nominees"] if n["nominee"] == number)
+
+    assert valid() == 3
+    url = f"/api/v1/admin/campaigns/v1/fraud/flags/{flag_id}"
+    assert client.post(f"{url}/confirm", json={"reason": "同一网段"}).status_code == 403
+    confirmed = client.post(f"{url}/confirm", json={"reason": "同一网段"}, headers=headers)
+    assert confirmed.status_code == 200 and confirmed.json["status"] == "confirmed"
+    assert valid() == 0
+    html = html_of(client, "/console/c/v1/fraud?status=confirmed")
+    assert [f["id"] for f in page_data(html)["flags"]] == [flag_id]
+    undone = client.post(f"{url}/undo", json={"reason": "复核"}, headers=headers)
+    assert undone.json["status"] == "open" and valid() == 3
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+
+def test_times_are_shown_in_the_campaign_time_zone(ctx: Flask) -> None:
+    from pages.console import input_time, local_time
+
+    campaign = Campaign(timezone="Asia/Shanghai")
+    moment = datetime(2026, 3, 1, 16, 30, tzinfo=UTC)
+    assert local_time(moment, campaign) == "2026-03-02 00:30"
+    assert input_time(moment, campaign) == "2026-03-02T00:30"
+    assert local_time(None, campaign) == ""
+    assert local_time(moment, Campaign(timezone="Not/AZone")) == "2026-03-02 00:30"
