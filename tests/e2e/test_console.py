@@ -1,0 +1,77 @@
+"""The committee console in a desktop browser: a committee member runs a fraud scan, reads a
+flag's evidence, confirms it, and sees the nominee's count drop on the console and the H5 page."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from flask import Flask
+from playwright.sync_api import expect
+from rq import SimpleWorker
+
+from core.extensions import redis_store
+from tests.e2e.conftest import LiveServer
+from tests.factories import PASSWORD, Org
+from voting import services as voting_services
+
+
+def console_login(page: Any, live: LiveServer, username: str, next_path: str) -> None:
+    page.goto(f"{live.url}{next_path}")
+    expect(page).to_have_url(re.compile("/console/login"))
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    expect(page).to_have_url(f"{live.url}{next_path}")
+
+
+def run_worker(app: Flask, queue: str = "default") -> None:
+    with app.app_context():
+        SimpleWorker([redis_store.queue(queue)], connection=redis_store.client).work(burst=True)
+
+
+def test_committee_confirms_a_fraud_flag_and_the_count_drops(
+    app: Flask, org: Org, live: LiveServer, desktop: Any, shoot: Any
+) -> None:
+    numbers = org.voting_campaign(nominees=2, rules={"votes_per_day": 5})
+    client = app.test_client()
+    # One phone behind eight WeChat identities, all for the same nominee; three organic votes.
+    for voter in range(100, 108):
+        answer = client.post(
+            "/api/v1/campaigns/v1/votes",
+            json={"nominee": numbers[0]},
+            headers={**org.voter(voter), "X-Device-Fingerprint": "brushing-phone-0001"},
+            environ_base={"REMOTE_ADDR": f"10.1.{voter}.7"},
+        )
+        assert answer.status_code == 201, answer.json
+    for voter, number in ((200, numbers[0]), (201, numbers[0]), (202, numbers[1])):
+        answer = client.post(
+            "/api/v1/campaigns/v1/votes",
+            json={"nominee": number},
+            headers={**org.voter(voter), "X-Device-Fingerprint": f"own-phone-{voter}"},
+            environ_base={"REMOTE_ADDR": f"172.20.{voter}.9"},
+        )
+        assert answer.status_code == 201
+    with app.app_context():
+        voting_services.drain_campaign("v1")
+
+    page = desktop
+    console_login(page, live, "admin", "/console/c/v1/fraud")
+    page.click("#scan-start")
+    run_worker(app)
+    expect(page.locator("#scan-status")).to_have_attribute("data-status", "done", timeout=20_000)
+    page.reload()
+    flag = page.locator("[data-testid^=flag-]").first
+    expect(flag).to_be_visible()
+    flag.click()
+    expect(page.locator("#flag-devices")).to_contain_text("brushing-phone")
+    valid = page.locator(f"[data-testid=nominee-valid-{numbers[0]}]")
+    expect(valid).to_contain_text("10")
+    shoot(page, "console-fraud-desktop")
+    page.fill("#flag-reason", "同一部手机切换八个微信号集中投票")
+    page.click("#flag-confirm")
+    expect(page.locator("#flag-state")).to_have_attribute("data-status", "confirmed")
+    expect(valid).to_contain_text("2")
+    # The public sees the lower count at once.
+    page.goto(f"{live.url}/c/v1/n/{numbers[0]}")
+    expect(page.locator("#nominee-votes")).to_have_text("2")
