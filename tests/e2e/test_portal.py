@@ -123,3 +123,59 @@ def test_clerk_nominates_office_approves_public_sees(
     )
     expect(page.locator(".profile .photo.large")).to_have_attribute("src", re.compile("photo"))
     voter.close()
+
+
+def test_video_upload_survives_a_dropped_connection(
+    app: Flask,
+    org: Org,
+    live: LiveServer,
+    playwright_browser: Any,
+    tmp_path: Path,
+) -> None:
+    """A chunk lost mid-upload (the connection reset under it) is sent again from the offset the
+    server reports; the whole file arrives once and transcodes."""
+    from tests.media.clips import ffmpeg
+
+    org.campaign("c1")
+    nomination_id = org.nomination("c1", unit_user="unit-h1")
+    clip = tmp_path / "big.mp4"
+    ffmpeg(
+        "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=25:duration=4",
+        "-c:v", "libx264", "-b:v", "6M", "-pix_fmt", "yuv420p", str(clip),
+    )  # fmt: skip
+    assert clip.stat().st_size > 2 * 1024 * 1024, "needs several 1 MiB chunks"
+
+    context = playwright_browser.new_context(viewport=DESKTOP, locale="zh-CN")
+    context.route("https://**/*", lambda route: route.abort())
+    context.set_default_timeout(30_000)
+    dropped: list[str] = []
+
+    def flaky(route: Any) -> None:
+        request = route.request
+        offset = request.headers.get("upload-offset")
+        if request.method == "PATCH" and offset not in (None, "0") and not dropped:
+            dropped.append(offset)
+            route.abort("connectionreset")
+            return
+        route.continue_()
+
+    context.route("**/api/v1/uploads/**", flaky)
+    page = context.new_page()
+    staff_login(page, live, "portal", "unit-h1", f"/portal/nominations/{nomination_id}")
+    page.set_input_files("#video-input", str(clip))
+    if page.locator("#video-upload").is_visible():
+        page.click("#video-upload")
+    expect(page.locator("#video-progress")).to_have_attribute("value", re.compile(r"^100"))
+    assert dropped, "the flaky route never dropped a chunk"
+    run_media_worker(app)
+    expect(page.locator("#video-status")).to_contain_text("视频已就绪")
+    context.close()
+
+    from core.extensions import db
+    from media.models import MediaAsset
+
+    with app.app_context():
+        assets = db.session.query(MediaAsset).filter_by(nomination_id=nomination_id).all()
+        assert len(assets) == 1, "one upload, resumed — not a second one"
+        assert assets[0].received == clip.stat().st_size and assets[0].status == "ready"
+        db.session.remove()
