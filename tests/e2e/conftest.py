@@ -110,6 +110,29 @@ def _wechat_authorize(fake: FakeWeChat, openid: str) -> Callable[[Any], None]:
     return handle
 
 
+# WeChat's JS-SDK as the page meets it: wx.config / wx.ready / the share setters, recording
+# what the page asks for in window.wx.calls.
+FAKE_JSSDK = """
+window.wx = {
+  calls: [],
+  config: function (c) { this.calls.push(['config', c]); },
+  ready: function (f) { setTimeout(f, 0); },
+  error: function () {},
+  updateAppMessageShareData: function (d) { this.calls.push(['share', d]); },
+  updateTimelineShareData: function (d) { this.calls.push(['timeline', d]); }
+};
+"""
+
+
+def serve_fake_jssdk(context: Any) -> None:
+    context.route(
+        "https://res.wx.qq.com/**",
+        lambda route: route.fulfill(
+            status=200, content_type="application/javascript", body=FAKE_JSSDK
+        ),
+    )
+
+
 @pytest.fixture
 def phone(playwright_browser: Any, fake_wechat: FakeWeChat) -> Iterator[Any]:
     """A phone in WeChat: small touch viewport, WeChat's user agent, Chinese locale."""
@@ -125,6 +148,7 @@ def phone(playwright_browser: Any, fake_wechat: FakeWeChat) -> Iterator[Any]:
     # authorisation page, answered here; the later route wins where both match.
     context.route("https://**/*", lambda route: route.abort())
     context.route("https://open.weixin.qq.com/**", _wechat_authorize(fake_wechat, "openid-e2e-1"))
+    serve_fake_jssdk(context)
     context.set_default_timeout(15_000)
     page = context.new_page()
     yield page

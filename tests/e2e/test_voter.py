@@ -60,6 +60,13 @@ def test_voter_searches_watches_and_votes_until_the_quota(
     assert state["ready"] >= 3 and state["type"] in ("maybe", "probably"), state
     assert state["src"].endswith(".mp4")
     page.evaluate("document.getElementById('profile-video').pause()")
+    # Inside WeChat the page signed its URL through our JS-SDK endpoint and set a share card.
+    page.wait_for_function("() => window.wx && window.wx.calls.length >= 3")
+    calls = page.evaluate("window.wx.calls")
+    config = next(c[1] for c in calls if c[0] == "config")
+    assert config["appId"] == "wx123" and len(config["signature"]) == 40
+    share = next(c[1] for c in calls if c[0] == "share")
+    assert NAMES[0] in share["title"] and share["link"].endswith(f"/c/v1/n/{numbers[0]}")
     shoot(page, "h5-nominee-phone")
 
     # First tap: no identity yet, so WeChat authorisation; back on the same page.
