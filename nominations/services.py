@@ -139,11 +139,16 @@ def _nominating_unit(account: Account, unit_code: str | None) -> Unit:
     raise Forbidden()
 
 
-def _require_nominating(campaign: Campaign) -> None:
+def nomination_open(campaign: Campaign) -> bool:
+    """New drafts and first submissions: the nominating phase, inside its window."""
     now = utcnow()
-    if campaign.phase != "nominating" or not (
+    return campaign.phase == "nominating" and (
         campaign.nomination_start <= now < campaign.nomination_end
-    ):
+    )
+
+
+def _require_nominating(campaign: Campaign) -> None:
+    if not nomination_open(campaign):
         raise Conflict(
             "当前不在推荐时间内",
             code="nomination_closed",

@@ -19,7 +19,6 @@ from campaigns import services as campaign_services
 from campaigns.models import Account, Campaign, Unit
 from core.errors import AppError
 from core.extensions import db
-from core.types import utcnow
 from media import services as media_services
 from media.models import MediaAsset
 from nominations import services as nomination_services
@@ -163,15 +162,6 @@ def _local(campaign: Campaign, value: datetime | None) -> str:
     return value.astimezone(zone).strftime("%Y-%m-%d %H:%M")
 
 
-def _nomination_open(campaign: Campaign) -> bool:
-    """New drafts and first submissions: the nominating phase and inside its window (the rule
-    nominations.services enforces)."""
-    now = utcnow()
-    if campaign.phase != "nominating":
-        return False
-    return campaign.nomination_start <= now < campaign.nomination_end
-
-
 def status_key(nomination: Nomination) -> str:
     if nomination.status == "submitted" and nomination.recommended:
         return "recommended"
@@ -217,7 +207,7 @@ def _flags(account: Account, nomination: Nomination) -> dict[str, bool]:
         owner and nomination.status in EDITABLE and campaign.phase in ("nominating", "reviewing")
     )
     submittable = editable and (
-        _nomination_open(campaign) if nomination.status == "draft" else True
+        nomination_services.nomination_open(campaign) if nomination.status == "draft" else True
     )
     withdrawable = owner and nomination.status in ("draft", "submitted", "returned")
     return {"editable": editable, "submittable": submittable, "withdrawable": withdrawable}
@@ -319,7 +309,7 @@ def index() -> Any:
                 {
                     "campaign": campaign,
                     "phase_label": PHASE_LABELS.get(campaign.phase, campaign.phase),
-                    "open": _nomination_open(campaign),
+                    "open": nomination_services.nomination_open(campaign),
                     "window": (
                         _local(campaign, campaign.nomination_start),
                         _local(campaign, campaign.nomination_end),
@@ -407,8 +397,8 @@ def _render_form(
     config = current_app.config
     if nomination is None:
         flags = {
-            "editable": _nomination_open(campaign),
-            "submittable": _nomination_open(campaign),
+            "editable": nomination_services.nomination_open(campaign),
+            "submittable": nomination_services.nomination_open(campaign),
             "withdrawable": False,
         }
         media: dict[str, Any] = {
