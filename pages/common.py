@@ -48,21 +48,32 @@ auth = Blueprint("page_auth", __name__, template_folder="templates")
 _digests: dict[str, tuple[float, str]] = {}
 
 
-def asset_url(name: str) -> str:
-    """A URL with a content hash, so the file can be cached for a year and still change."""
+def _digest(name: str) -> str:
     path = STATIC / name
     mtime = path.stat().st_mtime
     cached = _digests.get(name)
     if cached is None or cached[0] != mtime:
         cached = (mtime, hashlib.sha256(path.read_bytes()).hexdigest()[:10])
         _digests[name] = cached
-    return url_for("assets.asset", filename=name, v=cached[1])
+    return cached[1]
+
+
+def asset_url(name: str) -> str:
+    """A URL with a content hash, so the file can be cached for a year and still change."""
+    return url_for("assets.asset", filename=name, v=_digest(name))
 
 
 @assets.route("/assets/<path:filename>")
 def asset(filename: str) -> Response:
-    versioned = bool(request.args.get("v"))
-    return send_from_directory(STATIC, filename, max_age=31_536_000 if versioned else 300)
+    response = send_from_directory(STATIC, filename, max_age=300)
+    # A year only for the current content: during a rolling release an old host may be asked
+    # for a new hash (or the reverse), and that answer must not stick in browsers.
+    wanted = request.args.get("v")
+    if wanted and response.status_code == 200 and wanted == _digest(filename):
+        response.cache_control.max_age = 31_536_000
+        response.cache_control.public = True
+        response.cache_control.immutable = True
+    return response
 
 
 def render_page(template: str, *, status: int = 200, wechat_sdk: bool = False, **context: Any):  # type: ignore[no-untyped-def]

@@ -167,7 +167,9 @@
           return;
         }
         var error = ZM.errorOf(res);
-        if (res.status === 0 && attempt < 2) {
+        // Lost on the way or refused by an overloaded gateway: not counted, or counted once.
+        if ((res.status === 0 || res.status === 502 || res.status === 503 || res.status === 504) &&
+            attempt < 2) {
           // Same Idempotency-Key: if the first try was counted, the retry counts nothing.
           return new Promise(function (resolve) { setTimeout(resolve, 1500); })
             .then(function () { return castVote(button, key, challengePass, attempt + 1); });

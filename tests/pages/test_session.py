@@ -137,4 +137,7 @@ def test_versioned_assets_are_cached_for_a_year(client: FlaskClient) -> None:
     assert response.status_code == 200
     assert "max-age=31536000" in response.headers["Cache-Control"]
     response.close()
+    stale = client.get("/assets/zm.js?v=0000000000")
+    assert stale.status_code == 200 and "max-age=300" in stale.headers["Cache-Control"]
+    stale.close()
     assert client.get("/assets/../core/config.py").status_code == 404
