@@ -22,6 +22,21 @@ class DefaultConfig:
     REDIS_URL: str | None = None
     # Every Redis key the app writes starts with this; tests use their own prefix.
     REDIS_PREFIX = "zm"
+    # The vote path's own Redis (counters, rankings, quotas, idempotency keys, the ledger
+    # stream, freezes); RQ, login throttles, rate limits and caches stay on REDIS_URL. Unset:
+    # the vote path uses REDIS_URL too. Forms (docs/scaling.md):
+    #   redis-cluster://[user:pass@]host:port[,host:port...]
+    #   redis-sentinel://[user:pass@]host:port[,host:port...]/<service>[/<db>]
+    #   redis://... | rediss://... | unix://...  (one separate server)
+    VOTE_REDIS_URL: str | None = None
+    # Stricter mode: after the vote script, WAIT until this many replicas have the vote (0: off)
+    # for at most VOTE_WAIT_TIMEOUT_MS; a vote not confirmed in time is answered 503.
+    VOTE_WAIT_REPLICAS = 0
+    VOTE_WAIT_TIMEOUT_MS = 100
+    # How often (seconds) each process publishes the highest vote sequence it acknowledged, so
+    # that a vote Redis that lost acknowledged votes (failover, restore) is detected and its
+    # sequence lifted past them; 0 publishes after every vote.
+    VOTE_ACK_MARK_INTERVAL = 1.0
     MAX_CONTENT_LENGTH = 2 * 1024 * 1024
     JSON_SORT_KEYS = False
 

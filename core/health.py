@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import redis
-from flask import Blueprint
+from flask import Blueprint, current_app
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from core.extensions import db, redis_store
+from core.extensions import VOTE_REDIS_ERRORS, db, redis_store
 
 blp = Blueprint("health", __name__)
 
@@ -36,5 +36,11 @@ def readyz() -> tuple[dict[str, Any], int]:
         checks["redis"] = "ok"
     except (redis.RedisError, OSError):
         checks["redis"] = "unavailable"
+    if current_app.config.get("VOTE_REDIS_URL"):
+        try:
+            redis_store.votes.ping()
+            checks["vote_redis"] = "ok"
+        except VOTE_REDIS_ERRORS:
+            checks["vote_redis"] = "unavailable"
     ready = all(value == "ok" for value in checks.values())
     return {"status": "ok" if ready else "unavailable", "checks": checks}, 200 if ready else 503

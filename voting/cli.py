@@ -33,7 +33,9 @@ def drain(slug: str) -> None:
 @votes_cli.command("reconcile")
 @click.option("--campaign", "slug", required=True)
 def reconcile(slug: str) -> None:
-    """Rebuild counters and rankings from the database plus the undrained stream."""
+    """Rebuild counters and rankings from the database plus the undrained stream.
+
+    Exit 3 when numbered votes are missing from both (lost by the vote Redis)."""
     from voting import services
 
     campaign = _campaign(slug)
@@ -41,6 +43,16 @@ def reconcile(slug: str) -> None:
     report = services.reconcile(campaign)
     click.echo(json.dumps(report, ensure_ascii=False, indent=2))
     click.echo(f"{len(report['repairs'])} counter(s) repaired")
+    missing = report["missing"]
+    if missing["count"]:
+        ranges = ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in missing["ranges"])
+        click.echo(
+            f"LOST: {missing['count']} numbered vote(s) are in neither the database nor the "
+            f"ledger stream (sequence {ranges}); the vote Redis lost them (failover or restore). "
+            "See docs/scaling.md.",
+            err=True,
+        )
+        raise SystemExit(3)
 
 
 @votes_cli.command("verify")

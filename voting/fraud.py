@@ -12,13 +12,12 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-import redis
 from sqlalchemy import func, select
 
 from campaigns.models import Account, Campaign
 from core import audit
 from core.errors import Conflict, NotFound, ServiceUnavailable, ValidationFailed
-from core.extensions import db, redis_store
+from core.extensions import VOTE_REDIS_ERRORS, db, redis_store
 from core.types import utcnow
 from voting.models import (
     CommitteeDecision,
@@ -40,8 +39,8 @@ log = logging.getLogger("zuimei.fraud")
 def snapshot_tallies(campaign: Campaign, at: datetime | None = None) -> int:
     """Record every nominee's live valid and pending counts for this minute."""
     keys = CampaignKeys.of(campaign.slug)
-    client = redis_store.client
-    pipe = client.pipeline(transaction=True)
+    # Both hashes share the campaign's slot: one MULTI/EXEC on one node, even on a cluster.
+    pipe = redis_store.votes.pipeline(transaction=True)
     pipe.hgetall(keys.counts)
     pipe.hgetall(keys.pending)
     counts, pending = pipe.execute()
@@ -68,10 +67,16 @@ def snapshot_tallies(campaign: Campaign, at: datetime | None = None) -> int:
     return len(numbers - existing)
 
 
-def trend(campaign: Campaign, nominee: str | None = None) -> list[TallySnapshot]:
+def trend(
+    campaign: Campaign, nominee: str | None = None, since: datetime | None = None
+) -> list[TallySnapshot]:
+    """Per-minute snapshots, oldest first; ``since`` keeps a dashboard's window small (a whole
+    campaign is hundreds of thousands of rows)."""
     query = select(TallySnapshot).where(TallySnapshot.campaign_id == campaign.id)
     if nominee:
         query = query.where(TallySnapshot.nominee_number == nominee.upper())
+    if since is not None:
+        query = query.where(TallySnapshot.at >= since)
     return list(db.session.scalars(query.order_by(TallySnapshot.at, TallySnapshot.nominee_number)))
 
 
@@ -92,9 +97,9 @@ def full_tally(campaign: Campaign) -> dict[str, Any]:
         entry[status] = count
     keys = CampaignKeys.of(campaign.slug)
     try:
-        live = {k.decode(): int(v) for k, v in redis_store.client.hgetall(keys.counts).items()}
-        undrained = redis_store.client.xlen(keys.ledger)
-    except (redis.RedisError, OSError) as exc:
+        live = {k.decode(): int(v) for k, v in redis_store.votes.hgetall(keys.counts).items()}
+        undrained = redis_store.votes.xlen(keys.ledger)
+    except VOTE_REDIS_ERRORS as exc:
         raise ServiceUnavailable() from exc
     differences = []
     for number in sorted(set(per) | set(live)):
@@ -208,7 +213,8 @@ def _apply(campaign: Campaign, moves: list[tuple[Vote, str]]) -> None:
                 delta_pending[vote.nominee_number] += sign
         vote.status = new
     db.session.flush()
-    pipe = redis_store.client.pipeline(transaction=True)
+    # Counters and every category's ranking of one campaign share its slot (one node).
+    pipe = redis_store.votes.pipeline(transaction=True)
     for (number, category), delta in delta_valid.items():
         if delta:
             pipe.hincrby(keys.counts, number, delta)
@@ -218,7 +224,7 @@ def _apply(campaign: Campaign, moves: list[tuple[Vote, str]]) -> None:
             pipe.hincrby(keys.pending, number, delta)
     try:
         pipe.execute()
-    except (redis.RedisError, OSError) as exc:
+    except VOTE_REDIS_ERRORS as exc:
         # The database change rolls back with the request; reconciliation covers the rest.
         raise ServiceUnavailable() from exc
 
@@ -357,8 +363,8 @@ def lift_freeze(campaign: Campaign, number: str, actor: Account, reason: str | N
     number = number.strip().upper()
     keys = CampaignKeys.of(campaign.slug)
     try:
-        lifted = redis_store.client.hdel(keys.frozen, number)
-    except (redis.RedisError, OSError) as exc:
+        lifted = redis_store.votes.hdel(keys.frozen, number)
+    except VOTE_REDIS_ERRORS as exc:
         raise ServiceUnavailable() from exc
     freeze = db.session.scalar(
         select(NomineeFreeze)
@@ -431,7 +437,7 @@ def _rows(campaign: Campaign) -> Iterator[Any]:
 def page_views(campaign: Campaign) -> dict[tuple[str, int], int]:
     keys = CampaignKeys.of(campaign.slug)
     views: dict[tuple[str, int], int] = {}
-    for field, value in redis_store.client.hscan_iter(keys.views, count=5000):
+    for field, value in redis_store.votes.hscan_iter(keys.views, count=5000):
         number, _, minute = field.decode().partition(":")
         views[(number, int(minute))] = int(value)
     return views
@@ -444,11 +450,11 @@ def count_view(slug: str, number: str) -> None:
     keys = CampaignKeys.of(slug)
     minute = int(services.clock().timestamp() // 60)  # the vote path's clock
     try:
-        pipe = redis_store.client.pipeline(transaction=False)
+        pipe = redis_store.votes.pipeline(transaction=False)
         pipe.hincrby(keys.views, f"{number}:{minute}", 1)
         pipe.expire(keys.views, 45 * 86400)
         pipe.execute()
-    except (redis.RedisError, OSError):
+    except VOTE_REDIS_ERRORS:
         log.debug("page view not counted for %s %s", slug, number)
 
 

@@ -24,7 +24,10 @@ def _active_slugs() -> list[str]:
 
 @app_job
 def drain(slug: str) -> int:
-    """Drain one campaign, one drainer at a time (a lock keeps the hash chain linear)."""
+    """Drain one campaign, one drainer at a time (a lock keeps the hash chain linear).
+
+    The lock lives on the control Redis (REDIS_URL, beside the queues), not on the vote Redis:
+    a failover of the vote Redis cannot hand it to a second drainer."""
     lock = redis_store.client.lock(redis_store.key("lock", "drain", slug), timeout=300)
     if not lock.acquire(blocking=False):
         return 0

@@ -48,6 +48,8 @@ class Vote(db.Model):
         UniqueConstraint("campaign_id", "chain_index"),
         Index("ix_votes_campaign_nominee_status", "campaign_id", "nominee_number", "status"),
         Index("ix_votes_campaign_at", "campaign_id", "at"),
+        # Reconciliation looks for gaps in the vote numbers a failover may leave.
+        Index("ix_votes_campaign_seq", "campaign_id", "seq"),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)

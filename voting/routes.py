@@ -307,7 +307,7 @@ def tally(slug: str) -> dict[str, Any]:
 @campaign_services.staff_required(*ADMIN)
 def trend(args: dict[str, Any], slug: str) -> dict[str, Any]:
     """Per-minute snapshots of each nominee's valid and pending counts."""
-    rows = fraud.trend(campaign_services.get_campaign(slug), args["nominee"])
+    rows = fraud.trend(campaign_services.get_campaign(slug), args["nominee"], args["since"])
     return {
         "items": [
             {

@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from marshmallow import Schema, fields, validate
+
+# Ids in the database are 32-bit integers: a larger filter value is refused here (422) instead of
+# overflowing in the database driver (500).
+_DB_ID = validate.Range(min=1, max=2_147_483_647)
+# Any time a query can mean. Far outside it (year 1 or 9999 with an offset), converting the value
+# to UTC for the database overflows.
+_QUERY_TIME = validate.Range(
+    min=datetime(1900, 1, 1, tzinfo=UTC), max=datetime(3000, 1, 1, tzinfo=UTC)
+)
 
 
 class DeviceVoterSchema(Schema):
@@ -218,19 +229,20 @@ class VoteFilterSchema(Schema):
         load_default=None, validate=validate.OneOf(("valid", "pending", "invalid"))
     )
     nominee = fields.String(load_default=None)
-    flag = fields.Integer(load_default=None)
-    voter = fields.Integer(load_default=None)
+    flag = fields.Integer(load_default=None, validate=_DB_ID)
+    voter = fields.Integer(load_default=None, validate=_DB_ID)
     prefix = fields.String(
         load_default=None,
         validate=validate.Regexp(r"^[0-9a-fA-F:.]{1,45}$"),
         metadata={"description": "address prefix, e.g. 10.2.3. for a /24"},
     )
-    start = fields.AwareDateTime(load_default=None)
-    end = fields.AwareDateTime(load_default=None)
+    start = fields.AwareDateTime(load_default=None, validate=_QUERY_TIME)
+    end = fields.AwareDateTime(load_default=None, validate=_QUERY_TIME)
 
 
 class VoteBrowseArgsSchema(VoteFilterSchema):
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    # Bounded like core's PageArgsSchema: a huge page overflows the database's OFFSET.
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100000))
     per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
 
 
@@ -266,6 +278,9 @@ class TallySchema(Schema):
 
 class TrendArgsSchema(Schema):
     nominee = fields.String(load_default=None)
+    since = fields.AwareDateTime(
+        load_default=None, metadata={"description": "only snapshots at or after this time"}
+    )
 
 
 class TrendSchema(Schema):

@@ -12,6 +12,7 @@ import logging
 import secrets
 import threading
 import time
+from bisect import bisect_left, bisect_right
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ from sqlalchemy.orm import Session
 from campaigns.models import Campaign, Category
 from core.auth import issue_token, read_token
 from core.errors import AppError, Forbidden, NotFound, ServiceUnavailable, Unauthorized
-from core.extensions import db, redis_store
+from core.extensions import VOTE_REDIS_ERRORS, db, is_cluster, redis_store
 from core.signals import campaign_changed
 from core.types import utcnow
 from core.web import VOTER_COOKIE, request_credential
@@ -171,6 +172,9 @@ def campaign_state(campaign: Campaign) -> dict[str, Any]:
         "withdrawn": [tuple(row) for row in withdrawn],
         "meta": {
             "id": campaign.id,
+            # Names this campaign row (ids can be reused after a delete): sequence floors and
+            # acknowledged marks apply only within one epoch.
+            "epoch": f"{campaign.id}.{_ms(campaign.created_at)}",
             "phase": campaign.phase,
             "start_ms": _ms(campaign.voting_start),
             "end_ms": _ms(campaign.voting_end),
@@ -205,7 +209,7 @@ end
 
 def write_state(state: dict[str, Any]) -> None:
     keys = CampaignKeys.of(state["slug"])
-    client = redis_store.client
+    client = redis_store.votes
     pipe = client.pipeline(transaction=True)
     pipe.delete(keys.meta, keys.nominees)
     pipe.hset(keys.meta, mapping={k: str(v) for k, v in state["meta"].items()})
@@ -215,8 +219,10 @@ def write_state(state: dict[str, Any]) -> None:
     for number, category in state.get("withdrawn", []):
         pipe.zrem(keys.rank(category), number)  # a withdrawn nominee leaves the standings
     pipe.execute()
-    # After Redis lost data the sequence must not run again over numbers already stored.
-    client.eval(_RAISE_SEQ, 1, keys.seq, state.get("max_seq", 0))
+    # After Redis lost data the sequence must not run again over numbers already stored, nor
+    # over numbers voters were given (the published mark): the lost ones stay a visible gap.
+    floor = max(state.get("max_seq", 0), published_mark(state["slug"], state["meta"].get("epoch")))
+    client.eval(_RAISE_SEQ, 1, keys.seq, floor)
 
 
 def sync_campaign(campaign: Campaign) -> None:
@@ -247,7 +253,7 @@ def _after_commit(session: Session) -> None:
     for state in session.info.pop("zuimei_sync_states", None) or []:
         try:
             write_state(state)
-        except (redis.RedisError, OSError):
+        except VOTE_REDIS_ERRORS:
             log.warning(
                 "could not publish campaign %s to redis; it heals within %ss",
                 state["slug"],
@@ -282,14 +288,16 @@ _script_lock = threading.Lock()
 
 
 def _vote_script() -> Any:
-    """The vote script, registered once per process and then called by its SHA (EVALSHA;
-    redis-py loads it again by itself if the server restarted and forgot it)."""
+    """The vote script, registered once per process and then called by its SHA (EVALSHA).
+    redis-py loads it again by itself when a server answers NOSCRIPT (a restart, a Sentinel
+    failover); on a cluster SCRIPT LOAD goes to every primary, so the node owning the
+    campaign's slot has it."""
     global _script
     if _script is None:
         with _script_lock:
             if _script is None:
                 source = resources.files("voting").joinpath("lua/vote.lua").read_text()
-                _script = redis_store.client.register_script(source)
+                _script = redis_store.votes.register_script(source)
     return _script
 
 
@@ -301,10 +309,10 @@ def _campaign_zone(keys: CampaignKeys, slug: str) -> ZoneInfo:
     cached = _tz_cache.get(slug)
     if cached and cached[0] > time.monotonic():
         return cached[1]
-    name = redis_store.client.hget(keys.meta, "tz")
+    name = redis_store.votes.hget(keys.meta, "tz")
     if name is None:
         _load_state(slug)
-        name = redis_store.client.hget(keys.meta, "tz")
+        name = redis_store.votes.hget(keys.meta, "tz")
     zone = ZoneInfo(name.decode() if name else "Asia/Shanghai")
     _tz_cache[slug] = (time.monotonic() + 60, zone)
     return zone
@@ -332,7 +340,10 @@ def cast_vote(
     keys = CampaignKeys.of(slug)
     voter_id = str(voter["sub"])
     number = number.strip().upper()
+    slot = (redis_store.vote_url(), keys.base)
+    floor_epoch, floor_seq = _acked.get(slot, ("", 0))
     try:
+        client = redis_store.votes
         now = clock()
         zone = _campaign_zone(keys, slug)
         local = now.astimezone(zone)
@@ -367,12 +378,15 @@ def cast_vote(
             current_app.config["VOTE_IP_PER_MINUTE"],
             current_app.config["VOTE_VOTER_PER_MINUTE"],
             secrets.token_hex(4),
+            floor_epoch,
+            floor_seq,
+            "1" if int(current_app.config.get("VOTE_WAIT_REPLICAS") or 0) > 0 else "0",
         ]
-        result = _vote_script()(keys=script_keys, args=args, client=redis_store.client)
+        result, replicated = _run_vote_script(client, script_keys, args)
         if result[0] == b"sync":
             _load_state(slug)
-            result = _vote_script()(keys=script_keys, args=args, client=redis_store.client)
-    except (redis.RedisError, OSError) as exc:
+            result, replicated = _run_vote_script(client, script_keys, args)
+    except VOTE_REDIS_ERRORS as exc:
         log.error("vote refused: redis unavailable (%s)", exc.__class__.__name__)
         raise ServiceUnavailable("投票服务暂时不可用，请稍后再试") from exc
     outcome = result[0].decode()
@@ -394,7 +408,134 @@ def cast_vote(
         raise AppError(message, code=code, status=status, details=details, headers=headers)
     if outcome == "sync":  # the campaign vanished from Redis twice in a row
         raise ServiceUnavailable()
+    wanted = int(current_app.config.get("VOTE_WAIT_REPLICAS") or 0)
+    if replicated is not None and replicated < wanted:
+        # Recorded on the primary but not yet on enough replicas: a failover now could lose it,
+        # so it is not acknowledged. A retry with the same Idempotency-Key gets the first
+        # answer once it is replicated; the quota stops a retry without one from counting twice
+        # beyond the voter's allowance.
+        log.warning(
+            "vote on %s not acknowledged: %d of %d replicas confirmed", slug, replicated, wanted
+        )
+        raise ServiceUnavailable(
+            "投票结果尚未确认，请稍后重试",
+            details={"replicas_confirmed": replicated, "replicas_required": wanted},
+            headers={"Retry-After": "1"},
+        )
+    if outcome == "ok":
+        epoch, seq, lifted = (value.decode() for value in result[2:5])
+        if lifted:
+            log.warning(
+                "vote redis sequence of %s was %s, below the %d already acknowledged: lifted "
+                "(votes were lost by a failover or restore; run votes reconcile)",
+                slug,
+                lifted,
+                floor_seq,
+            )
+        _note_acked(slug, slot, epoch, int(seq))
     return json.loads(result[1]), outcome == "replay"
+
+
+def _run_vote_script(client: Any, keys: list[str], args: list[Any]) -> tuple[Any, int | None]:
+    """Run the vote script; in the strict mode (``VOTE_WAIT_REPLICAS``) also WAIT for replicas
+    on the same connection. Returns (script reply, replicas confirmed or None)."""
+    wanted = int(current_app.config.get("VOTE_WAIT_REPLICAS") or 0)
+    script = _vote_script()
+    if wanted <= 0:
+        return script(keys=keys, args=args, client=client), None
+    timeout = int(current_app.config.get("VOTE_WAIT_TIMEOUT_MS") or 100)
+    # WAIT counts the writes of its own connection, so it must follow the script on the same
+    # connection: a pipeline of two on one server (on a cluster, the node of the slot).
+    for _ in range(3):
+        target = client
+        if is_cluster(client):
+            target = client.get_redis_connection(client.get_node_from_key(keys[0]))
+        pipe = target.pipeline(transaction=False)
+        pipe.evalsha(script.sha, len(keys), *keys, *args)
+        pipe.wait(wanted, timeout)
+        reply, confirmed = pipe.execute(raise_on_error=False)
+        if isinstance(reply, redis.exceptions.NoScriptError):
+            target.script_load(script.script)
+            continue
+        if isinstance(reply, redis.exceptions.MovedError | redis.exceptions.AskError):
+            client.nodes_manager.initialize()  # the slot moved: map the cluster again
+            continue
+        if isinstance(reply, Exception):
+            raise reply
+        if isinstance(confirmed, Exception):
+            raise confirmed
+        return reply, int(confirmed)
+    raise redis.ConnectionError("the vote script could not be placed on its node")
+
+
+# --- acknowledged sequence marks --------------------------------------------------------------
+#
+# Every accepted vote takes the campaign's next sequence number. Each process remembers the
+# highest number it acknowledged (per vote Redis and campaign epoch) and hands it to the vote
+# script as a floor: a vote Redis that comes back lower (a Sentinel or cluster failover that
+# lost the unreplicated tail, a restore from an older file) has its sequence lifted above every
+# number a voter was given, so the lost votes stay a visible gap that reconciliation reports.
+# Processes also publish their mark to the control Redis (REDIS_URL) every
+# VOTE_ACK_MARK_INTERVAL seconds and take the highest mark back.
+
+_acked: dict[tuple[str, str], tuple[str, int]] = {}
+_acked_published: dict[tuple[str, str], float] = {}
+_acked_lock = threading.Lock()
+ACK_MARK_TTL = 90 * 86400
+
+_PUBLISH_MARK = """
+local current = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
+if current < tonumber(ARGV[2]) then
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+  current = tonumber(ARGV[2])
+end
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+return current
+"""
+
+
+def _mark_key(slug: str) -> str:
+    return redis_store.key("ackmark", slug)
+
+
+def _note_acked(slug: str, slot: tuple[str, str], epoch: str, seq: int) -> None:
+    if not epoch:
+        return
+    interval = float(current_app.config.get("VOTE_ACK_MARK_INTERVAL") or 0)
+    now = time.monotonic()
+    with _acked_lock:
+        known_epoch, known = _acked.get(slot, ("", 0))
+        highest = max(seq, known) if known_epoch == epoch else seq
+        _acked[slot] = (epoch, highest)
+        due = now - _acked_published.get(slot, float("-inf")) >= interval
+        if due:
+            _acked_published[slot] = now
+    if not due:
+        return
+    try:
+        mark = int(
+            redis_store.client.eval(_PUBLISH_MARK, 1, _mark_key(slug), epoch, highest, ACK_MARK_TTL)
+        )
+    except VOTE_REDIS_ERRORS:
+        log.debug("acknowledged mark of %s not published", slug)
+        return
+    with _acked_lock:
+        known_epoch, known = _acked.get(slot, ("", 0))
+        if known_epoch == epoch and mark > known:
+            _acked[slot] = (epoch, mark)
+
+
+def published_mark(slug: str, epoch: str | None) -> int:
+    """The highest vote sequence any process published as acknowledged for this campaign
+    epoch (0 if none, or if the control Redis does not answer)."""
+    if not epoch:
+        return 0
+    try:
+        value = redis_store.client.hget(_mark_key(slug), epoch)
+    except VOTE_REDIS_ERRORS:
+        log.warning("acknowledged mark of %s unreadable", slug)
+        return 0
+    return int(value or 0)
 
 
 def my_quota(slug: str, voter: dict[str, Any]) -> dict[str, Any]:
@@ -405,9 +546,9 @@ def my_quota(slug: str, voter: dict[str, Any]) -> dict[str, Any]:
     try:
         zone = _campaign_zone(keys, slug)
         day = clock().astimezone(zone).strftime("%Y-%m-%d")
-        per_day, per_nominee = redis_store.client.hmget(keys.meta, ["per_day", "per_nominee"])
-        spent = redis_store.client.hgetall(keys.quota(day, voter_id))
-    except (redis.RedisError, OSError) as exc:
+        per_day, per_nominee = redis_store.votes.hmget(keys.meta, ["per_day", "per_nominee"])
+        spent = redis_store.votes.hgetall(keys.quota(day, voter_id))
+    except VOTE_REDIS_ERRORS as exc:
         raise ServiceUnavailable("投票服务暂时不可用，请稍后再试") from exc
     per_day_n = int(per_day or 0)
     used = int(spent.pop(b"_t", 0) or 0)
@@ -439,19 +580,20 @@ def vote_counts(campaign: Campaign, nominees: list[tuple[str, str]]) -> dict[str
         return {}
     keys = CampaignKeys.of(campaign.slug)
     try:
-        raw = redis_store.client.hmget(keys.counts, [number for number, _ in nominees])
-    except (redis.RedisError, OSError) as exc:
+        raw = redis_store.votes.hmget(keys.counts, [number for number, _ in nominees])
+    except VOTE_REDIS_ERRORS as exc:
         raise ServiceUnavailable() from exc
     counts = [int(value or 0) for value in raw]
     result: dict[str, dict[str, int]] = {}
-    rank_pipe = redis_store.client.pipeline(transaction=False)
+    # One campaign's rank keys share its slot: on a cluster this pipeline goes to one node.
+    rank_pipe = redis_store.votes.pipeline(transaction=False)
     for (number, category), votes in zip(nominees, counts, strict=True):
         # Competition ranking: 1 + how many in the category have strictly more votes.
         rank_pipe.zcount(keys.rank(category), f"({votes}", "+inf")
         result[number] = {"votes": votes}
     try:
         above = rank_pipe.execute()
-    except (redis.RedisError, OSError) as exc:
+    except VOTE_REDIS_ERRORS as exc:
         raise ServiceUnavailable() from exc
     for (number, _), higher in zip(nominees, above, strict=True):
         result[number]["rank"] = int(higher) + 1
@@ -461,8 +603,8 @@ def vote_counts(campaign: Campaign, nominees: list[tuple[str, str]]) -> dict[str
 def ranking(campaign: Campaign, category: Category, limit: int = 100) -> list[dict[str, Any]]:
     keys = CampaignKeys.of(campaign.slug)
     try:
-        rows = redis_store.client.zrevrange(keys.rank(category.code), 0, -1, withscores=True)
-    except (redis.RedisError, OSError) as exc:
+        rows = redis_store.votes.zrevrange(keys.rank(category.code), 0, -1, withscores=True)
+    except VOTE_REDIS_ERRORS as exc:
         raise ServiceUnavailable() from exc
     scores = {member.decode(): int(score) for member, score in rows}
     nominees = db.session.scalars(
@@ -513,7 +655,7 @@ def _chain_hash(prev: str, row: dict[str, Any]) -> str:
     return hashlib.sha256(material.encode()).hexdigest()
 
 
-def _ensure_group(client: redis.Redis, stream: str) -> None:
+def _ensure_group(client: Any, stream: str) -> None:
     try:
         client.xgroup_create(stream, DRAIN_GROUP, id="0", mkstream=True)
     except redis.ResponseError as exc:
@@ -536,7 +678,7 @@ def drain_campaign(
     if campaign is None:
         return 0
     keys = CampaignKeys.of(slug)
-    client = redis_store.client
+    client = redis_store.votes
     _ensure_group(client, keys.ledger)
     total = 0
     while True:
@@ -652,7 +794,7 @@ def _store_freeze(campaign: Campaign, stream_id: str, fields: dict[str, str]) ->
 
 def ledger_health(campaign: Campaign) -> dict[str, Any]:
     keys = CampaignKeys.of(campaign.slug)
-    client = redis_store.client
+    client = redis_store.votes
     try:
         length = client.xlen(keys.ledger)
         pending = 0
@@ -662,7 +804,7 @@ def ledger_health(campaign: Campaign) -> dict[str, Any]:
         except redis.ResponseError:
             pending = 0
         oldest = client.xrange(keys.ledger, count=1)
-    except (redis.RedisError, OSError) as exc:
+    except VOTE_REDIS_ERRORS as exc:
         raise ServiceUnavailable() from exc
     oldest_age = None
     if oldest:
@@ -757,8 +899,10 @@ def reconcile(campaign: Campaign) -> dict[str, Any]:
     rows are taken up to the snapshot's sequence, and repairs are applied as increments, so votes
     cast meanwhile are neither lost nor counted twice."""
     keys = CampaignKeys.of(campaign.slug)
-    client = redis_store.client
-    write_state(campaign_state(campaign))  # also lifts the sequence above every stored vote
+    client = redis_store.votes
+    state = campaign_state(campaign)
+    write_state(state)  # also lifts the sequence above every stored and acknowledged vote
+    mark = published_mark(campaign.slug, state["meta"]["epoch"])
     counts_raw, pending_raw, seq_raw, stream = client.eval(
         _SNAPSHOT, 4, keys.counts, keys.pending, keys.seq, keys.ledger
     )
@@ -797,6 +941,9 @@ def reconcile(campaign: Campaign) -> dict[str, Any]:
             continue
         target = expected_valid if fields["st"] == "valid" else expected_pending
         target[fields["n"]] += 1
+    missing = missing_sequences(
+        campaign, max(seq, mark), {int(f["seq"]) for f in undrained if f.get("seq")}
+    )
 
     repairs: list[dict[str, Any]] = []
     pipe = client.pipeline(transaction=True)
@@ -836,13 +983,75 @@ def reconcile(campaign: Campaign) -> dict[str, Any]:
         ranking_fixes += int(client.eval(_RERANK, 2, keys.counts, keys.rank(code), *numbers))
     if repairs:
         log.warning("reconcile %s repaired %d counters", campaign.slug, len(repairs))
+    if missing["count"]:
+        log.error(
+            "reconcile %s: %d numbered vote(s) are in neither the database nor the stream "
+            "(lost by the vote Redis): %s",
+            campaign.slug,
+            missing["count"],
+            missing["ranges"],
+        )
     return {
         "campaign": campaign.slug,
         "sequence": seq,
+        "acknowledged_mark": mark,
         "undrained": len(undrained),
         "repairs": repairs,
         "ranking_fixes": ranking_fixes,
+        "missing": missing,
     }
+
+
+MISSING_RANGES_SHOWN = 50
+
+
+def missing_sequences(campaign: Campaign, top: int, undrained: set[int]) -> dict[str, Any]:
+    """Vote numbers 1..``top`` that are neither stored nor waiting in the stream.
+
+    The vote script numbers only accepted votes, one by one, and every numbered vote goes to
+    the stream in the same atomic step; the drain moves it to the database. So a number found
+    in neither place is a vote Redis accepted (and normally acknowledged) and then lost: an
+    asynchronous replica promoted before it had the vote, or a restore from older data."""
+    if top <= 0:
+        return {"count": 0, "ranges": []}
+    in_range = (Vote.campaign_id == campaign.id, Vote.seq >= 1, Vote.seq <= top)
+    distinct, low, high = db.session.execute(
+        select(func.count(func.distinct(Vote.seq)), func.min(Vote.seq), func.max(Vote.seq)).where(
+            *in_range
+        )
+    ).one()
+    if distinct == top:
+        return {"count": 0, "ranges": []}
+    holes: list[tuple[int, int]] = []
+    if not distinct:
+        holes.append((1, top))
+    else:
+        if low > 1:
+            holes.append((1, low - 1))
+        previous = func.lag(Vote.seq).over(order_by=Vote.seq).label("previous")
+        steps = select(Vote.seq.label("seq"), previous).where(*in_range).subquery()
+        for before, after in db.session.execute(
+            select(steps.c.previous, steps.c.seq)
+            .where(steps.c.seq - steps.c.previous > 1)
+            .order_by(steps.c.seq)
+        ):
+            holes.append((before + 1, after - 1))
+        if high < top:
+            holes.append((high + 1, top))
+    waiting = sorted(undrained)
+    ranges: list[list[int]] = []
+    count = 0
+    for start, end in holes:
+        cursor = start
+        for number in waiting[bisect_left(waiting, start) : bisect_right(waiting, end)]:
+            if number > cursor:
+                ranges.append([cursor, number - 1])
+                count += number - cursor
+            cursor = number + 1
+        if cursor <= end:
+            ranges.append([cursor, end])
+            count += end - cursor + 1
+    return {"count": count, "ranges": ranges[:MISSING_RANGES_SHOWN]}
 
 
 def _pairs(raw: Any) -> dict[str, int]:

@@ -216,6 +216,21 @@ def test_tally_snapshots_and_trend(app: Flask, client: FlaskClient, org: Org) ->
         f"/api/v1/admin/campaigns/v1/trend?nominee={numbers[0]}", headers=org.headers("admin")
     ).json["items"]
     assert [(t["nominee"], t["valid"], t["pending"]) for t in trend] == [(numbers[0], 1, 0)]
+    admin = org.headers("admin")
+    later = client.get(
+        "/api/v1/admin/campaigns/v1/trend",
+        query_string={"since": "2999-01-01T00:00:00+08:00"},
+        headers=admin,
+    )
+    assert later.status_code == 200 and later.json["items"] == []
+    earlier = client.get(
+        "/api/v1/admin/campaigns/v1/trend",
+        query_string={"since": "2000-01-01T00:00:00+00:00"},
+        headers=admin,
+    )
+    assert len(earlier.json["items"]) == 1
+    naive = client.get("/api/v1/admin/campaigns/v1/trend?since=2000-01-01T00:00:00", headers=admin)
+    assert naive.status_code == 422
 
 
 def test_scan_job_files_flags(app: Flask, client: FlaskClient, org: Org) -> None:
@@ -286,3 +301,33 @@ def test_vote_browser_excel_export(app: Flask, client: FlaskClient, org: Org) ->
     response.close()
     assert rows[0][:2] == ("id", "nominee_number")
     assert [r[1] for r in rows[1:]] == [numbers[0]]
+
+
+def test_vote_browser_refuses_filters_the_database_cannot_take(
+    app: Flask, client: FlaskClient, org: Org
+) -> None:
+    """Found by tests/fuzz: these were 500s (a date overflowing UTC, an id or page overflowing
+    the database's integers); now 422, the same on the list, the CSV and the workbook."""
+    numbers = org.voting_campaign(nominees=1)
+    _vote(client, org, 1, numbers[0])
+    with app.app_context():
+        services.drain_campaign("v1")
+        db.session.remove()
+    admin = org.headers("admin")
+    for path in ("votes", "votes.csv", "votes.xlsx"):
+        for query in (
+            {"end": "0001-01-01T00:00:00+00:01"},
+            {"start": "9999-12-31T23:59:59-00:01"},
+            {"flag": "9223372036854775808"},
+            {"voter": "2147483648"},
+        ):
+            answer = client.get(
+                f"/api/v1/admin/campaigns/v1/{path}", query_string=query, headers=admin
+            )
+            assert answer.status_code == 422, (path, query, answer.status_code)
+            assert set(answer.json["error"]["details"]["fields"]) == set(query)
+    base = "/api/v1/admin/campaigns/v1/votes"
+    assert client.get(f"{base}?page=56810027433507808", headers=admin).status_code == 422
+    assert client.get(f"{base}?page=100000", headers=admin).json["items"] == []
+    window = {"start": "2000-01-01T00:00:00+08:00", "end": "2999-01-01T00:00:00+08:00"}
+    assert client.get(base, query_string=window, headers=admin).json["total"] == 1

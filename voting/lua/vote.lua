@@ -15,7 +15,12 @@
 -- KEYS[12] votermin  string: vote attempts by this voter in this minute
 -- ARGV: now_ms, day, voter, number, ip, device, user_agent, rank_prefix, has_pass,
 --       voter_created_ms, minute, use_idem ('1' when the request sent a key),
---       ip_hard_per_minute, voter_hard_per_minute (0: no limit), id_suffix (random)
+--       ip_hard_per_minute, voter_hard_per_minute (0: no limit), id_suffix (random),
+--       floor_epoch, floor_seq (the highest sequence this process saw acknowledged in that
+--       campaign epoch; a lower sequence means this server lost acknowledged votes),
+--       strict ('1' when the caller WAITs for replicas after the script)
+-- Returns {'ok', answer, epoch, seq, lifted_from ('' unless the floor lifted the sequence)},
+-- {'replay', answer}, {'err', code[, detail]} or {'sync'}.
 local now = tonumber(ARGV[1])
 local voter = ARGV[3]
 local number = ARGV[4]
@@ -23,7 +28,7 @@ local use_idem = ARGV[12] == '1'
 
 local meta = redis.call('HMGET', KEYS[1], 'phase', 'start_ms', 'end_ms', 'per_day',
   'per_nominee', 'ip_soft', 'velocity_factor', 'velocity_floor', 'freeze_seconds', 'id',
-  'hide_from_ms')
+  'hide_from_ms', 'epoch')
 if not meta[1] then
   return {'sync'}
 end
@@ -31,6 +36,11 @@ end
 if use_idem then
   local first = redis.call('GET', KEYS[5])
   if first then
+    if ARGV[18] == '1' then
+      -- A write, so that the caller's WAIT covers everything before it: the replica then
+      -- holds the vote this answer speaks of.
+      redis.call('EXPIRE', KEYS[5], 86400)
+    end
     return {'replay', first}
   end
 end
@@ -109,6 +119,18 @@ if velocity_factor > 0 then
   end
 end
 
+-- Never hand out again a number a voter already holds: after a failover that lost the tail of
+-- the ledger, the sequence is lifted past it and the lost votes remain a gap in the numbering.
+local lifted = ''
+local seq_floor = tonumber(ARGV[17] or '0') or 0
+if seq_floor > 0 and meta[12] and ARGV[16] == meta[12] then
+  local current = tonumber(redis.call('GET', KEYS[9]) or '0')
+  if current < seq_floor then
+    redis.call('SET', KEYS[9], tostring(seq_floor))
+    lifted = tostring(current)
+  end
+end
+
 local seq = redis.call('INCR', KEYS[9])
 -- The random part keeps ids unique even if Redis restarts from older data and the sequence
 -- runs again over numbers already drained (the drain would otherwise skip a real vote).
@@ -143,4 +165,4 @@ local answer = cjson.encode({vote_id = vote_id, nominee = number, nominee_votes 
 if use_idem then
   redis.call('SET', KEYS[5], answer, 'EX', 86400)
 end
-return {'ok', answer}
+return {'ok', answer, meta[12] or '', tostring(seq), lifted}
