@@ -9,7 +9,7 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from core import cli, errors, health, http, web
+from core import cli, errors, health, http, logs, metrics, web
 from core.auth import configure_hasher
 from core.config import load_config
 from core.extensions import api, init_db, redis_store
@@ -23,6 +23,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     )
     app = Flask(__name__, instance_path=str(Path(instance).resolve()))
     load_config(app, test_config)
+    logs.init_app(app)
     if app.config["TRUSTED_PROXIES"]:
         n = app.config["TRUSTED_PROXIES"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=0)  # type: ignore[method-assign]
@@ -58,6 +59,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(media_files_blp)
     app.register_blueprint(health.blp)
     pages.init_app(app)
+    metrics.init_app(app)
     cli.init_app(app)
     app.cli.add_command(votes_cli)
     return app

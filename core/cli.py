@@ -16,6 +16,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 
 from core import embedded
+from core.metrics import MULTIPROCESS_ENV
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -130,6 +131,12 @@ def up(host: str, port: int, web_workers: int, no_demo: bool) -> None:
 
     env = dict(os.environ)
     env.setdefault("PYTHONUNBUFFERED", "1")
+    # The web processes share their metrics through files in a fresh directory; the worker
+    # keeps its numbers in Redis (core.metrics) and gets no directory.
+    web_env = {**env, MULTIPROCESS_ENV: str(_fresh_metrics_dir(app))}
+    env.pop(MULTIPROCESS_ENV, None)
+    # In json mode the app writes one access line per request itself.
+    access_log = [] if app.config.get("ACCESS_LOG") else ["--access-logfile", "-"]
     children: list[subprocess.Popen[Any]] = []
     # Ctrl-C reaches the whole process group; SIGTERM comes from a process manager. Either way,
     # stop the children in order (even when a shell started us with SIGINT ignored; installing a
@@ -148,13 +155,12 @@ def up(host: str, port: int, web_workers: int, no_demo: bool) -> None:
                     f"{host}:{port}",
                     "--workers",
                     str(web_workers),
-                    "--access-logfile",
-                    "-",
+                    *access_log,
                     "--graceful-timeout",
                     "10",
                 ],
                 cwd=ROOT,
-                env=env,
+                env=web_env,
             )
         )
         children.append(
@@ -170,6 +176,7 @@ def up(host: str, port: int, web_workers: int, no_demo: bool) -> None:
         click.echo(f"  OpenAPI      {base}/api/openapi.json")
         click.echo(f"  nominees     {base}/api/v1/campaigns/qingshan-2026/nominees")
         click.echo(f"  readiness    {base}/readyz")
+        click.echo(f"  metrics      {base}/metrics")
         logins = _read_saved_logins(app)
         if logins:
             _print_logins(logins)
@@ -180,6 +187,10 @@ def up(host: str, port: int, web_workers: int, no_demo: bool) -> None:
     except KeyboardInterrupt:
         click.echo("\nstopping…")
     finally:
+        # A second signal while stopping (a process manager or `timeout` signals the whole
+        # group) must not abort the clean-up half way and leave Redis running.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         for child in children:
             if child.poll() is None:
                 child.send_signal(signal.SIGTERM)
@@ -191,6 +202,17 @@ def up(host: str, port: int, web_workers: int, no_demo: bool) -> None:
         if started_redis:
             embedded.stop(app.instance_path)
             click.echo("embedded redis stopped")
+
+
+def _fresh_metrics_dir(app: Flask) -> Path:
+    """PROMETHEUS_MULTIPROC_DIR for the web processes: the one given, else
+    ``instance/prometheus``; emptied of the samples of a previous run."""
+    given = os.environ.get(MULTIPROCESS_ENV)
+    folder = Path(given) if given else Path(app.instance_path) / "prometheus"
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob("*.db"):
+        stale.unlink(missing_ok=True)
+    return folder
 
 
 def _interrupt(*_: Any) -> None:

@@ -92,6 +92,7 @@ def error_response(
     headers: dict[str, str] | None = None,
 ) -> Response:
     body: dict[str, Any] = {"code": code, "message": message, "details": details or {}}
+    g.error_code = code  # for the access log and the metrics of this request
     request_id = getattr(g, "request_id", None)
     if request_id:
         body["request_id"] = request_id

@@ -1,7 +1,14 @@
-"""Running RQ jobs inside the app: each job process builds the app once and works in its context."""
+"""Running RQ jobs inside the app: each job process builds the app once and works in its context.
+
+Every job enqueued while a request is served carries that request's id in its meta
+(``install_job_context``); the job's log records carry it again when a worker runs it, and each
+run is counted and timed in Redis (``zuimei_jobs_total``, ``zuimei_job_duration_seconds``), so
+the numbers of every worker on every host reach the web process that serves /metrics.
+"""
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import logging
 import os
@@ -13,9 +20,45 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from flask import Flask, has_app_context
+from rq import Queue
+from rq.job import Job, get_current_job
+
+from core import logs
 
 log = logging.getLogger("zuimei.jobs")
 F = TypeVar("F", bound=Callable[..., Any])
+
+# The id of the RQ job whose outermost job function is running (a job function calling another,
+# as drain_all calls drain, is one run of one job).
+_running_job: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "zuimei_running_job", default=None
+)
+
+
+def install_job_context() -> None:
+    """Make every job this process enqueues carry the current request id in ``meta``.
+
+    Jobs are enqueued in several packages straight on ``redis_store.queue(name)``, and RQ has
+    no enqueue hook; every way of enqueueing (enqueue, enqueue_call, enqueue_at/in, enqueue_many)
+    builds its job through ``Queue.create_job``, so that one method is wrapped, once per process.
+    (A ``Job`` subclass as ``Queue.job_class`` would not do: RQ tells job objects from ids with
+    ``isinstance(x, queue.job_class)``, and ``Job.fetch`` returns plain jobs.) Inside a request
+    the id is the request's; inside a job, the id its own request gave it."""
+    original = Queue.create_job
+    if getattr(original, "zuimei_job_context", False):
+        return
+
+    @functools.wraps(original)
+    def create_job(self: Queue, *args: Any, **kwargs: Any) -> Job:
+        request_id = logs.current_request_id()
+        meta = kwargs.get("meta") or {}
+        if request_id and "request_id" not in meta:
+            kwargs["meta"] = {**meta, "request_id": request_id}
+        return original(self, *args, **kwargs)
+
+    create_job.zuimei_job_context = True  # type: ignore[attr-defined]
+    Queue.create_job = create_job  # type: ignore[method-assign]
+
 
 _app: Flask | None = None
 
@@ -51,20 +94,50 @@ def app_job(func: F) -> F:
     """Run a job function inside an app context (reusing one if the caller has it, as tests do),
     and end its database session whatever happens."""
 
+    name = f"{func.__module__}.{func.__name__}"
+
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         if has_app_context():
-            return func(*args, **kwargs)
+            return _run(func, name, args, kwargs)
         with _job_app().app_context():
             from core.extensions import db, sqlite_write_intent
 
             sqlite_write_intent.set(True)
             try:
-                return func(*args, **kwargs)
+                return _run(func, name, args, kwargs)
             finally:
                 db.session.remove()
 
     return wrapper  # type: ignore[return-value]
+
+
+def _run(func: Callable[..., Any], name: str, args: Any, kwargs: Any) -> Any:
+    """Call ``func``; when it is the function of the RQ job being run (not a direct call, not a
+    job function called by another), carry the job's request id into its log records, and count
+    and time the run."""
+    job = get_current_job()
+    if job is None or _running_job.get() == job.id:
+        return func(*args, **kwargs)
+    from core.metrics import record_job
+
+    running = _running_job.set(job.id)
+    context = logs.enter_job(job.id, name, (job.meta or {}).get("request_id"))
+    started = time.perf_counter()
+    outcome = "failed"
+    try:
+        result = func(*args, **kwargs)
+        outcome = "succeeded"
+        return result
+    finally:
+        seconds = time.perf_counter() - started
+        record_job(name, outcome, seconds)
+        if outcome == "failed":
+            log.warning("job %s failed after %.3fs", name, seconds, extra={"duration_s": seconds})
+        else:
+            log.debug("job %s succeeded in %.3fs", name, seconds, extra={"duration_s": seconds})
+        logs.exit_job(context)
+        _running_job.reset(running)
 
 
 @dataclass(frozen=True)
