@@ -15,9 +15,13 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 from flask import Flask
+from playwright.sync_api import expect
 from werkzeug.serving import make_server
 
 from tests.voting.wechat_fake import APP_ID, APP_SECRET, FakeWeChat
+
+# Assertions wait up to 10 s: a shared two-core machine can be slow, never wrong.
+expect.set_options(timeout=10_000)
 
 CHROMIUM = os.environ.get("ZUIMEI_CHROMIUM", "/usr/bin/chromium")
 WECHAT_UA = (
