@@ -3,7 +3,9 @@ campaign open for voting with approved doctors."""
 
 from __future__ import annotations
 
+import atexit
 import os
+import secrets
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -11,6 +13,50 @@ from typing import Any
 from flask import Flask
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def private_services() -> dict[str, Any]:
+    """Settings that keep a benchmark off shared data: with DATABASE_URL set, a database of its
+    own beside the one named (dropped at exit); with REDIS_URL set, a key prefix of its own
+    (deleted at exit). The embedded default is private already (a fresh instance folder)."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    run = secrets.token_hex(4)
+    config: dict[str, Any] = {}
+    given = os.environ.get("DATABASE_URL")
+    if given and not given.startswith("sqlite"):
+        url = make_url(given.replace("postgres://", "postgresql://", 1))
+        admin = url.set(drivername="postgresql").render_as_string(hide_password=False)
+        name = f"zuimei_bench_{run}"
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+        def drop() -> None:
+            with psycopg.connect(admin, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+        atexit.register(drop)
+        private = url.set(drivername="postgresql+psycopg", database=name)
+        config["SQLALCHEMY_DATABASE_URI"] = private.render_as_string(hide_password=False)
+        # Servers and workers a benchmark starts inherit the same private database.
+        os.environ["DATABASE_URL"] = config["SQLALCHEMY_DATABASE_URI"]
+    if os.environ.get("REDIS_URL"):
+        prefix = f"zmbench{run}"
+        config["REDIS_PREFIX"] = prefix
+        os.environ["ZUIMEI_REDIS_PREFIX"] = prefix
+
+        def flush() -> None:
+            import redis
+
+            client = redis.Redis.from_url(os.environ["REDIS_URL"])
+            for pattern in (f"{prefix}:*", f"rq:*{prefix}-*"):
+                batch = list(client.scan_iter(match=pattern, count=1000))
+                for start in range(0, len(batch), 500):
+                    client.delete(*batch[start : start + 500])
+
+        atexit.register(flush)
+    return config
 
 
 def voting_campaign(
@@ -38,7 +84,7 @@ def voting_campaign(
     from nominations.demo import seed
     from nominations.schemas import NominationCreateSchema
 
-    app = create_app(test_config)
+    app = create_app({**private_services(), **(test_config or {})})
     with app.app_context():
         upgrade(directory=str(ROOT / "migrations"))
         seed("bench-password-1")  # units and logins; its own campaign is not used here

@@ -89,6 +89,9 @@ def main() -> None:
     )
     os.environ.update(env)
     numbers = _prepare(instance, opts.voters)
+    env.update(
+        {k: os.environ[k] for k in ("DATABASE_URL", "ZUIMEI_REDIS_PREFIX") if k in os.environ}
+    )
     server = subprocess.Popen(
         [
             sys.executable,
