@@ -40,6 +40,7 @@ from core.auth import client_ip
 from core.errors import Conflict, NotFound
 from core.extensions import db
 from core.ratelimit import rate_limit
+from core.schemas import ErrorEnvelopeSchema
 
 blp = Blueprint(
     "awards",
@@ -56,6 +57,8 @@ get_campaign = campaign_services.get_campaign
 @blp.doc(security=STAFF)
 @blp.arguments(CriteriaSchema)
 @blp.response(200, CriteriaSchema)
+@blp.alt_response(404, schema=ErrorEnvelopeSchema, description="campaign_not_found")
+@blp.alt_response(409, schema=ErrorEnvelopeSchema, description="criteria_locked")
 @staff_required("admin")
 def put_criteria(body: dict[str, Any], slug: str) -> dict[str, Any]:
     """Set the scoring criteria and their maximum points (locked once a judge has scored)."""
@@ -68,6 +71,11 @@ def put_criteria(body: dict[str, Any], slug: str) -> dict[str, Any]:
 @blp.doc(security=STAFF)
 @blp.arguments(JudgeAssignSchema)
 @blp.response(200, JudgeAssignmentSchema)
+@blp.alt_response(
+    404,
+    schema=ErrorEnvelopeSchema,
+    description="campaign_not_found, judge_not_found, category_not_found",
+)
 @staff_required("admin")
 def assign_judge(body: dict[str, Any], slug: str) -> dict[str, Any]:
     """Assign a judge to categories (replaces the judge's assignments in this campaign)."""
@@ -79,6 +87,7 @@ def assign_judge(body: dict[str, Any], slug: str) -> dict[str, Any]:
 @blp.route("/admin/campaigns/<slug>/judging", methods=["GET"])
 @blp.doc(security=STAFF)
 @blp.response(200, ProgressSchema)
+@blp.alt_response(404, schema=ErrorEnvelopeSchema, description="campaign_not_found")
 @staff_required("admin")
 def judging_progress(slug: str) -> dict[str, Any]:
     """Who has scored what: per judge, nominees to score, sheets submitted and in draft."""
@@ -89,6 +98,12 @@ def judging_progress(slug: str) -> dict[str, Any]:
 @blp.doc(security=STAFF)
 @blp.arguments(ConflictCreateSchema)
 @blp.response(201, ConflictCreateSchema)
+@blp.alt_response(
+    404,
+    schema=ErrorEnvelopeSchema,
+    description="campaign_not_found, judge_not_found, nominee_not_found",
+)
+@blp.alt_response(409, schema=ErrorEnvelopeSchema, description="judging_closed")
 @staff_required("judge", "admin")
 def declare_conflict(body: dict[str, Any], slug: str) -> dict[str, Any]:
     """Declare a conflict of interest: the judge never scores that nominee (a sheet is removed)."""
@@ -105,6 +120,7 @@ def declare_conflict(body: dict[str, Any], slug: str) -> dict[str, Any]:
 @blp.route("/judging/<slug>/sheets", methods=["GET"])
 @blp.doc(security=STAFF)
 @blp.response(200, JudgeQueueSchema)
+@blp.alt_response(404, schema=ErrorEnvelopeSchema, description="campaign_not_found")
 @staff_required("judge")
 def judge_queue(slug: str) -> dict[str, Any]:
     """The signed-in judge's nominees and sheets (no vote counts while scoring)."""
@@ -119,6 +135,11 @@ def judge_queue(slug: str) -> dict[str, Any]:
 @blp.doc(security=STAFF)
 @blp.arguments(SheetSaveSchema)
 @blp.response(200, SheetSchema)
+@blp.alt_response(403, schema=ErrorEnvelopeSchema, description="not_assigned, conflict_of_interest")
+@blp.alt_response(
+    404, schema=ErrorEnvelopeSchema, description="campaign_not_found, nominee_not_found"
+)
+@blp.alt_response(409, schema=ErrorEnvelopeSchema, description="judging_closed")
 @staff_required("judge")
 def save_sheet(body: dict[str, Any], slug: str, number: str) -> Any:
     """Save (or revise) a score sheet; ``submit: true`` needs every criterion scored."""
@@ -133,6 +154,10 @@ def save_sheet(body: dict[str, Any], slug: str, number: str) -> Any:
 @blp.doc(security=STAFF)
 @blp.arguments(OrganizerScoreSchema)
 @blp.response(200, OrganizerScoreSchema)
+@blp.alt_response(
+    404, schema=ErrorEnvelopeSchema, description="campaign_not_found, nominee_not_found"
+)
+@blp.alt_response(409, schema=ErrorEnvelopeSchema, description="judging_closed")
 @staff_required("admin")
 def organizer_score(body: dict[str, Any], slug: str, number: str) -> Any:
     """The organiser's 0–100 score of a nominee (used when the weights give it a share)."""
@@ -145,6 +170,8 @@ def organizer_score(body: dict[str, Any], slug: str, number: str) -> Any:
 @blp.doc(security=STAFF)
 @blp.arguments(ComputeSchema)
 @blp.response(201, VersionSchema)
+@blp.alt_response(404, schema=ErrorEnvelopeSchema, description="campaign_not_found")
+@blp.alt_response(409, schema=ErrorEnvelopeSchema, description="results_closed, ledger_not_drained")
 @staff_required("admin")
 def compute_results(body: dict[str, Any], slug: str) -> Any:
     """Compute a new draft version of the results; the method is written next to it."""
@@ -156,6 +183,9 @@ def compute_results(body: dict[str, Any], slug: str) -> Any:
 @blp.route("/admin/campaigns/<slug>/results/<id:number>", methods=["GET"])
 @blp.doc(security=STAFF)
 @blp.response(200, VersionSchema)
+@blp.alt_response(
+    404, schema=ErrorEnvelopeSchema, description="campaign_not_found, result_not_found"
+)
 @staff_required("admin")
 def get_results(slug: str, number: int) -> Any:
     """A result version with every nominee's scores, rank and winner flag."""
@@ -165,6 +195,9 @@ def get_results(slug: str, number: int) -> Any:
 @blp.route("/admin/campaigns/<slug>/results/<id:number>/sensitivity", methods=["GET"])
 @blp.doc(security=STAFF)
 @blp.response(200, SensitivitySchema)
+@blp.alt_response(
+    404, schema=ErrorEnvelopeSchema, description="campaign_not_found, result_not_found"
+)
 @staff_required("admin")
 def sensitivity(slug: str, number: int) -> dict[str, Any]:
     """Would the winners change if 5 or 10 points of weight moved between public and jury?"""
@@ -176,6 +209,12 @@ def sensitivity(slug: str, number: int) -> dict[str, Any]:
 @blp.doc(security=STAFF)
 @blp.arguments(AdjustSchema)
 @blp.response(200, VersionSchema)
+@blp.alt_response(
+    404,
+    schema=ErrorEnvelopeSchema,
+    description="campaign_not_found, result_not_found, nominee_not_found",
+)
+@blp.alt_response(409, schema=ErrorEnvelopeSchema, description="version_locked")
 @staff_required("admin")
 def adjust(body: dict[str, Any], slug: str, number: int) -> Any:
     """Exclude or promote a nominee in a draft, with a written reason (audited)."""
@@ -191,6 +230,10 @@ def adjust(body: dict[str, Any], slug: str, number: int) -> Any:
 @blp.route("/admin/campaigns/<slug>/results/<id:number>/finalize", methods=["POST"])
 @blp.doc(security=STAFF)
 @blp.response(200, VersionSchema)
+@blp.alt_response(
+    404, schema=ErrorEnvelopeSchema, description="campaign_not_found, result_not_found"
+)
+@blp.alt_response(409, schema=ErrorEnvelopeSchema, description="version_locked")
 @staff_required("admin")
 def finalize(slug: str, number: int) -> Any:
     """Finalise a draft. Moving the campaign to publicity publishes the final version."""
@@ -203,6 +246,10 @@ def finalize(slug: str, number: int) -> Any:
 @blp.route("/admin/campaigns/<slug>/results/<id:number>/publish", methods=["POST"])
 @blp.doc(security=STAFF)
 @blp.response(200, VersionSchema)
+@blp.alt_response(
+    404, schema=ErrorEnvelopeSchema, description="campaign_not_found, result_not_found"
+)
+@blp.alt_response(409, schema=ErrorEnvelopeSchema, description="not_in_publicity, not_final")
 @staff_required("admin")
 def republish(slug: str, number: int) -> Any:
     """During publicity: publish a newer final version (after an upheld objection)."""
@@ -216,6 +263,9 @@ def republish(slug: str, number: int) -> Any:
 
 @blp.route("/campaigns/<slug>/winners", methods=["GET"])
 @blp.response(200, WinnersSchema)
+@blp.alt_response(
+    404, schema=ErrorEnvelopeSchema, description="campaign_not_found, results_not_published"
+)
 def winners(slug: str) -> dict[str, Any]:
     """The published winners (公示名单) with the method and the vote ledger's chain head."""
     campaign = campaign_services.get_public_campaign(slug)
@@ -236,6 +286,12 @@ def winners(slug: str) -> dict[str, Any]:
 @blp.route("/campaigns/<slug>/objections", methods=["POST"])
 @blp.arguments(ObjectionCreateSchema)
 @blp.response(201, ObjectionFiledSchema)
+@blp.alt_response(
+    404, schema=ErrorEnvelopeSchema, description="campaign_not_found, nominee_not_found"
+)
+@blp.alt_response(409, schema=ErrorEnvelopeSchema, description="publicity_closed")
+@blp.alt_response(413, schema=ErrorEnvelopeSchema, description="attachment_too_large")
+@blp.alt_response(429, schema=ErrorEnvelopeSchema, description="rate_limited, with Retry-After")
 @rate_limit("CHALLENGE_IP_LIMIT")
 def file_objection(body: dict[str, Any], slug: str) -> Any:
     """File an objection (异议) while the publicity window is open; a contact is required."""
@@ -248,6 +304,7 @@ def file_objection(body: dict[str, Any], slug: str) -> Any:
 
 @blp.route("/campaigns/<slug>/objections", methods=["GET"])
 @blp.response(200, PublicObjectionListSchema)
+@blp.alt_response(404, schema=ErrorEnvelopeSchema, description="campaign_not_found")
 def public_objections(slug: str) -> dict[str, Any]:
     """Answered objections with their answers (no contact details)."""
     return {"items": services.public_objections(campaign_services.get_public_campaign(slug))}
@@ -256,6 +313,7 @@ def public_objections(slug: str) -> dict[str, Any]:
 @blp.route("/admin/campaigns/<slug>/objections", methods=["GET"])
 @blp.doc(security=STAFF)
 @blp.response(200, ObjectionListSchema)
+@blp.alt_response(404, schema=ErrorEnvelopeSchema, description="campaign_not_found")
 @staff_required("admin")
 def admin_objections(slug: str) -> dict[str, Any]:
     """Every objection with its contact."""
@@ -271,6 +329,15 @@ def admin_objections(slug: str) -> dict[str, Any]:
 @blp.doc(security=STAFF)
 @blp.arguments(ObjectionAnswerSchema)
 @blp.response(200, AnswerResultSchema)
+@blp.alt_response(
+    404, schema=ErrorEnvelopeSchema, description="campaign_not_found, objection_not_found"
+)
+@blp.alt_response(
+    409,
+    schema=ErrorEnvelopeSchema,
+    description="objection_answered; upheld reopens the results: results_closed, "
+    "ledger_not_drained",
+)
 @staff_required("admin")
 def answer_objection(body: dict[str, Any], slug: str, objection_id: int) -> dict[str, Any]:
     """Answer an objection: upheld reopens the result as a new draft; dismissed is published."""
@@ -285,6 +352,7 @@ def answer_objection(body: dict[str, Any], slug: str, objection_id: int) -> dict
 @blp.doc(security=STAFF)
 @blp.arguments(AuditArgsSchema, location="query")
 @blp.response(200, AuditPageSchema)
+@blp.alt_response(404, schema=ErrorEnvelopeSchema, description="campaign_not_found")
 @staff_required("admin")
 def audit_report(args: dict[str, Any], slug: str) -> dict[str, Any]:
     """Every decision of the campaign with actor, time, reason, before and after."""
@@ -309,6 +377,7 @@ def _export_state(slug: str, state: dict[str, Any]) -> dict[str, Any]:
 @blp.doc(security=STAFF)
 @blp.arguments(exports.ExportCreateSchema)
 @blp.response(202, exports.ExportStatusSchema)
+@blp.alt_response(404, schema=ErrorEnvelopeSchema, description="campaign_not_found")
 @staff_required("admin")
 def create_export(body: dict[str, Any], slug: str) -> dict[str, Any]:
     """Start an export job: the campaign workbook (xlsx), the printable winners' list (HTML) or
@@ -322,6 +391,9 @@ def create_export(body: dict[str, Any], slug: str) -> dict[str, Any]:
 @blp.route("/admin/campaigns/<slug>/exports/<job_id>", methods=["GET"])
 @blp.doc(security=STAFF)
 @blp.response(200, exports.ExportStatusSchema)
+@blp.alt_response(
+    404, schema=ErrorEnvelopeSchema, description="campaign_not_found, export_not_found"
+)
 @staff_required("admin")
 def get_export(slug: str, job_id: str) -> dict[str, Any]:
     """An export job's status and progress (0–100); ``download_url`` once it has finished."""
@@ -332,7 +404,12 @@ def get_export(slug: str, job_id: str) -> dict[str, Any]:
 @blp.route("/admin/campaigns/<slug>/exports/<job_id>/download", methods=["GET"])
 @blp.doc(security=STAFF)
 @blp.response(200, description="the exported file (xlsx, html or csv) as an attachment")
-@blp.alt_response(409, description="export_not_ready (still running), export_failed")
+@blp.alt_response(
+    404, schema=ErrorEnvelopeSchema, description="campaign_not_found, export_not_found"
+)
+@blp.alt_response(
+    409, schema=ErrorEnvelopeSchema, description="export_not_ready (still running), export_failed"
+)
 @staff_required("admin")
 def download_export(slug: str, job_id: str) -> Response:
     """Download a finished export."""

@@ -29,6 +29,7 @@ from campaigns.schemas import (
 )
 from core.auth import client_ip
 from core.extensions import db
+from core.schemas import ErrorEnvelopeSchema
 
 blp = Blueprint(
     "campaigns",
@@ -43,8 +44,11 @@ STAFF_SECURITY = [{"bearerAuth": []}]
 @blp.route("/auth/login", methods=["POST"])
 @blp.arguments(LoginSchema)
 @blp.response(200, LoginResultSchema)
-@blp.alt_response(401, description="invalid_credentials")
-@blp.alt_response(429, description="login_throttled / login_locked, with Retry-After")
+@blp.alt_response(401, schema=ErrorEnvelopeSchema, description="invalid_credentials")
+@blp.alt_response(
+    429, schema=ErrorEnvelopeSchema, description="login_throttled / login_locked, with Retry-After"
+)
+@blp.alt_response(503, schema=ErrorEnvelopeSchema, description="service_unavailable (Redis)")
 def login(body: dict[str, Any]) -> dict[str, Any]:
     """Staff login: username and password for a signed, expiring bearer token."""
     account, token = services.login(body["username"], body["password"], client_ip())
@@ -82,6 +86,8 @@ class Units(MethodView):
     @blp.doc(security=STAFF_SECURITY)
     @blp.arguments(UnitCreateSchema)
     @blp.response(201, UnitSchema)
+    @blp.alt_response(404, schema=ErrorEnvelopeSchema, description="unit_not_found (parent_code)")
+    @blp.alt_response(409, schema=ErrorEnvelopeSchema, description="unit_exists")
     @services.staff_required("admin")
     def post(self, body: dict[str, Any]) -> Any:
         """Create a unit under its parent (province → city → county → institution)."""
@@ -102,6 +108,8 @@ class Accounts(MethodView):
     @blp.doc(security=STAFF_SECURITY)
     @blp.arguments(AccountCreateSchema)
     @blp.response(201, AccountSchema)
+    @blp.alt_response(404, schema=ErrorEnvelopeSchema, description="unit_not_found")
+    @blp.alt_response(409, schema=ErrorEnvelopeSchema, description="account_exists")
     @services.staff_required("admin")
     def post(self, body: dict[str, Any]) -> Any:
         """Create a staff account (password hashed with argon2)."""
@@ -120,6 +128,7 @@ class Campaigns(MethodView):
     @blp.doc(security=STAFF_SECURITY)
     @blp.arguments(CampaignCreateSchema)
     @blp.response(201, CampaignAdminSchema)
+    @blp.alt_response(409, schema=ErrorEnvelopeSchema, description="campaign_exists")
     @services.staff_required("admin")
     def post(self, body: dict[str, Any]) -> Any:
         """Create a campaign in the draft phase with its windows, voting rules and weights."""
@@ -131,6 +140,7 @@ class Campaigns(MethodView):
 @blp.route("/campaigns/<slug>")
 class CampaignDetail(MethodView):
     @blp.response(200, CampaignSchema)
+    @blp.alt_response(404, schema=ErrorEnvelopeSchema, description="campaign_not_found")
     def get(self, slug: str) -> Any:
         """A campaign, its categories, phase, windows and public rules."""
         return services.get_public_campaign(slug)
@@ -138,6 +148,8 @@ class CampaignDetail(MethodView):
     @blp.doc(security=STAFF_SECURITY)
     @blp.arguments(CampaignUpdateSchema)
     @blp.response(200, CampaignAdminSchema)
+    @blp.alt_response(404, schema=ErrorEnvelopeSchema, description="campaign_not_found")
+    @blp.alt_response(409, schema=ErrorEnvelopeSchema, description="campaign_closed, rules_locked")
     @services.staff_required("admin")
     def patch(self, body: dict[str, Any], slug: str) -> Any:
         """Edit a campaign. Voting rules are locked while voting is under way."""
@@ -149,6 +161,7 @@ class CampaignDetail(MethodView):
 @blp.route("/admin/campaigns/<slug>", methods=["GET"])
 @blp.doc(security=STAFF_SECURITY)
 @blp.response(200, CampaignAdminSchema)
+@blp.alt_response(404, schema=ErrorEnvelopeSchema, description="campaign_not_found")
 @services.staff_required("admin", "reviewer", "unit")
 def campaign_for_staff(slug: str) -> Any:
     """A campaign as staff see it, drafts included."""
@@ -159,6 +172,13 @@ def campaign_for_staff(slug: str) -> Any:
 @blp.doc(security=STAFF_SECURITY)
 @blp.arguments(PhaseChangeSchema)
 @blp.response(200, CampaignAdminSchema)
+@blp.alt_response(404, schema=ErrorEnvelopeSchema, description="campaign_not_found")
+@blp.alt_response(
+    409,
+    schema=ErrorEnvelopeSchema,
+    description="phase_unchanged, no_categories; the awards rules: no_final_result, "
+    "not_published, unpublished_result, publicity_running, objections_open",
+)
 @services.staff_required("admin")
 def change_phase(body: dict[str, Any], slug: str) -> Any:
     """Move the campaign forward, or back with a reason (audited)."""
@@ -171,6 +191,8 @@ def change_phase(body: dict[str, Any], slug: str) -> Any:
 @blp.doc(security=STAFF_SECURITY)
 @blp.arguments(CategoryCreateSchema)
 @blp.response(201, CategorySchema)
+@blp.alt_response(404, schema=ErrorEnvelopeSchema, description="campaign_not_found")
+@blp.alt_response(409, schema=ErrorEnvelopeSchema, description="categories_locked, category_exists")
 @services.staff_required("admin")
 def add_category(body: dict[str, Any], slug: str) -> Any:
     """Add a category (奖项) with its number prefix, award count and per-unit quota."""

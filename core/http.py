@@ -20,7 +20,17 @@ _WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
 class IdConverter(IntegerConverter):
     """Database ids in paths: positive and within a 32-bit integer, so an absurd id is a plain
-    404 instead of an overflow deep in the database driver."""
+    404 instead of an overflow deep in the database driver.
+
+    The pattern itself admits only 1 … 2147483647 (no leading zeros). Were a matched value
+    refused later by ``to_python``, werkzeug would answer 405 for a method the path does declare
+    (it has seen the path's other methods by then) instead of 404."""
+
+    regex = (
+        r"(?:[1-9][0-9]{0,8}|1[0-9]{9}|20[0-9]{8}|21[0-3][0-9]{7}|214[0-6][0-9]{6}"
+        r"|2147[0-3][0-9]{5}|21474[0-7][0-9]{4}|214748[0-2][0-9]{3}|2147483[0-5][0-9]{2}"
+        r"|21474836[0-3][0-9]|214748364[0-7])"
+    )
 
     def __init__(self, url_map: Any) -> None:
         super().__init__(url_map, min=1, max=2_147_483_647)
@@ -42,6 +52,29 @@ def cacheable(seconds: int):  # type: ignore[no-untyped-def]
     return mark
 
 
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(v) for v in value)
+    return False
+
+
+def _nul_fields() -> dict[str, list[str]]:
+    """Query parameters and top-level JSON fields holding a NUL character: PostgreSQL text cannot
+    store one (the driver raises), so such input is refused up front, on SQLite alike."""
+    bad = {name for name, value in request.args.items(multi=True) if _holds_nul(name + value)}
+    if request.is_json:
+        body = request.get_json(silent=True)
+        if isinstance(body, dict):
+            bad.update(key for key, value in body.items() if _holds_nul(key) or _holds_nul(value))
+        elif _holds_nul(body):
+            bad.add("_body")
+    return {name.replace("\x00", "\\0"): ["不能包含空字符"] for name in sorted(bad)}
+
+
 def init_app(app: Flask) -> None:
     app.url_map.converters["id"] = IdConverter
 
@@ -50,6 +83,8 @@ def init_app(app: Flask) -> None:
         incoming = request.headers.get("X-Request-ID", "")
         g.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
         sqlite_write_intent.set(request.method in _WRITE_METHODS)
+        if "\x00" in request.path:
+            return error_response(404, "not_found", "未找到请求的地址")
         if request.method in _WRITE_METHODS and request.path.startswith("/api/"):
             has_body = bool(request.content_length) or "chunked" in request.headers.get(
                 "Transfer-Encoding", ""
@@ -61,6 +96,17 @@ def init_app(app: Flask) -> None:
                     "unsupported_media_type",
                     "请求内容类型不受支持，请使用 application/json",
                     {"content_type": request.mimetype or None},
+                )
+        if request.path.startswith("/api/"):
+            try:
+                nul = _nul_fields()
+            except RecursionError:  # json (and the walk) refuse nesting this deep
+                return error_response(
+                    400, "malformed_json", "请求体不是合法的 JSON", {"reason": "nested too deeply"}
+                )
+            if nul:
+                return error_response(
+                    422, "validation_error", "提交的内容不能包含空字符", {"fields": nul}
                 )
         return None
 

@@ -15,6 +15,7 @@ from campaigns import services as campaign_services
 from core.errors import AppError
 from core.extensions import db
 from core.http import accepts_any_body
+from core.schemas import ErrorEnvelopeSchema
 from media import services
 from media.models import MediaAsset
 from media.schemas import MediaAssetSchema, NominationMediaSchema
@@ -74,7 +75,17 @@ def _int_header(name: str) -> int:
     ],
 )
 @blp.response(201, MediaAssetSchema, headers={"Location": {"schema": {"type": "string"}}})
-@blp.alt_response(413, description="upload_too_large: refused before any byte is sent")
+@blp.alt_response(
+    400,
+    schema=ErrorEnvelopeSchema,
+    description="bad_upload_header (Upload-Length), bad_upload_metadata, empty_upload",
+)
+@blp.alt_response(403, schema=ErrorEnvelopeSchema, description="not_owner")
+@blp.alt_response(404, schema=ErrorEnvelopeSchema, description="nomination_not_found")
+@blp.alt_response(409, schema=ErrorEnvelopeSchema, description="not_editable")
+@blp.alt_response(
+    413, schema=ErrorEnvelopeSchema, description="upload_too_large: refused before any byte is sent"
+)
 @staff_required("unit", "admin")
 def create_video_upload(nomination_id: int) -> Any:
     """Create a resumable video upload (tus creation); then PATCH the bytes to its URL."""
@@ -90,6 +101,16 @@ def create_video_upload(nomination_id: int) -> Any:
 
 @blp.route("/uploads/<id:asset_id>", methods=["HEAD"])
 @blp.doc(security=STAFF)
+@blp.response(
+    200,
+    description="no body; Upload-Offset tells how many bytes the server holds",
+    headers={
+        "Upload-Offset": {"schema": {"type": "integer"}},
+        "Upload-Length": {"schema": {"type": "integer"}},
+        "Tus-Resumable": {"schema": {"type": "string"}},
+    },
+)
+@blp.alt_response(404, schema=ErrorEnvelopeSchema, description="media_not_found (no body)")
 @staff_required("unit", "admin")
 def upload_offset(asset_id: int) -> Response:
     """tus: how many bytes the server holds (Upload-Offset)."""
@@ -111,9 +132,23 @@ def upload_offset(asset_id: int) -> Response:
     },
 )
 @blp.response(204, description="stored; Upload-Offset tells the new offset")
-@blp.alt_response(409, description="offset_mismatch (with the server's Upload-Offset), upload_busy")
-@blp.alt_response(413, description="more bytes than Upload-Length leaves")
-@blp.alt_response(415, description="Content-Type must be application/offset+octet-stream")
+@blp.alt_response(400, schema=ErrorEnvelopeSchema, description="bad_upload_header (Upload-Offset)")
+@blp.alt_response(403, schema=ErrorEnvelopeSchema, description="not_owner")
+@blp.alt_response(404, schema=ErrorEnvelopeSchema, description="media_not_found")
+@blp.alt_response(
+    409,
+    schema=ErrorEnvelopeSchema,
+    description="offset_mismatch (with the server's Upload-Offset), upload_busy, "
+    "upload_complete, not_editable",
+)
+@blp.alt_response(
+    413, schema=ErrorEnvelopeSchema, description="more bytes than Upload-Length leaves"
+)
+@blp.alt_response(
+    415,
+    schema=ErrorEnvelopeSchema,
+    description="Content-Type must be application/offset+octet-stream",
+)
 @staff_required("unit", "admin")
 def upload_chunk(asset_id: int) -> Response:
     """tus: append bytes at Upload-Offset. The body streams to disk in 1 MiB chunks."""
@@ -147,8 +182,12 @@ def upload_chunk(asset_id: int) -> Response:
     },
 )
 @blp.response(201, MediaAssetSchema)
-@blp.alt_response(413, description="upload_too_large")
-@blp.alt_response(422, description="not_an_image, image_too_large")
+@blp.alt_response(400, schema=ErrorEnvelopeSchema, description="empty_upload, incomplete_upload")
+@blp.alt_response(403, schema=ErrorEnvelopeSchema, description="not_owner")
+@blp.alt_response(404, schema=ErrorEnvelopeSchema, description="nomination_not_found")
+@blp.alt_response(409, schema=ErrorEnvelopeSchema, description="not_editable")
+@blp.alt_response(413, schema=ErrorEnvelopeSchema, description="upload_too_large")
+@blp.alt_response(422, schema=ErrorEnvelopeSchema, description="not_an_image, image_too_large")
 @staff_required("unit", "admin")
 def upload_photo(nomination_id: int) -> Any:
     """Upload the nominee's portrait: checked by content, re-encoded, EXIF (GPS too) removed."""
@@ -162,6 +201,7 @@ def upload_photo(nomination_id: int) -> Any:
 @blp.route("/media/<id:asset_id>", methods=["GET"])
 @blp.doc(security=STAFF)
 @blp.response(200, MediaAssetSchema)
+@blp.alt_response(404, schema=ErrorEnvelopeSchema, description="media_not_found")
 @staff_required("unit", "reviewer", "admin")
 def get_media(asset_id: int) -> Any:
     """An asset's status and renditions, with preview links valid for an hour."""
@@ -172,6 +212,7 @@ def get_media(asset_id: int) -> Any:
 @blp.route("/nominations/<id:nomination_id>/media", methods=["GET"])
 @blp.doc(security=STAFF)
 @blp.response(200, NominationMediaSchema)
+@blp.alt_response(404, schema=ErrorEnvelopeSchema, description="nomination_not_found")
 @staff_required("unit", "reviewer", "admin")
 def nomination_media(nomination_id: int) -> Any:
     """Every photo and video uploaded for a nomination, newest first."""

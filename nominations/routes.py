@@ -10,6 +10,7 @@ from flask_smorest import Blueprint
 from campaigns import services as campaign_services
 from core.extensions import db
 from core.http import cacheable
+from core.schemas import ErrorEnvelopeSchema
 from nominations import services
 from nominations.schemas import (
     NominationCreateSchema,
@@ -39,6 +40,13 @@ staff_required = campaign_services.staff_required
 @blp.doc(security=STAFF)
 @blp.arguments(NominationCreateSchema)
 @blp.response(201, NominationSchema)
+@blp.alt_response(403, schema=ErrorEnvelopeSchema, description="foreign_unit, no_unit")
+@blp.alt_response(
+    404,
+    schema=ErrorEnvelopeSchema,
+    description="campaign_not_found, category_not_found, unit_not_found",
+)
+@blp.alt_response(409, schema=ErrorEnvelopeSchema, description="nomination_closed")
 @staff_required("unit", "admin")
 def create_nomination(body: dict[str, Any], slug: str) -> Any:
     """Create a draft nomination for the caller's unit (admins name the unit)."""
@@ -52,6 +60,7 @@ def create_nomination(body: dict[str, Any], slug: str) -> Any:
 @blp.doc(security=STAFF)
 @blp.arguments(NominationListArgsSchema, location="query")
 @blp.response(200, NominationPageSchema)
+@blp.alt_response(404, schema=ErrorEnvelopeSchema, description="campaign_not_found")
 @staff_required("unit", "reviewer", "admin")
 def list_nominations(args: dict[str, Any], slug: str) -> dict[str, Any]:
     """Nominations the caller may see: its unit's, its sub-tree's, or (admins) all submitted."""
@@ -63,6 +72,7 @@ def list_nominations(args: dict[str, Any], slug: str) -> dict[str, Any]:
 @blp.route("/nominations/<id:nomination_id>", methods=["GET"])
 @blp.doc(security=STAFF)
 @blp.response(200, NominationSchema)
+@blp.alt_response(404, schema=ErrorEnvelopeSchema, description="nomination_not_found")
 @staff_required("unit", "reviewer", "admin")
 def get_nomination(nomination_id: int) -> Any:
     """One nomination with its review history."""
@@ -73,6 +83,15 @@ def get_nomination(nomination_id: int) -> Any:
 @blp.doc(security=STAFF)
 @blp.arguments(NominationUpdateSchema)
 @blp.response(200, NominationSchema)
+@blp.alt_response(403, schema=ErrorEnvelopeSchema, description="not_owner")
+@blp.alt_response(
+    404, schema=ErrorEnvelopeSchema, description="nomination_not_found, category_not_found"
+)
+@blp.alt_response(
+    409,
+    schema=ErrorEnvelopeSchema,
+    description="not_editable, nomination_closed, category_locked, concurrent_update",
+)
 @staff_required("unit", "admin")
 def update_nomination(body: dict[str, Any], nomination_id: int) -> Any:
     """Edit a draft or returned nomination. Status and number cannot be set here."""
@@ -85,6 +104,13 @@ def update_nomination(body: dict[str, Any], nomination_id: int) -> Any:
 @blp.route("/nominations/<id:nomination_id>/submit", methods=["POST"])
 @blp.doc(security=STAFF)
 @blp.response(200, NominationSchema)
+@blp.alt_response(403, schema=ErrorEnvelopeSchema, description="not_owner")
+@blp.alt_response(404, schema=ErrorEnvelopeSchema, description="nomination_not_found")
+@blp.alt_response(
+    409,
+    schema=ErrorEnvelopeSchema,
+    description="not_submittable, nomination_closed, unit_quota_exceeded, concurrent_update",
+)
 @staff_required("unit", "admin")
 def submit_nomination(nomination_id: int) -> Any:
     """Submit (or resubmit after return); the unit's quota per category is checked here."""
@@ -98,6 +124,11 @@ def submit_nomination(nomination_id: int) -> Any:
 @blp.doc(security=STAFF)
 @blp.arguments(WithdrawSchema)
 @blp.response(200, NominationSchema)
+@blp.alt_response(403, schema=ErrorEnvelopeSchema, description="not_owner")
+@blp.alt_response(404, schema=ErrorEnvelopeSchema, description="nomination_not_found")
+@blp.alt_response(
+    409, schema=ErrorEnvelopeSchema, description="not_withdrawable, concurrent_update"
+)
 @staff_required("unit", "admin")
 def withdraw_nomination(body: dict[str, Any], nomination_id: int) -> Any:
     """Withdraw a nomination (admins may also withdraw an approved one, with a reason)."""
@@ -111,6 +142,13 @@ def withdraw_nomination(body: dict[str, Any], nomination_id: int) -> Any:
 @blp.doc(security=STAFF)
 @blp.arguments(ReviewSchema)
 @blp.response(200, NominationSchema)
+@blp.alt_response(404, schema=ErrorEnvelopeSchema, description="nomination_not_found")
+@blp.alt_response(
+    409,
+    schema=ErrorEnvelopeSchema,
+    description="not_reviewable, review_closed, already_recommended, recommendation_required, "
+    "concurrent_update",
+)
 @staff_required("reviewer", "admin")
 def review_nomination(body: dict[str, Any], nomination_id: int) -> Any:
     """Review: a bureau reviewer's approve recommends the nomination to the committee; the
@@ -124,6 +162,9 @@ def review_nomination(body: dict[str, Any], nomination_id: int) -> Any:
 @blp.route("/campaigns/<slug>/nominees", methods=["GET"])
 @blp.arguments(NomineeQueryArgsSchema, location="query")
 @blp.response(200, NomineePageSchema)
+@blp.alt_response(
+    404, schema=ErrorEnvelopeSchema, description="campaign_not_found, category_not_found"
+)
 @cacheable(5)
 def list_nominees(args: dict[str, Any], slug: str) -> dict[str, Any]:
     """Approved nominees: search by name or number, filter by category, paginate."""
@@ -140,6 +181,9 @@ def list_nominees(args: dict[str, Any], slug: str) -> dict[str, Any]:
 
 @blp.route("/campaigns/<slug>/nominees/<number>", methods=["GET"])
 @blp.response(200, NomineeDetailSchema)
+@blp.alt_response(
+    404, schema=ErrorEnvelopeSchema, description="campaign_not_found, nominee_not_found"
+)
 @cacheable(5)
 def get_nominee(slug: str, number: str) -> dict[str, Any]:
     """One approved nominee: deeds and the unit's recommendation."""

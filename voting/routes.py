@@ -25,6 +25,7 @@ from core.errors import AppError
 from core.extensions import db, redis_store
 from core.http import cacheable
 from core.ratelimit import rate_limit
+from core.schemas import ErrorEnvelopeSchema
 from core.web import VOTER_COOKIE, set_credential
 from voting import fraud, services, wechat
 from voting.models import CommitteeDecision, FraudScan, LedgerHead, NomineeFreeze
@@ -84,6 +85,10 @@ def _voter_key() -> str:
 @rate_limit("VOTER_CREATE_IP_LIMIT")
 @blp.arguments(DeviceVoterSchema)
 @blp.response(201, VoterTokenSchema)
+@blp.alt_response(
+    404, schema=ErrorEnvelopeSchema, description="provider_disabled (device identity is off)"
+)
+@blp.alt_response(429, schema=ErrorEnvelopeSchema, description="rate_limited, with Retry-After")
 def device_voter(body: dict[str, Any]) -> dict[str, Any]:
     """Demo and development only: a voter identity for a device id (404 when disabled)."""
     _, token = services.device_voter(body["device_id"])
@@ -106,12 +111,20 @@ def device_voter(body: dict[str, Any]) -> dict[str, Any]:
 )
 @blp.arguments(VoteCreateSchema())
 @blp.response(201, VoteResultSchema())
-@blp.alt_response(401, description="invalid_voter")
-@blp.alt_response(403, description="voting_closed, nominee_frozen")
-@blp.alt_response(404, description="nominee_not_found")
-@blp.alt_response(428, description="challenge_required")
-@blp.alt_response(429, description="daily_quota_exhausted, nominee_daily_limit, rate_limited")
-@blp.alt_response(503, description="service_unavailable: the vote is not counted")
+@blp.alt_response(401, schema=ErrorEnvelopeSchema, description="invalid_voter")
+@blp.alt_response(403, schema=ErrorEnvelopeSchema, description="voting_closed, nominee_frozen")
+@blp.alt_response(
+    404, schema=ErrorEnvelopeSchema, description="campaign_not_found, nominee_not_found"
+)
+@blp.alt_response(428, schema=ErrorEnvelopeSchema, description="challenge_required")
+@blp.alt_response(
+    429,
+    schema=ErrorEnvelopeSchema,
+    description="daily_quota_exhausted, nominee_daily_limit, rate_limited",
+)
+@blp.alt_response(
+    503, schema=ErrorEnvelopeSchema, description="service_unavailable: the vote is not counted"
+)
 def vote(body: dict[str, Any], slug: str) -> Any:
     """Cast one vote: checked and counted by one Redis script, no SQL on this path.
 
@@ -140,7 +153,8 @@ def vote(body: dict[str, Any], slug: str) -> Any:
 @blp.route("/campaigns/<slug>/votes/me", methods=["GET"])
 @blp.doc(security=BEARER)
 @blp.response(200, MyQuotaSchema)
-@blp.alt_response(401, description="invalid_voter")
+@blp.alt_response(401, schema=ErrorEnvelopeSchema, description="invalid_voter")
+@blp.alt_response(404, schema=ErrorEnvelopeSchema, description="campaign_not_found")
 def my_quota(slug: str) -> dict[str, Any]:
     """The caller's votes left today and whom they voted for today (the H5 page's counter)."""
     voter = services.current_voter()
@@ -151,6 +165,9 @@ def my_quota(slug: str) -> dict[str, Any]:
 @blp.route("/campaigns/<slug>/ranking", methods=["GET"])
 @blp.arguments(RankingArgsSchema, location="query")
 @blp.response(200, RankingSchema)
+@blp.alt_response(
+    404, schema=ErrorEnvelopeSchema, description="campaign_not_found, category_not_found"
+)
 @cacheable(5)
 def ranking(args: dict[str, Any], slug: str) -> dict[str, Any]:
     """Standings of one category (empty while the campaign hides counts)."""
@@ -168,6 +185,7 @@ def ranking(args: dict[str, Any], slug: str) -> dict[str, Any]:
 @blp.route("/admin/campaigns/<slug>/health", methods=["GET"])
 @blp.doc(security=BEARER)
 @blp.response(200, LedgerHealthSchema)
+@blp.alt_response(404, schema=ErrorEnvelopeSchema, description="campaign_not_found")
 @campaign_services.staff_required("admin")
 def health(slug: str) -> dict[str, Any]:
     """The ledger's lag: stream length, unacknowledged entries, oldest undrained age."""
@@ -181,6 +199,8 @@ def health(slug: str) -> dict[str, Any]:
 @blp.route("/challenges", methods=["POST"])
 @rate_limit("CHALLENGE_IP_LIMIT")
 @blp.response(201, ChallengeSchema)
+@blp.alt_response(429, schema=ErrorEnvelopeSchema, description="rate_limited, with Retry-After")
+@blp.alt_response(503, schema=ErrorEnvelopeSchema, description="service_unavailable")
 def new_challenge() -> dict[str, Any]:
     """A captcha to solve after 428 challenge_required."""
     return services.new_challenge()
@@ -191,8 +211,11 @@ def new_challenge() -> dict[str, Any]:
 @rate_limit("CHALLENGE_IP_LIMIT")
 @blp.arguments(ChallengeAnswerSchema)
 @blp.response(200, ChallengePassSchema)
-@blp.alt_response(410, description="challenge_expired")
-@blp.alt_response(422, description="challenge_failed (one try per challenge)")
+@blp.alt_response(410, schema=ErrorEnvelopeSchema, description="challenge_expired")
+@blp.alt_response(
+    422, schema=ErrorEnvelopeSchema, description="challenge_failed (one try per challenge)"
+)
+@blp.alt_response(429, schema=ErrorEnvelopeSchema, description="rate_limited, with Retry-After")
 def answer_challenge(body: dict[str, Any], challenge_id: str) -> dict[str, Any]:
     """Answer a captcha: a right answer earns a short-lived pass for this voter and address."""
     voter = services.current_voter()
@@ -203,6 +226,7 @@ def answer_challenge(body: dict[str, Any], challenge_id: str) -> dict[str, Any]:
 @blp.route("/admin/campaigns/<slug>/freezes", methods=["GET"])
 @blp.doc(security=BEARER)
 @blp.response(200, FreezeListSchema)
+@blp.alt_response(404, schema=ErrorEnvelopeSchema, description="campaign_not_found")
 @campaign_services.staff_required("admin")
 def freezes(slug: str) -> dict[str, Any]:
     """Nominees the vote script froze for a pace far above their own, newest first, with why."""
@@ -234,6 +258,10 @@ def _safe_next(value: str | None, campaign: str) -> str:
 @blp.route("/wechat/oauth/start", methods=["GET"])
 @blp.arguments(OAuthStartArgsSchema, location="query")
 @blp.response(302, description="redirect to WeChat's authorisation page (snsapi_base)")
+@blp.alt_response(
+    404, schema=ErrorEnvelopeSchema, description="campaign_not_found, provider_disabled"
+)
+@blp.alt_response(429, schema=ErrorEnvelopeSchema, description="rate_limited, with Retry-After")
 @rate_limit("CHALLENGE_IP_LIMIT")
 def oauth_start(args: dict[str, Any]) -> Response:
     """Start WeChat web authorisation; the state is single use and bound to this browser."""
@@ -257,9 +285,14 @@ def oauth_start(args: dict[str, Any]) -> Response:
 @blp.arguments(OAuthCallbackArgsSchema, location="query")
 @blp.response(200, OAuthResultSchema, description="with format=json")
 @blp.alt_response(302, description="back to the page the voter came from, with the voter cookie")
-@blp.alt_response(400, description="oauth_state_invalid, oauth_code_invalid")
-@blp.alt_response(403, description="snapshot_user: WeChat's snapshot mode cannot vote")
-@blp.alt_response(502, description="wechat_error")
+@blp.alt_response(
+    400, schema=ErrorEnvelopeSchema, description="oauth_state_invalid, oauth_code_invalid"
+)
+@blp.alt_response(
+    403, schema=ErrorEnvelopeSchema, description="snapshot_user: WeChat's snapshot mode cannot vote"
+)
+@blp.alt_response(404, schema=ErrorEnvelopeSchema, description="provider_disabled")
+@blp.alt_response(502, schema=ErrorEnvelopeSchema, description="wechat_error")
 def oauth_callback(args: dict[str, Any]) -> Any:
     """WeChat sends the browser back here: check the state, exchange the code for the openid on
     the server, and issue the voter token (cookie for the H5 page, JSON for API clients)."""
@@ -279,6 +312,9 @@ def oauth_callback(args: dict[str, Any]) -> Any:
 @blp.route("/wechat/jssdk", methods=["GET"])
 @blp.arguments(JssdkArgsSchema, location="query")
 @blp.response(200, JssdkConfigSchema)
+@blp.alt_response(404, schema=ErrorEnvelopeSchema, description="provider_disabled")
+@blp.alt_response(429, schema=ErrorEnvelopeSchema, description="rate_limited, with Retry-After")
+@blp.alt_response(502, schema=ErrorEnvelopeSchema, description="wechat_error")
 @rate_limit("CHALLENGE_IP_LIMIT")
 def jssdk(args: dict[str, Any]) -> dict[str, Any]:
     """The wx.config signature for a page URL (share cards); WeChat tokens are cached in Redis."""
@@ -293,6 +329,7 @@ ADMIN = ("admin",)
 @blp.route("/admin/campaigns/<slug>/tally", methods=["GET"])
 @blp.doc(security=BEARER)
 @blp.response(200, TallySchema)
+@blp.alt_response(404, schema=ErrorEnvelopeSchema, description="campaign_not_found")
 @campaign_services.staff_required(*ADMIN)
 def tally(slug: str) -> dict[str, Any]:
     """Full tally from the votes table (valid / pending / invalid per nominee) against the live
@@ -304,6 +341,7 @@ def tally(slug: str) -> dict[str, Any]:
 @blp.doc(security=BEARER)
 @blp.arguments(TrendArgsSchema, location="query")
 @blp.response(200, TrendSchema)
+@blp.alt_response(404, schema=ErrorEnvelopeSchema, description="campaign_not_found")
 @campaign_services.staff_required(*ADMIN)
 def trend(args: dict[str, Any], slug: str) -> dict[str, Any]:
     """Per-minute snapshots of each nominee's valid and pending counts."""
@@ -324,6 +362,7 @@ def trend(args: dict[str, Any], slug: str) -> dict[str, Any]:
 @blp.route("/admin/campaigns/<slug>/fraud/scans", methods=["POST"])
 @blp.doc(security=BEARER)
 @blp.response(202, ScanSchema)
+@blp.alt_response(404, schema=ErrorEnvelopeSchema, description="campaign_not_found")
 @campaign_services.staff_required(*ADMIN)
 def start_scan(slug: str) -> Any:
     """Run every detector over the campaign's stored votes (an RQ job)."""
@@ -338,6 +377,7 @@ def start_scan(slug: str) -> Any:
 @blp.route("/admin/campaigns/<slug>/fraud/scans/<id:scan_id>", methods=["GET"])
 @blp.doc(security=BEARER)
 @blp.response(200, ScanSchema)
+@blp.alt_response(404, schema=ErrorEnvelopeSchema, description="campaign_not_found, scan_not_found")
 @campaign_services.staff_required(*ADMIN)
 def get_scan(slug: str, scan_id: int) -> Any:
     """A scan's status and what it found."""
@@ -352,6 +392,7 @@ def get_scan(slug: str, scan_id: int) -> Any:
 @blp.doc(security=BEARER)
 @blp.arguments(FlagListArgsSchema, location="query")
 @blp.response(200, FlagListSchema)
+@blp.alt_response(404, schema=ErrorEnvelopeSchema, description="campaign_not_found")
 @campaign_services.staff_required(*ADMIN)
 def flags(args: dict[str, Any], slug: str) -> dict[str, Any]:
     """Flags by severity, most certain first."""
@@ -361,6 +402,7 @@ def flags(args: dict[str, Any], slug: str) -> dict[str, Any]:
 @blp.route("/admin/campaigns/<slug>/fraud/flags/<id:flag_id>", methods=["GET"])
 @blp.doc(security=BEARER)
 @blp.response(200, FlagDetailSchema)
+@blp.alt_response(404, schema=ErrorEnvelopeSchema, description="campaign_not_found, flag_not_found")
 @campaign_services.staff_required(*ADMIN)
 def flag_detail(slug: str, flag_id: int) -> Any:
     """A flag with its evidence: top addresses, devices, a per-minute histogram, sample voters."""
@@ -388,12 +430,22 @@ def _flag_action(action: str):  # type: ignore[no-untyped-def]
     return view
 
 
+def _flag_errors(view):  # type: ignore[no-untyped-def]
+    """Document the refusals the three flag decisions share."""
+    view = blp.alt_response(409, schema=ErrorEnvelopeSchema, description="flag_decided, flag_open")(
+        view
+    )
+    return blp.alt_response(
+        404, schema=ErrorEnvelopeSchema, description="campaign_not_found, flag_not_found"
+    )(view)
+
+
 for _action in ("confirm", "dismiss", "undo"):
     blp.route(f"/admin/campaigns/<slug>/fraud/flags/<id:flag_id>/{_action}", methods=["POST"])(
         blp.doc(security=BEARER)(
             blp.arguments(DecisionSchema)(
                 blp.response(200, FlagDetailSchema)(
-                    campaign_services.staff_required(*ADMIN)(_flag_action(_action))
+                    _flag_errors(campaign_services.staff_required(*ADMIN)(_flag_action(_action)))
                 )
             )
         )
@@ -404,6 +456,8 @@ for _action in ("confirm", "dismiss", "undo"):
 @blp.doc(security=BEARER)
 @blp.arguments(PendingDecisionSchema)
 @blp.response(200, CommitteeDecisionSchema)
+@blp.alt_response(404, schema=ErrorEnvelopeSchema, description="campaign_not_found")
+@blp.alt_response(409, schema=ErrorEnvelopeSchema, description="nothing_pending")
 @campaign_services.staff_required(*ADMIN)
 def decide_pending(body: dict[str, Any], slug: str) -> Any:
     """Release (→ valid) or void (→ invalid) held votes in bulk: by ids or by nominee."""
@@ -423,6 +477,7 @@ def decide_pending(body: dict[str, Any], slug: str) -> Any:
 @blp.doc(security=BEARER)
 @blp.arguments(LiftFreezeSchema)
 @blp.response(204)
+@blp.alt_response(404, schema=ErrorEnvelopeSchema, description="campaign_not_found, not_frozen")
 @campaign_services.staff_required(*ADMIN)
 def lift_freeze(body: dict[str, Any], slug: str, number: str) -> None:
     """Lift a nominee's freeze with a reason (audited and chained)."""
@@ -433,6 +488,7 @@ def lift_freeze(body: dict[str, Any], slug: str, number: str) -> None:
 @blp.route("/admin/campaigns/<slug>/decisions", methods=["GET"])
 @blp.doc(security=BEARER)
 @blp.response(200, CommitteeDecisionSchema(many=True))
+@blp.alt_response(404, schema=ErrorEnvelopeSchema, description="campaign_not_found")
 @campaign_services.staff_required(*ADMIN)
 def decisions(slug: str) -> Any:
     """Every committee decision on votes, in chain order, with its hash."""
@@ -448,6 +504,7 @@ def decisions(slug: str) -> Any:
 @blp.doc(security=BEARER)
 @blp.arguments(VoteBrowseArgsSchema, location="query")
 @blp.response(200, VotePageSchema)
+@blp.alt_response(404, schema=ErrorEnvelopeSchema, description="campaign_not_found")
 @campaign_services.staff_required(*ADMIN)
 def browse_votes(args: dict[str, Any], slug: str) -> dict[str, Any]:
     """Votes by status, nominee, flag, voter, address prefix and time: how an auditor checks
@@ -461,6 +518,7 @@ def browse_votes(args: dict[str, Any], slug: str) -> dict[str, Any]:
 @blp.doc(security=BEARER)
 @blp.arguments(VoteFilterSchema, location="query")
 @blp.response(200, description="CSV (UTF-8 with BOM), streamed")
+@blp.alt_response(404, schema=ErrorEnvelopeSchema, description="campaign_not_found")
 @campaign_services.staff_required(*ADMIN)
 def export_votes(args: dict[str, Any], slug: str) -> Response:
     """The same filters, as a CSV download streamed from the database."""
@@ -479,6 +537,7 @@ def export_votes(args: dict[str, Any], slug: str) -> Response:
 @blp.doc(security=BEARER)
 @blp.arguments(VoteFilterSchema, location="query")
 @blp.response(200, description="Excel workbook (times in UTC)")
+@blp.alt_response(404, schema=ErrorEnvelopeSchema, description="campaign_not_found")
 @campaign_services.staff_required(*ADMIN)
 def export_votes_xlsx(args: dict[str, Any], slug: str) -> Response:
     """The same filters, as an Excel workbook."""

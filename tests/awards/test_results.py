@@ -426,3 +426,39 @@ def test_results_wait_for_the_ledger_to_drain(app: Flask, client: FlaskClient, o
         "/api/v1/admin/campaigns/v1/results", json={}, headers=org.headers("admin")
     )
     assert response.status_code == 409 and response.json["error"]["code"] == "ledger_not_drained"
+
+
+def test_openapi_declares_the_refusals_with_the_error_envelope(client: FlaskClient) -> None:
+    """Found by tests/fuzz: the awards operations answered undocumented 404s and 409s."""
+    paths = client.get("/api/openapi.json").json["paths"]
+    envelope = {"$ref": "#/components/schemas/ErrorEnvelope"}
+    admin = "/api/v1/admin/campaigns/{slug}"
+    declared = {
+        (f"{admin}/criteria", "put"): {404, 409},
+        (f"{admin}/judges", "post"): {404},
+        (f"{admin}/judging", "get"): {404},
+        ("/api/v1/judging/{slug}/conflicts", "post"): {404, 409},
+        ("/api/v1/judging/{slug}/sheets", "get"): {404},
+        ("/api/v1/judging/{slug}/sheets/{number}", "put"): {403, 404, 409},
+        (f"{admin}/organizer-scores/{{number}}", "put"): {404, 409},
+        (f"{admin}/results", "post"): {404, 409},
+        (f"{admin}/results/{{number}}", "get"): {404},
+        (f"{admin}/results/{{number}}/sensitivity", "get"): {404},
+        (f"{admin}/results/{{number}}/adjustments", "post"): {404, 409},
+        (f"{admin}/results/{{number}}/finalize", "post"): {404, 409},
+        (f"{admin}/results/{{number}}/publish", "post"): {404, 409},
+        ("/api/v1/campaigns/{slug}/winners", "get"): {404},
+        ("/api/v1/campaigns/{slug}/objections", "post"): {404, 409, 413, 429},
+        ("/api/v1/campaigns/{slug}/objections", "get"): {404},
+        (f"{admin}/objections", "get"): {404},
+        (f"{admin}/objections/{{objection_id}}", "post"): {404, 409},
+        (f"{admin}/audit", "get"): {404},
+        (f"{admin}/exports", "post"): {404},
+        (f"{admin}/exports/{{job_id}}", "get"): {404},
+        (f"{admin}/exports/{{job_id}}/download", "get"): {404, 409},
+    }
+    for (path, method), statuses in declared.items():
+        responses = paths[path][method]["responses"]
+        for status in statuses:
+            body = responses[str(status)]["content"]["application/json"]["schema"]
+            assert body == envelope, (method, path, status)

@@ -226,3 +226,26 @@ def test_hiding_counts_from_a_time_keeps_campaign_reads_working(
     shown = client.get(f"/api/v1/campaigns/{slug}").json["rules"]["hide_counts_from"]
     assert datetime.fromisoformat(shown) == datetime.fromisoformat("2026-12-19T16:00:00+00:00")
     assert client.get("/api/v1/campaigns").status_code == 200
+
+
+def test_openapi_declares_the_refusals_with_the_error_envelope(client: FlaskClient) -> None:
+    """Found by tests/fuzz: these answers were undocumented, or documented without a body, so
+    neither clients nor the schema checks knew their shape."""
+    paths = client.get("/api/openapi.json").json["paths"]
+    envelope = {"$ref": "#/components/schemas/ErrorEnvelope"}
+    declared = {
+        ("/api/v1/auth/login", "post"): {401, 429, 503},
+        ("/api/v1/units", "post"): {404, 409},
+        ("/api/v1/accounts", "post"): {404, 409},
+        ("/api/v1/campaigns", "post"): {409},
+        ("/api/v1/campaigns/{slug}", "get"): {404},
+        ("/api/v1/campaigns/{slug}", "patch"): {404, 409},
+        ("/api/v1/admin/campaigns/{slug}", "get"): {404},
+        ("/api/v1/campaigns/{slug}/phase", "post"): {404, 409},
+        ("/api/v1/campaigns/{slug}/categories", "post"): {404, 409},
+    }
+    for (path, method), statuses in declared.items():
+        responses = paths[path][method]["responses"]
+        for status in statuses:
+            body = responses[str(status)]["content"]["application/json"]["schema"]
+            assert body == envelope, (method, path, status)

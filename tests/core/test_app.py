@@ -9,6 +9,8 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from tests.factories import Org
+
 
 def test_healthz_answers_without_touching_services(client: FlaskClient) -> None:
     response = client.get("/healthz")
@@ -122,3 +124,43 @@ def test_docs_page_and_its_assets_are_served_locally(client: FlaskClient) -> Non
     asset = client.get("/api/docs/assets/swagger-ui-bundle.js")
     assert asset.status_code == 200
     asset.close()
+
+
+def test_nul_characters_and_absurd_nesting_are_refused_up_front(
+    client: FlaskClient, org: Org
+) -> None:
+    """PostgreSQL text cannot hold a NUL character (the driver raised: 500) and json raised
+    RecursionError on absurdly nested bodies (500): both are refused before any view runs, on
+    SQLite alike."""
+    org.campaign("n1")
+    admin = org.headers("admin")
+    assert client.get("/api/v1/campaigns/n1\x00").status_code == 404
+    query = client.get("/api/v1/campaigns/n1/nominees", query_string={"q": "李\x00"})
+    assert query.status_code == 422
+    assert query.json["error"]["details"]["fields"] == {"q": ["不能包含空字符"]}
+    body = client.patch("/api/v1/campaigns/n1", json={"title": "标题\x00"}, headers=admin)
+    assert body.status_code == 422 and set(body.json["error"]["details"]["fields"]) == {"title"}
+    fine = client.patch("/api/v1/campaigns/n1", json={"title": "标题"}, headers=admin)
+    assert fine.status_code == 200
+    deep = client.post(
+        "/api/v1/units",
+        data="[" * 100_000 + "]" * 100_000,
+        content_type="application/json",
+        headers=admin,
+    )
+    assert deep.status_code == 400 and deep.json["error"]["code"] == "malformed_json"
+
+
+def test_ids_outside_the_database_range_are_404_for_every_method(
+    client: FlaskClient, org: Org
+) -> None:
+    """Found by tests/fuzz: PATCH /nominations/0 answered 405 (werkzeug had seen the GET rule of
+    the path before the id converter refused the value)."""
+    admin = org.headers("admin")
+    for path in (
+        "/api/v1/nominations/0",
+        "/api/v1/nominations/2147483648",
+        "/api/v1/nominations/07",
+    ):
+        assert client.get(path, headers=admin).status_code == 404, path
+        assert client.patch(path, json={"name": "x"}, headers=admin).status_code == 404, path

@@ -333,3 +333,26 @@ def test_a_video_finished_after_approval_does_not_replace_the_reviewed_one(
     status = client.get(f"/api/v1/media/{asset_id}", headers=clerk).json
     assert status["status"] == "failed" and status["failure_code"] == "nomination_locked"
     assert "video" not in client.get("/api/v1/campaigns/c1/nominees/D001").json
+
+
+def test_openapi_documents_the_upload_answers(client: FlaskClient) -> None:
+    """Found by tests/fuzz: HEAD /uploads/<id> answered an undocumented 200 (schemathesis read it
+    as the JSON `default` error), and the upload refusals had no body schema."""
+    paths = client.get("/api/openapi.json").json["paths"]
+    head = paths["/api/v1/uploads/{asset_id}"]["head"]["responses"]
+    assert "content" not in head["200"]
+    assert set(head["200"]["headers"]) == {"Upload-Offset", "Upload-Length", "Tus-Resumable"}
+    envelope = {"$ref": "#/components/schemas/ErrorEnvelope"}
+    declared = {
+        ("/api/v1/nominations/{nomination_id}/video", "post"): {400, 403, 404, 409, 413},
+        ("/api/v1/uploads/{asset_id}", "head"): {404},
+        ("/api/v1/uploads/{asset_id}", "patch"): {400, 403, 404, 409, 413, 415},
+        ("/api/v1/nominations/{nomination_id}/photo", "post"): {400, 403, 404, 409, 413, 422},
+        ("/api/v1/media/{asset_id}", "get"): {404},
+        ("/api/v1/nominations/{nomination_id}/media", "get"): {404},
+    }
+    for (path, method), statuses in declared.items():
+        responses = paths[path][method]["responses"]
+        for status in statuses:
+            body = responses[str(status)]["content"]["application/json"]["schema"]
+            assert body == envelope, (method, path, status)
