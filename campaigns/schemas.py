@@ -249,6 +249,8 @@ class CampaignSchema(Schema):
 
 class CampaignAdminSchema(CampaignSchema):
     id = fields.Integer()
+    # Staff see every rule, detector thresholds included (the public sees PublicRulesSchema).
+    rules = fields.Dict()
     require_recommendation = fields.Boolean()
     created_at = fields.AwareDateTime()
     updated_at = fields.AwareDateTime()

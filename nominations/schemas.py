@@ -123,6 +123,10 @@ class NominationListArgsSchema(PageArgsSchema):
     status = fields.String(load_default=None, validate=validate.OneOf(STATUSES))
     category = fields.String(load_default=None)
     unit = fields.String(load_default=None, metadata={"description": "unit code"})
+    recommended = fields.Boolean(
+        load_default=None,
+        metadata={"description": "true: only those the bureau recommended; false: only the rest"},
+    )
 
 
 class NominationSummarySchema(Schema):

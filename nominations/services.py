@@ -82,6 +82,7 @@ def list_for(
     status: str | None = None,
     category: str | None = None,
     unit: str | None = None,
+    recommended: bool | None = None,
     page: int = 1,
     per_page: int = 20,
 ) -> tuple[list[Nomination], int]:
@@ -107,6 +108,9 @@ def list_for(
         )
     if unit:
         query = query.where(Unit.code == unit)
+    if recommended is not None:
+        mark = Nomination.recommended_at
+        query = query.where(mark.is_not(None) if recommended else mark.is_(None))
     total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
     items = db.session.scalars(
         query.options(joinedload(Nomination.category), joinedload(Nomination.unit))

@@ -67,9 +67,6 @@ QUEUE_VIEWS = (
     ("all", "全部"),
 )
 QUEUE_PER_PAGE = 50
-# Views that need the recommended mark are filtered after the query (the API's list has no such
-# filter); submitted nominations of one campaign are at most a few thousand.
-QUEUE_SCAN_CAP = 5000
 FLAG_STATUSES = (("open", "待处理"), ("confirmed", "已确认"), ("dismissed", "已排除"), ("", "全部"))
 
 
@@ -156,16 +153,6 @@ def todo_count(account: Account, campaign: Campaign, counts: dict[str, int]) -> 
     return counts.get("submitted", 0)
 
 
-def _in_view(account: Account, campaign: Campaign, view: str, nomination: Nomination) -> bool:
-    if view == "recommended":
-        return nomination.recommended
-    if view == "todo":
-        if account.role == "reviewer":
-            return not nomination.recommended
-        return nomination.recommended or not campaign.require_recommendation
-    return True
-
-
 def review_queue(
     account: Account, campaign: Campaign, view: str, category: str | None, page: int
 ) -> tuple[list[Nomination], int]:
@@ -179,12 +166,22 @@ def review_queue(
             page=page,
             per_page=QUEUE_PER_PAGE,
         )
-    items, _ = nomination_services.list_for(
-        account, campaign, status="submitted", category=category, page=1, per_page=QUEUE_SCAN_CAP
+    recommended: bool | None = None
+    if view == "recommended":
+        recommended = True
+    elif view == "todo" and account.role == "reviewer":
+        recommended = False
+    elif view == "todo" and campaign.require_recommendation:
+        recommended = True
+    return nomination_services.list_for(
+        account,
+        campaign,
+        status="submitted",
+        category=category,
+        recommended=recommended,
+        page=page,
+        per_page=QUEUE_PER_PAGE,
     )
-    kept = [n for n in items if _in_view(account, campaign, view, n)]
-    start = (page - 1) * QUEUE_PER_PAGE
-    return kept[start : start + QUEUE_PER_PAGE], len(kept)
 
 
 def nominee_directory(campaign: Campaign) -> dict[str, dict[str, str]]:

@@ -249,3 +249,13 @@ def test_openapi_declares_the_refusals_with_the_error_envelope(client: FlaskClie
         for status in statuses:
             body = responses[str(status)]["content"]["application/json"]["schema"]
             assert body == envelope, (method, path, status)
+
+
+def test_staff_read_every_rule_the_public_only_the_public_ones(
+    client: FlaskClient, org: Org
+) -> None:
+    org.campaign(rules={"votes_per_day": 5, "votes_per_nominee_per_day": 1, "velocity_factor": 8})
+    staff = client.get("/api/v1/admin/campaigns/c1", headers=org.headers("admin")).json
+    public = client.get("/api/v1/campaigns/c1").json
+    assert staff["rules"]["velocity_factor"] == 8
+    assert "velocity_factor" not in public["rules"]

@@ -290,3 +290,22 @@ def test_openapi_declares_the_refusals_with_the_error_envelope(client: FlaskClie
         for status in statuses:
             body = responses[str(status)]["content"]["application/json"]["schema"]
             assert body == envelope, (method, path, status)
+
+
+def test_list_filters_by_the_bureau_recommendation(client: FlaskClient, org: Org) -> None:
+    org.campaign()
+    first = org.nomination(status="submitted")
+    second = org.nomination(status="submitted", unit_user="unit-h2")
+    recommend = client.post(
+        f"/api/v1/nominations/{first}/review",
+        json={"decision": "approve", "comment": "同意推荐"},
+        headers=org.headers("rev-k1"),
+    )
+    assert recommend.status_code == 200, recommend.json
+    admin = org.headers("admin")
+    url = "/api/v1/campaigns/c1/nominations?status=submitted"
+    yes = client.get(f"{url}&recommended=true", headers=admin).json
+    no = client.get(f"{url}&recommended=false", headers=admin).json
+    assert [n["id"] for n in yes["items"]] == [first] and yes["total"] == 1
+    assert [n["id"] for n in no["items"]] == [second] and no["total"] == 1
+    assert client.get(f"{url}&recommended=maybe", headers=admin).status_code == 422
