@@ -22,20 +22,46 @@ def _normalise_text(data: Any, names: tuple[str, ...]) -> Any:
     return data
 
 
+# What a clerk reads when a field is refused (the API answers in Chinese, like the pages).
+REQUIRED = {"required": "此项必填", "null": "此项不能为空"}
+NOT_TEXT = {"invalid": "应为文字"}
+
+
+def _words(label: str, max_: int, *, required: bool = False, **kwargs: Any) -> fields.String:
+    return fields.String(
+        required=required,
+        validate=validate.Length(min=1, max=max_, error=f"{label}应为 1–{{max}} 个字"),
+        error_messages={**REQUIRED, **NOT_TEXT},
+        **kwargs,
+    )
+
+
+def _gender(required: bool = False) -> fields.String:
+    return fields.String(
+        required=required,
+        validate=validate.OneOf(GENDERS, error="性别请选择男或女"),
+        error_messages={**REQUIRED, **NOT_TEXT},
+    )
+
+
 class NominationFieldsSchema(Schema):
-    name = fields.String(validate=validate.Length(min=1, max=40))
-    gender = fields.String(validate=validate.OneOf(GENDERS))
-    title = fields.String(validate=validate.Length(min=1, max=60))
-    position = fields.String(allow_none=True, validate=validate.Length(max=60))
-    department = fields.String(validate=validate.Length(min=1, max=60))
-    years_of_service = fields.Integer(allow_none=True, validate=validate.Range(min=0, max=70))
-    summary = fields.String(
-        validate=validate.Length(min=1, max=SUMMARY_MAX, error="一句话简介最多 {max} 个字")
+    name = _words("姓名", 40)
+    gender = _gender()
+    title = _words("职称", 60)
+    position = fields.String(
+        allow_none=True,
+        validate=validate.Length(max=60, error="职务最多 {max} 个字"),
+        error_messages=NOT_TEXT,
     )
-    deeds = fields.String(
-        validate=validate.Length(min=1, max=DEEDS_MAX, error="事迹材料最多 {max} 个字")
+    department = _words("科室", 60)
+    years_of_service = fields.Integer(
+        allow_none=True,
+        validate=validate.Range(min=0, max=70, error="从业年限应在 {min}–{max} 年之间"),
+        error_messages={"invalid": "从业年限应为整数"},
     )
-    unit_opinion = fields.String(validate=validate.Length(min=1, max=1000))
+    summary = _words("一句话简介", SUMMARY_MAX)
+    deeds = _words("事迹材料", DEEDS_MAX)
+    unit_opinion = _words("推荐单位意见", 1000)
 
     @pre_load
     def _text(self, data: Any, **_: Any) -> Any:
@@ -43,20 +69,14 @@ class NominationFieldsSchema(Schema):
 
 
 class NominationCreateSchema(NominationFieldsSchema):
-    category = fields.String(required=True, validate=validate.Length(min=1, max=40))
-    name = fields.String(required=True, validate=validate.Length(min=1, max=40))
-    gender = fields.String(required=True, validate=validate.OneOf(GENDERS))
-    title = fields.String(required=True, validate=validate.Length(min=1, max=60))
-    department = fields.String(required=True, validate=validate.Length(min=1, max=60))
-    summary = fields.String(
-        required=True,
-        validate=validate.Length(min=1, max=SUMMARY_MAX, error="一句话简介最多 {max} 个字"),
-    )
-    deeds = fields.String(
-        required=True,
-        validate=validate.Length(min=1, max=DEEDS_MAX, error="事迹材料最多 {max} 个字"),
-    )
-    unit_opinion = fields.String(required=True, validate=validate.Length(min=1, max=1000))
+    category = _words("奖项", 40, required=True)
+    name = _words("姓名", 40, required=True)
+    gender = _gender(required=True)
+    title = _words("职称", 60, required=True)
+    department = _words("科室", 60, required=True)
+    summary = _words("一句话简介", SUMMARY_MAX, required=True)
+    deeds = _words("事迹材料", DEEDS_MAX, required=True)
+    unit_opinion = _words("推荐单位意见", 1000, required=True)
     unit_code = fields.String(
         load_default=None,
         allow_none=True,
@@ -67,7 +87,7 @@ class NominationCreateSchema(NominationFieldsSchema):
 class NominationUpdateSchema(NominationFieldsSchema):
     """What a unit may change on a draft or returned nomination; nothing else can be set."""
 
-    category = fields.String(validate=validate.Length(min=1, max=40))
+    category = _words("奖项", 40)
 
 
 class ReviewSchema(Schema):

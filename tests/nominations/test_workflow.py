@@ -309,3 +309,18 @@ def test_list_filters_by_the_bureau_recommendation(client: FlaskClient, org: Org
     assert [n["id"] for n in yes["items"]] == [first] and yes["total"] == 1
     assert [n["id"] for n in no["items"]] == [second] and no["total"] == 1
     assert client.get(f"{url}&recommended=maybe", headers=admin).status_code == 422
+
+
+def test_refused_fields_are_explained_in_chinese(client: FlaskClient, org: Org) -> None:
+    org.campaign()
+    response = client.post(
+        "/api/v1/campaigns/c1/nominations",
+        json={"category": "doctor", "name": "", "gender": "x", "years_of_service": 99},
+        headers=org.headers("unit-h1"),
+    )
+    assert response.status_code == 422
+    fields = response.json["error"]["details"]["fields"]
+    assert fields["name"] == ["姓名应为 1–40 个字"]
+    assert fields["gender"] == ["性别请选择男或女"]
+    assert fields["years_of_service"] == ["从业年限应在 0–70 年之间"]
+    assert fields["deeds"] == ["此项必填"]
