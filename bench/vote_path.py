@@ -28,6 +28,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--votes", type=int, default=20_000)
     parser.add_argument("--nominees", type=int, default=30)
+    parser.add_argument("--batch", type=int, default=500, help="drain batch size")
     opts = parser.parse_args()
     instance = Path(tempfile.mkdtemp(prefix="zm-votepath-"))
     from bench.common import voting_campaign
@@ -56,6 +57,7 @@ def main() -> None:
                 device=None, user_agent="bench",
             )  # fmt: skip
             client.config_resetstat()
+            memory_before = int(client.info("memory")["used_memory"])
             latencies: list[float] = []
             started = time.perf_counter()
             for i in range(opts.votes):
@@ -73,9 +75,15 @@ def main() -> None:
                 latencies.append(time.perf_counter() - t0)
             elapsed = time.perf_counter() - started
             calls, usec = _evalsha_usec(client.info("commandstats"))
+            memory_per_vote = (int(client.info("memory")["used_memory"]) - memory_before) / max(
+                opts.votes, 1
+            )
+            ledger = services.CampaignKeys.of("path").ledger
+            ledger_bytes = int(client.memory_usage(ledger, samples=0) or 0)
+            ledger_entries = int(client.xlen(ledger))
 
             drain_started = time.perf_counter()
-            drained = services.drain_campaign("path", batch=500)
+            drained = services.drain_campaign("path", batch=opts.batch)
             drain_elapsed = time.perf_counter() - drain_started
             db.session.remove()
 
@@ -91,8 +99,12 @@ def main() -> None:
                   f"→ one Redis core saturates near {1e6 / usec:,.0f} votes/s")  # fmt: skip
         else:
             print("  vote script inside Redis: no EVALSHA statistics (commandstats unavailable)")
+        print(f"vote redis memory: {memory_per_vote:,.0f} bytes per vote in all (ledger entry, "
+              f"quota, idempotency and rate keys); the ledger alone "
+              f"{ledger_bytes / max(ledger_entries, 1):,.0f} bytes per entry")  # fmt: skip
+        rate = drained / drain_elapsed
         print(f"drain: {drained} ledger entries → votes table in {drain_elapsed:.2f} s "
-              f"= {drained / drain_elapsed:,.0f} rows/s (one drainer, batches of 500)")  # fmt: skip
+              f"= {rate:,.0f} rows/s (one drainer, batches of {opts.batch})")  # fmt: skip
     finally:
         shutil.rmtree(instance, ignore_errors=True)
 
