@@ -172,9 +172,10 @@ def up(host: str, port: int, web_workers: int, no_demo: bool) -> None:
         if not _wait_for(f"{base}/healthz", children, timeout=30):
             raise click.ClickException("the web server did not start; see the log above")
         click.echo("")
-        click.echo(f"Zuimei is up: {base}/api/docs (interactive API docs)")
-        click.echo(f"  OpenAPI      {base}/api/openapi.json")
-        click.echo(f"  nominees     {base}/api/v1/campaigns/qingshan-2026/nominees")
+        click.echo(f"Zuimei is up: {base}/c/qingshan-2026 (the H5 voting page)")
+        click.echo(f"  unit portal  {base}/portal")
+        click.echo(f"  console      {base}/console")
+        click.echo(f"  API docs     {base}/api/docs (OpenAPI: {base}/api/openapi.json)")
         click.echo(f"  readiness    {base}/readyz")
         click.echo(f"  metrics      {base}/metrics")
         logins = _read_saved_logins(app)
