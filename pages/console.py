@@ -1,5 +1,6 @@
-"""The committee console: the campaign list, the live dashboard, campaign settings, the review
-queue and the fraud desk. (Judging, results, publicity and exports are in console_awards.)
+"""The committee console: the campaign list (with the form that creates a campaign), the live
+dashboard, campaign settings, the review queue, the fraud desk (with the held votes) and the vote
+browser. (Judging, results, publicity and exports are in console_awards.)
 
 The pages are server-rendered shells: what the server knows without Redis (the campaign, its
 categories, the review queue, the phase history) is rendered here; live figures, decisions and
@@ -10,14 +11,17 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask import Blueprint, g, request
+from marshmallow import ValidationError, fields, missing, validate
 from sqlalchemy import func, select
 
 from awards.models import JudgeAssignment
 from campaigns import services as campaign_services
 from campaigns.models import PHASES, Account, Campaign, Unit
+from campaigns.schemas import CampaignCreateSchema
 from core.audit import AuditLog
 from core.errors import AppError
 from core.extensions import db
@@ -25,8 +29,8 @@ from nominations import services as nomination_services
 from nominations.models import Nomination
 from pages.common import error_page, render_page, staff_page
 from voting import fraud as voting_fraud
-from voting.models import FraudFlag, FraudScan
-from voting.schemas import FlagSchema, ScanSchema
+from voting.models import FraudFlag, FraudScan, Vote
+from voting.schemas import FlagSchema, ScanSchema, VoteFilterSchema
 
 bp = Blueprint("console", __name__, url_prefix="/console", template_folder="templates")
 bp.register_error_handler(AppError, error_page)
@@ -68,6 +72,74 @@ QUEUE_VIEWS = (
 )
 QUEUE_PER_PAGE = 50
 FLAG_STATUSES = (("open", "待处理"), ("confirmed", "已确认"), ("dismissed", "已排除"), ("", "全部"))
+
+# The form that creates a campaign (/console, admins only): API field names in form order, nested
+# ones dotted. Limits come from CampaignCreateSchema itself, so the page checks what the API will.
+CREATE_FIELDS = (
+    "slug",
+    "title",
+    "organizer",
+    "description",
+    "timezone",
+    "nomination_start",
+    "nomination_end",
+    "voting_start",
+    "voting_end",
+    "rules.votes_per_day",
+    "rules.votes_per_nominee_per_day",
+    "rules.hide_counts",
+    "weights.public",
+    "weights.jury",
+    "weights.organizer",
+    "require_recommendation",
+    "publicity_days",
+)
+CREATE_LABELS = {
+    "slug": "活动标识",
+    "title": "活动名称",
+    "organizer": "主办单位",
+    "description": "活动简介",
+    "timezone": "时区",
+    "nomination_start": "推荐开始",
+    "nomination_end": "推荐截止",
+    "voting_start": "投票开始",
+    "voting_end": "投票截止",
+    "rules.votes_per_day": "每人每日票数",
+    "rules.votes_per_nominee_per_day": "每人每日投同一候选人票数",
+    "rules.hide_counts": "隐藏票数与排名",
+    "weights.public": "公众投票权重",
+    "weights.jury": "专家评审权重",
+    "weights.organizer": "组织评价权重",
+    "require_recommendation": "须经主管部门推荐",
+    "publicity_days": "公示天数",
+}
+# Where the API has no default, what the form starts with (the admin changes it at will).
+CREATE_SUGGESTED: dict[str, Any] = {
+    "rules.votes_per_day": 5,
+    "rules.votes_per_nominee_per_day": 1,
+    "weights.public": 30,
+    "weights.jury": 70,
+}
+SLUG_HINT = (
+    "用于网址，创建后不能更改：只能用小写英文字母、数字和连字符“-”，"
+    "以字母或数字开头，共 2–63 位，如 2026-xian-doctor"
+)
+
+# Why the vote script held a vote (Vote.status_reason while pending), and what later decisions
+# wrote there.
+HELD_REASONS = {"velocity": "得票速度远超该候选人自身平均，系统自动暂扣"}
+VOTE_STATUSES = (("", "全部"), ("valid", "有效"), ("pending", "待审"), ("invalid", "无效"))
+VOTE_STATUS_LABELS = dict(VOTE_STATUSES[1:])
+VOTES_PER_PAGE = 50
+VOTE_FILTERS = ("status", "nominee", "prefix", "voter", "flag", "start", "end")
+VOTE_FILTER_ERRORS = {
+    "nominee": "候选人编号格式不正确",
+    "prefix": "网段前缀只能包含数字、字母 a–f、点和冒号，如 10.2.3.",
+    "voter": "投票人编号应为正整数",
+    "flag": "线索编号应为正整数",
+    "start": "请填写有效的时间",
+    "end": "请填写有效的时间",
+}
 
 
 # --- helpers ------------------------------------------------------------------------------------
@@ -218,6 +290,177 @@ def _categories(campaign: Campaign) -> list[dict[str, Any]]:
     ]
 
 
+def _field_rule(name: str, field: fields.Field) -> dict[str, Any]:
+    if isinstance(field, fields.Integer):
+        kind = "integer"
+    elif isinstance(field, fields.Boolean):
+        kind = "boolean"
+    elif isinstance(field, fields.DateTime):
+        kind = "datetime"
+    else:
+        kind = "string"
+    default = field.load_default
+    if default is missing or callable(default):
+        default = CREATE_SUGGESTED.get(name)
+    rule: dict[str, Any] = {
+        "name": name,
+        "label": CREATE_LABELS[name],
+        "type": kind,
+        "required": bool(field.required),
+        "value": default,
+        "min": None,
+        "max": None,
+        "min_length": None,
+        "max_length": None,
+        "pattern": None,
+    }
+    for validator in field.validators:
+        if isinstance(validator, validate.Length):
+            rule["min_length"], rule["max_length"] = validator.min, validator.max
+        elif isinstance(validator, validate.Range):
+            rule["min"], rule["max"] = validator.min, validator.max
+        elif isinstance(validator, validate.Regexp):
+            rule["pattern"] = validator.regex.pattern
+    return rule
+
+
+def create_form_rules() -> dict[str, dict[str, Any]]:
+    """Every field of the create form with CampaignCreateSchema's own limits: required, ranges,
+    lengths, the slug's pattern, and the API's default (or a suggestion) as the initial value."""
+    schema = CampaignCreateSchema()
+    rules: dict[str, dict[str, Any]] = {}
+    for name in CREATE_FIELDS:
+        head, _, sub = name.partition(".")
+        field = schema.fields[head]
+        if sub:
+            if not isinstance(field, fields.Nested):
+                raise KeyError(name)
+            field = field.schema.fields[sub]
+        rules[name] = _field_rule(name, field)
+    return rules
+
+
+def held_votes(campaign: Campaign, directory: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Nominees with held ("pending") votes in the ledger, most held first: how many, the first
+    and last, why the vote script held them, and the nominee's valid count beside them. Read from
+    the votes table only (no Redis), so the fraud desk renders it even when counters are down."""
+    rows = db.session.execute(
+        select(
+            Vote.nominee_number,
+            Vote.category_code,
+            Vote.status_reason,
+            func.count(Vote.id),
+            func.min(Vote.at),
+            func.max(Vote.at),
+        )
+        .where(Vote.campaign_id == campaign.id, Vote.status == "pending")
+        .group_by(Vote.nominee_number, Vote.category_code, Vote.status_reason)
+    ).all()
+    per: dict[str, dict[str, Any]] = {}
+    for number, category, reason, count, first, last in rows:
+        entry = per.setdefault(
+            number,
+            {
+                "nominee": number,
+                "category": category,
+                "pending": 0,
+                "first_at": first,
+                "last_at": last,
+                "reasons": defaultdict(int),
+            },
+        )
+        entry["pending"] += count
+        entry["first_at"] = min(entry["first_at"], first)
+        entry["last_at"] = max(entry["last_at"], last)
+        entry["reasons"][reason or ""] += count
+    if not per:
+        return []
+    valid = dict(
+        db.session.execute(
+            select(Vote.nominee_number, func.count(Vote.id))
+            .where(
+                Vote.campaign_id == campaign.id,
+                Vote.status == "valid",
+                Vote.nominee_number.in_(list(per)),
+            )
+            .group_by(Vote.nominee_number)
+        ).all()
+    )
+    categories = {c.code: c.name for c in campaign.categories}
+    out = []
+    for number, entry in per.items():
+        known = directory.get(number, {})
+        entry["name"] = known.get("name", "")
+        entry["category_name"] = categories.get(entry["category"], entry["category"])
+        entry["valid"] = valid.get(number, 0)
+        entry["reasons"] = [
+            {"code": code, "label": HELD_REASONS.get(code, code or "未注明"), "count": count}
+            for code, count in sorted(entry["reasons"].items(), key=lambda item: -item[1])
+        ]
+        out.append(entry)
+    out.sort(key=lambda e: (-e["pending"], e["nominee"]))
+    return out
+
+
+def _wall_time(value: str, campaign: Campaign) -> str | None:
+    """A datetime-local value read as a wall time in the campaign's time zone → ISO 8601 with
+    that zone's offset (what the API's time filters take)."""
+    for fmt in ("%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"):
+        try:
+            naive = datetime.strptime(value, fmt)  # a wall time; its zone is set below
+        except ValueError:
+            continue
+        return naive.replace(tzinfo=_zone(campaign)).isoformat()
+    return None
+
+
+def vote_filters(
+    campaign: Campaign, args: Any
+) -> tuple[dict[str, str], dict[str, str], dict[str, Any] | None, dict[str, str]]:
+    """The vote browser's filters from the page's query string: the values the form shows, the
+    API's query (the CSV and Excel links carry exactly it), the filters loaded by the API's own
+    VoteFilterSchema for fraud.browse_votes (None when something is wrong), and the problems in
+    Chinese by field."""
+    form = {name: str(args.get(name) or "").strip() for name in VOTE_FILTERS}
+    if form["status"] not in VOTE_STATUS_LABELS:
+        form["status"] = ""
+    form["nominee"] = form["nominee"].upper()
+    query = {name: form[name] for name in VOTE_FILTERS[:5] if form[name]}
+    errors: dict[str, str] = {}
+    for name in ("start", "end"):
+        if form[name]:
+            iso = _wall_time(form[name], campaign)
+            if iso is None:
+                errors[name] = VOTE_FILTER_ERRORS[name]
+            else:
+                query[name] = iso
+    try:
+        loaded: dict[str, Any] | None = VoteFilterSchema().load(query)
+    except ValidationError as exc:
+        for name in exc.messages_dict:
+            errors.setdefault(name, VOTE_FILTER_ERRORS.get(name, "筛选条件有误"))
+        loaded = None
+    if loaded and loaded["start"] and loaded["end"] and loaded["end"] <= loaded["start"]:
+        errors["end"] = "截止时间应晚于开始时间"
+    return form, query, (None if errors else loaded), errors
+
+
+def describe_vote_reason(reason: str | None) -> str:
+    """Vote.status_reason in Chinese: why it was held, or which decision set its status."""
+    if not reason:
+        return ""
+    kind, _, rest = reason.partition(":")
+    if kind == "flag":
+        return f"刷票线索 #{rest}"
+    if kind == "release":
+        return f"已放行（{rest}）"
+    if kind == "void":
+        return f"已作废（{rest}）"
+    if reason == "velocity":
+        return "速度异常暂扣"
+    return reason
+
+
 # --- pages --------------------------------------------------------------------------------------
 
 
@@ -256,7 +499,29 @@ def index() -> Any:
             rows.append({"campaign": campaign, "counts": mine, "todo": todo})
         if account.role == "reviewer":
             rows.sort(key=lambda row: -row["todo"])
-    return _page("pages/console/index.html", None, None, rows=rows, role=account.role)
+    create = None
+    data = None
+    if account.role == "admin":
+        create = create_form_rules()
+        data = {
+            "page": "index",
+            "slug": "",
+            "timezone": create["timezone"]["value"],
+            "fields": create,
+            # Slugs already taken (admins list every campaign, drafts included).
+            "slugs": [row["campaign"].slug for row in rows],
+        }
+    return _page(
+        "pages/console/index.html",
+        None,
+        None,
+        rows=rows,
+        role=account.role,
+        create=create,
+        data=data,
+        slug_hint=SLUG_HINT,
+        timezones=_timezones(create["timezone"]["value"]) if create else [],
+    )
 
 
 @bp.route("/c/<slug>")
@@ -458,6 +723,8 @@ def fraud(slug: str) -> Any:
         .order_by(FraudScan.id.desc())
         .limit(1)
     )
+    directory = nominee_directory(campaign)
+    held = held_votes(campaign, directory)
     data = {
         "page": "fraud",
         "slug": campaign.slug,
@@ -467,9 +734,12 @@ def fraud(slug: str) -> Any:
         "status": status,
         "flags": FlagSchema(many=True).dump(listed),
         "scan": ScanSchema().dump(scan) if scan else None,
-        "nominees": nominee_directory(campaign),
+        "nominees": directory,
         "categories": _categories(campaign),
         "selected": request.args.get("flag", type=int),
+        "held": [
+            {"nominee": h["nominee"], "pending": h["pending"], "valid": h["valid"]} for h in held
+        ],
     }
     return _page(
         "pages/console/fraud.html",
@@ -479,4 +749,55 @@ def fraud(slug: str) -> Any:
         statuses=FLAG_STATUSES,
         flag_status=status,
         by_status=by_status,
+        held=held,
+        held_total=sum(h["pending"] for h in held),
+    )
+
+
+@bp.route("/c/<slug>/votes")
+@staff_page("admin", login="console")
+def votes(slug: str) -> Any:
+    """The vote browser: every stored vote by status, nominee, address prefix, voter, flag and
+    time (in the campaign's time zone), a page at a time, with CSV and Excel downloads of exactly
+    the filtered votes through the API's exports."""
+    campaign = _campaign(slug)
+    form, query, loaded, errors = vote_filters(campaign, request.args)
+    try:
+        page = max(1, min(int(request.args.get("page", "1")), 100000))
+    except ValueError:
+        page = 1
+    items: list[Vote] = []
+    total = 0
+    if loaded is not None:
+        items, total = voting_fraud.browse_votes(campaign, loaded, page, VOTES_PER_PAGE)
+    pages = max(1, -(-total // VOTES_PER_PAGE))
+    shown = {name: value for name, value in form.items() if value}
+
+    def page_url(number: int) -> str:
+        return "?" + urlencode({**shown, "page": number})
+
+    without_flag = {name: value for name, value in shown.items() if name != "flag"}
+    api = f"/api/v1/admin/campaigns/{campaign.slug}"
+    suffix = f"?{urlencode(query)}" if query else ""
+    return _page(
+        "pages/console/votes.html",
+        campaign,
+        "votes",
+        data={"page": "votes", "slug": campaign.slug, "timezone": campaign.timezone},
+        form=form,
+        errors=errors,
+        filtered=bool(shown),
+        items=items,
+        total=total,
+        page=page,
+        pages=pages,
+        page_url=page_url,
+        without_flag_url="?" + urlencode(without_flag),
+        csv_url=f"{api}/votes.csv{suffix}",
+        xlsx_url=f"{api}/votes.xlsx{suffix}",
+        statuses=VOTE_STATUSES,
+        vote_status_labels=VOTE_STATUS_LABELS,
+        describe_vote_reason=describe_vote_reason,
+        nominees=nominee_directory(campaign),
+        categories={c.code: c.name for c in campaign.categories},
     )

@@ -1,4 +1,5 @@
-/* The committee console: live dashboard, campaign settings, review queue and fraud desk.
+/* The committee console: the new-campaign form, live dashboard, campaign settings, review queue,
+   fraud desk with the held votes, and the vote browser.
    Plain ES2015, no framework. Every read and write goes through the /api/v1 JSON API with the
    staff cookie (ZM.api adds the CSRF header). Data is always put into the page as text. */
 (function () {
@@ -169,6 +170,93 @@
       document.body.appendChild(box);
       (reason || confirm).focus();
     });
+  }
+
+  /* ---------------------------------------------------------------- form errors */
+
+  function clearFieldErrors(root, name) {
+    ZM.qsa('.field-error.for-field', root).forEach(function (n) {
+      if (!name || n.getAttribute('data-for') === name) n.parentNode.removeChild(n);
+    });
+    ZM.qsa('.invalid', root).forEach(function (n) {
+      if (!name || n.getAttribute('name') === name) n.classList.remove('invalid');
+    });
+  }
+
+  function fieldInput(root, name) {
+    var found = null;
+    ZM.qsa('[name]', root).forEach(function (n) { if (!found && n.getAttribute('name') === name) found = n; });
+    return found;
+  }
+
+  /* The words a field's <label> starts with (its text before the input). */
+  function labelOf(input) {
+    var label = input && input.closest('label');
+    if (!label) return '';
+    for (var node = label.firstChild; node; node = node.nextSibling) {
+      if (node.nodeType === 3 && node.textContent.trim()) return node.textContent.trim();
+    }
+    return '';
+  }
+
+  function fieldError(root, name, message) {
+    var input = fieldInput(root, name);
+    if (!input) return false;
+    clearFieldErrors(root, name);
+    input.classList.add('invalid');
+    var label = input.closest('label') || input.parentNode;
+    label.appendChild(el('span', { class: 'field-error for-field', 'data-for': name }, [message]));
+    return true;
+  }
+
+  /* marshmallow's English messages in Chinese (messages already in Chinese pass unchanged). */
+  function zhMessage(message, label) {
+    message = String(message);
+    if (/[\u4e00-\u9fff]/.test(message)) return message;
+    label = label || '';
+    var m;
+    if (/Missing data|may not be null/i.test(message)) return '请填写' + (label || '此项');
+    if (/Unknown field/i.test(message)) return (label || '此项') + '不是可以设置的项目';
+    if (/valid integer/i.test(message)) return label + '请填写整数';
+    if (/valid (aware |naive )?datetime/i.test(message)) return label + '请填写有效的时间';
+    if (/valid boolean/i.test(message)) return label + '只能是“是”或“否”';
+    if (/one of/i.test(message)) return '请从列表中选择' + label;
+    if ((m = /length must be between (\d+) and (\d+)/i.exec(message))) return label + '应为 ' + m[1] + '–' + m[2] + ' 个字';
+    if ((m = /shorter than minimum length (\d+)/i.exec(message))) return label + '至少 ' + m[1] + ' 个字';
+    if ((m = /longer than maximum length (\d+)/i.exec(message))) return label + '最多 ' + m[1] + ' 个字';
+    if ((m = /greater than or equal to (-?[\d.]+) and less than or equal to (-?[\d.]+)/i.exec(message))) {
+      return label + '应在 ' + m[1] + '–' + m[2] + ' 之间';
+    }
+    if ((m = /greater than or equal to (-?[\d.]+)/i.exec(message))) return label + '不能小于 ' + m[1];
+    if ((m = /less than or equal to (-?[\d.]+)/i.exec(message))) return label + '不能大于 ' + m[1];
+    return label + '填写的内容不符合要求';
+  }
+
+  /* details.fields may nest (rules.votes_per_day) and hold lists or dicts of messages. Each lands
+     on its input (in Chinese); what has no input comes back, to be shown above the button. */
+  function applyFieldErrors(root, fields, prefix) {
+    var unplaced = [];
+    Object.keys(fields || {}).forEach(function (key) {
+      var value = fields[key];
+      var name = prefix ? prefix + '.' + key : key;
+      if (Array.isArray(value)) {
+        var input = key === '_schema' ? null : fieldInput(root, name);
+        var text = value.map(function (v) { return zhMessage(v, labelOf(input)); }).join('；');
+        if (!input || !fieldError(root, name, text)) unplaced.push(key === '_schema' ? text : name + '：' + text);
+      } else if (value && typeof value === 'object') {
+        unplaced = unplaced.concat(applyFieldErrors(root, value, name));
+      } else if (value) {
+        unplaced.push(String(value));
+      }
+    });
+    return unplaced;
+  }
+
+  function intOrNull(v) { return v === '' || v === null || v === undefined ? null : parseInt(v, 10); }
+
+  function focusFirstInvalid(root) {
+    var first = ZM.qs('.invalid', root);
+    if (first) first.focus();
   }
 
   /* ---------------------------------------------------------------- SVG charts */
@@ -585,40 +673,6 @@
       return out;
     }
     initial = snapshot();
-
-    function clearFieldErrors(root) {
-      ZM.qsa('.field-error.for-field', root).forEach(function (n) { n.parentNode.removeChild(n); });
-      ZM.qsa('.invalid', root).forEach(function (n) { n.classList.remove('invalid'); });
-    }
-
-    function fieldError(root, name, message) {
-      var input = root.querySelector('[name="' + name + '"]');
-      if (!input) return false;
-      input.classList.add('invalid');
-      var label = input.closest('label') || input.parentNode;
-      label.appendChild(el('span', { class: 'field-error for-field', 'data-for': name }, [message]));
-      return true;
-    }
-
-    /* details.fields may nest (rules.votes_per_day) and hold lists or dicts of messages. */
-    function applyFieldErrors(root, fields, prefix) {
-      var unplaced = [];
-      Object.keys(fields || {}).forEach(function (key) {
-        var value = fields[key];
-        var name = prefix ? prefix + '.' + key : key;
-        if (Array.isArray(value)) {
-          var text = value.join('；');
-          if (key === '_schema' || !fieldError(root, name, text)) unplaced.push(text);
-        } else if (value && typeof value === 'object') {
-          unplaced = unplaced.concat(applyFieldErrors(root, value, name));
-        } else if (value) {
-          unplaced.push(String(value));
-        }
-      });
-      return unplaced;
-    }
-
-    function intOrNull(v) { return v === '' || v === null ? null : parseInt(v, 10); }
 
     function buildChanges() {
       var now = snapshot();
@@ -1294,9 +1348,382 @@
     $('flag-undo').addEventListener('click', function () { act('undo'); });
     renderFlags();
     loadDecisions();
+    heldVotes(function () {
+      loadDecisions();
+      if (current) loadCounts(current, true);
+    });
     if (DATA.selected) open(DATA.selected);
   }
 
-  var pages = { dashboard: dashboard, settings: settings, review: review, fraud: fraudDesk };
+  /* ================================================================ held votes (fraud page) */
+
+  /* Nominees with held ("pending") votes, rendered by the server; release (→ valid) or void
+     (→ invalid) all of a nominee's held votes with a reason, then reread the counts. */
+  function heldVotes(onDecided) {
+    var box = $('held-votes');
+    if (!box) return;
+    var tbody = ZM.qs('#held-table tbody');
+
+    function rows() { return ZM.qsa('#held-table tbody tr[data-nominee]'); }
+
+    function rowOf(number) {
+      return rows().filter(function (r) { return r.getAttribute('data-nominee') === number; })[0] || null;
+    }
+
+    function cellOf(row, kind) {
+      return row.querySelector('[data-testid="held-' + kind + '-' + row.getAttribute('data-nominee') + '"]');
+    }
+
+    function valueOf(cell) { return cell ? +cell.getAttribute('data-value') || 0 : 0; }
+
+    function setCount(cell, value, before) {
+      cell.setAttribute('data-value', value);
+      ZM.clear(cell);
+      if (before !== undefined && before !== value) {
+        var delta = value - before;
+        cell.appendChild(el('s', { class: 'muted' }, [num(before)]));
+        cell.appendChild(document.createTextNode(' → ' + num(value) + ' '));
+        cell.appendChild(el('span', { class: delta < 0 ? 'drop' : 'rise' }, ['（' + (delta > 0 ? '+' : '') + num(delta) + '）']));
+      } else {
+        cell.appendChild(document.createTextNode(num(value)));
+      }
+    }
+
+    function actions(number) {
+      return el('td', { class: 'actions-cell' }, [
+        el('button', {
+          type: 'button', class: 'btn small primary', id: 'held-release-' + number,
+          'data-held-action': 'release', 'data-nominee': number
+        }, ['放行']), ' ',
+        el('button', {
+          type: 'button', class: 'btn small danger', id: 'held-void-' + number,
+          'data-held-action': 'void', 'data-nominee': number
+        }, ['作废']), ' ',
+        el('a', { class: 'small', href: '/console/c/' + SLUG + '/votes?status=pending&nominee=' + encodeURIComponent(number) }, ['逐票'])
+      ]);
+    }
+
+    /* A nominee whose votes were held after the page was rendered. */
+    function newRow(n) {
+      var number = n.nominee;
+      return el('tr', { 'data-testid': 'held-' + number, 'data-nominee': number, class: 'fresh' }, [
+        el('td', {}, [el('b', {}, [number]), ' ' + nomineeName(number)]),
+        el('td', { class: 'small' }, [categoryName(n.category || categoryOf(number))]),
+        el('td', { class: 'num', 'data-testid': 'held-pending-' + number, 'data-value': n.pending }, [num(n.pending)]),
+        el('td', { class: 'num', 'data-testid': 'held-valid-' + number, 'data-value': n.valid }, [num(n.valid)]),
+        el('td', { class: 'small muted' }, ['本页打开后新暂扣']),
+        el('td', { class: 'small muted' }, ['—']),
+        actions(number)
+      ]);
+    }
+
+    function update(row, pending, valid, showChange) {
+      var pendingCell = cellOf(row, 'pending');
+      var validCell = cellOf(row, 'valid');
+      setCount(pendingCell, pending, showChange ? valueOf(pendingCell) : undefined);
+      setCount(validCell, valid, showChange ? valueOf(validCell) : undefined);
+      var done = pending === 0;
+      row.classList.toggle('decided', done);
+      row.setAttribute('data-state', done ? 'done' : 'held');
+      ZM.qsa('[data-held-action]', row).forEach(function (b) { show(b, !done); });
+      var note = row.querySelector('.held-done');
+      if (done && !note) row.lastElementChild.insertBefore(el('span', { class: 'badge held-done' }, ['已处理']), row.lastElementChild.firstChild);
+      else if (!done && note) note.parentNode.removeChild(note);
+    }
+
+    function updateTotal() {
+      var total = rows().reduce(function (sum, r) { return sum + valueOf(cellOf(r, 'pending')); }, 0);
+      var node = $('held-total');
+      node.setAttribute('data-value', total);
+      node.textContent = '共 ' + num(total) + ' 票';
+      show($('held-table'), rows().length > 0);
+      show($('held-empty'), rows().length === 0);
+    }
+
+    function apply(tally, decided) {
+      var per = {};
+      (tally.nominees || []).forEach(function (n) { per[n.nominee] = n; });
+      var seen = {};
+      rows().forEach(function (row) {
+        var number = row.getAttribute('data-nominee');
+        var n = per[number] || { pending: 0, valid: 0 };
+        seen[number] = true;
+        update(row, n.pending, n.valid, number === decided);
+      });
+      (tally.nominees || []).forEach(function (n) {
+        if (n.pending > 0 && !seen[n.nominee]) tbody.appendChild(newRow(n));
+      });
+      updateTotal();
+    }
+
+    function refresh(decided, decision) {
+      var button = $('held-refresh');
+      busy(button, true);
+      showError($('held-error'), '');
+      return ZM.api('GET', ADMIN + '/tally').then(function (res) {
+        busy(button, false);
+        if (res.ok) { apply(res.data, decided); return; }
+        var row = decided ? rowOf(decided) : null;
+        if (row && decision) {
+          // The counters cannot be read: show what the decision itself reports.
+          var pending = Math.max(0, valueOf(cellOf(row, 'pending')) - decision.vote_count);
+          var valid = valueOf(cellOf(row, 'valid')) + (decision.to_status === 'valid' ? decision.vote_count : 0);
+          update(row, pending, valid, true);
+          updateTotal();
+        }
+        showError($('held-error'), res.status === 503
+          ? '计票服务暂时无法读取，票数未能刷新，请稍后点“刷新”。'
+          : ZM.errorOf(res).message);
+      });
+    }
+
+    function decide(action, number) {
+      var row = rowOf(number);
+      if (!row) return;
+      var pending = valueOf(cellOf(row, 'pending'));
+      var name = nomineeName(number);
+      var release = action === 'release';
+      dialog({
+        title: (release ? '放行 ' : '作废 ') + number + (name ? ' ' + name : '') + ' 的待审票',
+        message: '该候选人当前的全部待审票（本页显示 ' + num(pending) + ' 张，含本页打开后新暂扣的票）将' +
+          (release ? '计为有效票，立即计入公开票数。' : '计为无效票，不计入票数。') +
+          '此决定记名并进入决定链。',
+        reason: '理由', reasonRequired: true,
+        confirm: release ? '放行' : '作废', danger: !release
+      }).then(function (reason) {
+        if (reason === null) return;
+        var buttons = ZM.qsa('[data-held-action]', row);
+        buttons.forEach(function (b) { busy(b, true); });
+        ZM.api('POST', ADMIN + '/votes/pending', { decision: action, reason: reason, nominee: number }).then(function (res) {
+          buttons.forEach(function (b) { busy(b, false); });
+          if (!res.ok) {
+            var err = ZM.errorOf(res);
+            if (err.code === 'nothing_pending') {
+              ZM.toast(number + ' 已没有待审票（可能已由他人处理）', 'error');
+              refresh(null, null);
+            } else {
+              ZM.toast(err.message, 'error');
+            }
+            return;
+          }
+          ZM.toast((release ? '已放行 ' : '已作废 ') + number + ' 的 ' + num(res.data.vote_count) + ' 张待审票', 'ok');
+          refresh(number, res.data);
+          if (onDecided) onDecided(number);
+        });
+      });
+    }
+
+    box.addEventListener('click', function (e) {
+      var button = e.target.closest('[data-held-action]');
+      if (button && !button.disabled) decide(button.getAttribute('data-held-action'), button.getAttribute('data-nominee'));
+    });
+    $('held-refresh').addEventListener('click', function () { refresh(null, null); });
+  }
+
+  /* ================================================================ new campaign (/console) */
+
+  function campaignCreate() {
+    var form = $('campaign-create-form');
+    if (!form) return;
+    var FIELDS = DATA.fields || {};
+    var TAKEN = DATA.slugs || [];
+    var errorBox = $('campaign-create-error');
+    var WEIGHTS = ['weights.public', 'weights.jury', 'weights.organizer'];
+    var TIMES = ['nomination_start', 'nomination_end', 'voting_start', 'voting_end'];
+    var TRIMMED = ['slug', 'title', 'organizer', 'description'];
+    var panel = $('campaign-create-panel');
+    if (panel && window.location.hash === '#campaign-create') panel.open = true;
+
+    function input(name) { return fieldInput(form, name); }
+
+    function raw(name) {
+      var node = input(name);
+      if (!node) return '';
+      if (node.type === 'checkbox') return node.checked;
+      return TRIMMED.indexOf(name) >= 0 || node.type === 'number' ? node.value.trim() : node.value;
+    }
+
+    function zone() { return input('timezone').value || TZ; }
+
+    function slugMessage(value) {
+      var rule = FIELDS.slug || {};
+      if (rule.pattern && !new RegExp(rule.pattern).test(value)) {
+        return '活动标识只能用小写英文字母、数字和连字符“-”，以字母或数字开头，共 2–63 位';
+      }
+      if (TAKEN.indexOf(value) >= 0) return '活动标识“' + value + '”已被使用，请换一个';
+      return '';
+    }
+
+    /* One field against the schema's own limits; '' when it is fine. */
+    function check(name) {
+      var rule = FIELDS[name];
+      if (!rule || rule.type === 'boolean') return '';
+      var value = raw(name);
+      var label = rule.label;
+      if (value === '') return rule.required ? '请填写' + label : '';
+      if (rule.type === 'integer') {
+        if (!/^-?\d+$/.test(value)) return label + '请填写整数';
+        var n = parseInt(value, 10);
+        if ((rule.min !== null && n < rule.min) || (rule.max !== null && n > rule.max)) {
+          return label + '应在 ' + rule.min + '–' + rule.max + ' 之间';
+        }
+        return '';
+      }
+      if (rule.type === 'datetime') return wallToIso(value, zone()) ? '' : '请填写有效的' + label + '时间';
+      var length = Array.from(value).length;
+      if (rule.min_length && length < rule.min_length) return label + '至少 ' + rule.min_length + ' 个字';
+      if (rule.max_length && length > rule.max_length) return label + '最多 ' + rule.max_length + ' 个字（现有 ' + length + ' 个）';
+      if (name === 'slug') return slugMessage(value);
+      if (rule.pattern && !new RegExp(rule.pattern).test(value)) return label + '格式不正确';
+      return '';
+    }
+
+    function weightsSum() {
+      return WEIGHTS.reduce(function (sum, n) { return sum + (parseInt(raw(n), 10) || 0); }, 0);
+    }
+
+    function showSum(message) {
+      var node = $('create-weights-sum');
+      var sum = weightsSum();
+      node.textContent = message || ('三项之和须为 100，当前为 ' + sum + '。');
+      node.classList.toggle('field-error', !!message || sum !== 100);
+    }
+
+    /* Every problem the API would report, found before sending: {name: message}. */
+    function problems() {
+      var out = {};
+      Object.keys(FIELDS).forEach(function (name) {
+        var message = check(name);
+        if (message) out[name] = message;
+      });
+      var ms = {};
+      TIMES.forEach(function (n) {
+        var iso = out[n] ? null : wallToIso(raw(n), zone());
+        ms[n] = iso ? Date.parse(iso) : null;
+      });
+      var known = function (a, b) { return ms[a] !== null && ms[b] !== null; };
+      if (known('nomination_start', 'nomination_end') && ms.nomination_start >= ms.nomination_end) {
+        out.nomination_end = '推荐截止时间必须晚于开始时间';
+      }
+      if (known('voting_start', 'voting_end') && ms.voting_start >= ms.voting_end) {
+        out.voting_end = '投票截止时间必须晚于开始时间';
+      }
+      if (known('nomination_start', 'voting_start') && ms.voting_start < ms.nomination_start) {
+        out.voting_start = '投票不能早于推荐开始';
+      }
+      var daily = parseInt(raw('rules.votes_per_day'), 10);
+      var each = parseInt(raw('rules.votes_per_nominee_per_day'), 10);
+      if (!out['rules.votes_per_day'] && !out['rules.votes_per_nominee_per_day'] && each > daily) {
+        out['rules.votes_per_nominee_per_day'] = '每位候选人每日票数不能超过每日总票数';
+      }
+      return out;
+    }
+
+    function body() {
+      var tz = zone();
+      var out = {
+        slug: raw('slug'), title: raw('title'), organizer: raw('organizer'),
+        description: raw('description'), timezone: tz,
+        rules: {
+          votes_per_day: intOrNull(raw('rules.votes_per_day')),
+          votes_per_nominee_per_day: intOrNull(raw('rules.votes_per_nominee_per_day')),
+          hide_counts: raw('rules.hide_counts')
+        },
+        weights: {
+          public: intOrNull(raw('weights.public')),
+          jury: intOrNull(raw('weights.jury')),
+          organizer: intOrNull(raw('weights.organizer'))
+        },
+        require_recommendation: raw('require_recommendation'),
+        publicity_days: intOrNull(raw('publicity_days'))
+      };
+      TIMES.forEach(function (n) { out[n] = wallToIso(raw(n), tz); });
+      // Optional fields left empty take the API's defaults.
+      if (out.weights.organizer === null) delete out.weights.organizer;
+      if (out.publicity_days === null) delete out.publicity_days;
+      return out;
+    }
+
+    function fail(message) {
+      showError(errorBox, message);
+      focusFirstInvalid(form);
+    }
+
+    form.addEventListener('input', function (e) {
+      var name = e.target.getAttribute('name');
+      if (!name) return;
+      if (e.target.classList.contains('invalid')) clearFieldErrors(form, name);
+      if (WEIGHTS.indexOf(name) >= 0) showSum('');
+    });
+    form.addEventListener('change', function (e) {
+      var name = e.target.getAttribute('name');
+      if (name === 'slug' || name === 'title' || name === 'organizer') {
+        var message = check(name);
+        if (message) fieldError(form, name, message);
+      }
+    });
+    showSum('');
+
+    form.addEventListener('submit', function (e) {
+      e.preventDefault();
+      clearFieldErrors(form);
+      showError(errorBox, '');
+      var found = problems();
+      var sumOff = weightsSum() !== 100;
+      Object.keys(found).forEach(function (name) { fieldError(form, name, found[name]); });
+      if (sumOff) showSum('三项权重之和须为 100，当前为 ' + weightsSum() + '。');
+      var count = Object.keys(found).length + (sumOff ? 1 : 0);
+      if (count) { fail('有 ' + count + ' 处需要修改，请按提示填写后再创建。'); return; }
+      var button = $('campaign-create');
+      busy(button, true);
+      ZM.api('POST', '/api/v1/campaigns', body()).then(function (res) {
+        if (res.ok) {
+          ZM.toast('已创建「' + res.data.title + '」，请添加奖项', 'ok');
+          window.location.assign('/console/c/' + encodeURIComponent(res.data.slug) + '/settings');
+          return;
+        }
+        busy(button, false);
+        var err = ZM.errorOf(res);
+        if (err.code === 'campaign_exists') {
+          TAKEN.push(raw('slug'));
+          fieldError(form, 'slug', '活动标识“' + raw('slug') + '”已被使用，请换一个');
+          fail(err.message);
+          return;
+        }
+        var fields = {};
+        var given = (err.details || {}).fields || {};
+        Object.keys(given).forEach(function (k) { fields[k] = given[k]; });
+        if (fields.weights && !Array.isArray(fields.weights) && fields.weights._schema) {
+          var weights = {};
+          Object.keys(fields.weights).forEach(function (k) { if (k !== '_schema') weights[k] = fields.weights[k]; });
+          showSum(zhMessage(fields.weights._schema.join('；'), ''));
+          fields.weights = weights;
+        }
+        fail([err.message].concat(applyFieldErrors(form, fields)).join(' '));
+      });
+    });
+  }
+
+  /* ================================================================ vote browser */
+
+  /* The filters are a plain GET form (the page works without this); empty fields stay out of
+     the address, so a filtered view is a short link to share. */
+  function voteBrowser() {
+    var form = $('vote-browser-form');
+    if (!form) return;
+    var fields = ZM.qsa('input[name], select[name]', form);
+    form.addEventListener('submit', function () {
+      fields.forEach(function (n) { if (!n.value.trim()) n.disabled = true; });
+    });
+    // Coming back through the history must find the form usable again.
+    window.addEventListener('pageshow', function () {
+      fields.forEach(function (n) { n.disabled = false; });
+    });
+  }
+
+  var pages = {
+    index: campaignCreate, dashboard: dashboard, settings: settings, review: review, fraud: fraudDesk,
+    votes: voteBrowser
+  };
   if (pages[DATA.page]) pages[DATA.page]();
 })();

@@ -147,8 +147,8 @@ def test_every_page_loads_clean_at_both_sizes(
     visit(page, "/console/login", "console-login")
     _login(page, live, "console", "admin")
     visit(page, "/console", "console-campaigns")
-    for section in ("", "/settings", "/review", "/fraud", "/judging", "/results", "/publicity",
-                    "/exports"):  # fmt: skip
+    for section in ("", "/settings", "/review", "/fraud", "/votes", "/judging", "/results",
+                    "/publicity", "/exports"):  # fmt: skip
         visit(page, f"/console/c/{SLUG}{section}", f"console-{section.strip('/') or 'dashboard'}")
     office.close()
 

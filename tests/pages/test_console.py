@@ -503,3 +503,369 @@ def test_times_are_shown_in_the_campaign_time_zone(ctx: Flask) -> None:
     assert input_time(moment, campaign) == "2026-03-02T00:30"
     assert local_time(None, campaign) == ""
     assert local_time(moment, Campaign(timezone="Not/AZone")) == "2026-03-02 00:30"
+
+
+# --- the new-campaign form (campaign list) ----------------------------------------------------
+
+
+def test_the_create_form_is_for_admins_only(app: Flask, client: FlaskClient, org: Org) -> None:
+    org.campaign("c1")
+    with app.app_context():
+        campaign = db.session.scalar(select(Campaign).where(Campaign.slug == "c1"))
+        nurse = db.session.scalar(
+            select(Category).where(Category.campaign_id == campaign.id, Category.code == "nurse")
+        )
+        db.session.add(
+            JudgeAssignment(
+                campaign_id=campaign.id, account_id=org.accounts["judge"], category_id=nurse.id
+            )
+        )
+        db.session.commit()
+    for username in ("rev-k1", "judge"):
+        token = staff_login(client, username, area="console")
+        html = html_of(client, "/console")
+        assert 'data-testid="campaign-c1"' in html
+        assert "campaign-create" not in html and 'id="console-data"' not in html
+        client.post("/logout", data={"csrf_token": token})
+    staff_login(client, "admin", area="console")
+    html = html_of(client, "/console")
+    form = html.split('id="campaign-create-form"')[1].split("</form>")[0]
+    for name in (
+        "slug",
+        "title",
+        "organizer",
+        "description",
+        "timezone",
+        "nomination_start",
+        "nomination_end",
+        "voting_start",
+        "voting_end",
+        "rules.votes_per_day",
+        "rules.votes_per_nominee_per_day",
+        "rules.hide_counts",
+        "weights.public",
+        "weights.jury",
+        "weights.organizer",
+        "require_recommendation",
+        "publicity_days",
+    ):
+        assert f'name="{name}"' in form, name
+    assert 'id="campaign-create"' in form and 'id="campaign-create-error"' in form
+    assert '<option value="Asia/Shanghai" selected>' in form
+    assert 'name="voting_start" type="datetime-local" required' in form
+    assert "2–63 位" in form  # the slug's pattern, explained
+    assert "/assets/console.js?v=" in html
+    data = page_data(html)
+    assert data["page"] == "index" and data["slugs"] == ["c1"]
+
+
+def test_the_create_form_checks_with_the_schemas_own_limits(client: FlaskClient, org: Org) -> None:
+    from campaigns.schemas import SLUG
+    from pages.console import CREATE_FIELDS, create_form_rules
+
+    rules = create_form_rules()
+    assert list(rules) == list(CREATE_FIELDS)
+    assert rules["slug"]["pattern"] == SLUG.regex.pattern and rules["slug"]["required"]
+    assert (rules["title"]["max_length"], rules["description"]["max_length"]) == (120, 5000)
+    assert (rules["rules.votes_per_day"]["min"], rules["rules.votes_per_day"]["max"]) == (1, 50)
+    assert rules["rules.votes_per_day"]["type"] == "integer"
+    assert rules["weights.public"]["required"] and not rules["weights.organizer"]["required"]
+    assert rules["weights.organizer"]["value"] == 0  # the API's own default
+    assert rules["weights.public"]["value"] + rules["weights.jury"]["value"] == 100
+    assert rules["publicity_days"] == {
+        **rules["publicity_days"],
+        "value": 7,
+        "min": 1,
+        "max": 60,
+        "required": False,
+    }
+    assert rules["timezone"]["value"] == "Asia/Shanghai"
+    assert rules["voting_end"]["type"] == "datetime" and rules["voting_end"]["required"]
+    assert rules["rules.hide_counts"]["type"] == "boolean"
+    staff_login(client, "admin", area="console")
+    html = html_of(client, "/console")
+    assert page_data(html)["fields"] == rules
+    assert re.search(
+        r'name="rules\.votes_per_day" type="number"[^>]* min="1" max="50" value="5"', html
+    )
+    assert 'id="campaign-create-panel" open' in html  # no campaign yet: the form is open
+    assert 'id="campaign-list-empty"' in html
+
+
+def test_what_the_create_form_sends_and_what_it_maps_back(client: FlaskClient, org: Org) -> None:
+    """The calls the form makes, with the page's cookie and CSRF token: times as wall times of the
+    chosen zone with their offset; refusals with the details the form puts on its fields."""
+    org.campaign("c1")
+    token = staff_login(client, "admin", area="console")
+    headers = {"X-CSRF-Token": token}
+    body = {
+        "slug": "2026-xian-doctor",
+        "title": "2026年度某县“最美医生”评选",
+        "organizer": "某县卫生健康局",
+        "description": "",
+        "timezone": "Asia/Shanghai",
+        "nomination_start": "2026-03-01T09:00:00+08:00",
+        "nomination_end": "2026-04-01T18:00:00+08:00",
+        "voting_start": "2026-05-01T08:00:00+08:00",
+        "voting_end": "2026-05-10T20:00:00+08:00",
+        "rules": {"votes_per_day": 5, "votes_per_nominee_per_day": 1, "hide_counts": False},
+        "weights": {"public": 30, "jury": 70, "organizer": 0},
+        "require_recommendation": True,
+    }
+    assert client.post("/api/v1/campaigns", json=body).status_code == 403  # no CSRF token
+    bad = client.post(
+        "/api/v1/campaigns",
+        json={
+            **body,
+            "weights": {"public": 30, "jury": 60, "organizer": 0},
+            "nomination_end": "2026-02-01T09:00:00+08:00",
+        },
+        headers=headers,
+    )
+    assert bad.status_code == 422
+    assert bad.json["error"]["details"]["fields"]["weights"] == {
+        "_schema": ["各项权重之和必须为 100"]
+    }
+    windows = client.post(
+        "/api/v1/campaigns",
+        json={**body, "nomination_end": "2026-02-01T09:00:00+08:00"},
+        headers=headers,
+    )
+    assert windows.status_code == 422
+    assert list(windows.json["error"]["details"]["fields"]) == ["nomination_end"]
+    taken = client.post("/api/v1/campaigns", json={**body, "slug": "c1"}, headers=headers)
+    assert taken.status_code == 409 and taken.json["error"]["code"] == "campaign_exists"
+    created = client.post("/api/v1/campaigns", json=body, headers=headers)
+    assert created.status_code == 201 and created.json["slug"] == "2026-xian-doctor"
+    assert created.json["publicity_days"] == 7  # left to the API's default
+    html = html_of(client, "/console/c/2026-xian-doctor/settings")  # where the form goes next
+    assert 'name="voting_start" type="datetime-local" value="2026-05-01T08:00"' in html
+    assert 'name="nomination_end" type="datetime-local" value="2026-04-01T18:00"' in html
+    assert 'id="category-form"' in html and "筹备中" in html
+    listed = page_data(html_of(client, "/console"))
+    assert set(listed["slugs"]) == {"c1", "2026-xian-doctor"}
+
+
+# --- held votes on the fraud desk -------------------------------------------------------------
+
+
+def _held(app: Flask, client: FlaskClient, org: Org, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Five votes in one minute for a nominee whose pace limit is two: three are held."""
+    from voting import services
+
+    numbers = org.voting_campaign(
+        nominees=2, rules={"velocity_factor": 2, "velocity_floor": 2, "freeze_minutes": 0}
+    )
+    moment = datetime.now(UTC).replace(second=5, microsecond=0)
+    monkeypatch.setattr(services, "clock", lambda: moment)
+    answers = [
+        client.post(
+            "/api/v1/campaigns/v1/votes", json={"nominee": numbers[0]}, headers=org.voter(v)
+        ).json["status"]
+        for v in range(5)
+    ]
+    assert answers == ["valid", "valid", "pending", "pending", "pending"]
+    with app.app_context():
+        services.drain_campaign("v1")
+        db.session.remove()
+    return numbers[0]
+
+
+def test_the_fraud_desk_lists_held_votes_and_a_decision_clears_them(
+    app: Flask, client: FlaskClient, org: Org, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    number = _held(app, client, org, monkeypatch)
+    token = staff_login(client, "admin", area="console")
+    html = html_of(client, "/console/c/v1/fraud")
+    panel = html.split(' id="held-votes"')[1].split("</section>")[0]
+    row = panel.split(f'data-testid="held-{number}"')[1].split("</tr>")[0]
+    assert "候选人0" in row and "十大最美医生" in row
+    assert f'data-testid="held-pending-{number}" data-value="3"' in row
+    assert f'data-testid="held-valid-{number}" data-value="2"' in row
+    assert f'id="held-release-{number}"' in row and f'id="held-void-{number}"' in row
+    assert "系统自动暂扣（3）" in row
+    assert f"/console/c/v1/votes?status=pending&amp;nominee={number}" in row
+    assert 'data-value="3">共 3 票' in panel and 'id="held-empty" hidden' in panel
+    assert page_data(html)["held"] == [{"nominee": number, "pending": 3, "valid": 2}]
+
+    # What the panel sends: all of the nominee's held votes, with a reason.
+    url = "/api/v1/admin/campaigns/v1/votes/pending"
+    headers = {"X-CSRF-Token": token}
+    assert (
+        client.post(
+            url, json={"decision": "release", "reason": "", "nominee": number}, headers=headers
+        ).status_code
+        == 422
+    )
+    released = client.post(
+        url,
+        json={"decision": "release", "reason": "核实为同科室同事", "nominee": number},
+        headers=headers,
+    )
+    assert released.status_code == 200 and released.json["vote_count"] == 3
+    tally = client.get("/api/v1/admin/campaigns/v1/tally").json  # what the panel rereads
+    counts = next(n for n in tally["nominees"] if n["nominee"] == number)
+    assert (counts["pending"], counts["valid"]) == (0, 5)
+    html = html_of(client, "/console/c/v1/fraud")
+    panel = html.split(' id="held-votes"')[1].split("</section>")[0]
+    assert 'data-testid="held-' + number not in panel
+    assert 'id="held-empty" >没有待审票。' in panel and 'id="held-table" hidden' in panel
+    assert page_data(html)["held"] == []
+
+
+def test_held_votes_render_while_redis_is_down(
+    app: Flask, client: FlaskClient, org: Org, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import redis
+
+    number = _held(app, client, org, monkeypatch)
+    staff_login(client, "admin", area="console")
+
+    def down(*_: Any, **__: Any) -> Any:
+        raise redis.ConnectionError("down")
+
+    monkeypatch.setattr(redis.Redis, "execute_command", down)
+    html = html_of(client, "/console/c/v1/fraud")
+    assert f'data-testid="held-{number}"' in html
+
+
+# --- the vote browser -------------------------------------------------------------------------
+
+
+def _ballots(app: Flask, client: FlaskClient, org: Org) -> list[str]:
+    numbers = org.voting_campaign(nominees=2)
+    for voter, (number, ip) in enumerate(
+        [
+            (numbers[0], "10.9.9.1"),
+            (numbers[0], "10.9.9.2"),
+            (numbers[0], "10.9.8.1"),
+            (numbers[1], "172.16.0.1"),
+            (numbers[1], "172.16.0.2"),
+        ]
+    ):
+        response = client.post(
+            "/api/v1/campaigns/v1/votes",
+            json={"nominee": number},
+            headers=org.voter(voter),
+            environ_base={"REMOTE_ADDR": ip},
+        )
+        assert response.status_code == 201
+    from voting import services
+
+    with app.app_context():
+        services.drain_campaign("v1")
+        db.session.remove()
+    return numbers
+
+
+def test_the_vote_browser_is_for_admins(client: FlaskClient, org: Org) -> None:
+    org.campaign()
+    assert client.get("/console/c/c1/votes").headers["Location"] == (
+        "/console/login?next=/console/c/c1/votes"
+    )
+    token = staff_login(client, "rev-k1", area="console")
+    assert client.get("/console/c/c1/votes").status_code == 403
+    client.post("/logout", data={"csrf_token": token})
+    staff_login(client, "admin", area="console")
+    html = html_of(client, "/console/c/c1/votes")
+    assert 'id="vote-browser"' in html and 'id="vote-browser-empty"' in html
+    assert 'href="/api/v1/admin/campaigns/c1/votes.csv"' in html
+    assert " style=" not in html and not re.search(r"\son[a-z]+=", html)
+    assert client.get("/console/c/no-such/votes").status_code == 404
+    assert 'id="vote-browser-link"' in html_of(client, "/console/c/c1/fraud")
+
+
+def test_the_vote_browser_filters_and_its_downloads_carry_the_filters(
+    app: Flask, client: FlaskClient, org: Org
+) -> None:
+    numbers = _ballots(app, client, org)
+    staff_login(client, "admin", area="console")
+
+    def rows(html: str) -> list[str]:
+        return re.findall(r'<tr data-testid="vote-([^"]+)"', html)
+
+    everything = html_of(client, "/console/c/v1/votes")
+    assert len(rows(everything)) == 5 and 'data-value="5"' in everything
+    assert "候选人0" in everything and "10.9.9.1" in everything
+
+    html = html_of(client, f"/console/c/v1/votes?prefix=10.9.9.&nominee={numbers[0].lower()}")
+    assert len(rows(html)) == 2
+    csv_href = re.search(r'id="vote-browser-csv" href="([^"]+)"', html).group(1)
+    csv_href = csv_href.replace("&amp;", "&")
+    assert csv_href == f"/api/v1/admin/campaigns/v1/votes.csv?nominee={numbers[0]}&prefix=10.9.9."
+    xlsx_href = re.search(r'id="vote-browser-xlsx" href="([^"]+)"', html).group(1)
+    assert xlsx_href.replace("&amp;", "&") == csv_href.replace("votes.csv", "votes.xlsx")
+    exported = client.get(csv_href)
+    assert exported.status_code == 200 and exported.mimetype == "text/csv"
+    lines = exported.get_data(as_text=True).lstrip("\ufeff").strip().splitlines()
+    assert len(lines) == 3 and all("10.9.9." in line for line in lines[1:])
+    workbook = client.get(xlsx_href.replace("&amp;", "&"))
+    assert workbook.status_code == 200 and workbook.data[:2] == b"PK"
+    workbook.close()
+    assert 'value="10.9.9."' in html and f'value="{numbers[0]}"' in html  # the form keeps them
+
+    # Times are read in the campaign's zone and sent with its offset.
+    html = html_of(client, "/console/c/v1/votes?start=2999-01-01T00:00&status=valid")
+    assert rows(html) == [] and 'id="vote-browser-empty"' in html
+    assert "start=2999-01-01T00%3A00%3A00%2B08%3A00" in html
+    assert len(rows(html_of(client, "/console/c/v1/votes?end=2999-01-01T00:00"))) == 5
+    assert rows(html_of(client, "/console/c/v1/votes?status=pending")) == []
+
+    # Wrong filters are said in Chinese and nothing is listed or offered for download.
+    html = html_of(client, "/console/c/v1/votes?prefix=10.9.9.%25&start=soon")
+    assert 'id="vote-browser-error"' in html and 'id="vote-browser-csv"' not in html
+    assert "网段前缀只能包含数字" in html and "请填写有效的时间" in html
+    html = html_of(client, "/console/c/v1/votes?start=2026-05-02T00:00&end=2026-05-01T00:00")
+    assert "截止时间应晚于开始时间" in html
+    html = html_of(client, "/console/c/v1/votes?voter=0")
+    assert "投票人编号应为正整数" in html
+    # An unknown status falls back to every status.
+    assert len(rows(html_of(client, "/console/c/v1/votes?status=bogus&page=x"))) == 5
+
+
+def test_the_vote_browser_pages_and_links_flags(
+    app: Flask, client: FlaskClient, org: Org, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pages import console
+
+    monkeypatch.setattr(console, "VOTES_PER_PAGE", 2)
+    flag_id, number = _flag(app, client, org)  # three votes, all in the flag
+    staff_login(client, "admin", area="console")
+    seen: list[str] = []
+    for page in (1, 2):
+        html = html_of(client, f"/console/c/v1/votes?nominee={number}&page={page}")
+        seen += re.findall(r'<tr data-testid="vote-([^"]+)"', html)
+        assert f"第 {page} / 2 页" in html
+    assert len(seen) == len(set(seen)) == 3
+    assert f'href="?nominee={number}&amp;page=2"' in html_of(
+        client, f"/console/c/v1/votes?nominee={number}"
+    )
+    url = f"/api/v1/admin/campaigns/v1/fraud/flags/{flag_id}/confirm"
+    token = staff_login(client, "admin", area="console")
+    assert (
+        client.post(url, json={"reason": "同一网段"}, headers={"X-CSRF-Token": token}).status_code
+        == 200
+    )
+    html = html_of(client, f"/console/c/v1/votes?flag={flag_id}&status=invalid")
+    assert 'id="vote-browser-flag"' in html and f"刷票线索 #{flag_id}" in html
+    assert f"/console/c/v1/fraud?status=&amp;flag={flag_id}" in html
+    assert f"votes.csv?status=invalid&amp;flag={flag_id}" in html
+
+
+def test_vote_filters_read_times_in_the_campaign_zone(ctx: Flask) -> None:
+    from werkzeug.datastructures import MultiDict
+
+    from pages.console import describe_vote_reason, vote_filters
+
+    campaign = Campaign(timezone="Asia/Shanghai")
+    form, query, loaded, errors = vote_filters(
+        campaign, MultiDict({"start": "2026-05-01T08:30", "nominee": " d001 ", "status": "x"})
+    )
+    assert errors == {} and form["status"] == "" and form["nominee"] == "D001"
+    assert query == {"nominee": "D001", "start": "2026-05-01T08:30:00+08:00"}
+    assert loaded is not None and loaded["start"] == datetime(2026, 5, 1, 0, 30, tzinfo=UTC)
+    _, _, loaded, errors = vote_filters(campaign, MultiDict({"flag": "99999999999"}))
+    assert loaded is None and errors == {"flag": "线索编号应为正整数"}
+    assert describe_vote_reason("velocity") == "速度异常暂扣"
+    assert describe_vote_reason("release:admin") == "已放行（admin）"
+    assert describe_vote_reason(None) == ""
