@@ -12,7 +12,6 @@ import contextvars
 import functools
 import logging
 import os
-import re
 import threading
 import time
 from collections.abc import Callable
@@ -189,23 +188,48 @@ def _schedule_forever(app: Flask, stop: threading.Event) -> None:
             stop.wait(0.5)
 
 
+# How often a worker beats the heartbeat of the job it runs (RQ's default: 30 s), and how often
+# it runs RQ's registry maintenance, which moves the runs of dead workers out of 'started'
+# (RQ's default: every 10 minutes).
+JOB_MONITORING_INTERVAL = 5
+MAINTENANCE_INTERVAL = 60
+
+
+def _abandoned(job: Job) -> bool:
+    """A started run whose heartbeat stopped: the worker running it is gone (kill -9, a lost
+    host, Redis gone while it ran). It no longer counts as running."""
+    from rq.utils import now
+
+    beat = job.last_heartbeat or job.started_at
+    return beat is None or (now() - beat).total_seconds() > 3 * JOB_MONITORING_INTERVAL
+
+
 def _enqueue_once(job: Periodic, name: str) -> None:
-    """Skip a periodic job whose previous run is still queued."""
+    """Skip a periodic job whose previous run is still waiting or running.
+
+    Every run gets a fresh job id; the id of the latest is kept beside the queues. A run
+    abandoned by a dead worker does not hold the schedule up (RQ moves it to the failed
+    registry at its next maintenance)."""
     from rq.exceptions import NoSuchJobError
-    from rq.job import Job
 
     from core.extensions import redis_store
 
     queue = redis_store.queue(job.queue)
-    job_id = "periodic-" + re.sub(r"[^A-Za-z0-9_-]", "-", redis_store.key(name))
-    try:
-        existing = Job.fetch(job_id, connection=queue.connection)
-        if existing.get_status(refresh=True) in ("queued", "started", "deferred", "scheduled"):
-            return
-        existing.delete()
-    except NoSuchJobError:
-        pass
-    queue.enqueue(job.func, job_id=job_id, result_ttl=60, failure_ttl=3600, job_timeout=600)
+    client = queue.connection
+    latest = redis_store.key("periodic", name)
+    previous = client.get(latest)
+    if previous is not None:
+        try:
+            existing = Job.fetch(previous.decode(), connection=client)
+            status = existing.get_status(refresh=True)
+            if status in ("queued", "deferred", "scheduled"):
+                return
+            if status == "started" and not _abandoned(existing):
+                return
+        except NoSuchJobError:
+            pass
+    enqueued = queue.enqueue(job.func, result_ttl=60, failure_ttl=3600, job_timeout=600)
+    client.set(latest, enqueued.id, ex=86400)
 
 
 def run_worker(app: Flask, *, burst: bool = False, with_scheduler: bool = True) -> None:
@@ -219,7 +243,12 @@ def run_worker(app: Flask, *, burst: bool = False, with_scheduler: bool = True) 
     for module in JOB_MODULES:
         importlib.import_module(module)
     queues = [redis_store.queue(name) for name in QUEUE_NAMES]
-    worker = Worker(queues, connection=redis_store.client)
+    worker = Worker(
+        queues,
+        connection=redis_store.client,
+        job_monitoring_interval=JOB_MONITORING_INTERVAL,
+        maintenance_interval=MAINTENANCE_INTERVAL,
+    )
     stop = threading.Event()
     if not burst:
         threading.Thread(target=_schedule_forever, args=(app, stop), daemon=True).start()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from redis.exceptions import LockError
+from redis.exceptions import LockError, RedisError
 from sqlalchemy import select
 
 from campaigns.models import Campaign
@@ -16,6 +16,9 @@ from voting import services
 log = logging.getLogger("zuimei.jobs.voting")
 
 _ACTIVE_PHASES = ("voting", "judging", "publicity")
+# A batch of 500 takes well under a second; the lock is renewed after each one.
+DRAIN_LOCK_SECONDS = 30
+DRAIN_MAX_SECONDS = 20
 
 
 def _active_slugs() -> list[str]:
@@ -28,16 +31,23 @@ def drain(slug: str) -> int:
 
     The lock lives on the control Redis (REDIS_URL, beside the queues), not on the vote Redis:
     a failover of the vote Redis cannot hand it to a second drainer."""
-    lock = redis_store.client.lock(redis_store.key("lock", "drain", slug), timeout=300)
+    lock = redis_store.client.lock(
+        redis_store.key("lock", "drain", slug), timeout=DRAIN_LOCK_SECONDS
+    )
     if not lock.acquire(blocking=False):
         return 0
     try:
-        return services.drain_campaign(slug)
+        # The lock is renewed after every batch, so a drainer that dies (kill -9, a lost host,
+        # Redis gone before the release below) holds the next one up for DRAIN_LOCK_SECONDS at
+        # most; the drain returns after DRAIN_MAX_SECONDS so that a warm shutdown can end it.
+        return services.drain_campaign(slug, max_seconds=DRAIN_MAX_SECONDS, on_batch=lock.reacquire)
     finally:
         try:
             lock.release()
         except LockError:
             log.warning("drain lock for %s expired before release", slug)
+        except RedisError as exc:  # Redis itself is gone: the lock's TTL frees it
+            log.warning("drain lock for %s not released (%s)", slug, exc.__class__.__name__)
 
 
 @periodic(seconds=1, queue="votes")

@@ -668,12 +668,23 @@ def _decode(fields: dict[bytes, bytes]) -> dict[str, str]:
 
 
 def drain_campaign(
-    slug: str, *, batch: int = 500, consumer: str = "drain", idle_ms: int = 30000
+    slug: str,
+    *,
+    batch: int = 500,
+    consumer: str = "drain",
+    idle_ms: int = 30000,
+    max_seconds: float | None = None,
+    on_batch: Callable[[], object] | None = None,
 ) -> int:
     """Move ledger entries into the votes table; acknowledge them only after commit.
 
     Entries a crashed drainer had read but not acknowledged are claimed again after ``idle_ms``.
-    Inserting is idempotent on the vote id, so an entry drained twice is stored once."""
+    Inserting is idempotent on the vote id, so an entry drained twice is stored once.
+
+    ``max_seconds``: return after this long even if entries keep arriving (under a steady vote
+    load the stream is never empty, and a drain that never returns cannot be stopped warmly);
+    the next drain carries on. ``on_batch`` is called after each acknowledged batch (the drain
+    job renews its lock there)."""
     campaign = db.session.scalar(select(Campaign).where(Campaign.slug == slug))
     if campaign is None:
         return 0
@@ -681,6 +692,7 @@ def drain_campaign(
     client = redis_store.votes
     _ensure_group(client, keys.ledger)
     total = 0
+    deadline = None if max_seconds is None else time.monotonic() + max_seconds
     while True:
         claimed = client.xautoclaim(
             keys.ledger, DRAIN_GROUP, consumer, min_idle_time=idle_ms, start_id="0-0", count=batch
@@ -699,6 +711,10 @@ def drain_campaign(
         pipe.xdel(keys.ledger, *ids)
         pipe.execute()
         total += len(entries)
+        if on_batch is not None:
+            on_batch()
+        if deadline is not None and time.monotonic() >= deadline:
+            return total
 
 
 def _insert(model: Any) -> Any:
@@ -921,25 +937,35 @@ def reconcile(campaign: Campaign) -> dict[str, Any]:
         ).all()
     )
 
-    expected_valid: Counter[str] = Counter()
-    expected_pending: Counter[str] = Counter()
-    for number, status, count in db.session.execute(
-        select(Vote.nominee_number, Vote.status, func.count(Vote.id))
-        .where(Vote.campaign_id == campaign.id, Vote.seq <= seq)
-        .group_by(Vote.nominee_number, Vote.status)
-    ).all():
-        if status == "valid":
-            expected_valid[number] += count
-        elif status == "pending":
-            expected_pending[number] += count
     # Raw EVAL replies give each stream entry's fields as a flat [key, value, ...] list.
     undrained = [_decode(dict(zip(flat[::2], flat[1::2], strict=True))) for _, flat in stream]
     undrained = [f for f in undrained if f.get("kind") == "vote"]
-    stored = set()
-    if undrained:
-        stored = set(
-            db.session.scalars(select(Vote.id).where(Vote.id.in_([f["id"] for f in undrained])))
-        )
+    # The stored counts and "which undrained votes are stored" are two statements: a drain batch
+    # committing between them would be in neither, and the repairs below would take a whole
+    # batch off correct counters. The drain moves the ledger head in the batch's own
+    # transaction, so a head unchanged across both reads proves no batch landed between them.
+    for _attempt in range(20):
+        head = _chain_index(campaign)
+        expected_valid: Counter[str] = Counter()
+        expected_pending: Counter[str] = Counter()
+        for number, status, count in db.session.execute(
+            select(Vote.nominee_number, Vote.status, func.count(Vote.id))
+            .where(Vote.campaign_id == campaign.id, Vote.seq <= seq)
+            .group_by(Vote.nominee_number, Vote.status)
+        ).all():
+            if status == "valid":
+                expected_valid[number] += count
+            elif status == "pending":
+                expected_pending[number] += count
+        stored = set()
+        if undrained:
+            stored = set(
+                db.session.scalars(select(Vote.id).where(Vote.id.in_([f["id"] for f in undrained])))
+            )
+        if _chain_index(campaign) == head:
+            break
+    else:
+        raise ServiceUnavailable("计票入库持续进行中，请稍后再对账")
     for fields in undrained:
         if fields["id"] in stored:
             continue
@@ -1004,6 +1030,15 @@ def reconcile(campaign: Campaign) -> dict[str, Any]:
         "ranking_fixes": ranking_fixes,
         "missing": missing,
     }
+
+
+def _chain_index(campaign: Campaign) -> int:
+    return int(
+        db.session.scalar(
+            select(LedgerHead.chain_index).where(LedgerHead.campaign_id == campaign.id)
+        )
+        or 0
+    )
 
 
 MISSING_RANGES_SHOWN = 50
