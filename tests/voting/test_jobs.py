@@ -67,3 +67,56 @@ def test_one_drainer_at_a_time(app: Flask, org: Org) -> None:
             lock.release()
         assert jobs.drain("v1") == 1
         db.session.remove()
+
+
+def test_a_run_abandoned_by_a_dead_worker_does_not_hold_the_schedule(app: Flask) -> None:
+    """Found by the chaos suite: a drain whose worker was killed stayed 'started' until RQ's
+    maintenance (10 minutes) and no new drain was enqueued meanwhile."""
+    from datetime import timedelta
+
+    from rq.job import Job, JobStatus
+    from rq.utils import now
+
+    drain = next(p for p in PERIODIC if p.func.__name__ == "drain_all")
+    with app.app_context():
+        queue = redis_store.queue("votes")
+        _enqueue_once(drain, "voting.jobs.drain_all")
+        first = queue.jobs[0]
+        queue.remove(first)
+        # The worker took it and died: started, heartbeat a minute old.
+        first.set_status(JobStatus.STARTED)
+        first.started_at = now() - timedelta(minutes=1)
+        first.last_heartbeat = now() - timedelta(minutes=1)
+        first.save()
+        _enqueue_once(drain, "voting.jobs.drain_all")
+        assert queue.count == 1 and queue.jobs[0].id != first.id
+        # A run that is alive (fresh heartbeat) still holds the next one back.
+        second = queue.jobs[0]
+        queue.remove(second)
+        second.set_status(JobStatus.STARTED)
+        second.started_at = second.last_heartbeat = now()
+        second.save()
+        _enqueue_once(drain, "voting.jobs.drain_all")
+        assert queue.count == 0
+        assert Job.fetch(second.id, connection=queue.connection).get_status() == "started"
+
+
+def test_the_drain_lock_is_short_and_renewed_per_batch(app: Flask, org: Org) -> None:
+    """A drainer killed mid-batch holds the next one up for the lock's TTL at most (30 s, not
+    the 300 s it used to be), and a long drain keeps it by renewing it after each batch."""
+    numbers = org.voting_campaign(nominees=2, rules={"votes_per_day": 5})
+    client = app.test_client()
+    for voter in range(1, 6):
+        client.post(
+            "/api/v1/campaigns/v1/votes", json={"nominee": numbers[0]}, headers=org.voter(voter)
+        )
+    with app.app_context():
+        renewals: list[int] = []
+        from voting import services
+
+        stored = services.drain_campaign(
+            "v1", batch=2, on_batch=lambda: renewals.append(1), max_seconds=60
+        )
+        assert stored == 5 and len(renewals) == 3
+        assert jobs.DRAIN_LOCK_SECONDS <= 30
+        db.session.remove()
