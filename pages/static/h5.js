@@ -49,6 +49,13 @@
     tick();
   }
 
+  /* --- vote buttons come disabled from the server: a tap before this script ran did nothing -- */
+  function enableVotes(scope) {
+    if (stage !== 'open') return;
+    ZM.qsa('button.vote[data-number]', scope).forEach(function (b) { b.disabled = false; });
+  }
+  enableVotes(document);
+
   /* --- load more (and keep loading as the list scrolls into view) ------------------------- */
   var cards = document.getElementById('cards');
   var loading = false;
@@ -63,6 +70,7 @@
         button.parentNode.removeChild(button);
         // Server-rendered and escaped by the same template as the first page.
         cards.insertAdjacentHTML('beforeend', html);
+        enableVotes(cards);
         watchMore();
       })
       .catch(function () {

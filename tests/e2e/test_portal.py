@@ -82,6 +82,8 @@ def test_clerk_nominates_office_approves_public_sees(
     if page.locator("#video-upload").is_visible():
         page.click("#video-upload")
     expect(page.locator("#video-progress")).to_have_attribute("value", re.compile(r"^100"))
+    # The server has the whole file and queued the transcode (only then can the worker take it).
+    expect(page.locator("#video-status")).to_contain_text("排队等待转码", timeout=30_000)
     run_media_worker(app)
     expect(page.locator("#video-status")).to_contain_text("视频已就绪", timeout=30_000)
 
@@ -167,6 +169,8 @@ def test_video_upload_survives_a_dropped_connection(
     if page.locator("#video-upload").is_visible():
         page.click("#video-upload")
     expect(page.locator("#video-progress")).to_have_attribute("value", re.compile(r"^100"))
+    # The server has the whole file and queued the transcode (only then can the worker take it).
+    expect(page.locator("#video-status")).to_contain_text("排队等待转码", timeout=30_000)
     assert dropped, "the flaky route never dropped a chunk"
     run_media_worker(app)
     expect(page.locator("#video-status")).to_contain_text("视频已就绪")

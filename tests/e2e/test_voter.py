@@ -186,3 +186,43 @@ def test_challenge_dialog_after_the_soft_limit(
     expect(page.locator("#captcha")).to_be_hidden()
     expect(page.locator(f".vote-count[data-number={numbers[2]}]")).to_have_text("1")
     expect(page.locator("#remaining-value")).to_have_text("3")
+
+
+def test_home_and_vote_work_over_3g(
+    app: Flask, org: Org, live: LiveServer, playwright_browser: Any, tmp_path: Path
+) -> None:
+    """Chromium's "Regular 3G" profile (300 ms round trips, 750 kbit/s down, 250 kbit/s up):
+    the home page loads, a nominee opens and a vote counts. The load time is printed for the
+    record, not asserted (speed targets live in bench/)."""
+    from tests.e2e.conftest import PHONE
+
+    numbers = voting_campaign_with_video(app, org, tmp_path, votes_per_day=3)
+    context = playwright_browser.new_context(
+        viewport=PHONE, is_mobile=True, has_touch=True, locale="zh-CN"
+    )
+    context.route("https://**/*", lambda route: route.abort())
+    context.set_default_timeout(30_000)
+    page = context.new_page()
+    cdp = context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    cdp.send(
+        "Network.emulateNetworkConditions",
+        {
+            "offline": False,
+            "latency": 300,
+            "downloadThroughput": 750 * 1024 / 8,
+            "uploadThroughput": 250 * 1024 / 8,
+        },
+    )
+    page.goto(f"{live.url}/c/v1", wait_until="load")
+    timing = page.evaluate(
+        "() => { const n = performance.getEntriesByType('navigation')[0];"
+        " return {load: n.loadEventEnd, bytes: performance.getEntriesByType('resource')"
+        ".reduce((a, r) => a + (r.transferSize || 0), n.transferSize || 0)}; }"
+    )
+    print(f"3G: home page loaded in {timing['load']:.0f} ms, {timing['bytes']} bytes transferred")
+    expect(page.locator("[data-testid^=card-]")).to_have_count(12)
+    page.click(f"[data-testid=card-{numbers[1]}] a.card-link")
+    page.click(f"[data-testid=vote-{numbers[1]}]")
+    expect(page.locator("#nominee-votes")).to_have_text("1")
+    context.close()
