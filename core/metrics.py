@@ -21,6 +21,7 @@ Three kinds of numbers, from three places:
 
 from __future__ import annotations
 
+import abc
 import hmac
 import importlib
 import json
@@ -121,7 +122,7 @@ def _observe_request(sender: Flask, response: Response, **_: Any) -> None:
 _SHARED: dict[str, SharedMetric] = {}
 
 
-class SharedMetric:
+class SharedMetric(abc.ABC):
     """A metric whose samples live in one Redis hash, so that every process on every host adds
     to the same numbers. Label values must come from a small fixed set (job names, outcomes)."""
 
@@ -147,8 +148,9 @@ class SharedMetric:
             raise ValueError(f"{self.name} takes labels {self.labelnames}, got {sorted(labels)}")
         return json.dumps([str(labels[n]) for n in self.labelnames], ensure_ascii=False)
 
+    @abc.abstractmethod
     def family(self, raw: Mapping[bytes, bytes]) -> Metric:
-        raise NotImplementedError
+        """The Prometheus family for the stored values (each kind renders its own)."""
 
 
 class SharedCounter(SharedMetric):
