@@ -15,6 +15,16 @@ from flask import Flask
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def cleanup(instance: Path) -> None:
+    """Stop the instance's embedded Redis (when the run used one) and remove the folder."""
+    import shutil
+
+    from core import embedded
+
+    embedded.stop(instance)
+    shutil.rmtree(instance, ignore_errors=True)
+
+
 def private_services() -> dict[str, Any]:
     """Settings that keep a benchmark off shared data: with DATABASE_URL set, a database of its
     own beside the one named (dropped at exit); with REDIS_URL set, a key prefix of its own

@@ -28,13 +28,14 @@ from __future__ import annotations
 import argparse
 import math
 import random
-import shutil
 import tempfile
 import time
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+from bench.common import cleanup
 
 ROOT = Path(__file__).resolve().parent.parent
 UAS = [
@@ -356,7 +357,7 @@ def main() -> None:
     all_attack = {v for v, label in labels.items() if label != "organic"}
     overall = len(flagged & all_attack) / len(flagged) if flagged else math.nan
     print(f"overall precision of flagged votes: {overall:.3f}")
-    shutil.rmtree(instance, ignore_errors=True)
+    cleanup(instance)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ into the votes table (the vote path is measured by bench.vote_load); then the ta
 from __future__ import annotations
 
 import argparse
-import shutil
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -22,7 +21,7 @@ def main() -> None:
     parser.add_argument("--votes", type=int, default=1_000_000)
     opts = parser.parse_args()
     instance = Path(tempfile.mkdtemp(prefix="zm-tally-"))
-    from bench.common import voting_campaign
+    from bench.common import cleanup, voting_campaign
 
     app, numbers = voting_campaign(
         instance,
@@ -79,7 +78,7 @@ def main() -> None:
         f"full tally: median {timings[1]:.2f} s of 3 runs (target <= 10 s); "
         f"totals {report['totals']}"
     )
-    shutil.rmtree(instance, ignore_errors=True)
+    cleanup(instance)
 
 
 if __name__ == "__main__":

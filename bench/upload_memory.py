@@ -14,7 +14,6 @@ import argparse
 import http.client
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -22,6 +21,8 @@ import threading
 import time
 import urllib.request
 from pathlib import Path
+
+from bench.common import cleanup
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -182,7 +183,7 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(timeout=20)
-        shutil.rmtree(instance, ignore_errors=True)
+        cleanup(instance)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from bench.common import cleanup
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -163,7 +165,7 @@ def main() -> None:
     print(
         f"ratio vote/healthz: {vote_rps / health_rps:.2f} (target >= 0.6; vote p99 target <= 25 ms)"
     )
-    shutil.rmtree(instance, ignore_errors=True)
+    cleanup(instance)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ Redis nothing else is measuring.
 from __future__ import annotations
 
 import argparse
-import shutil
 import statistics
 import tempfile
 import time
@@ -31,7 +30,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=500, help="drain batch size")
     opts = parser.parse_args()
     instance = Path(tempfile.mkdtemp(prefix="zm-votepath-"))
-    from bench.common import voting_campaign
+    from bench.common import cleanup, voting_campaign
 
     app, numbers = voting_campaign(
         instance,
@@ -106,7 +105,7 @@ def main() -> None:
         print(f"drain: {drained} ledger entries → votes table in {drain_elapsed:.2f} s "
               f"= {rate:,.0f} rows/s (one drainer, batches of {opts.batch})")  # fmt: skip
     finally:
-        shutil.rmtree(instance, ignore_errors=True)
+        cleanup(instance)
 
 
 def redis_store_mode(app) -> str:  # type: ignore[no-untyped-def]
