@@ -6,9 +6,11 @@ from __future__ import annotations
 import functools
 import hashlib
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask import (
     Blueprint,
@@ -92,6 +94,21 @@ def error_page(exc: AppError):  # type: ignore[no-untyped-def]
     if request.is_json or request.accept_mimetypes.best == "application/json":
         return error_response(exc.status, exc.code, exc.message, exc.details, exc.headers)
     return render_page("pages/error.html", status=exc.status, error=exc)
+
+
+def campaign_zone(campaign: Any) -> ZoneInfo:
+    """The campaign's time zone: every window and daily quota is counted in it."""
+    try:
+        return ZoneInfo(campaign.timezone or "Asia/Shanghai")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("Asia/Shanghai")
+
+
+def local_time(value: datetime | None, campaign: Any, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """A moment as the campaign's people read it, e.g. ``2026-11-25 14:30``."""
+    if value is None:
+        return ""
+    return value.astimezone(campaign_zone(campaign)).strftime(fmt)
 
 
 def safe_next(value: str | None, fallback: str) -> str:

@@ -12,7 +12,6 @@ from collections import defaultdict
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask import Blueprint, g, request
 from marshmallow import ValidationError, fields, missing, validate
@@ -27,7 +26,7 @@ from core.errors import AppError
 from core.extensions import db
 from nominations import services as nomination_services
 from nominations.models import Nomination
-from pages.common import error_page, render_page, staff_page
+from pages.common import campaign_zone, error_page, local_time, render_page, staff_page
 from voting import fraud as voting_fraud
 from voting.models import FraudFlag, FraudScan, Vote
 from voting.schemas import FlagSchema, ScanSchema, VoteFilterSchema
@@ -143,20 +142,6 @@ VOTE_FILTER_ERRORS = {
 
 
 # --- helpers ------------------------------------------------------------------------------------
-
-
-def _zone(campaign: Campaign) -> ZoneInfo:
-    try:
-        return ZoneInfo(campaign.timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("Asia/Shanghai")
-
-
-def local_time(value: datetime | None, campaign: Campaign, fmt: str = "%Y-%m-%d %H:%M") -> str:
-    """A moment in the campaign's time zone (every window and quota is in it)."""
-    if value is None:
-        return ""
-    return value.astimezone(_zone(campaign)).strftime(fmt)
 
 
 def input_time(value: datetime | None, campaign: Campaign) -> str:
@@ -410,7 +395,7 @@ def _wall_time(value: str, campaign: Campaign) -> str | None:
             naive = datetime.strptime(value, fmt)  # a wall time; its zone is set below
         except ValueError:
             continue
-        return naive.replace(tzinfo=_zone(campaign)).isoformat()
+        return naive.replace(tzinfo=campaign_zone(campaign)).isoformat()
     return None
 
 

@@ -13,7 +13,6 @@ from collections import defaultdict
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask import Blueprint, Response, g, jsonify, request, send_file
 from sqlalchemy import func, select
@@ -35,7 +34,7 @@ from core.errors import AppError, NotFound, error_response
 from core.extensions import db
 from core.types import utcnow
 from nominations.models import Nomination
-from pages.common import error_page, render_page, staff_page
+from pages.common import error_page, local_time, render_page, staff_page
 
 bp = Blueprint("console_awards", __name__, url_prefix="/console", template_folder="templates")
 bp.register_error_handler(AppError, error_page)
@@ -83,20 +82,6 @@ SHIFT_STEPS = (-10, -5, 0, 5, 10)
 
 def _campaign(slug: str) -> Campaign:
     return campaign_services.get_campaign(slug)
-
-
-def _zone(campaign: Campaign) -> ZoneInfo:
-    try:
-        return ZoneInfo(campaign.timezone or "Asia/Shanghai")
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
-
-
-def local_time(value: datetime | None, campaign: Campaign) -> str:
-    """A time as the office reads it: ``2026-11-25 14:30`` in the campaign's time zone."""
-    if value is None:
-        return ""
-    return value.astimezone(_zone(campaign)).strftime("%Y-%m-%d %H:%M")
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -7,9 +7,7 @@ schemas, so the page cannot show a field the API would not."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from flask import Blueprint, current_app, jsonify, request
 from marshmallow import ValidationError
@@ -25,7 +23,7 @@ from core.types import utcnow
 from core.web import VOTER_COOKIE, require_csrf, set_credential
 from nominations import services as nomination_services
 from nominations.schemas import NomineeDetailSchema, NomineeSchema
-from pages.common import error_page, render_page
+from pages.common import campaign_zone, error_page, render_page
 from voting import services as voting_services
 from voting.schemas import DeviceVoterSchema
 
@@ -67,10 +65,6 @@ def _identity() -> str:
     return "none"
 
 
-def _local(campaign: Campaign, value: datetime) -> datetime:
-    return value.astimezone(ZoneInfo(campaign.timezone or "Asia/Shanghai"))
-
-
 def _page_context(campaign: Campaign) -> dict[str, Any]:
     now = utcnow()
     if campaign.phase == "voting" and now < campaign.voting_start:
@@ -87,8 +81,8 @@ def _page_context(campaign: Campaign) -> dict[str, Any]:
         "categories": list(campaign.categories),
         "stage": stage,
         "server_now": now.isoformat(),
-        "voting_start_local": _local(campaign, campaign.voting_start),
-        "voting_end_local": _local(campaign, campaign.voting_end),
+        "voting_start_local": campaign.voting_start.astimezone(campaign_zone(campaign)),
+        "voting_end_local": campaign.voting_end.astimezone(campaign_zone(campaign)),
         "counts_hidden": voting_services.counts_hidden(campaign),
         "identity": _identity(),
         "in_wechat": _in_wechat(),

@@ -6,9 +6,7 @@ from portal.js through /api/v1 with the session cookie and the CSRF header."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from flask import Blueprint, current_app, g, request
 from marshmallow import fields, validate
@@ -24,7 +22,7 @@ from media.models import MediaAsset
 from nominations import services as nomination_services
 from nominations.models import EDITABLE, HOLDS_QUOTA, Nomination, NominationReview
 from nominations.schemas import NominationCreateSchema, NominationUpdateSchema
-from pages.common import error_page, render_page, staff_page
+from pages.common import error_page, local_time, render_page, staff_page
 
 bp = Blueprint("portal", __name__, url_prefix="/portal", template_folder="templates")
 bp.register_error_handler(AppError, error_page)
@@ -152,16 +150,6 @@ def form_rules() -> list[dict[str, Any]]:
 # --- shared helpers ---------------------------------------------------------------------------
 
 
-def _local(campaign: Campaign, value: datetime | None) -> str:
-    if value is None:
-        return ""
-    try:
-        zone = ZoneInfo(campaign.timezone or "Asia/Shanghai")
-    except (KeyError, ValueError):
-        zone = ZoneInfo("Asia/Shanghai")
-    return value.astimezone(zone).strftime("%Y-%m-%d %H:%M")
-
-
 def status_key(nomination: Nomination) -> str:
     if nomination.status == "submitted" and nomination.recommended:
         return "recommended"
@@ -177,7 +165,7 @@ def _history(nomination: Nomination) -> list[dict[str, Any]]:
             "actor": step.actor_unit or ROLE_LABELS.get(step.actor_role, step.actor_role),
             "actor_role": step.actor_role,
             "comment": step.comment,
-            "at": _local(campaign, step.at),
+            "at": local_time(step.at, campaign),
             "to_status": step.to_status,
         }
         for step in nomination.reviews
@@ -301,7 +289,7 @@ def index() -> Any:
                         "history": history,
                         "comments": comments,
                         "last_comment": comments[-1] if comments else None,
-                        "updated": _local(campaign, nomination.updated_at),
+                        "updated": local_time(nomination.updated_at, campaign),
                         **_flags(account, nomination),
                     }
                 )
@@ -311,8 +299,8 @@ def index() -> Any:
                     "phase_label": PHASE_LABELS.get(campaign.phase, campaign.phase),
                     "open": nomination_services.nomination_open(campaign),
                     "window": (
-                        _local(campaign, campaign.nomination_start),
-                        _local(campaign, campaign.nomination_end),
+                        local_time(campaign.nomination_start, campaign),
+                        local_time(campaign.nomination_end, campaign),
                     ),
                     "quota": _quota(unit, campaign, mine),
                     "rows": rows,
@@ -415,7 +403,7 @@ def _render_form(
         history = _history(nomination)
         step = _last_return(nomination)
         returned = (
-            {"comment": step.comment, "at": _local(campaign, step.at), "actor": step.actor_unit}
+            {"comment": step.comment, "at": local_time(step.at, campaign), "actor": step.actor_unit}
             if step is not None and nomination.status == "returned"
             else None
         )
@@ -447,8 +435,8 @@ def _render_form(
         status_label=STATUS_LABELS.get(key or "", ""),
         phase_label=PHASE_LABELS.get(campaign.phase, campaign.phase),
         window=(
-            _local(campaign, campaign.nomination_start),
-            _local(campaign, campaign.nomination_end),
+            local_time(campaign.nomination_start, campaign),
+            local_time(campaign.nomination_end, campaign),
         ),
         history=history,
         returned=returned,

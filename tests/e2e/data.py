@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import base64
+import re
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from flask import Flask
+from playwright.sync_api import expect
 from rq import SimpleWorker
 
 from campaigns import services as campaign_services
@@ -15,7 +18,7 @@ from core.extensions import db, redis_store
 from core.types import utcnow
 from nominations import services as nomination_services
 from nominations.models import Nomination
-from tests.factories import Org
+from tests.factories import PASSWORD, Org
 from tests.media.clips import make_clip
 
 NAMES = [
@@ -36,10 +39,25 @@ NAMES = [
 ]
 
 
-def run_media_worker(app: Flask) -> None:
+def run_worker(app: Flask, queue: str = "default") -> None:
+    """Run the queue's jobs with a real RQ worker in burst mode, as the rest of the suite does."""
     with app.app_context():
-        queue = redis_store.queue("media")
-        SimpleWorker([queue], connection=redis_store.client).work(burst=True)
+        SimpleWorker([redis_store.queue(queue)], connection=redis_store.client).work(burst=True)
+
+
+def run_media_worker(app: Flask) -> None:
+    run_worker(app, "media")
+
+
+def staff_login(page: Any, base: str, area: str, username: str, next_path: str) -> None:
+    """Log in through the area's login form, as staff do, and land on ``next_path``."""
+    page.goto(f"{base}{next_path}")
+    expect(page).to_have_url(re.compile(f"/{area}/login"))
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    # (A page may add its own query, e.g. the review queue selects its first item.)
+    expect(page).to_have_url(re.compile(re.escape(f"{base}{next_path}") + r"(\?.*)?$"))
 
 
 def upload_video(app: Flask, org: Org, nomination_id: int, clip: Path, user: str) -> None:

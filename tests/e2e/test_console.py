@@ -8,27 +8,11 @@ from typing import Any
 
 from flask import Flask
 from playwright.sync_api import expect
-from rq import SimpleWorker
 
-from core.extensions import redis_store
 from tests.e2e.conftest import LiveServer
-from tests.factories import PASSWORD, Org
+from tests.e2e.data import run_worker, staff_login
+from tests.factories import Org
 from voting import services as voting_services
-
-
-def console_login(page: Any, live: LiveServer, username: str, next_path: str) -> None:
-    page.goto(f"{live.url}{next_path}")
-    expect(page).to_have_url(re.compile("/console/login"))
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    # (A page may add its own query, e.g. the review queue selects its first item.)
-    expect(page).to_have_url(re.compile(re.escape(f"{live.url}{next_path}") + r"(\?.*)?$"))
-
-
-def run_worker(app: Flask, queue: str = "default") -> None:
-    with app.app_context():
-        SimpleWorker([redis_store.queue(queue)], connection=redis_store.client).work(burst=True)
 
 
 def test_committee_confirms_a_fraud_flag_and_the_count_drops(
@@ -57,7 +41,7 @@ def test_committee_confirms_a_fraud_flag_and_the_count_drops(
         voting_services.drain_campaign("v1")
 
     page = desktop
-    console_login(page, live, "admin", "/console/c/v1/fraud")
+    staff_login(page, live.url, "console", "admin", "/console/c/v1/fraud")
     page.click("#scan-start")
     # The scan is queued by the page's request; only then can the worker pick it up.
     expect(page.locator("#scan-status")).to_have_attribute(

@@ -14,24 +14,14 @@ from PIL import Image
 from playwright.sync_api import expect
 
 from tests.e2e.conftest import DESKTOP, PHONE, WECHAT_UA, LiveServer
-from tests.e2e.data import run_media_worker
-from tests.factories import PASSWORD, Org
+from tests.e2e.data import run_media_worker, staff_login
+from tests.factories import Org
 from tests.media.clips import make_clip
 
 DEEDS = (
     "扎根乡村卫生院十八年，走遍全乡二十三个行政村，为两千余名慢病患者建立健康档案。\n"
     "疫情期间连续四十天驻守发热门诊，带领团队完成核酸采样五万余人次。"
 )
-
-
-def staff_login(page: Any, live: LiveServer, area: str, username: str, next_path: str) -> None:
-    page.goto(f"{live.url}{next_path}")
-    expect(page).to_have_url(re.compile(f"/{area}/login"))
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    # (A page may add its own query, e.g. the review queue selects its first item.)
-    expect(page).to_have_url(re.compile(re.escape(f"{live.url}{next_path}") + r"(\?.*)?$"))
 
 
 def test_clerk_nominates_office_approves_public_sees(
@@ -47,7 +37,7 @@ def test_clerk_nominates_office_approves_public_sees(
     clerk.route("https://**/*", lambda route: route.abort())
     clerk.set_default_timeout(20_000)
     page = clerk.new_page()
-    staff_login(page, live, "portal", "unit-h1", "/portal")
+    staff_login(page, live.url, "portal", "unit-h1", "/portal")
     page.click("#new-c1")
     expect(page).to_have_url(f"{live.url}/portal/c/c1/new")
 
@@ -100,7 +90,7 @@ def test_clerk_nominates_office_approves_public_sees(
     office.route("https://**/*", lambda route: route.abort())
     office.set_default_timeout(20_000)
     page = office.new_page()
-    staff_login(page, live, "console", "admin", "/console/c/c1/review")
+    staff_login(page, live.url, "console", "admin", "/console/c/c1/review")
     page.click(f"[data-testid=review-{nomination_id}]")
     expect(page.locator("#detail-name")).to_have_text("周建华")
     expect(page.locator("#detail-deeds")).to_contain_text("发热门诊")
@@ -164,7 +154,7 @@ def test_video_upload_survives_a_dropped_connection(
 
     context.route("**/api/v1/uploads/**", flaky)
     page = context.new_page()
-    staff_login(page, live, "portal", "unit-h1", f"/portal/nominations/{nomination_id}")
+    staff_login(page, live.url, "portal", "unit-h1", f"/portal/nominations/{nomination_id}")
     page.set_input_files("#video-input", str(clip))
     if page.locator("#video-upload").is_visible():
         page.click("#video-upload")
