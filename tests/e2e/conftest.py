@@ -191,7 +191,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if Path(str(item.fspath)).is_relative_to(here):
             item.add_marker(
                 pytest.mark.filterwarnings(
-                    "ignore:Exception ignored in. <_io.FileIO:pytest.PytestUnraisableExceptionWarning"
+                    "ignore:Exception ignored in. <_io.FileIO"
+                    ":pytest.PytestUnraisableExceptionWarning"
                 )
             )
             item.add_marker(pytest.mark.filterwarnings("ignore:unclosed file:ResourceWarning"))
