@@ -9,10 +9,20 @@ import secrets
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from flask import Flask
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def local_midnight(days_ago: int = 0, zone: str = "Asia/Shanghai") -> datetime:
+    """A midnight in the campaign's zone, ``days_ago`` days before today by the app's clock:
+    benchmarks place their simulated days from it, never from a date written in the code."""
+    from core.clock import utcnow
+
+    today = utcnow().astimezone(ZoneInfo(zone)).replace(hour=0, minute=0, second=0, microsecond=0)
+    return today - timedelta(days=days_ago)
 
 
 def cleanup(instance: Path) -> None:

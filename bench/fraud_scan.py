@@ -19,11 +19,12 @@ import random
 import time
 from collections import Counter
 
+from bench.common import local_midnight
 from voting.detectors import RULES, Finding, VoteRow
 from voting.detectors.scan import timed_scan
 
 TZ = 8 * 3600
-T0 = 1_777_824_000  # 2026-05-04 00:00 Asia/Shanghai
+T0 = int(local_midnight(days_ago=30).timestamp())  # a Shanghai midnight a month ago
 HOUR_WEIGHTS = [
     0.25, 0.12, 0.06, 0.05, 0.05, 0.1, 0.4, 1.0, 1.4, 1.5, 1.4, 1.6,
     3.0, 2.6, 1.5, 1.3, 1.3, 1.5, 2.0, 2.8, 3.2, 3.0, 2.0, 0.8,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
-from datetime import UTC, datetime
+from datetime import UTC
 from pathlib import Path
 
 
@@ -21,7 +21,7 @@ def main() -> None:
     parser.add_argument("--votes", type=int, default=1_000_000)
     opts = parser.parse_args()
     instance = Path(tempfile.mkdtemp(prefix="zm-tally-"))
-    from bench.common import cleanup, voting_campaign
+    from bench.common import cleanup, local_midnight, voting_campaign
 
     app, numbers = voting_campaign(
         instance,
@@ -39,7 +39,8 @@ def main() -> None:
     with app.app_context():
         campaign = db.session.scalar(select(Campaign).where(Campaign.slug == "tally"))
         started = time.perf_counter()
-        at = datetime(2026, 12, 1, tzinfo=UTC)
+        day = local_midnight(days_ago=1)
+        at = day.astimezone(UTC)
         batch = 50_000
         for first in range(0, opts.votes, batch):
             rows = [
@@ -51,7 +52,7 @@ def main() -> None:
                     "nominee_number": numbers[i % len(numbers)],
                     "voter_id": i // 3,
                     "at": at,
-                    "day": "2026-12-01",
+                    "day": day.date().isoformat(),
                     "ip": "10.0.0.1",
                     "status": "valid" if i % 50 else ("pending" if i % 100 else "invalid"),
                     "written_status": "valid",

@@ -6,6 +6,7 @@ import os
 import secrets
 from datetime import timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from flask import current_app
 from sqlalchemy import select
@@ -17,9 +18,16 @@ from core.types import utcnow
 from nominations import demo_data, services
 
 
+def campaign_spec() -> dict[str, str]:
+    """This year's demo campaign: slug, title and description carry the campaign-local year."""
+    year = utcnow().astimezone(ZoneInfo(demo_data.TIMEZONE)).year
+    return demo_data.campaign(year)
+
+
 def seed(password: str | None = None) -> list[dict[str, str]]:
     """Create the demo campaign unless it exists; return the logins made (role, name, password)."""
-    if db.session.scalar(select(Campaign.id).where(Campaign.slug == demo_data.CAMPAIGN["slug"])):
+    demo = campaign_spec()
+    if db.session.scalar(select(Campaign.id).where(Campaign.slug == demo["slug"])):
         return []
     for unit in demo_data.UNITS:
         if db.session.scalar(select(Unit.id).where(Unit.code == unit["code"])) is None:
@@ -41,7 +49,7 @@ def seed(password: str | None = None) -> list[dict[str, str]]:
     now = utcnow().replace(microsecond=0)
     campaign = campaign_services.create_campaign(
         {
-            **demo_data.CAMPAIGN,
+            **demo,
             "nomination_start": now - timedelta(days=1),
             "nomination_end": now + timedelta(days=1),
             "voting_start": now,

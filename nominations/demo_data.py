@@ -6,18 +6,24 @@ from typing import Any
 
 # Everything here is invented: 青山县, 江南省 and every person below are fictional.
 
-CAMPAIGN: dict[str, str] = {
-    "slug": "qingshan-2026",
-    "title": "2026年度青山县“最美医务工作者”评选",
-    "organizer": "青山县卫生健康局",
-    "description": (
-        "为深入挖掘和宣传全县卫生健康系统扎根基层、无私奉献的先进典型，青山县卫生健康局组织开展2026"
-        "年度“十大最美医生、十大最美护士、十大最美乡村医生”评选活动。候选人由各医疗卫生单位推荐、"
-        "县卫生健康局审核后向社会公示，并开放公众投票。投票完全免费，每人每天可投票，"
-        "投票结果将作为评审的重要参考。活动严禁刷票、拉票等不正当行为，一经查实取消相关候选人资格。"
-    ),
-    "timezone": "Asia/Shanghai",
-}
+TIMEZONE = "Asia/Shanghai"
+
+
+def campaign(year: int) -> dict[str, str]:
+    """The demo campaign of ``year`` (the campaign-local year it is seeded in)."""
+    return {
+        "slug": f"qingshan-{year}",
+        "title": f"{year}年度青山县“最美医务工作者”评选",
+        "organizer": "青山县卫生健康局",
+        "description": (
+            f"为深入挖掘和宣传全县卫生健康系统扎根基层、无私奉献的先进典型，青山县卫生健康局组织开展{year}"
+            "年度“十大最美医生、十大最美护士、十大最美乡村医生”评选活动。候选人由各医疗卫生单位推荐、"
+            "县卫生健康局审核后向社会公示，并开放公众投票。投票完全免费，每人每天可投票，"
+            "投票结果将作为评审的重要参考。活动严禁刷票、拉票等不正当行为，一经查实取消相关候选人资格。"
+        ),
+        "timezone": TIMEZONE,
+    }
+
 
 CATEGORIES: list[dict[str, Any]] = [
     {

@@ -13,8 +13,10 @@ import os
 import secrets
 import socket
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
@@ -23,12 +25,58 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.engine import make_url
 
-from core import create_app, embedded
+from core import clock, create_app, embedded
 from core.extensions import db, redis_store
 
 pytest_plugins = ["tests.factories"]
 
 RUN_ID = secrets.token_hex(4)
+
+# How the suite reads the calendar (docs/testing.md): unset, today (moved by ZUIMEI_CLOCK_OFFSET
+# if that is set); "before-midnight", every test starts one minute before a midnight in the
+# campaigns' default zone, each test on a later day than the one before.
+CLOCK_MODE = os.environ.get("ZUIMEI_TEST_CLOCK", "").strip()
+MIDNIGHT_ZONE = ZoneInfo("Asia/Shanghai")
+
+
+def pytest_report_header() -> str:
+    now = clock.utcnow().isoformat(timespec="seconds")
+    mode = CLOCK_MODE or "as set"
+    return f"zuimei clock: {now} (offset {clock.offset_seconds():.0f} s, mode {mode})"
+
+
+def _minute_before_next_midnight(now: datetime) -> datetime:
+    local = (now + timedelta(seconds=61)).astimezone(MIDNIGHT_ZONE)
+    midnight = (local + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    return midnight - timedelta(minutes=1)
+
+
+def _move_clock_before_midnight() -> None:
+    target = _minute_before_next_midnight(clock.utcnow())
+    clock.set_offset((target - datetime.now(UTC)).total_seconds())
+
+
+def _clock_mode_on() -> bool:
+    if CLOCK_MODE and CLOCK_MODE != "before-midnight":
+        raise pytest.UsageError(f"ZUIMEI_TEST_CLOCK={CLOCK_MODE!r}: use before-midnight")
+    return CLOCK_MODE == "before-midnight"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _module_clock(request: pytest.FixtureRequest) -> None:
+    """A module whose servers outlive one test (module-scoped fixtures that start processes)
+    sets ``CLOCK_ANCHOR = "module"``: in "before-midnight" mode its tests share one start,
+    taken before its module fixtures start those processes."""
+    if _clock_mode_on() and getattr(request.module, "CLOCK_ANCHOR", "test") == "module":
+        _move_clock_before_midnight()
+
+
+@pytest.fixture(autouse=True)
+def _test_clock(request: pytest.FixtureRequest) -> None:
+    """In "before-midnight" mode, move the clock (of this process and of every process a test
+    starts) so that the test begins at 23:59 local time and crosses midnight after a minute."""
+    if _clock_mode_on() and getattr(request.module, "CLOCK_ANCHOR", "test") != "module":
+        _move_clock_before_midnight()
 
 
 def _allowed(address: Any) -> bool:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from flask import Flask
@@ -40,11 +41,17 @@ def nomination_body(category: str = "doctor", **overrides: Any) -> dict[str, Any
     return body
 
 
+def campaign_title(now: datetime | None = None) -> str:
+    """The test campaign's title, with the campaign-local year as a bureau writes it."""
+    year = (now or utcnow()).astimezone(ZoneInfo("Asia/Shanghai")).year
+    return f"{year}年度测试县最美医生评选"
+
+
 def campaign_body(slug: str = "c1", **overrides: Any) -> dict[str, Any]:
     now = utcnow()
     body = {
         "slug": slug,
-        "title": "2026年度测试县最美医生评选",
+        "title": campaign_title(now),
         "organizer": "测试县卫生健康局",
         "description": "测试活动",
         "nomination_start": (now - timedelta(days=1)).isoformat(),
@@ -186,9 +193,9 @@ class Org:
     def voter(self, voter_id: int, provider: str = "device") -> dict[str, str]:
         """A signed voter token for ``voter_id`` (the vote path never looks the voter up)."""
         with self.app.app_context():
-            token = issue_token(
-                "voter", {"sub": voter_id, "p": provider, "c": 1_700_000_000_000}, 3600
-            )
+            # An established voter: the identity was made a year ago.
+            made_ms = int((utcnow() - timedelta(days=365)).timestamp() * 1000)
+            token = issue_token("voter", {"sub": voter_id, "p": provider, "c": made_ms}, 3600)
         return {"Authorization": f"Bearer {token.token}"}
 
     def status_of(self, nomination_id: int) -> str:

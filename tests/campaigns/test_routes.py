@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from flask import Flask
 from flask.testing import FlaskClient
@@ -10,6 +11,7 @@ from sqlalchemy import select
 
 from core.audit import AuditLog
 from core.extensions import db
+from core.types import utcnow
 from tests.factories import Org, campaign_body
 
 
@@ -40,14 +42,16 @@ def test_campaign_validation(client: FlaskClient, org: Org) -> None:
     weights = campaign_body(weights={"public": 50, "jury": 40})
     assert client.post("/api/v1/campaigns", json=weights, headers=admin).status_code == 422
 
-    naive = campaign_body(voting_start="2026-12-01T00:00:00")
+    now = utcnow()
+    naive = campaign_body(voting_start=(now + timedelta(days=11)).replace(tzinfo=None).isoformat())
     assert client.post("/api/v1/campaigns", json=naive, headers=admin).status_code == 422
 
     tz = campaign_body(timezone="Mars/Olympus")
     assert client.post("/api/v1/campaigns", json=tz, headers=admin).status_code == 422
 
     backwards = campaign_body(
-        voting_start="2026-12-20T00:00:00+08:00", voting_end="2026-12-10T00:00:00+08:00"
+        voting_start=(now + timedelta(days=20)).isoformat(),
+        voting_end=(now + timedelta(days=12)).isoformat(),
     )
     response = client.post("/api/v1/campaigns", json=backwards, headers=admin)
     assert response.status_code == 422
@@ -214,17 +218,21 @@ def test_hiding_counts_from_a_time_keeps_campaign_reads_working(
     client: FlaskClient, org: Org
 ) -> None:
     slug = org.campaign()
+    shanghai = ZoneInfo("Asia/Shanghai")  # the last week's counts hidden from a local midnight
+    hide_from = (utcnow().astimezone(shanghai) + timedelta(days=18)).replace(
+        hour=0, minute=0, second=0, microsecond=0
+    )
     rules = {
         "votes_per_day": 5,
         "votes_per_nominee_per_day": 1,
-        "hide_counts_from": "2026-12-20T00:00:00+08:00",
+        "hide_counts_from": hide_from.isoformat(),
     }
     response = client.patch(
         f"/api/v1/campaigns/{slug}", json={"rules": rules}, headers=org.headers("admin")
     )
     assert response.status_code == 200
     shown = client.get(f"/api/v1/campaigns/{slug}").json["rules"]["hide_counts_from"]
-    assert datetime.fromisoformat(shown) == datetime.fromisoformat("2026-12-19T16:00:00+00:00")
+    assert datetime.fromisoformat(shown) == hide_from.astimezone(UTC)  # the same instant, in UTC
     assert client.get("/api/v1/campaigns").status_code == 200
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import redis
 from flask import Flask
@@ -11,6 +12,8 @@ from sqlalchemy import func, select
 from campaigns.models import Account, Campaign
 from core import embedded
 from core.extensions import db
+from core.types import utcnow
+from nominations.demo import campaign_spec
 from nominations.models import Nomination
 
 
@@ -90,7 +93,9 @@ def test_demo_seed_builds_a_votable_campaign_through_the_workflow(app: Flask) ->
         "/api/v1/auth/login", json={"username": username, "password": password}
     )
     assert login.status_code == 200 and login.json["role"] == role
-    listing = app.test_client().get("/api/v1/campaigns/qingshan-2026/nominees?per_page=50").json
+    slug = campaign_spec()["slug"]
+    assert slug == f"qingshan-{utcnow().astimezone(ZoneInfo('Asia/Shanghai')).year}"
+    listing = app.test_client().get(f"/api/v1/campaigns/{slug}/nominees?per_page=50").json
     assert listing["total"] == 30
 
 

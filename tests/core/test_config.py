@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from core import create_app
+from core import clock, create_app
 from core.config import ConfigError
 
 
@@ -32,14 +33,25 @@ def test_production_refuses_a_short_secret(monkeypatch: pytest.MonkeyPatch, tmp_
         create_app({"INSTANCE_PATH": str(tmp_path)})
 
 
+@pytest.fixture
+def real_clock() -> Iterator[None]:
+    """Production refuses a moved clock (tests/core/test_clock.py), so a test that starts a
+    production app runs on the machine's clock even under the calendar guard."""
+    moved = clock.offset_seconds()
+    clock.set_offset(0)
+    yield
+    clock.set_offset(moved)
+
+
 def test_production_with_everything_set_turns_device_identity_off(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, real_clock: None
 ) -> None:
     monkeypatch.setenv("ZUIMEI_ENV", "production")
     monkeypatch.setenv("DATABASE_URL", "postgres://u@127.0.0.1/db")
     monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6379/0")
     monkeypatch.setenv("SECRET_KEY", "s" * 40)
     monkeypatch.setenv("ZUIMEI_TRUSTED_PROXIES", "1")
+    monkeypatch.setenv("ZUIMEI_METRICS_TOKEN", "m" * 32)
     app = create_app({"INSTANCE_PATH": str(tmp_path)})
     assert app.config["DEVICE_IDENTITY"] is False
     assert app.config["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg://u@127.0.0.1/db"

@@ -44,6 +44,8 @@ NGINX_SITE = ROOT / "deploy" / "nginx" / "zuimei.conf"
 GUNICORN_CONF = ROOT / "deploy" / "gunicorn.conf.py"
 ACCEL_PREFIX = "/_media"
 START_TIMEOUT = 40.0
+# The gunicorns behind nginx serve every test of this module: one clock start for all of them.
+CLOCK_ANCHOR = "module"
 
 
 def _free_port() -> int:

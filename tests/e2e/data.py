@@ -102,7 +102,7 @@ def voting_campaign_with_video(
     org.campaign(
         "v1",
         max_per_unit=50,
-        title="2026年度青山县“十大最美医生”“十大最美护士”评选",
+        title=f"{now.year}年度青山县“十大最美医生”“十大最美护士”评选",
         organizer="青山县卫生健康局",
         description="寻找身边的好医生、好护士，讲述他们守护群众健康的故事。",
         nomination_start=(now - timedelta(days=2)).isoformat(),

@@ -13,6 +13,7 @@ from flask import Flask
 from PIL import Image
 from playwright.sync_api import expect
 
+from core.types import utcnow
 from tests.e2e.conftest import DESKTOP, PHONE, WECHAT_UA, LiveServer
 from tests.e2e.data import run_media_worker, staff_login
 from tests.factories import Org
@@ -32,7 +33,7 @@ def test_clerk_nominates_office_approves_public_sees(
     shoot: Any,
     tmp_path: Path,
 ) -> None:
-    org.campaign("c1", title="2026年度测试县“十大最美乡村医生”评选")
+    org.campaign("c1", title=f"{utcnow().year}年度测试县“十大最美乡村医生”评选")
     clerk = playwright_browser.new_context(viewport=DESKTOP, locale="zh-CN")
     clerk.route("https://**/*", lambda route: route.abort())
     clerk.set_default_timeout(20_000)

@@ -17,12 +17,11 @@ from tests.factories import PASSWORD, Org
 from voting import fraud
 from voting import services as voting_services
 
-SLUG = "qingshan-2026"
-
 
 @pytest.fixture
 def demo_campaign(app: Flask, org: Org) -> dict[str, Any]:
     with app.app_context():
+        slug = demo.campaign_spec()["slug"]
         demo.seed(password=PASSWORD)
         numbers = [
             n.number
@@ -33,19 +32,19 @@ def demo_campaign(app: Flask, org: Org) -> dict[str, Any]:
     for voter in range(1, 41):
         for number in numbers[voter % 7 : voter % 7 + 3]:
             client.post(
-                f"/api/v1/campaigns/{SLUG}/votes",
+                f"/api/v1/campaigns/{slug}/votes",
                 json={"nominee": number},
                 headers=org.voter(voter),
                 environ_base={"REMOTE_ADDR": f"10.2.{voter}.1"},
             )
     with app.app_context():
-        voting_services.drain_campaign(SLUG)
-        campaign = fraud.Campaign.query.filter_by(slug=SLUG).one()  # type: ignore[attr-defined]
+        voting_services.drain_campaign(slug)
+        campaign = fraud.Campaign.query.filter_by(slug=slug).one()  # type: ignore[attr-defined]
         _history(campaign)
         db.session.commit()
         own = db.session.query(Nomination).filter(Nomination.number.is_not(None)).first()
         assert own is not None
-        first = {"number": own.number, "id": own.id, "unit": own.unit.code}
+        first = {"number": own.number, "id": own.id, "unit": own.unit.code, "slug": slug}
         db.session.remove()
     return first
 
@@ -129,11 +128,12 @@ def test_every_page_loads_clean_at_both_sizes(
         )
         return made, page
 
+    slug = demo_campaign["slug"]
     public, page = context()
     visit(page, "/", "landing")
-    visit(page, f"/c/{SLUG}", "h5-demo-home")
-    visit(page, f"/c/{SLUG}/n/{demo_campaign['number']}", "h5-demo-nominee")
-    visit(page, f"/c/{SLUG}/ranking", "h5-demo-ranking")
+    visit(page, f"/c/{slug}", "h5-demo-home")
+    visit(page, f"/c/{slug}/n/{demo_campaign['number']}", "h5-demo-nominee")
+    visit(page, f"/c/{slug}/ranking", "h5-demo-ranking")
     public.close()
 
     clerk, page = context()
@@ -149,12 +149,16 @@ def test_every_page_loads_clean_at_both_sizes(
     visit(page, "/console", "console-campaigns")
     for section in ("", "/settings", "/review", "/fraud", "/votes", "/judging", "/results",
                     "/publicity", "/exports"):  # fmt: skip
-        visit(page, f"/console/c/{SLUG}{section}", f"console-{section.strip('/') or 'dashboard'}")
+        visit(
+            page,
+            f"/console/c/{slug}{section}",
+            f"console-{section.strip('/') or 'dashboard'}",
+        )
     office.close()
 
     judge, page = context()
     _login(page, live, "console", "judge")
-    visit(page, f"/console/c/{SLUG}/sheets", "console-sheets")
+    visit(page, f"/console/c/{slug}/sheets", "console-sheets")
     judge.close()
 
     # Refused requests a page makes on purpose would show here too; none is expected.

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from core.audit import AuditLog
 from core.extensions import db
+from core.types import utcnow
 from tests.factories import Org, nomination_body
 
 
@@ -182,8 +185,10 @@ def test_nominations_only_while_nominating(client: FlaskClient, org: Org) -> Non
 def test_nomination_window_is_enforced_even_in_the_nominating_phase(
     client: FlaskClient, org: Org
 ) -> None:
+    now = utcnow()  # a nomination window that closed three weeks ago
     org.campaign(
-        nomination_start="2020-01-01T00:00:00+08:00", nomination_end="2020-02-01T00:00:00+08:00"
+        nomination_start=(now - timedelta(days=30)).isoformat(),
+        nomination_end=(now - timedelta(days=21)).isoformat(),
     )
     response = client.post(
         "/api/v1/campaigns/c1/nominations", json=nomination_body(), headers=org.headers("unit-h1")

@@ -19,11 +19,13 @@ from PIL import Image
 from campaigns import services as campaign_services
 from campaigns.models import Account
 from core.extensions import db
+from media.labels import MEDIA_STATUS_LABELS, VIDEO_PROGRESS_LABELS
+from media.models import STATUSES as MEDIA_STATUSES
 from nominations import services as nomination_services
 from nominations.models import DEEDS_MAX, Nomination
 from nominations.schemas import NominationCreateSchema, NominationUpdateSchema
 from pages.portal import FIELD_LABELS, form_rules
-from tests.factories import Org, nomination_body
+from tests.factories import Org, campaign_title, nomination_body
 from tests.pages.browser import staff_login
 
 XSS = "<script>alert(1)</script>"
@@ -150,7 +152,7 @@ def test_portal_lists_the_units_nominations_with_statuses_numbers_comments_and_q
     assert response.status_code == 200
     html = _html(response)
     _assert_csp_clean(html)
-    assert "2026年度测试县最美医生评选" in html
+    assert campaign_title() in html
     assert 'data-testid="new-nomination-c1"' in html and 'href="/portal/c/c1/new"' in html
 
     def row(nid: int) -> str:
@@ -388,6 +390,16 @@ def test_edit_page_shows_the_current_photo_and_an_unfinished_video_upload(
     assert pending["upload_url"] == f"/api/v1/uploads/{started.json['id']}"
     assert (pending["name"], pending["size"], pending["received"]) == ("介绍.mp4", 5000000, 0)
     assert data["pending_video"]["status"] == "receiving" and data["video"] is None
+
+
+def test_the_uploader_says_media_statuses_in_media_labels_words(
+    client: FlaskClient, org: Org
+) -> None:
+    assert set(MEDIA_STATUS_LABELS) == set(VIDEO_PROGRESS_LABELS) == set(MEDIA_STATUSES)
+    org.campaign()
+    staff_login(client, "unit-h1")
+    data = _page_data(_html(client.get("/portal/c/c1/new")))
+    assert data["labels"]["video_progress"] == VIDEO_PROGRESS_LABELS
 
 
 def test_clerk_without_a_unit_is_told_so(app: Flask, client: FlaskClient, org: Org) -> None:

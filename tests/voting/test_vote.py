@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 
 from flask import Flask
 from flask.testing import FlaskClient
 
+from core.types import utcnow
 from tests.factories import Org
 
 
@@ -95,10 +97,11 @@ def test_closed_campaign_and_unknown_nominee(client: FlaskClient, org: Org) -> N
 
 
 def test_voting_window_is_enforced(client: FlaskClient, org: Org) -> None:
-    org.voting_campaign(
-        voting_end="2026-01-02T00:00:00+08:00",
-        voting_start="2026-01-01T00:00:00+08:00",
-        nomination_start="2025-12-01T00:00:00+08:00",
+    now = utcnow()
+    org.voting_campaign(  # a window that closed yesterday
+        voting_end=(now - timedelta(days=1)).isoformat(),
+        voting_start=(now - timedelta(days=2)).isoformat(),
+        nomination_start=(now - timedelta(days=30)).isoformat(),
     )
     response = _vote(client, org.voter(1), "D001")
     assert response.status_code == 403 and response.json["error"]["code"] == "voting_closed"
