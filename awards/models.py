@@ -110,6 +110,9 @@ class ResultVersion(db.Model):
     entries: Mapped[list[ResultEntry]] = relationship(
         back_populates="version", order_by="ResultEntry.category_position, ResultEntry.rank"
     )
+    adjustments: Mapped[list[ResultAdjustment]] = relationship(
+        back_populates="version", order_by="ResultAdjustment.id"
+    )
 
 
 class ResultEntry(db.Model):
@@ -136,6 +139,37 @@ class ResultEntry(db.Model):
     adjustment_reason: Mapped[str | None] = mapped_column(Text)
 
     version: Mapped[ResultVersion] = relationship(back_populates="entries")
+
+
+class ResultAdjustment(db.Model):
+    """The committee's exclusion or promotion of a nominee in one version, with its reason and
+    author. A version reopened after an upheld objection carries its predecessor's adjustments
+    forward (``carried_from_version``), keeping the original author and time; one that no longer
+    fits the new computation stays listed as ``not_applied`` with why. Only an explicit removal
+    (``removed``, with who, when and why) takes one out of force."""
+
+    __tablename__ = "result_adjustments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("result_versions.id"), index=True)
+    nomination_id: Mapped[int] = mapped_column(ForeignKey("nominations.id"))
+    number: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(40))
+    category_code: Mapped[str] = mapped_column(String(40))
+    action: Mapped[str] = mapped_column(String(10))  # exclude | promote
+    reason: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    made_in_version: Mapped[int] = mapped_column(Integer)
+    carried_from_version: Mapped[int | None] = mapped_column(Integer)
+    # applied | not_applied (kept in force, but it no longer fits) | removed
+    status: Mapped[str] = mapped_column(String(12), default="applied")
+    not_applied_reason: Mapped[str | None] = mapped_column(Text)
+    removed_by: Mapped[str | None] = mapped_column(String(64))
+    removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    removed_reason: Mapped[str | None] = mapped_column(Text)
+
+    version: Mapped[ResultVersion] = relationship(back_populates="adjustments")
 
 
 class Objection(db.Model):

@@ -1,9 +1,10 @@
-"""Schemas for criteria, judges, score sheets, results, publicity and objections."""
+"""Schemas for criteria, judges, score sheets, results, publicity, objections and exports."""
 
 from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
+from awards.exports import KINDS
 from core.schemas import PageArgsSchema, PageMetaMixin
 
 
@@ -104,6 +105,26 @@ class EntrySchema(Schema):
     adjustment_reason = fields.String(allow_none=True)
 
 
+class AdjustmentSchema(Schema):
+    """One committee adjustment of a version; a reopened version carries the earlier ones."""
+
+    id = fields.Integer()
+    nominee = fields.String(attribute="number")
+    name = fields.String()
+    category = fields.String(attribute="category_code")
+    action = fields.String()
+    reason = fields.String()
+    created_by = fields.String()
+    created_at = fields.AwareDateTime()
+    made_in_version = fields.Integer()
+    carried_from_version = fields.Integer(allow_none=True)
+    status = fields.String(metadata={"description": "applied | not_applied | removed"})
+    not_applied_reason = fields.String(allow_none=True)
+    removed_by = fields.String(allow_none=True)
+    removed_at = fields.AwareDateTime(allow_none=True)
+    removed_reason = fields.String(allow_none=True)
+
+
 class VersionSchema(Schema):
     version = fields.Integer()
     status = fields.String()
@@ -118,6 +139,7 @@ class VersionSchema(Schema):
     published_at = fields.AwareDateTime(allow_none=True)
     publicity_ends_at = fields.AwareDateTime(allow_none=True)
     entries = fields.List(fields.Nested(EntrySchema))
+    adjustments = fields.List(fields.Nested(AdjustmentSchema))
 
 
 class SensitivitySchema(Schema):
@@ -224,3 +246,29 @@ class AuditPageSchema(PageMetaMixin):
 
 class AuditArgsSchema(PageArgsSchema):
     pass
+
+
+class ExportCreateSchema(Schema):
+    kind = fields.String(
+        required=True,
+        validate=validate.OneOf(KINDS),
+        metadata={"description": "workbook (xlsx), winners_html (printable list), audit_csv"},
+    )
+
+
+class ExportErrorSchema(Schema):
+    code = fields.String()
+    message = fields.String()
+
+
+class ExportStatusSchema(Schema):
+    job_id = fields.String()
+    kind = fields.String()
+    status = fields.String(
+        metadata={"description": "queued, started, finished, failed (rq's job status)"}
+    )
+    progress = fields.Integer(metadata={"description": "0–100"})
+    file = fields.String(allow_none=True)
+    size = fields.Integer(allow_none=True)
+    download_url = fields.String(allow_none=True)
+    error = fields.Nested(ExportErrorSchema, allow_none=True)

@@ -1,17 +1,24 @@
-"""Peak memory of the web process while a large video upload streams in (tus PATCH).
+"""Peak memory of the web process while a large video upload streams in (tus PATCH), or while
+a decompression-bomb photo is refused.
 
     .venv/bin/python -m bench.upload_memory [--megabytes 500]
+    .venv/bin/python -m bench.upload_memory --photo-bomb [--side 6300]
 
 Starts gunicorn (one sync worker) on a fresh instance with the demo data, creates a video upload
 for a draft nomination, PATCHes the whole body in one request from a generator (so the client
 holds no file), samples the worker's RSS every 20 ms, and prints idle RSS, peak RSS and the
 difference (target: peak ≤ idle + 80 MB). Traffic goes to 127.0.0.1 only.
+
+``--photo-bomb`` instead POSTs a small PNG of ``--side``×``--side`` pixels (6300: about 170 KB
+on the wire, 40 million pixels) as the nominee's photo and prints the answer and the worker's
+RSS growth (target: growth ≤ 150 MB).
 """
 
 from __future__ import annotations
 
 import argparse
 import http.client
+import io
 import json
 import os
 import subprocess
@@ -86,10 +93,78 @@ def _prepare(instance: Path) -> tuple[str, int]:
         return token.token, nomination.id
 
 
+def bomb_png(side: int) -> bytes:
+    """A PNG of side×side pixels that compresses to almost nothing: a few lines of noise over
+    a flat colour (what a decompression bomb looks like to a naive decoder)."""
+    from PIL import Image
+
+    image = Image.new("RGBA", (side, side), (250, 250, 245, 255))
+    image.paste(Image.effect_noise((side, 4), 64).convert("RGBA"), (0, 0))
+    out = io.BytesIO()
+    image.save(out, format="PNG", optimize=True)
+    return out.getvalue()
+
+
+class PeakSampler:
+    """The worker's peak RSS, sampled every 20 ms between start() and stop()."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.idle = _rss_kb(pid)
+        self.peak = self.idle
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run)
+
+    def _run(self) -> None:
+        while not self._done.is_set():
+            self.peak = max(self.peak, _rss_kb(self.pid))
+            time.sleep(0.02)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._done.set()
+        self._thread.join()
+        self.peak = max(self.peak, _rss_kb(self.pid))
+
+
+def photo_bomb(port: int, worker: int, token: str, nomination_id: int, side: int) -> None:
+    body = bomb_png(side)
+    sampler = PeakSampler(worker)
+    sampler.start()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+    started = time.perf_counter()
+    conn.request(
+        "POST",
+        f"/api/v1/nominations/{nomination_id}/photo",
+        body=body,
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "image/png"},
+    )
+    answer = conn.getresponse()
+    payload = answer.read()
+    elapsed = time.perf_counter() - started
+    sampler.stop()
+    try:
+        code = json.loads(payload).get("error", {}).get("code", "-")
+    except ValueError:
+        code = "-"
+    print(
+        f"photo bomb: {side}x{side} PNG, {len(body) / 1024:.0f} KB, "
+        f"answered {answer.status} {code} in {elapsed:.2f} s"
+    )
+    print(
+        f"web worker RSS: idle {sampler.idle / 1024:.1f} MB, peak {sampler.peak / 1024:.1f} MB, "
+        f"growth {(sampler.peak - sampler.idle) / 1024:.1f} MB (target <= 150 MB)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--megabytes", type=int, default=500)
     parser.add_argument("--port", type=int, default=8792)
+    parser.add_argument("--photo-bomb", action="store_true", help="upload a PNG bomb instead")
+    parser.add_argument("--side", type=int, default=6300, help="the bomb's width and height")
     opts = parser.parse_args()
     size = opts.megabytes * 1024 * 1024
     instance = Path(tempfile.mkdtemp(prefix="zm-upload-"))
@@ -126,6 +201,9 @@ def main() -> None:
                 ["pgrep", "-P", str(server.pid)], capture_output=True, text=True, check=True
             ).stdout.split()[0]
         )
+        if opts.photo_bomb:
+            photo_bomb(opts.port, worker, token, nomination_id, opts.side)
+            return
         auth = {"Authorization": f"Bearer {token}", "Tus-Resumable": "1.0.0"}
         conn = http.client.HTTPConnection("127.0.0.1", opts.port, timeout=600)
         conn.request(

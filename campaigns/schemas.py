@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from marshmallow import Schema, ValidationError, fields, validate, validates, validates_schema
 
+from campaigns import ports
 from campaigns.models import PHASES, ROLES, UNIT_LEVELS
 
 SLUG = validate.Regexp(r"^[a-z0-9][a-z0-9-]{1,62}$", error="只能使用小写字母、数字和连字符")
@@ -73,10 +74,37 @@ class AccountSchema(Schema):
     display_name = fields.String(allow_none=True)
     unit_code = fields.Function(lambda account: account.unit.code if account.unit else None)
     is_active = fields.Boolean()
+    last_login_at = fields.AwareDateTime(allow_none=True)
 
 
 class AccountListSchema(Schema):
     items = fields.List(fields.Nested(AccountSchema))
+
+
+NEW_PASSWORD = validate.Length(min=10, max=256, error="密码长度为 10–256 个字符")
+REASON = validate.Length(max=1000, error="原因最多 1000 个字符")
+
+
+class PasswordChangeSchema(Schema):
+    current_password = fields.String(
+        required=True, load_only=True, validate=validate.Length(min=1, max=256)
+    )
+    new_password = fields.String(required=True, load_only=True, validate=NEW_PASSWORD)
+
+
+class PasswordResetSchema(Schema):
+    new_password = fields.String(required=True, load_only=True, validate=NEW_PASSWORD)
+    reason = fields.String(load_default=None, allow_none=True, validate=REASON)
+
+
+class AccountDeactivateSchema(Schema):
+    reason = fields.String(
+        required=True, validate=validate.Length(min=1, max=1000, error="请填写 1–1000 个字符的原因")
+    )
+
+
+class AccountActivateSchema(Schema):
+    reason = fields.String(load_default=None, allow_none=True, validate=REASON)
 
 
 class RulesSchema(Schema):
@@ -120,14 +148,7 @@ class RulesSchema(Schema):
 
     @validates("fraud")
     def _known_detector_settings(self, value: dict[str, Any] | None, **_: Any) -> None:
-        from voting.detectors import DEFAULTS
-
-        for rule, settings in (value or {}).items():
-            if rule not in DEFAULTS:
-                raise ValidationError(f"未知的检测规则：{rule}")
-            unknown = set(settings) - set(DEFAULTS[rule])
-            if unknown:
-                raise ValidationError(f"规则 {rule} 没有这些设置：{', '.join(sorted(unknown))}")
+        ports.check_fraud_settings(value)
 
     @validates_schema
     def _quota_within_daily(self, data: dict[str, Any], **_: Any) -> None:
@@ -254,6 +275,30 @@ class CampaignAdminSchema(CampaignSchema):
     require_recommendation = fields.Boolean()
     created_at = fields.AwareDateTime()
     updated_at = fields.AwareDateTime()
+
+
+class ClerkRulesSchema(Schema):
+    """The voting rules a clerk plans by: the daily quotas and whether counts are hidden. No
+    pressure check and no detector threshold: knowing them is knowing how to brush unseen."""
+
+    votes_per_day = fields.Integer()
+    votes_per_nominee_per_day = fields.Integer()
+    hide_counts = fields.Boolean()
+    hide_counts_from = fields.String(allow_none=True)
+
+
+class CampaignClerkSchema(CampaignSchema):
+    """A campaign as unit clerks and reviewers read it (drafts included): title, windows,
+    categories and their quotas, what a nomination needs, the daily vote quotas. The full
+    rules (pressure checks, fraud thresholds) are the committee office's only."""
+
+    view = fields.String(
+        dump_default="clerk",
+        validate=validate.OneOf(["clerk"]),
+        metadata={"description": "always `clerk`: this reduced view, not CampaignAdmin"},
+    )
+    rules = fields.Nested(ClerkRulesSchema)
+    require_recommendation = fields.Boolean()
 
 
 class CampaignListSchema(Schema):

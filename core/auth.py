@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app, request
-from itsdangerous import BadSignature, URLSafeTimedSerializer
+from itsdangerous import BadSignature, TimestampSigner, URLSafeTimedSerializer
 
+from core import clock
 from core.errors import Unauthorized
+from core.http import client_address
 
 _hasher = PasswordHasher()
 # Verified against when the username is unknown, so timing does not reveal which names exist.
@@ -48,9 +50,16 @@ class IssuedToken:
     expires_at: datetime
 
 
+class _ClockSigner(TimestampSigner):
+    """Signs and ages tokens by the app's clock (core.clock), like every other lifetime."""
+
+    def get_timestamp(self) -> int:
+        return int(clock.epoch())
+
+
 @functools.lru_cache(maxsize=32)
 def _serializer_for(secret: str, kind: str) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(secret, salt=f"zuimei.{kind}.v1")
+    return URLSafeTimedSerializer(secret, salt=f"zuimei.{kind}.v1", signer=_ClockSigner)
 
 
 def _serializer(kind: str) -> URLSafeTimedSerializer:
@@ -61,23 +70,32 @@ def issue_token(kind: str, claims: dict[str, Any], ttl: int) -> IssuedToken:
     """Sign ``claims`` for ``kind`` ('staff' or 'voter'); valid for ``ttl`` seconds."""
     body = dict(claims, ttl=ttl)
     token = _serializer(kind).dumps(body)
-    return IssuedToken(token, datetime.now(UTC) + timedelta(seconds=ttl))
+    return IssuedToken(token, clock.utcnow() + timedelta(seconds=ttl))
 
 
 def read_token(kind: str, token: str) -> dict[str, Any]:
     """The claims of a token of ``kind``; Unauthorized if it is tampered with or expired.
 
     The signature is checked once; the lifetime is the ``ttl`` signed inside the token."""
+    return read_token_lifetime(kind, token)[0]
+
+
+def read_token_lifetime(kind: str, token: str) -> tuple[dict[str, Any], float]:
+    """The claims of a valid token of ``kind`` and the seconds it has left to live."""
     try:
         claims, signed_at = _serializer(kind).loads(token, return_timestamp=True)
     except (BadSignature, ValueError, TypeError) as exc:
         raise Unauthorized("登录凭证无效，请重新登录", code="invalid_token") from exc
     if not isinstance(claims, dict):
         raise Unauthorized("登录凭证无效，请重新登录", code="invalid_token")
-    age = (datetime.now(UTC) - signed_at).total_seconds()
-    if age > int(claims.get("ttl", 0)) or age < -60:
+    age = (clock.utcnow() - signed_at).total_seconds()
+    try:
+        ttl = int(claims.get("ttl", 0))
+    except (TypeError, ValueError) as exc:
+        raise Unauthorized("登录凭证无效，请重新登录", code="invalid_token") from exc
+    if age > ttl or age < -60:
         raise Unauthorized("登录已过期，请重新登录", code="token_expired")
-    return claims
+    return claims, ttl - age
 
 
 def bearer_token() -> str | None:
@@ -89,5 +107,6 @@ def bearer_token() -> str | None:
 
 
 def client_ip() -> str:
-    """The caller's address; ProxyFix has already applied ZUIMEI_TRUSTED_PROXIES."""
-    return request.remote_addr or "0.0.0.0"  # noqa: S104 - a label, not a bind address
+    """The caller's address, parsed as an IP address (ProxyFix has already applied
+    ZUIMEI_TRUSTED_PROXIES; anything that is not an address falls back to the socket's peer)."""
+    return client_address()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
 import time
 import urllib.request
@@ -17,6 +16,7 @@ from flask.cli import AppGroup
 
 from core import embedded
 from core.metrics import MULTIPROCESS_ENV
+from core.supervisor import Child, EmbeddedRedisWatch, supervise
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -127,6 +127,8 @@ def up(host: str, port: int, web_workers: int, no_demo: bool) -> None:
 
         seed(None)
         click.echo("demo campaign loaded")
+    # The H5 link goes to the newest campaign (the demo's slug carries the year it was seeded).
+    newest = db.session.query(Campaign.slug).order_by(Campaign.id.desc()).first()
     db.session.remove()
 
     env = dict(os.environ)
@@ -137,42 +139,45 @@ def up(host: str, port: int, web_workers: int, no_demo: bool) -> None:
     env.pop(MULTIPROCESS_ENV, None)
     # In json mode the app writes one access line per request itself.
     access_log = [] if app.config.get("ACCESS_LOG") else ["--access-logfile", "-"]
-    children: list[subprocess.Popen[Any]] = []
+    web = Child(
+        "web (gunicorn)",
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "wsgi:app",
+            "--bind",
+            f"{host}:{port}",
+            "--workers",
+            str(web_workers),
+            *access_log,
+            "--graceful-timeout",
+            "10",
+        ],
+        web_env,
+        ROOT,
+    )
+    worker_child = Child(
+        "worker", [sys.executable, "-m", "flask", "--app", "wsgi", "worker"], env, ROOT
+    )
+    children = [web, worker_child]
+    watch = EmbeddedRedisWatch(Path(app.instance_path)) if app.config["EMBEDDED_REDIS"] else None
     # Ctrl-C reaches the whole process group; SIGTERM comes from a process manager. Either way,
     # stop the children in order (even when a shell started us with SIGINT ignored; installing a
     # handler before the children start also gives them the default action back).
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGINT, _interrupt)
     try:
-        children.append(
-            subprocess.Popen(  # noqa: S603 - fixed argv
-                [
-                    sys.executable,
-                    "-m",
-                    "gunicorn",
-                    "wsgi:app",
-                    "--bind",
-                    f"{host}:{port}",
-                    "--workers",
-                    str(web_workers),
-                    *access_log,
-                    "--graceful-timeout",
-                    "10",
-                ],
-                cwd=ROOT,
-                env=web_env,
-            )
-        )
-        children.append(
-            subprocess.Popen(
-                [sys.executable, "-m", "flask", "--app", "wsgi", "worker"], cwd=ROOT, env=env
-            )
-        )
+        for child in children:
+            child.start()
         base = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"  # noqa: S104
         if not _wait_for(f"{base}/healthz", children, timeout=30):
             raise click.ClickException("the web server did not start; see the log above")
         click.echo("")
-        click.echo(f"Zuimei is up: {base}/c/qingshan-2026 (the H5 voting page)")
+        if newest is not None:
+            click.echo(f"Zuimei is up: {base}/c/{newest.slug} (the H5 voting page)")
+        else:
+            click.echo(f"Zuimei is up: {base}/console (no campaign yet: create one here)")
         click.echo(f"  unit portal  {base}/portal")
         click.echo(f"  console      {base}/console")
         click.echo(f"  API docs     {base}/api/docs (OpenAPI: {base}/api/openapi.json)")
@@ -182,9 +187,7 @@ def up(host: str, port: int, web_workers: int, no_demo: bool) -> None:
         if logins:
             _print_logins(logins)
         click.echo("Press Ctrl-C to stop everything.")
-        while all(child.poll() is None for child in children):
-            time.sleep(0.5)
-        click.echo("a child process exited; stopping", err=True)
+        supervise(children, watch, _say)
     except KeyboardInterrupt:
         click.echo("\nstopping…")
     finally:
@@ -193,16 +196,18 @@ def up(host: str, port: int, web_workers: int, no_demo: bool) -> None:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         for child in children:
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
+            if child.alive():
+                child.process.send_signal(signal.SIGTERM)  # type: ignore[union-attr]
         for child in children:
-            try:
-                child.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                child.kill()
-        if started_redis:
+            child.stop()
+        if started_redis or (watch is not None and watch.restarts):
             embedded.stop(app.instance_path)
             click.echo("embedded redis stopped")
+
+
+def _say(message: str) -> None:
+    stamp = time.strftime("%H:%M:%S")
+    click.echo(f"[{stamp}] up: {message}", err=True)
 
 
 def _fresh_metrics_dir(app: Flask) -> Path:
@@ -220,10 +225,10 @@ def _interrupt(*_: Any) -> None:
     raise KeyboardInterrupt
 
 
-def _wait_for(url: str, children: list[subprocess.Popen[Any]], timeout: float) -> bool:
+def _wait_for(url: str, children: list[Child], timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if any(child.poll() is not None for child in children):
+        if not all(child.alive() for child in children):
             return False
         try:
             with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 - our own URL

@@ -9,6 +9,8 @@ from typing import Any
 
 from flask import Flask
 
+from core import clock
+
 
 class ConfigError(RuntimeError):
     """The configuration cannot run safely; raised at start-up, never during a request."""
@@ -54,8 +56,10 @@ class DefaultConfig:
     # auth
     STAFF_TOKEN_TTL = 8 * 3600
     VOTER_TOKEN_TTL = 7 * 24 * 3600
-    LOGIN_SLOW_AFTER = 5  # failures in the window before each try must wait
-    LOGIN_LOCK_AFTER = 10  # failures in the window before the name or IP is refused
+    LOGIN_SLOW_AFTER = 5  # failures of one (username, address) pair before each try must wait
+    LOGIN_LOCK_AFTER = 10  # failures of one (username, address) pair before it is refused
+    LOGIN_IP_SLOW_AFTER = 10  # failures from one address (any name) before each try must wait
+    LOGIN_IP_LOCK_AFTER = 30  # failures from one address before it is refused
     LOGIN_WINDOW = 15 * 60
     LOGIN_LOCK_SECONDS = 15 * 60
 
@@ -81,6 +85,22 @@ class DefaultConfig:
     MEDIA_TRANSCODE_MEMORY_MB = 2048
     # Behind nginx: serve files with X-Accel-Redirect to this internal location (e.g. /_media).
     MEDIA_ACCEL_PREFIX: str | None = None
+    # Photos (docs/media.md): more pixels than MAX_PIXELS are refused from the header; at most
+    # DECODE_PIXELS are ever decoded (a JPEG is decoded at 1/2, 1/4 or 1/8 scale to fit; a PNG
+    # over it, or a WebP over half of it, is refused). A 6300×6300 PNG: 170 KB sent, 160 MB
+    # decoded.
+    MEDIA_PHOTO_MAX_PIXELS = 50_000_000
+    MEDIA_PHOTO_DECODE_PIXELS = 12_000_000
+    # Uploads (photos and videos) one nomination may start per local day; then 429.
+    MEDIA_UPLOADS_PER_NOMINATION_PER_DAY = 20
+    # Clean-up (media.jobs.sweep_abandoned_media): an upload still "receiving" after this many
+    # seconds is abandoned; a failed or replaced asset keeps its files this long.
+    MEDIA_ABANDONED_AFTER = 24 * 3600
+    MEDIA_FAILED_KEEP = 7 * 24 * 3600
+    # Objections with an attachment accepted from one address per local day; then 429.
+    OBJECTION_ATTACHMENTS_PER_IP_PER_DAY = 5
+    # /metrics bearer token (ZUIMEI_METRICS_TOKEN); required in production.
+    METRICS_TOKEN: str | None = None
     DEFAULT_TIMEZONE = "Asia/Shanghai"
 
 
@@ -152,6 +172,13 @@ def _check_production(app: Flask) -> None:
         raise ConfigError("SECRET_KEY must be at least 32 characters in production")
     if str(app.config["SQLALCHEMY_DATABASE_URI"]).startswith("sqlite"):
         raise ConfigError("ZUIMEI_ENV=production needs PostgreSQL, not SQLite")
+    if clock.offset_seconds():
+        raise ConfigError(
+            f"{clock.OFFSET_VARIABLE} moves the clock for tests; unset it in production"
+        )
+    if app.config.get("METRICS_TOKEN") in (None, ""):
+        # /metrics names queues, error codes and vote rates: never open to the internet.
+        raise ConfigError("ZUIMEI_ENV=production needs ZUIMEI_METRICS_TOKEN for /metrics")
 
 
 def _normalise_db_url(url: str) -> str:

@@ -2,6 +2,9 @@
 
 One server per instance folder, shared by every process of the app (web, worker, CLI). The first
 process that needs it starts it (a file lock stops two from doing so at once); ``stop`` ends it.
+It keeps an append-only file as a production Redis does (``appendfsync always`` unless
+ZUIMEI_EMBEDDED_APPENDFSYNC says ``everysec``; docs/operations.md has the measured cost), so an
+acknowledged vote survives ``kill -9`` of the server; ``flask up`` restarts a server that died.
 """
 
 from __future__ import annotations
@@ -22,6 +25,19 @@ log = logging.getLogger(__name__)
 
 class EmbeddedRedisError(RuntimeError):
     pass
+
+
+FSYNC_POLICIES = ("always", "everysec")
+
+
+def appendfsync_policy() -> str:
+    """How often the embedded server syncs its append-only file (ZUIMEI_EMBEDDED_APPENDFSYNC)."""
+    policy = os.environ.get("ZUIMEI_EMBEDDED_APPENDFSYNC", "always").strip().lower() or "always"
+    if policy not in FSYNC_POLICIES:
+        raise EmbeddedRedisError(
+            f"ZUIMEI_EMBEDDED_APPENDFSYNC must be always or everysec, not {policy!r}"
+        )
+    return policy
 
 
 def redis_server_binary() -> str:
@@ -50,7 +66,12 @@ def _alive(socket_path: Path) -> bool:
         return False
 
 
-def ensure_running(directory: str | Path, *, appendonly: bool = False) -> Path:
+def alive(directory: str | Path) -> bool:
+    """Whether the embedded server of ``directory`` answers on its socket."""
+    return _alive(Path(directory) / "redis.sock")
+
+
+def ensure_running(directory: str | Path, *, appendonly: bool = True) -> Path:
     """Start the embedded server in ``directory`` unless it already answers; return its socket."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -93,6 +114,8 @@ def _start(directory: Path, sock: Path, *, appendonly: bool) -> None:
         "redis.rdb",
         "--appendonly",
         "yes" if appendonly else "no",
+        "--appendfsync",
+        appendfsync_policy(),
     ]
     subprocess.run(args, check=True, stdout=subprocess.DEVNULL)  # noqa: S603 - fixed argv
     deadline = time.monotonic() + 10

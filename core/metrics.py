@@ -16,7 +16,7 @@ Three kinds of numbers, from three places:
   ``zuimei_scrape_source_up`` is 0; the scrape itself always answers.
 
 ``ZUIMEI_METRICS_TOKEN`` (app.config METRICS_TOKEN), when set, is required as
-``Authorization: Bearer <token>``.
+``Authorization: Bearer <token>``; production refuses to start without it (core.config).
 """
 
 from __future__ import annotations

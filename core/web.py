@@ -88,6 +88,11 @@ def request_credential(cookie: str) -> str | None:
     return token
 
 
+def credential_is_cookie(cookie: str) -> bool:
+    """The request authenticates with the page cookie (no bearer header), as a page script does."""
+    return bearer_token() is None and bool(request.cookies.get(cookie))
+
+
 def set_credential(response: Response, cookie: str, token: str, max_age: int) -> None:
     response.set_cookie(
         cookie,

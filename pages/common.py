@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -24,10 +25,11 @@ from flask import (
     send_from_directory,
     url_for,
 )
+from marshmallow import Schema, ValidationError
 
 from campaigns import services as campaign_services
 from core.auth import client_ip
-from core.errors import AppError, error_response
+from core.errors import AppError, ServiceUnavailable, error_response
 from core.extensions import db
 from core.web import (
     STAFF_COOKIE,
@@ -46,6 +48,7 @@ HOME_BY_ROLE = {"unit": "/portal", "admin": "/console", "reviewer": "/console", 
 
 assets = Blueprint("assets", __name__)
 auth = Blueprint("page_auth", __name__, template_folder="templates")
+log = logging.getLogger("zuimei.pages")
 
 _digests: dict[str, tuple[float, str]] = {}
 
@@ -109,6 +112,24 @@ def local_time(value: datetime | None, campaign: Any, fmt: str = "%Y-%m-%d %H:%M
     if value is None:
         return ""
     return value.astimezone(campaign_zone(campaign)).strftime(fmt)
+
+
+def query_args(schema: Schema, args: Mapping[str, Any]) -> dict[str, Any]:
+    """The query string loaded by an API query-args schema, as leniently as a link must open: only
+    the schema's own fields are read, blanks are dropped, and each value the schema refuses falls
+    back to the schema's default instead of failing the page."""
+    values = {}
+    for name in schema.fields:
+        value = args.get(name)
+        if isinstance(value, str):
+            value = value.strip()
+        if value not in (None, ""):
+            values[name] = value
+    try:
+        return schema.load(values)
+    except ValidationError as exc:
+        refused = exc.messages_dict
+        return schema.load({name: v for name, v in values.items() if name not in refused})
 
 
 def safe_next(value: str | None, fallback: str) -> str:
@@ -209,9 +230,47 @@ def logout() -> Any:
         return error_page(exc)
     account = current_staff()
     target = "/console/login" if account is not None and account.role != "unit" else "/portal/login"
+    try:
+        campaign_services.logout()
+    except ServiceUnavailable:
+        # The cookie goes anyway; the token itself stays valid until it expires.
+        log.warning("logout could not revoke the staff token: Redis unavailable")
     response = redirect(target, code=303)
     rotate_csrf()
     clear_credential(response, STAFF_COOKIE)
+    return response
+
+
+@auth.route("/account/password", methods=["GET", "POST"])
+def change_password() -> Any:
+    """Any staff member changes their own password; the page keeps its session (a new cookie)."""
+    if request.method == "POST":
+        try:
+            require_csrf()
+        except AppError as exc:
+            return error_page(exc)
+    account = current_staff()
+    if account is None:
+        target = quote(request.full_path.rstrip("?"), safe="/?=&")
+        return redirect(f"/portal/login?next={target}")
+    g.account = account
+    home = HOME_BY_ROLE.get(account.role, "/portal")
+    if request.method == "GET":
+        return render_page("pages/console/accounts_password.html", home=home)
+    try:
+        current = request.form.get("current_password", "")[:256]
+        new = request.form.get("new_password", "")[:256]
+        if new != request.form.get("new_password_again", "")[:256]:
+            raise AppError("两次输入的新密码不一致", code="password_mismatch", status=422)
+        token = campaign_services.change_own_password(account, current, new, client_ip())
+        db.session.commit()
+    except AppError as exc:
+        db.session.rollback()
+        return render_page(
+            "pages/console/accounts_password.html", status=exc.status, home=home, error=exc
+        )
+    response = render_page("pages/console/accounts_password.html", home=home, done=True)
+    set_credential(response, STAFF_COOKIE, token.token, current_app.config["STAFF_TOKEN_TTL"])
     return response
 
 

@@ -112,7 +112,8 @@ def render(run: Run) -> tuple[list[str], int]:
             "reconciliation while the drain catches up a backlog of "
             f"{probe.get('backlog_entries', '?')} (voting.services.reconcile, as the periodic "
             f"reconcile_all runs it): {probe['passes']} passes, {probe['passes_with_repairs']} "
-            f"repaired something, {probe['wrong_passes']} left the counters wrong"
+            f"repaired something, {probe.get('declined_passes', 0)} declined (the drain kept "
+            f"committing between its reads), {probe['wrong_passes']} left the counters wrong"
             + (
                 f" (worst: {worst['counters']} counters changed by {worst['net_change']:+d} "
                 f"votes in all, drift {worst['drift']})"

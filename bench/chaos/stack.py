@@ -25,6 +25,8 @@ from typing import IO
 
 import redis
 
+from core import clock
+
 ROOT = Path(__file__).resolve().parent.parent.parent
 
 # Settings of the app that the stack does not want from the caller's environment.
@@ -395,6 +397,10 @@ class Stack:
         for name in list(env):
             if name.startswith("ZUIMEI_") or name.startswith("WECHAT_"):
                 env.pop(name)
+        # The harness and the stack read one clock: a moved one (the calendar guard,
+        # docs/testing.md) goes to the children too. Production refuses a moved clock, so such a
+        # run uses development mode with every production setting below given explicitly.
+        moved = clock.offset_seconds()
         instance = self.folder / "instance"
         instance.mkdir()
         (self.folder / "prometheus").mkdir()
@@ -403,9 +409,10 @@ class Stack:
                 "DATABASE_URL": self.postgres.url,
                 "REDIS_URL": self.redis.url,
                 "SECRET_KEY": secrets.token_urlsafe(48),
+                "ZUIMEI_METRICS_TOKEN": secrets.token_urlsafe(32),
                 # Production settings (no .env, no embedded fallbacks), plus the demo device
                 # identity so the load can make voters through the public API.
-                "ZUIMEI_ENV": "production",
+                "ZUIMEI_ENV": "development" if moved else "production",
                 "ZUIMEI_DEVICE_IDENTITY": "1",
                 "ZUIMEI_INSTANCE_PATH": str(instance),
                 "ZUIMEI_MEDIA_ROOT": str(instance / "media"),
@@ -422,6 +429,8 @@ class Stack:
                 "PROMETHEUS_MULTIPROC_DIR": str(self.folder / "prometheus"),
             }
         )
+        if moved:
+            env[clock.OFFSET_VARIABLE] = repr(moved)
         return env
 
     # --- start ---------------------------------------------------------------------------------

@@ -10,7 +10,8 @@ from flask.testing import FlaskClient
 from itsdangerous import URLSafeTimedSerializer
 
 from campaigns.models import Account
-from core.extensions import db
+from campaigns.services import LOGIN_IP_DEFAULTS
+from core.extensions import db, redis_store
 from tests.factories import PASSWORD, Org
 
 
@@ -47,6 +48,10 @@ def test_wrong_password_and_unknown_user_look_the_same(client: FlaskClient, org:
     assert wrong.json["error"]["code"] == unknown.json["error"]["code"] == "invalid_credentials"
 
 
+def _ip_limit(app: Flask, name: str) -> int:
+    return int(app.config.get(name, LOGIN_IP_DEFAULTS[name]))
+
+
 def test_failed_logins_are_slowed_then_locked(app: Flask, client: FlaskClient, org: Org) -> None:
     slow_after = app.config["LOGIN_SLOW_AFTER"]
     for _ in range(slow_after):
@@ -54,31 +59,38 @@ def test_failed_logins_are_slowed_then_locked(app: Flask, client: FlaskClient, o
     slowed = _login(client, "admin", "bad-password")
     assert slowed.status_code == 429
     assert slowed.json["error"]["code"] == "login_throttled"
+    assert slowed.json["error"]["details"]["scope"] == "account"
     assert int(slowed.headers["Retry-After"]) >= 1
     # Even the right password waits while slowed: the guard runs before the check.
     assert _login(client, "admin", PASSWORD).json["error"]["code"] == "login_throttled"
 
-    # Drive the count to the lock threshold by waiting out each delay on the Redis clock.
+    # Drive the pair's count to the lock threshold by waiting out each delay on the Redis clock.
     with app.app_context():
-        from core.extensions import redis_store
-
-        for kind, value in (("user", "admin"), ("ip", "10.0.0.1")):
-            key = redis_store.key("login", "fail", kind, value)
-            redis_store.client.hset(key, "n", app.config["LOGIN_LOCK_AFTER"] - 1)
-            redis_store.client.hset(key, "last", time.time() - 3600)
+        key = redis_store.key("login", "fail", "pair", "10.0.0.1", "admin")
+        redis_store.client.hset(key, "n", app.config["LOGIN_LOCK_AFTER"] - 1)
+        redis_store.client.hset(key, "last", time.time() - 3600)
     assert _login(client, "admin", "bad-password").status_code == 401
     locked = _login(client, "admin", PASSWORD)
     assert locked.status_code == 429
     assert locked.json["error"]["code"] == "login_locked"
-    # Another name from another address is untouched.
-    assert _login(client, "unit-h1", PASSWORD, ip="10.9.9.9").status_code == 200
+    assert 0 < int(locked.headers["Retry-After"]) <= app.config["LOGIN_LOCK_SECONDS"]
+    # The lock is on this name from this address only: the same name elsewhere logs in.
+    assert _login(client, "admin", PASSWORD, ip="10.9.9.9").status_code == 200
+    assert _login(client, "unit-h1", PASSWORD, ip="10.9.9.8").status_code == 200
 
 
 def test_one_ip_spraying_many_names_is_throttled(app: Flask, client: FlaskClient, org: Org) -> None:
-    for i in range(app.config["LOGIN_SLOW_AFTER"]):
+    for i in range(_ip_limit(app, "LOGIN_IP_SLOW_AFTER")):
         assert _login(client, f"guess{i}", "x", ip="10.7.7.7").status_code == 401
     response = _login(client, "unit-h2", PASSWORD, ip="10.7.7.7")
     assert response.status_code == 429
+    assert response.json["error"]["details"]["scope"] == "address"
+    assert _login(client, "unit-h2", PASSWORD, ip="10.7.7.8").status_code == 200
+
+
+def test_a_successful_login_gives_its_slot_back(app: Flask, client: FlaskClient, org: Org) -> None:
+    for _ in range(_ip_limit(app, "LOGIN_IP_SLOW_AFTER") + 3):
+        assert _login(client, "unit-h1", PASSWORD, ip="10.6.6.6").status_code == 200
 
 
 def test_tampered_token_is_refused(client: FlaskClient, org: Org) -> None:

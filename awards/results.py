@@ -1,0 +1,667 @@
+"""Combined results: versions computed from votes, sheets and organiser scores, adjusted, final."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from flask import g, has_request_context
+from sqlalchemy import delete, func, insert, select
+from sqlalchemy.orm import joinedload
+
+from awards import scoring
+from awards.judging import declared_conflicts, is_conflict
+from awards.models import (
+    Criterion,
+    OrganizerScore,
+    ResultAdjustment,
+    ResultEntry,
+    ResultVersion,
+    ScoreSheet,
+)
+from campaigns.models import Account, Campaign, Category
+from core import audit
+from core.errors import Conflict, NotFound, ValidationFailed
+from core.extensions import db
+from core.types import utcnow
+from nominations.labels import STATUS_LABELS as NOMINATION_STATUS_LABELS
+from nominations.models import Nomination
+from voting.models import LedgerHead, Vote
+from voting.services import ledger_health
+
+# --- what a result is computed from -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Inputs:
+    """Everything a campaign's result is computed from, read once for every category."""
+
+    votes: dict[str, int]
+    nominees: list[Nomination]  # approved, with their unit loaded
+    sheets: dict[int, list[Decimal]]
+    organizer: dict[int, Decimal]
+    criteria_max: int
+
+
+def _valid_votes(campaign: Campaign) -> dict[str, int]:
+    return dict(
+        db.session.execute(
+            select(Vote.nominee_number, func.count(Vote.id))
+            .where(Vote.campaign_id == campaign.id, Vote.status == "valid")
+            .group_by(Vote.nominee_number)
+        ).all()
+    )
+
+
+def _sheet_totals(campaign: Campaign) -> dict[int, list[Decimal]]:
+    """Submitted sheet totals per nomination, without the sheets of a conflicted judge."""
+    declared = declared_conflicts(campaign)
+    totals: dict[int, list[Decimal]] = defaultdict(list)
+    for nomination_id, judge_id, total, judge_unit_id, nomination_unit_id in db.session.execute(
+        select(
+            ScoreSheet.nomination_id,
+            ScoreSheet.judge_id,
+            ScoreSheet.total,
+            Account.unit_id,
+            Nomination.unit_id,
+        )
+        .join(Account, Account.id == ScoreSheet.judge_id)
+        .join(Nomination, Nomination.id == ScoreSheet.nomination_id)
+        .where(ScoreSheet.campaign_id == campaign.id, ScoreSheet.status == "submitted")
+        .order_by(ScoreSheet.id)
+    ):
+        if not is_conflict(
+            judge_unit_id, nomination_unit_id, (judge_id, nomination_id) in declared
+        ):
+            totals[nomination_id].append(Decimal(str(total)))
+    return totals
+
+
+def _inputs(campaign: Campaign) -> _Inputs:
+    """Six queries, however many nominees, judges and categories the campaign has."""
+    organizer = {
+        s.nomination_id: Decimal(str(s.points))
+        for s in db.session.scalars(
+            select(OrganizerScore).where(OrganizerScore.campaign_id == campaign.id)
+        )
+    }
+    nominees = list(
+        db.session.scalars(
+            select(Nomination)
+            .options(joinedload(Nomination.unit))
+            .where(Nomination.campaign_id == campaign.id, Nomination.status == "approved")
+            .order_by(Nomination.id)
+        )
+    )
+    criteria_max = db.session.scalar(
+        select(func.coalesce(func.sum(Criterion.max_points), 0)).where(
+            Criterion.campaign_id == campaign.id
+        )
+    )
+    return _Inputs(
+        votes=_valid_votes(campaign),
+        nominees=nominees,
+        sheets=_sheet_totals(campaign),
+        organizer=organizer,
+        criteria_max=int(criteria_max or 0),
+    )
+
+
+def _candidates(
+    inputs: _Inputs, category: Category, adjustments: dict[int, str]
+) -> list[scoring.Candidate]:
+    return [
+        scoring.Candidate(
+            nomination_id=n.id,
+            number=n.number or "",
+            number_seq=n.number_seq or 0,
+            valid_votes=inputs.votes.get(n.number or "", 0),
+            sheet_totals=tuple(inputs.sheets.get(n.id, [])),
+            organizer=inputs.organizer.get(n.id, Decimal(0)),
+            adjustment=adjustments.get(n.id),
+        )
+        for n in inputs.nominees
+        if n.category_id == category.id
+    ]
+
+
+# --- versions ---------------------------------------------------------------------------------
+
+
+def _require_drained(campaign: Campaign) -> None:
+    """Results come from the votes table; every acknowledged vote must have reached it."""
+    if ledger_health(campaign)["stream_length"]:
+        raise Conflict("投票记录尚未全部入库，请稍后再计算", code="ledger_not_drained")
+
+
+def compute(campaign: Campaign, actor: Account, reason: str | None = None) -> ResultVersion:
+    """A new draft version from the ledger's valid votes, submitted sheets and organiser scores.
+
+    Once a result has been published, a new version reopens it (an upheld objection): it carries
+    the adjustments of the version it replaces forward, see ``_carry``."""
+    if campaign.phase not in ("judging", "publicity"):
+        raise Conflict("只能在评审或公示阶段计算结果", code="results_closed")
+    _require_drained(campaign)
+    replaced = _replaced_version(campaign)
+    number = (
+        db.session.scalar(
+            select(func.max(ResultVersion.version)).where(ResultVersion.campaign_id == campaign.id)
+        )
+        or 0
+    ) + 1
+    head = db.session.get(LedgerHead, campaign.id)
+    version = ResultVersion(
+        campaign_id=campaign.id,
+        version=number,
+        status="draft",
+        weights=dict(campaign.weights),
+        method=scoring.METHOD,
+        reason=reason,
+        ledger_head=head.head_hash if head else None,
+        ledger_votes=head.chain_index if head else 0,
+        created_by=actor.username,
+    )
+    db.session.add(version)
+    db.session.flush()
+    inputs = _inputs(campaign)
+    audit.record(
+        "results.compute",
+        "result_version",
+        version.id,
+        campaign_id=campaign.id,
+        after={
+            "version": number,
+            "carried_from_version": replaced.version if replaced else None,
+        },
+        reason=reason,
+        actor=actor,
+    )
+    carried: dict[int, tuple[str, str]] = {}
+    if replaced is not None:
+        _carry(campaign, version, replaced, inputs, actor)
+        carried = _in_force(version)
+    _fill_entries(campaign, version, carried, inputs)
+    return version
+
+
+def _fill_entries(
+    campaign: Campaign,
+    version: ResultVersion,
+    adjustments: dict[int, tuple[str, str]],
+    inputs: _Inputs | None = None,
+) -> None:
+    """Replace the version's entries: one DELETE and one bulk INSERT, however many nominees."""
+    db.session.execute(delete(ResultEntry).where(ResultEntry.version_id == version.id))
+    inputs = inputs or _inputs(campaign)
+    nominees = {n.id: n for n in inputs.nominees}
+    rows: list[dict[str, Any]] = []
+    for category in campaign.categories:
+        ranked = scoring.score_category(
+            _candidates(inputs, category, {k: v[0] for k, v in adjustments.items()}),
+            weights=version.weights,
+            criteria_max=inputs.criteria_max,
+            award_count=category.award_count,
+        )
+        for s in ranked:
+            n = nominees[s.candidate.nomination_id]
+            adjustment = adjustments.get(n.id)
+            rows.append(
+                {
+                    "version_id": version.id,
+                    "nomination_id": n.id,
+                    "category_code": category.code,
+                    "category_position": category.position,
+                    "number": s.candidate.number,
+                    "name": n.name,
+                    "unit": n.unit.name,
+                    "valid_votes": s.candidate.valid_votes,
+                    "public_score": s.public,
+                    "jury_score": s.jury,
+                    "jury_count": len(s.candidate.sheet_totals),
+                    "organizer_score": s.organizer,
+                    "combined": s.combined,
+                    "rank": s.rank,
+                    "winner": s.winner,
+                    "adjustment": adjustment[0] if adjustment else None,
+                    "adjustment_reason": adjustment[1] if adjustment else None,
+                }
+            )
+    if rows:
+        db.session.execute(insert(ResultEntry), rows)
+    db.session.expire(version, ["entries"])
+
+
+def get_version(campaign: Campaign, number: int) -> ResultVersion:
+    version = db.session.scalar(
+        select(ResultVersion).where(
+            ResultVersion.campaign_id == campaign.id, ResultVersion.version == number
+        )
+    )
+    if version is None:
+        raise NotFound("结果版本不存在", code="result_not_found")
+    return version
+
+
+# --- adjustments ------------------------------------------------------------------------------
+
+
+def _replaced_version(campaign: Campaign) -> ResultVersion | None:
+    """The version a new computation replaces once a result has been published: the newest one
+    computed since the publication (a reopening not yet published), else the published one.
+    None before any publication: a computation in judging starts from scratch."""
+    current = published(campaign) if campaign.phase == "publicity" else None
+    if current is None or current.published_at is None:
+        return None
+    newer = db.session.scalar(
+        select(ResultVersion)
+        .where(
+            ResultVersion.campaign_id == campaign.id,
+            ResultVersion.version > current.version,
+            ResultVersion.status.in_(("draft", "final")),
+            ResultVersion.created_at > current.published_at,
+        )
+        .order_by(ResultVersion.version.desc())
+        .limit(1)
+    )
+    return newer or current
+
+
+def _in_force(version: ResultVersion) -> dict[int, tuple[str, str]]:
+    """The adjustments the scoring applies: nomination id → (action, reason)."""
+    return {
+        a.nomination_id: (a.action, a.reason) for a in version.adjustments if a.status == "applied"
+    }
+
+
+def _actor_name(actor: Account | None) -> str:
+    if actor is None and has_request_context():
+        actor = getattr(g, "account", None)
+    return getattr(actor, "username", None) or "system"
+
+
+def _describe(adjustment: ResultAdjustment) -> dict[str, Any]:
+    """An adjustment as the audit log keeps it."""
+    return {
+        "adjustment_id": adjustment.id,
+        "nominee": adjustment.number,
+        "action": adjustment.action,
+        "reason": adjustment.reason,
+        "created_by": adjustment.created_by,
+        "created_at": adjustment.created_at,
+        "made_in_version": adjustment.made_in_version,
+        "carried_from_version": adjustment.carried_from_version,
+        "status": adjustment.status,
+        "not_applied_reason": adjustment.not_applied_reason,
+    }
+
+
+def _no_longer_fits(
+    old: ResultAdjustment,
+    nominee: Nomination | None,
+    status: str | None,
+    categories: dict[int, str],
+) -> str | None:
+    """Why a carried adjustment cannot apply to the new computation, or None when it can."""
+    if nominee is None:
+        label = NOMINATION_STATUS_LABELS.get(status or "", status or "未知")
+        return f"候选人已不在评选名单中（{label}），该调整未生效"
+    code = categories.get(nominee.category_id)
+    if code != old.category_code:
+        return f"候选人的奖项已由 {old.category_code} 改为 {code}，该调整未生效"
+    return None
+
+
+def _carry(
+    campaign: Campaign,
+    version: ResultVersion,
+    replaced: ResultVersion,
+    inputs: _Inputs,
+    actor: Account,
+) -> None:
+    """Copy every adjustment of ``replaced`` still in force (applied or not applied, never a
+    removed one) into ``version`` with its reason, author and time, marked with the version it
+    came from. One that no longer fits (the nominee withdrawn, moved to another category) is
+    kept, as ``not_applied`` with why: only the committee removes an adjustment."""
+    kept = [a for a in replaced.adjustments if a.status != "removed"]
+    if not kept:
+        return
+    nominees = {n.id: n for n in inputs.nominees}
+    categories = {c.id: c.code for c in campaign.categories}
+    missing = [a.nomination_id for a in kept if a.nomination_id not in nominees]
+    statuses = (
+        dict(
+            db.session.execute(
+                select(Nomination.id, Nomination.status).where(Nomination.id.in_(missing))
+            ).all()
+        )
+        if missing
+        else {}
+    )
+    for old in kept:
+        nominee = nominees.get(old.nomination_id)
+        why = _no_longer_fits(old, nominee, statuses.get(old.nomination_id), categories)
+        carried = ResultAdjustment(
+            version=version,
+            nomination_id=old.nomination_id,
+            number=old.number,
+            name=nominee.name if nominee else old.name,
+            category_code=old.category_code,
+            action=old.action,
+            reason=old.reason,
+            created_by=old.created_by,
+            created_at=old.created_at,
+            made_in_version=old.made_in_version,
+            carried_from_version=replaced.version,
+            status="not_applied" if why else "applied",
+            not_applied_reason=why,
+        )
+        db.session.add(carried)
+    db.session.flush()
+    for carried in version.adjustments:
+        audit.record(
+            "results.carry",
+            "result_version",
+            version.id,
+            campaign_id=campaign.id,
+            after=_describe(carried),
+            reason=carried.reason,
+            actor=actor,
+        )
+
+
+def _take_out(adjustment: ResultAdjustment, actor: Account | None, reason: str) -> None:
+    adjustment.status = "removed"
+    adjustment.removed_by = _actor_name(actor)
+    adjustment.removed_at = utcnow()
+    adjustment.removed_reason = reason
+
+
+def _require_draft(version: ResultVersion, reason: str) -> None:
+    if version.status != "draft":
+        raise Conflict("只有草稿版本可以调整", code="version_locked")
+    if not reason.strip():
+        raise ValidationFailed("调整必须填写理由", code="reason_required")
+
+
+def adjust(
+    campaign: Campaign,
+    version: ResultVersion,
+    number: str,
+    action: str | None,
+    reason: str,
+    actor: Account | None = None,
+) -> ResultVersion:
+    """Exclude or promote a nominee (or clear it) with a written reason; the draft is rescored.
+
+    Clearing removes the nominee's adjustment, a carried one included, and keeps it listed as
+    removed with who, when and why. A new action replaces the nominee's standing adjustment."""
+    _require_draft(version, reason)
+    number = number.strip().upper()
+    entry = next((e for e in version.entries if e.number == number), None)
+    standing = next(
+        (
+            a
+            for a in version.adjustments
+            if a.status != "removed"
+            and (a.nomination_id == entry.nomination_id if entry else a.number == number)
+        ),
+        None,
+    )
+    if entry is None and (action or standing is None):
+        raise NotFound("候选人不在该结果中", code="nominee_not_found")
+    before = _describe(standing) if standing else None
+    if standing is not None:
+        _take_out(standing, actor, reason)
+    if action and entry is not None:
+        db.session.add(
+            ResultAdjustment(
+                version=version,
+                nomination_id=entry.nomination_id,
+                number=entry.number,
+                name=entry.name,
+                category_code=entry.category_code,
+                action=action,
+                reason=reason,
+                created_by=_actor_name(actor),
+                made_in_version=version.version,
+            )
+        )
+    db.session.flush()
+    _fill_entries(campaign, version, _in_force(version))
+    audit.record(
+        f"results.{action or 'clear'}",
+        "result_version",
+        version.id,
+        campaign_id=campaign.id,
+        before=before,
+        after={"nominee": number, "action": action},
+        reason=reason,
+        actor=actor,
+    )
+    return version
+
+
+def remove_adjustment(
+    campaign: Campaign,
+    version: ResultVersion,
+    adjustment_id: int,
+    actor: Account | None,
+    reason: str,
+) -> ResultVersion:
+    """Take one adjustment of a draft out of force by its id (a carried one, or one that no
+    longer applies), with a written reason; it stays listed as removed and the draft is
+    rescored."""
+    _require_draft(version, reason)
+    adjustment = next(
+        (a for a in version.adjustments if a.id == adjustment_id and a.status != "removed"), None
+    )
+    if adjustment is None:
+        raise NotFound("该调整不存在或已移除", code="adjustment_not_found")
+    before = _describe(adjustment)
+    _take_out(adjustment, actor, reason)
+    db.session.flush()
+    _fill_entries(campaign, version, _in_force(version))
+    audit.record(
+        "results.clear",
+        "result_version",
+        version.id,
+        campaign_id=campaign.id,
+        before=before,
+        after={"nominee": adjustment.number, "action": None, "adjustment_id": adjustment.id},
+        reason=reason,
+        actor=actor,
+    )
+    return version
+
+
+def sensitivity(campaign: Campaign, version: ResultVersion) -> list[dict[str, Any]]:
+    adjustments = {e.nomination_id: e.adjustment for e in version.entries if e.adjustment}
+    inputs = _inputs(campaign)
+    report = []
+    for category in campaign.categories:
+        report.append(
+            {
+                "category": category.code,
+                "scenarios": scoring.sensitivity(
+                    _candidates(inputs, category, adjustments),  # type: ignore[arg-type]
+                    weights=version.weights,
+                    criteria_max=inputs.criteria_max,
+                    award_count=category.award_count,
+                ),
+            }
+        )
+    return report
+
+
+# Points of weight moved from the jury to the public (negative: the other way), as the
+# sensitivity report does; 0 is the version's own weights.
+SHIFT_STEPS = (-10, -5, 0, 5, 10)
+
+
+def weights_of(campaign_or_version: Campaign | ResultVersion) -> dict[str, int]:
+    """The public, jury and organiser weights (percent) of a campaign or a result version."""
+    raw = campaign_or_version.weights or {}
+    return {key: int(raw.get(key) or 0) for key in ("public", "jury", "organizer")}
+
+
+def rank_shifts(campaign: Campaign, version: ResultVersion) -> dict[str, Any]:
+    """How each nominee's rank and the winners move when 5 or 10 points of weight go from the
+    jury to the public or back, recomputed with the scoring method from the version's own figures
+    (its valid votes, jury and organiser scores and adjustments), so later sheets or votes do not
+    blur the comparison."""
+    weights = weights_of(version)
+    scenarios = []
+    for step in SHIFT_STEPS:
+        public, jury = weights["public"] + step, weights["jury"] - step
+        if public < 0 or jury < 0:
+            continue
+        scenarios.append({"step": step, "weights": dict(weights, public=public, jury=jury)})
+    entries: list[ResultEntry] = list(version.entries)
+    seqs = dict(
+        db.session.execute(
+            select(Nomination.id, Nomination.number_seq).where(
+                Nomination.id.in_([e.nomination_id for e in entries])
+            )
+        ).all()
+    )
+    categories = []
+    for category in campaign.categories:
+        rows = sorted(
+            (e for e in entries if e.category_code == category.code), key=lambda e: e.rank
+        )
+        candidates = [
+            scoring.Candidate(
+                nomination_id=e.nomination_id,
+                number=e.number,
+                number_seq=seqs.get(e.nomination_id) or 0,
+                valid_votes=e.valid_votes,
+                # The stored jury score is already the mean on 0–100: one "sheet" out of 100
+                # gives it back unchanged.
+                sheet_totals=(Decimal(str(e.jury_score)),) if e.jury_count else (),
+                organizer=Decimal(str(e.organizer_score)),
+                adjustment=e.adjustment,
+            )
+            for e in rows
+        ]
+        base_winners = {e.number for e in rows if e.winner}
+        outcomes = []
+        for scenario in scenarios:
+            scored = {
+                s.candidate.number: s
+                for s in scoring.score_category(
+                    candidates,
+                    weights=scenario["weights"],
+                    criteria_max=100,
+                    award_count=category.award_count,
+                )
+            }
+            winners = {n for n, s in scored.items() if s.winner}
+            outcomes.append(
+                {
+                    "step": scenario["step"],
+                    "weights": scenario["weights"],
+                    "current": scenario["step"] == 0,
+                    "changed": winners != base_winners,
+                    "new_winners": sorted(winners - base_winners),
+                    "dropped": sorted(base_winners - winners),
+                    "scored": scored,
+                }
+            )
+        categories.append(
+            {
+                "code": category.code,
+                "name": category.name,
+                "award_count": category.award_count,
+                "scenarios": [{k: v for k, v in o.items() if k != "scored"} for o in outcomes],
+                "rows": [
+                    {
+                        "number": e.number,
+                        "name": e.name,
+                        "unit": e.unit,
+                        "rank": e.rank,
+                        "winner": e.winner,
+                        "adjustment": e.adjustment,
+                        "ranks": [o["scored"][e.number].rank for o in outcomes],
+                        "combined": [float(o["scored"][e.number].combined) for o in outcomes],
+                        "winners": [o["scored"][e.number].winner for o in outcomes],
+                    }
+                    for e in rows
+                ],
+            }
+        )
+    return {"version": version.version, "weights": weights, "categories": categories}
+
+
+def finalize(campaign: Campaign, version: ResultVersion) -> ResultVersion:
+    if version.status != "draft":
+        raise Conflict("该版本已定稿", code="version_locked")
+    for other in db.session.scalars(
+        select(ResultVersion).where(
+            ResultVersion.campaign_id == campaign.id, ResultVersion.status == "final"
+        )
+    ):
+        other.status = "superseded"
+    version.status = "final"
+    version.finalized_at = utcnow()
+    db.session.flush()
+    audit.record(
+        "results.finalize",
+        "result_version",
+        version.id,
+        campaign_id=campaign.id,
+        after={"version": version.version},
+    )
+    return version
+
+
+def publish(campaign: Campaign, version: ResultVersion) -> ResultVersion:
+    """Publish a final version for the publicity period (公示)."""
+    if version.status != "final":
+        raise Conflict("只有定稿版本可以公示", code="not_final")
+    for other in db.session.scalars(
+        select(ResultVersion).where(
+            ResultVersion.campaign_id == campaign.id, ResultVersion.status == "published"
+        )
+    ):
+        other.status = "superseded"
+    version.status = "published"
+    version.published_at = utcnow()
+    version.publicity_ends_at = version.published_at + timedelta(days=campaign.publicity_days)
+    db.session.flush()
+    audit.record(
+        "results.publish",
+        "result_version",
+        version.id,
+        campaign_id=campaign.id,
+        after={"version": version.version, "ledger_head": version.ledger_head},
+    )
+    return version
+
+
+def republish(campaign: Campaign, number: int) -> ResultVersion:
+    """During publicity: publish a newer final version (after an upheld objection)."""
+    if campaign.phase != "publicity":
+        raise Conflict("只能在公示阶段发布新版本", code="not_in_publicity")
+    return publish(campaign, get_version(campaign, number))
+
+
+def published(campaign: Campaign) -> ResultVersion | None:
+    return db.session.scalar(
+        select(ResultVersion).where(
+            ResultVersion.campaign_id == campaign.id, ResultVersion.status == "published"
+        )
+    )
+
+
+def versions(campaign: Campaign) -> list[ResultVersion]:
+    """The campaign's result versions, newest first."""
+    return list(
+        db.session.scalars(
+            select(ResultVersion)
+            .where(ResultVersion.campaign_id == campaign.id)
+            .order_by(ResultVersion.version.desc())
+        )
+    )
