@@ -6,10 +6,8 @@ from typing import Any
 
 from flask import Response, g, send_file, url_for
 from flask_smorest import Blueprint
-from sqlalchemy import select
 
-from awards import exports, services
-from awards.models import Objection
+from awards import jobs, services
 from awards.schemas import (
     AdjustSchema,
     AnswerResultSchema,
@@ -18,6 +16,8 @@ from awards.schemas import (
     ComputeSchema,
     ConflictCreateSchema,
     CriteriaSchema,
+    ExportCreateSchema,
+    ExportStatusSchema,
     JudgeAssignmentSchema,
     JudgeAssignSchema,
     JudgeQueueSchema,
@@ -35,9 +35,8 @@ from awards.schemas import (
     WinnersSchema,
 )
 from campaigns import services as campaign_services
-from campaigns.models import Account
 from core.auth import client_ip
-from core.errors import Conflict, NotFound
+from core.errors import NotFound
 from core.extensions import db
 from core.ratelimit import rate_limit
 from core.schemas import ErrorEnvelopeSchema
@@ -109,9 +108,7 @@ def declare_conflict(body: dict[str, Any], slug: str) -> dict[str, Any]:
     """Declare a conflict of interest: the judge never scores that nominee (a sheet is removed)."""
     judge = g.account
     if g.account.role == "admin":
-        judge = db.session.scalar(select(Account).where(Account.username == (body["judge"] or "")))
-        if judge is None or judge.role != "judge":
-            raise NotFound("评委账号不存在", code="judge_not_found")
+        judge = services.get_judge(body["judge"] or "")
     services.declare_conflict(judge, get_campaign(slug), body["nominee"], body["reason"])
     db.session.commit()
     return body
@@ -253,10 +250,7 @@ def finalize(slug: str, number: int) -> Any:
 @staff_required("admin")
 def republish(slug: str, number: int) -> Any:
     """During publicity: publish a newer final version (after an upheld objection)."""
-    campaign = get_campaign(slug)
-    if campaign.phase != "publicity":
-        raise Conflict("只能在公示阶段发布新版本", code="not_in_publicity")
-    version = services.publish(campaign, services.get_version(campaign, number))
+    version = services.republish(get_campaign(slug), number)
     db.session.commit()
     return version
 
@@ -291,7 +285,13 @@ def winners(slug: str) -> dict[str, Any]:
 )
 @blp.alt_response(409, schema=ErrorEnvelopeSchema, description="publicity_closed")
 @blp.alt_response(413, schema=ErrorEnvelopeSchema, description="attachment_too_large")
-@blp.alt_response(429, schema=ErrorEnvelopeSchema, description="rate_limited, with Retry-After")
+@blp.alt_response(
+    429,
+    schema=ErrorEnvelopeSchema,
+    description="rate_limited, with Retry-After; objection_quota_exhausted: "
+    "OBJECTION_ATTACHMENTS_PER_IP_PER_DAY objections with an attachment from this address "
+    "today (Retry-After: until local midnight)",
+)
 @rate_limit("CHALLENGE_IP_LIMIT")
 def file_objection(body: dict[str, Any], slug: str) -> Any:
     """File an objection (异议) while the publicity window is open; a contact is required."""
@@ -317,12 +317,7 @@ def public_objections(slug: str) -> dict[str, Any]:
 @staff_required("admin")
 def admin_objections(slug: str) -> dict[str, Any]:
     """Every objection with its contact."""
-    campaign = get_campaign(slug)
-    return {
-        "items": db.session.scalars(
-            select(Objection).where(Objection.campaign_id == campaign.id).order_by(Objection.id)
-        ).all()
-    }
+    return {"items": services.objections(get_campaign(slug))}
 
 
 @blp.route("/admin/campaigns/<slug>/objections/<id:objection_id>", methods=["POST"])
@@ -375,22 +370,23 @@ def _export_state(slug: str, state: dict[str, Any]) -> dict[str, Any]:
 
 @blp.route("/admin/campaigns/<slug>/exports", methods=["POST"])
 @blp.doc(security=STAFF)
-@blp.arguments(exports.ExportCreateSchema)
-@blp.response(202, exports.ExportStatusSchema)
+@blp.arguments(ExportCreateSchema)
+@blp.response(202, ExportStatusSchema)
 @blp.alt_response(404, schema=ErrorEnvelopeSchema, description="campaign_not_found")
 @staff_required("admin")
 def create_export(body: dict[str, Any], slug: str) -> dict[str, Any]:
     """Start an export job: the campaign workbook (xlsx), the printable winners' list (HTML) or
     the audit log (CSV). Poll the job for progress, then download the file."""
     campaign = get_campaign(slug)
-    job = exports.start_export(campaign, body["kind"])
+    job_id = services.start_export(campaign, body["kind"])
     db.session.commit()
-    return _export_state(slug, exports.export_status(campaign, job.id))
+    jobs.enqueue_export(campaign.id, body["kind"], job_id)
+    return _export_state(slug, services.export_status(campaign, job_id))
 
 
 @blp.route("/admin/campaigns/<slug>/exports/<job_id>", methods=["GET"])
 @blp.doc(security=STAFF)
-@blp.response(200, exports.ExportStatusSchema)
+@blp.response(200, ExportStatusSchema)
 @blp.alt_response(
     404, schema=ErrorEnvelopeSchema, description="campaign_not_found, export_not_found"
 )
@@ -398,7 +394,7 @@ def create_export(body: dict[str, Any], slug: str) -> dict[str, Any]:
 def get_export(slug: str, job_id: str) -> dict[str, Any]:
     """An export job's status and progress (0–100); ``download_url`` once it has finished."""
     campaign = get_campaign(slug)
-    return _export_state(slug, exports.export_status(campaign, job_id))
+    return _export_state(slug, services.export_status(campaign, job_id))
 
 
 @blp.route("/admin/campaigns/<slug>/exports/<job_id>/download", methods=["GET"])
@@ -414,13 +410,13 @@ def get_export(slug: str, job_id: str) -> dict[str, Any]:
 def download_export(slug: str, job_id: str) -> Response:
     """Download a finished export."""
     campaign = get_campaign(slug)
-    path = exports.export_file(campaign, job_id)
-    kind = exports.kind_of(path)
+    path = services.export_file(campaign, job_id)
+    kind = services.kind_of(path)
     response = send_file(
         path,
-        mimetype=exports.MIMETYPES[kind],
+        mimetype=services.MIMETYPES[kind],
         as_attachment=True,
-        download_name=exports.download_name(campaign, kind),
+        download_name=services.download_name(campaign, kind),
     )
     response.headers["Cache-Control"] = "private, no-store"
     return response

@@ -35,7 +35,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bench.common import cleanup
+from bench.common import cleanup, local_midnight
 
 ROOT = Path(__file__).resolve().parent.parent
 UAS = [
@@ -51,7 +51,7 @@ class Sim:
         self.rng = random.Random(seed)
         self.days = days
         self.strength = strength
-        self.start = datetime(2026, 12, 1, tzinfo=UTC) - timedelta(hours=8)  # 00:00 Shanghai
+        self.start = local_midnight(days_ago=days + 1).astimezone(UTC)  # 00:00 Shanghai
         self.events: list[tuple[float, str, dict[str, Any]]] = []  # (t, label, vote spec)
         self.views: list[tuple[float, str]] = []
         self.next_voter = 1
@@ -267,10 +267,10 @@ def main() -> None:
 
     from core.auth import issue_token
     from core.extensions import db
-    from voting import fraud, services
+    from voting import cast, fraud, jobs, services
 
     clock: dict[str, float] = {"t": sim.start.timestamp()}
-    services.clock = lambda: datetime.fromtimestamp(clock["t"], UTC)
+    cast.clock = lambda: datetime.fromtimestamp(clock["t"], UTC)
     labels: dict[str, str] = {}
     refused: defaultdict[str, int] = defaultdict(int)
     timeline = sorted(
@@ -316,7 +316,7 @@ def main() -> None:
         scan = fraud.start_scan(campaign, "sim")
         db.session.commit()
         scan_started = time.perf_counter()
-        fraud.run_scan(scan.id)
+        jobs.fraud_scan(scan.id)
         scan_seconds = time.perf_counter() - scan_started
         flags = fraud.list_flags(campaign)
         flagged: set[str] = set()

@@ -1,4 +1,4 @@
-"""Video transcode benchmark: one phone-like 1080p clip through `media.processing.transcode`.
+"""Video transcode benchmark: one phone-like 1080p clip through `media.transcoding.transcode`.
 
     .venv/bin/python -m bench.media_transcode [--seconds 60] [--threads 2]
 
@@ -16,7 +16,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from media.processing import MediaRejected, ffmpeg_binary, probe_video, transcode
+from media.ffmpeg import ffmpeg_binary
+from media.probing import probe_video
+from media.rejections import MediaRejected
+from media.transcoding import transcode
 
 
 def _make_source(path: Path, seconds: int) -> None:

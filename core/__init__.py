@@ -9,7 +9,7 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from core import cli, errors, health, http, logs, metrics, web
+from core import cli, errors, health, http, jobs, logs, metrics, web
 from core.auth import configure_hasher
 from core.config import load_config
 from core.extensions import api, init_db, redis_store
@@ -24,6 +24,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app = Flask(__name__, instance_path=str(Path(instance).resolve()))
     load_config(app, test_config)
     logs.init_app(app)
+    jobs.init_app(app)
     if app.config["TRUSTED_PROXIES"]:
         n = app.config["TRUSTED_PROXIES"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=0)  # type: ignore[method-assign]
@@ -42,7 +43,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     )
     errors.init_app(app)  # after api: our error shape replaces flask-smorest's
 
+    import awards
+    import media
     import pages
+    import voting
     from awards.routes import blp as awards_blp
     from campaigns.routes import blp as campaigns_blp
     from media.routes import blp as media_blp
@@ -58,6 +62,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     api.register_blueprint(awards_blp)
     app.register_blueprint(media_files_blp)
     app.register_blueprint(health.blp)
+    media.init_app(app)
+    voting.init_app(app)
+    awards.init_app(app)
     pages.init_app(app)
     metrics.init_app(app)
     cli.init_app(app)

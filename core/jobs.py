@@ -1,15 +1,19 @@
 """Running RQ jobs inside the app: each job process builds the app once and works in its context.
 
-Every job enqueued while a request is served carries that request's id in its meta
-(``install_job_context``); the job's log records carry it again when a worker runs it, and each
-run is counted and timed in Redis (``zuimei_jobs_total``, ``zuimei_job_duration_seconds``), so
-the numbers of every worker on every host reach the web process that serves /metrics.
+Jobs are enqueued with :func:`enqueue`, which puts the current request's id in the job's meta
+(the id of the request being served, or of the request behind the job being run); the job's log
+records carry it again when a worker runs it, and each run is counted and timed in Redis
+(``zuimei_jobs_total``, ``zuimei_job_duration_seconds``), so the numbers of every worker on
+every host reach the web process that serves /metrics. :func:`init_app` registers the process
+hook (a forked work horse drops its parent's database connections) and takes the first app made
+in the process as the one jobs run in (the worker command hands over its own).
 """
 
 from __future__ import annotations
 
 import contextvars
 import functools
+import importlib
 import logging
 import os
 import threading
@@ -19,10 +23,14 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from flask import Flask, has_app_context
-from rq import Queue
+from rq import Worker
+from rq.exceptions import NoSuchJobError
 from rq.job import Job, get_current_job
+from rq.utils import now as rq_now
 
 from core import logs
+from core.extensions import QUEUE_NAMES, db, redis_store, sqlite_write_intent
+from core.metrics import record_job
 
 log = logging.getLogger("zuimei.jobs")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -34,40 +42,30 @@ _running_job: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 )
 
 
-def install_job_context() -> None:
-    """Make every job this process enqueues carry the current request id in ``meta``.
+def _with_request_id(meta: dict[str, Any] | None) -> dict[str, Any] | None:
+    """``meta`` plus the current request id (inside a request the request's; inside a job, the
+    id its own request gave it), unless it has one already or there is none."""
+    request_id = logs.current_request_id()
+    if not request_id or (meta and "request_id" in meta):
+        return meta
+    return {**(meta or {}), "request_id": request_id}
 
-    Jobs are enqueued in several packages straight on ``redis_store.queue(name)``, and RQ has
-    no enqueue hook; every way of enqueueing (enqueue, enqueue_call, enqueue_at/in, enqueue_many)
-    builds its job through ``Queue.create_job``, so that one method is wrapped, once per process.
-    (A ``Job`` subclass as ``Queue.job_class`` would not do: RQ tells job objects from ids with
-    ``isinstance(x, queue.job_class)``, and ``Job.fetch`` returns plain jobs.) Inside a request
-    the id is the request's; inside a job, the id its own request gave it."""
-    original = Queue.create_job
-    if getattr(original, "zuimei_job_context", False):
-        return
 
-    @functools.wraps(original)
-    def create_job(self: Queue, *args: Any, **kwargs: Any) -> Job:
-        request_id = logs.current_request_id()
-        meta = kwargs.get("meta") or {}
-        if request_id and "request_id" not in meta:
-            kwargs["meta"] = {**meta, "request_id": request_id}
-        return original(self, *args, **kwargs)
-
-    create_job.zuimei_job_context = True  # type: ignore[attr-defined]
-    Queue.create_job = create_job  # type: ignore[method-assign]
+def enqueue(queue: str, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Job:
+    """Enqueue ``func(*args)`` on the named queue (RQ's own options, such as ``job_timeout``,
+    ``retry`` or ``meta``, pass through); the job carries the current request id in its meta."""
+    meta = _with_request_id(kwargs.pop("meta", None))
+    if meta is not None:
+        kwargs["meta"] = meta
+    return redis_store.queue(queue).enqueue(func, *args, **kwargs)
 
 
 _app: Flask | None = None
 
 
 def _job_app() -> Flask:
-    global _app
     if _app is None:
-        from core import create_app
-
-        _app = create_app()
+        raise RuntimeError("no app in this process: start workers with `flask --app wsgi worker`")
     return _app
 
 
@@ -80,13 +78,23 @@ def set_job_app(app: Flask) -> None:
 def _dispose_after_fork() -> None:
     # A forked work horse must not reuse the parent's database connections.
     if _app is not None:
-        from core.extensions import db
-
         with _app.app_context():
             db.engine.dispose(close=False)
 
 
-os.register_at_fork(after_in_child=_dispose_after_fork)
+_process_hooks_installed = False
+
+
+def init_app(app: Flask) -> None:
+    """Install this process's fork hook once however many apps are made, and keep the first
+    app as the one job functions run in when no app context is pushed."""
+    global _process_hooks_installed, _app
+    if _app is None:
+        _app = app
+    if _process_hooks_installed:
+        return
+    _process_hooks_installed = True
+    os.register_at_fork(after_in_child=_dispose_after_fork)
 
 
 def app_job(func: F) -> F:
@@ -100,8 +108,6 @@ def app_job(func: F) -> F:
         if has_app_context():
             return _run(func, name, args, kwargs)
         with _job_app().app_context():
-            from core.extensions import db, sqlite_write_intent
-
             sqlite_write_intent.set(True)
             try:
                 return _run(func, name, args, kwargs)
@@ -118,8 +124,6 @@ def _run(func: Callable[..., Any], name: str, args: Any, kwargs: Any) -> Any:
     job = get_current_job()
     if job is None or _running_job.get() == job.id:
         return func(*args, **kwargs)
-    from core.metrics import record_job
-
     running = _running_job.set(job.id)
     context = logs.enter_job(job.id, name, (job.meta or {}).get("request_id"))
     started = time.perf_counter()
@@ -165,8 +169,6 @@ JOB_MODULES = ("voting.jobs", "media.jobs")
 
 def _schedule_forever(app: Flask, stop: threading.Event) -> None:
     """Enqueue periodic jobs while holding a Redis lease, so many workers schedule once."""
-    from core.extensions import redis_store
-
     with app.app_context():
         client = redis_store.client
         lease = redis_store.key("scheduler", "lease")
@@ -198,10 +200,8 @@ MAINTENANCE_INTERVAL = 60
 def _abandoned(job: Job) -> bool:
     """A started run whose heartbeat stopped: the worker running it is gone (kill -9, a lost
     host, Redis gone while it ran). It no longer counts as running."""
-    from rq.utils import now
-
     beat = job.last_heartbeat or job.started_at
-    return beat is None or (now() - beat).total_seconds() > 3 * JOB_MONITORING_INTERVAL
+    return beat is None or (rq_now() - beat).total_seconds() > 3 * JOB_MONITORING_INTERVAL
 
 
 def _enqueue_once(job: Periodic, name: str) -> None:
@@ -209,11 +209,8 @@ def _enqueue_once(job: Periodic, name: str) -> None:
 
     Every run gets a fresh job id; the id of the latest is kept beside the queues. A run
     abandoned by a dead worker does not hold the schedule up (RQ moves it to the failed
-    registry at its next maintenance)."""
-    from rq.exceptions import NoSuchJobError
-
-    from core.extensions import redis_store
-
+    registry at its next maintenance), nor does one a dying worker took off its queue before
+    starting it (found by killing `flask up`'s worker: the drain stopped for good)."""
     queue = redis_store.queue(job.queue)
     client = queue.connection
     latest = redis_store.key("periodic", name)
@@ -222,23 +219,21 @@ def _enqueue_once(job: Periodic, name: str) -> None:
         try:
             existing = Job.fetch(previous.decode(), connection=client)
             status = existing.get_status(refresh=True)
-            if status in ("queued", "deferred", "scheduled"):
+            if status in ("deferred", "scheduled"):
+                return
+            # "queued" but no longer in its queue: a worker took it and died before starting it
+            # (kill -9, or its Redis went away); nothing will ever run it, so run it afresh.
+            if status == "queued" and client.lpos(queue.key, existing.id) is not None:
                 return
             if status == "started" and not _abandoned(existing):
                 return
         except NoSuchJobError:
             pass
-    enqueued = queue.enqueue(job.func, result_ttl=60, failure_ttl=3600, job_timeout=600)
+    enqueued = enqueue(job.queue, job.func, result_ttl=60, failure_ttl=3600, job_timeout=600)
     client.set(latest, enqueued.id, ex=86400)
 
 
 def run_worker(app: Flask, *, burst: bool = False, with_scheduler: bool = True) -> None:
-    import importlib
-
-    from rq import Worker
-
-    from core.extensions import QUEUE_NAMES, redis_store
-
     set_job_app(app)
     for module in JOB_MODULES:
         importlib.import_module(module)
@@ -257,9 +252,3 @@ def run_worker(app: Flask, *, burst: bool = False, with_scheduler: bool = True) 
         worker.work(burst=burst, with_scheduler=with_scheduler, logging_level="INFO")
     finally:
         stop.set()
-
-
-def enqueue(queue: str, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    from core.extensions import redis_store
-
-    return redis_store.queue(queue).enqueue(func, *args, **kwargs)

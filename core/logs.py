@@ -187,10 +187,7 @@ def init_app(app: Flask) -> None:
 
     ``ZUIMEI_ACCESS_LOG`` (app.config ACCESS_LOG) turns the access line on or off; by default it
     is on in json mode only (in text mode gunicorn's own access log serves)."""
-    from core.jobs import install_job_context
-
     _install_record_factory()
-    install_job_context()
     fmt = log_format(app)
     app.config["LOG_FORMAT"] = fmt
     if fmt == "json":

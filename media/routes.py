@@ -9,16 +9,17 @@ from typing import Any
 from flask import Blueprint as FlaskBlueprint
 from flask import Response, current_app, g, request
 from flask_smorest import Blueprint
-from sqlalchemy import select
 
 from campaigns import services as campaign_services
 from core.errors import AppError
 from core.extensions import db
 from core.http import accepts_any_body
 from core.schemas import ErrorEnvelopeSchema
-from media import services
+from media import jobs, services
 from media.models import MediaAsset
 from media.schemas import MediaAssetSchema, NominationMediaSchema
+from media.serving import send_media
+from media.storage import storage
 from nominations import services as nomination_services
 
 blp = Blueprint(
@@ -85,6 +86,12 @@ def _int_header(name: str) -> int:
 @blp.alt_response(409, schema=ErrorEnvelopeSchema, description="not_editable")
 @blp.alt_response(
     413, schema=ErrorEnvelopeSchema, description="upload_too_large: refused before any byte is sent"
+)
+@blp.alt_response(
+    429,
+    schema=ErrorEnvelopeSchema,
+    description="upload_quota_exhausted: MEDIA_UPLOADS_PER_NOMINATION_PER_DAY photos and videos "
+    "started today for this nomination (Retry-After: until local midnight)",
 )
 @staff_required("unit", "admin")
 def create_video_upload(nomination_id: int) -> Any:
@@ -160,13 +167,20 @@ def upload_chunk(asset_id: int) -> Response:
         )
     offset = _int_header("Upload-Offset")
     request.max_content_length = current_app.config["MEDIA_VIDEO_MAX_BYTES"]
-    asset = services.receive_chunk(
-        g.account, asset_id, offset, request.stream, request.content_length
-    )
+    with services.upload_lock(asset_id):
+        slot = services.check_chunk(g.account, asset_id, offset, request.content_length)
+        # Committed mid-request on purpose: a write request's transaction holds SQLite's write
+        # lock (BEGIN IMMEDIATE) and bodies over weak connections take minutes to stream in.
+        db.session.commit()
+        services.append_chunk(slot, request.stream)
+        # Committed before the lock is released: the next PATCH of this upload must read the
+        # new offset, or it would take the old one as right and truncate the bytes just stored.
+        db.session.commit()
+    asset = services.finish_chunk(asset_id)
     complete = asset.status == "uploaded"
     db.session.commit()
     if complete:
-        services.enqueue_processing(asset)
+        jobs.enqueue_processing(asset.id)
     return Response(status=204, headers=_tus_headers(asset))
 
 
@@ -187,13 +201,27 @@ def upload_chunk(asset_id: int) -> Response:
 @blp.alt_response(404, schema=ErrorEnvelopeSchema, description="nomination_not_found")
 @blp.alt_response(409, schema=ErrorEnvelopeSchema, description="not_editable")
 @blp.alt_response(413, schema=ErrorEnvelopeSchema, description="upload_too_large")
-@blp.alt_response(422, schema=ErrorEnvelopeSchema, description="not_an_image, image_too_large")
+@blp.alt_response(
+    429,
+    schema=ErrorEnvelopeSchema,
+    description="upload_quota_exhausted (Retry-After: until local midnight)",
+)
+@blp.alt_response(
+    422,
+    schema=ErrorEnvelopeSchema,
+    description="not_an_image, photo_too_large (more pixels than MEDIA_PHOTO_MAX_PIXELS, or "
+    "than MEDIA_PHOTO_DECODE_PIXELS for a PNG or WebP: refused from the header, undecoded)",
+)
 @staff_required("unit", "admin")
 def upload_photo(nomination_id: int) -> Any:
     """Upload the nominee's portrait: checked by content, re-encoded, EXIF (GPS too) removed."""
     nomination = nomination_services.get_for(g.account, nomination_id)
     request.max_content_length = current_app.config["MEDIA_PHOTO_MAX_BYTES"]
-    asset = services.upload_photo(g.account, nomination, request.stream, request.content_length)
+    services.check_photo_upload(g.account, nomination, request.content_length)
+    # Committed mid-request on purpose: no transaction (on SQLite, the write lock that a write
+    # request takes) may stay open while the body streams in.
+    db.session.commit()
+    asset = services.store_photo(g.account, nomination_id, request.stream)
     db.session.commit()
     return services.describe(asset, token=services.preview_token(asset)), 201
 
@@ -217,11 +245,7 @@ def get_media(asset_id: int) -> Any:
 def nomination_media(nomination_id: int) -> Any:
     """Every photo and video uploaded for a nomination, newest first."""
     nomination = nomination_services.get_for(g.account, nomination_id)
-    assets = db.session.scalars(
-        select(MediaAsset)
-        .where(MediaAsset.nomination_id == nomination.id)
-        .order_by(MediaAsset.id.desc())
-    ).all()
+    assets = services.nomination_assets(nomination)
     return {"items": [services.describe(a, token=services.preview_token(a)) for a in assets]}
 
 
@@ -232,12 +256,7 @@ _MIME = {".mp4": "video/mp4", ".jpg": "image/jpeg"}
 def media_file(asset_id: int, name: str) -> Response:
     """Renditions, posters and photos: public once the nominee is approved; owners preview with
     a signed link. Ranges, ETags and long-lived caching of immutable files."""
-    from media.serving import send_media
-    from media.storage import storage
-
-    asset = db.session.get(MediaAsset, asset_id)
-    if asset is None or not services.may_fetch(asset, name, request.args.get("t")):
-        raise AppError("文件不存在", code="media_not_found", status=404)
+    asset = services.fetchable_asset(asset_id, name, request.args.get("t"))
     path = storage().local_path(asset.storage_key, name)
     suffix = path.suffix
     return send_media(

@@ -1,11 +1,19 @@
-"""Uploads (resumable, tus 1.0 core + creation), photo processing, the video processing job,
-and which files the public and the owners may fetch."""
+"""Uploads (resumable, tus 1.0 core + creation), photo processing, the steps of the video
+processing job, and which files the public and the owners may fetch.
+
+Services flush and never commit: the routes and the jobs in `media.jobs` commit, including the
+commits an upload needs before its slow part (the body streaming in, ffmpeg running).
+"""
 
 from __future__ import annotations
 
 import base64
 import logging
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, BinaryIO
 
 from flask import current_app, url_for
@@ -19,8 +27,14 @@ from core.auth import issue_token, read_token
 from core.errors import AppError, Conflict, Forbidden, NotFound
 from core.extensions import db, redis_store
 from core.types import utcnow
+from media import quotas
 from media.models import MediaAsset
+from media.photos import process_photo
+from media.probing import VideoProbe, probe_video
+from media.rejections import MediaRejected
 from media.storage import IncompleteChunk, storage
+from media.transcoding import TranscodeResult, transcode
+from nominations import services as nomination_services
 from nominations.models import EDITABLE, Nomination
 
 log = logging.getLogger("zuimei.media")
@@ -99,6 +113,7 @@ def start_video_upload(
         raise UploadTooLarge(
             f"视频不能超过 {limit // (1024 * 1024)} MB", details={"max_bytes": limit}
         )
+    spend_upload_quota(nomination)
     asset = _new_asset(account, nomination, "video", length, filename)
     audit.record(
         "media.upload_start",
@@ -112,66 +127,84 @@ def start_video_upload(
 
 def get_asset_for(account: Account, asset_id: int) -> MediaAsset:
     """An asset of a nomination the caller may see; others' are 404."""
-    from nominations import services as nomination_services
-
     asset = db.session.get(MediaAsset, asset_id)
     if asset is None or not nomination_services.can_see(account, asset.nomination):
         raise NotFound("文件不存在", code="media_not_found")
     return asset
 
 
-def receive_chunk(
-    account: Account, asset_id: int, offset: int, body: BinaryIO, length: int | None
-) -> MediaAsset:
-    """Append a PATCH body at ``offset``. No database transaction stays open while the body
-    streams in (uploads over weak connections take minutes), and a Redis lock keeps two PATCHes
-    of one upload from interleaving."""
+@contextmanager
+def upload_lock(asset_id: int) -> Iterator[None]:
+    """Keeps two PATCHes of one upload from interleaving: the offset is checked, the bytes are
+    appended and the new offset is committed all under this one Redis lock."""
     lock = redis_store.client.lock(redis_store.key("upload", asset_id), timeout=3600)
     if not lock.acquire(blocking=False):
         raise Conflict("该文件正在上传中，请稍后重试", code="upload_busy")
     try:
-        # Offset checked, bytes appended and offset recorded all under the one lock.
-        asset = get_asset_for(account, asset_id)
-        db.session.refresh(asset)
-        require_uploader(account, asset.nomination)
-        if asset.status != "receiving":
-            raise Conflict("该文件已上传完成", code="upload_complete")
-        if offset != asset.received:
-            raise Conflict(
-                "上传位置不一致，请从服务器记录的位置继续",
-                code="offset_mismatch",
-                details={"expected_offset": asset.received},
-                headers={"Upload-Offset": str(asset.received), "Tus-Resumable": TUS_VERSION},
-            )
-        remaining = asset.declared_size - asset.received
-        if length is not None and length > remaining:
-            raise UploadTooLarge("上传的数据超过了声明的文件大小", details={"remaining": remaining})
-        key, received = asset.storage_key, asset.received
-        db.session.commit()  # end the transaction before the slow part
-
-        store = storage()
-        # A crash after writing but before recording leaves extra bytes: the record wins.
-        store.truncate(key, ORIGINAL, received)
-        try:
-            written = store.append(key, ORIGINAL, body, remaining)
-        except IncompleteChunk as exc:
-            if isinstance(exc.__cause__, RequestEntityTooLarge):
-                store.truncate(key, ORIGINAL, received)
-                raise UploadTooLarge("上传的数据超过了允许的大小") from exc
-            # The connection dropped: keep what arrived; the client asks HEAD and resumes.
-            written = exc.written
-            log.info("upload %s interrupted after %d bytes", asset_id, written)
-        db.session.execute(
-            update(MediaAsset)
-            .where(MediaAsset.id == asset_id, MediaAsset.received == received)
-            .values(received=received + written, updated_at=utcnow())
-        )
-        db.session.commit()
+        yield
     finally:
         try:
             lock.release()
         except LockError:
             log.warning("upload lock for %s expired before release", asset_id)
+
+
+@dataclass(frozen=True)
+class ChunkSlot:
+    """Where a PATCH body goes, read from the database before the body streams in."""
+
+    asset_id: int
+    storage_key: str
+    received: int
+    remaining: int
+
+
+def check_chunk(account: Account, asset_id: int, offset: int, length: int | None) -> ChunkSlot:
+    """May a PATCH body of ``length`` bytes be appended at ``offset``? Call under `upload_lock`."""
+    asset = get_asset_for(account, asset_id)
+    db.session.refresh(asset)
+    require_uploader(account, asset.nomination)
+    if asset.status != "receiving":
+        raise Conflict("该文件已上传完成", code="upload_complete")
+    if offset != asset.received:
+        raise Conflict(
+            "上传位置不一致，请从服务器记录的位置继续",
+            code="offset_mismatch",
+            details={"expected_offset": asset.received},
+            headers={"Upload-Offset": str(asset.received), "Tus-Resumable": TUS_VERSION},
+        )
+    remaining = asset.declared_size - asset.received
+    if length is not None and length > remaining:
+        raise UploadTooLarge("上传的数据超过了声明的文件大小", details={"remaining": remaining})
+    return ChunkSlot(asset.id, asset.storage_key, asset.received, remaining)
+
+
+def append_chunk(slot: ChunkSlot, body: BinaryIO) -> None:
+    """Stream the body to storage, then record the new offset with an UPDATE that applies only
+    if the offset is still the one checked. No database work until the body is in: call under
+    `upload_lock`, with no transaction open."""
+    store = storage()
+    key, received = slot.storage_key, slot.received
+    # A crash after writing but before recording leaves extra bytes: the record wins.
+    store.truncate(key, ORIGINAL, received)
+    try:
+        written = store.append(key, ORIGINAL, body, slot.remaining)
+    except IncompleteChunk as exc:
+        if isinstance(exc.__cause__, RequestEntityTooLarge):
+            store.truncate(key, ORIGINAL, received)
+            raise UploadTooLarge("上传的数据超过了允许的大小") from exc
+        # The connection dropped: keep what arrived; the client asks HEAD and resumes.
+        written = exc.written
+        log.info("upload %s interrupted after %d bytes", slot.asset_id, written)
+    db.session.execute(
+        update(MediaAsset)
+        .where(MediaAsset.id == slot.asset_id, MediaAsset.received == received)
+        .values(received=received + written, updated_at=utcnow())
+    )
+
+
+def finish_chunk(asset_id: int) -> MediaAsset:
+    """The asset after a PATCH: 'uploaded' once every declared byte has arrived."""
     asset = db.session.get(MediaAsset, asset_id, populate_existing=True)
     assert asset is not None
     if asset.received == asset.declared_size:
@@ -187,34 +220,35 @@ def receive_chunk(
     return asset
 
 
-def enqueue_processing(asset: MediaAsset) -> None:
-    from rq import Retry
-
-    from media import jobs
-
-    redis_store.queue("media").enqueue(
-        jobs.process_video,
-        asset.id,
-        job_timeout=current_app.config["MEDIA_TRANSCODE_TIMEOUT"] + 120,
-        retry=Retry(max=2, interval=[10, 60]),
-    )
-
-
 # --- photo ------------------------------------------------------------------------------------
 
 
-def upload_photo(
-    account: Account, nomination: Nomination, body: BinaryIO, length: int | None
-) -> MediaAsset:
-    """Photos are small: stored, checked by content, re-encoded without metadata, right away."""
-    from media.processing import MediaRejected, process_photo
-
+def check_photo_upload(account: Account, nomination: Nomination, length: int | None) -> None:
+    """Refuse a photo before its body is read: not the uploader's, or declared too large."""
     require_uploader(account, nomination)
     limit = current_app.config["MEDIA_PHOTO_MAX_BYTES"]
     if length is not None and length > limit:
         raise UploadTooLarge(f"照片不能超过 {limit // (1024 * 1024)} MB")
-    nomination_id = nomination.id
-    db.session.commit()  # no transaction (or SQLite write lock) while the body streams in
+    spend_upload_quota(nomination)
+
+
+def spend_upload_quota(nomination: Nomination) -> None:
+    """Count an upload (photo or video) of the nomination today; 429 past the daily quota."""
+    limit = int(current_app.config["MEDIA_UPLOADS_PER_NOMINATION_PER_DAY"] or 0)
+    quotas.spend(
+        "uploads",
+        nomination.id,
+        limit=limit,
+        timezone=nomination.campaign.timezone,
+        code="upload_quota_exhausted",
+        message=f"这份推荐材料今天已上传 {limit} 次照片或视频，已达上限，请明天再试",
+    )
+
+
+def store_photo(account: Account, nomination_id: int, body: BinaryIO) -> MediaAsset:
+    """Photos are small: stored, checked by content, re-encoded without metadata, right away.
+    No database work until the body is in: call with no transaction open."""
+    limit = current_app.config["MEDIA_PHOTO_MAX_BYTES"]
     key = f"p-{secrets.token_hex(16)}"
     store = storage()
     try:
@@ -231,7 +265,12 @@ def upload_photo(
         store.delete(key)
         raise AppError("照片文件为空", code="empty_upload", status=400)
     try:
-        result = process_photo(store.local_path(key, ORIGINAL), store.workdir(key))
+        result = process_photo(
+            store.local_path(key, ORIGINAL),
+            store.workdir(key),
+            max_pixels=current_app.config["MEDIA_PHOTO_MAX_PIXELS"],
+            decode_pixels=current_app.config["MEDIA_PHOTO_DECODE_PIXELS"],
+        )
     except MediaRejected as exc:
         store.delete(key)
         raise AppError(exc.message, code=exc.code, status=422) from exc
@@ -285,43 +324,68 @@ def _make_current(asset: MediaAsset) -> None:
     db.session.flush()
 
 
-# --- the processing job -----------------------------------------------------------------------
+# --- the steps of the processing job (media.jobs.process_video) ------------------------------
 
 
-def process_video(asset_id: int) -> str:
-    """Probe and transcode one uploaded video. Idempotent: a retry starts again from the
-    original, and a failure leaves the previous video in place."""
-    from media.processing import MediaRejected, probe_video, transcode
+@dataclass(frozen=True)
+class UploadedVideo:
+    """What transcoding needs of an asset, read before the job's transaction ends."""
 
-    asset = db.session.get(MediaAsset, asset_id)
-    if asset is None or asset.status in ("ready", "failed", "replaced", "receiving"):
-        return asset.status if asset else "missing"
+    storage_key: str
+    declared_size: int
+
+
+def get_asset(asset_id: int) -> MediaAsset | None:
+    return db.session.get(MediaAsset, asset_id)
+
+
+def needs_processing(asset: MediaAsset) -> bool:
+    """Uploaded, or left processing by a worker that died; not still receiving, not settled."""
+    return asset.status not in ("ready", "failed", "replaced", "receiving")
+
+
+def start_processing(asset: MediaAsset) -> UploadedVideo:
+    """Mark the video processing and count the attempt (`put_back_stuck_videos` gives up after
+    three)."""
     asset.status = "processing"
     asset.attempts += 1
-    db.session.commit()
+    db.session.flush()
+    return UploadedVideo(asset.storage_key, asset.declared_size)
+
+
+def make_renditions(video: UploadedVideo) -> tuple[VideoProbe, TranscodeResult]:
+    """Probe and transcode the original, or raise `MediaRejected`. No database work: this is
+    the part that takes minutes."""
     store = storage()
-    source = store.local_path(asset.storage_key, ORIGINAL)
+    source = store.local_path(video.storage_key, ORIGINAL)
     config = current_app.config
-    try:
-        probe = probe_video(
-            source,
-            max_duration=config["MEDIA_VIDEO_MAX_SECONDS"],
-            declared_size=asset.declared_size,
-        )
-        result = transcode(
-            source,
-            store.workdir(asset.storage_key),
-            timeout=config["MEDIA_TRANSCODE_TIMEOUT"],
-            threads=config["MEDIA_TRANSCODE_THREADS"],
-            memory_limit_mb=config["MEDIA_TRANSCODE_MEMORY_MB"],
-        )
-    except MediaRejected as exc:
-        asset.status = "failed"
-        asset.failure_code = exc.code
-        asset.failure_reason = exc.message
-        db.session.commit()
-        log.info("video %s rejected: %s", asset_id, exc.code)
-        return "failed"
+    probe = probe_video(
+        source,
+        max_duration=config["MEDIA_VIDEO_MAX_SECONDS"],
+        declared_size=video.declared_size,
+    )
+    result = transcode(
+        source,
+        store.workdir(video.storage_key),
+        timeout=config["MEDIA_TRANSCODE_TIMEOUT"],
+        threads=config["MEDIA_TRANSCODE_THREADS"],
+        memory_limit_mb=config["MEDIA_TRANSCODE_MEMORY_MB"],
+    )
+    return probe, result
+
+
+def reject_video(asset: MediaAsset, rejected: MediaRejected) -> None:
+    """The video cannot be used: the unit reads why, and the previous video stays."""
+    log.info("video %s rejected: %s", asset.id, rejected.code)
+    asset.status = "failed"
+    asset.failure_code = rejected.code
+    asset.failure_reason = rejected.message
+    db.session.flush()
+
+
+def finish_video(asset: MediaAsset, probe: VideoProbe, result: TranscodeResult) -> str:
+    """Record the renditions and make the video current ("ready"), unless the nomination was
+    decided while the video was processing ("failed")."""
     nomination = asset.nomination
     if nomination.status not in EDITABLE:
         # Approved (or otherwise decided) while this video was processing: the reviewers saw
@@ -329,7 +393,7 @@ def process_video(asset_id: int) -> str:
         asset.status = "failed"
         asset.failure_code = "nomination_locked"
         asset.failure_reason = "推荐材料已审核，不能再更换视频；如需更换请联系评选办"
-        db.session.commit()
+        db.session.flush()
         return "failed"
     asset.duration = result.duration
     asset.width, asset.height = probe.width, probe.height
@@ -352,15 +416,12 @@ def process_video(asset_id: int) -> str:
         campaign_id=asset.nomination.campaign_id,
         after={"renditions": [r["label"] for r in asset.renditions], "duration": asset.duration},
     )
-    db.session.commit()
     return "ready"
 
 
-def requeue_stuck() -> list[int]:
+def put_back_stuck_videos() -> list[int]:
     """Videos left 'processing' by a worker that died (or 'uploaded' but never queued) go back
-    to the queue."""
-    from datetime import timedelta
-
+    to 'uploaded', or fail after three attempts. Returns the ids to queue again."""
     cutoff = utcnow() - timedelta(seconds=current_app.config["MEDIA_TRANSCODE_TIMEOUT"] + 300)
     stuck = db.session.scalars(
         select(MediaAsset).where(
@@ -377,12 +438,8 @@ def requeue_stuck() -> list[int]:
             continue
         asset.status = "uploaded"
         asset.updated_at = utcnow()
-    db.session.commit()
-    requeued = [a.id for a in stuck if a.status == "uploaded"]
-    for asset in stuck:
-        if asset.status == "uploaded":
-            enqueue_processing(asset)
-    return requeued
+    db.session.flush()
+    return [a.id for a in stuck if a.status == "uploaded"]
 
 
 # --- what is served to whom -------------------------------------------------------------------
@@ -404,6 +461,14 @@ def may_fetch(asset: MediaAsset, name: str, token: str | None) -> bool:
         except AppError:
             return False
     return False
+
+
+def fetchable_asset(asset_id: int, name: str, token: str | None) -> MediaAsset:
+    """The asset whose file ``name`` the caller may fetch (see `may_fetch`); otherwise 404."""
+    asset = db.session.get(MediaAsset, asset_id)
+    if asset is None or not may_fetch(asset, name, token):
+        raise AppError("文件不存在", code="media_not_found", status=404)
+    return asset
 
 
 def is_public(asset: MediaAsset) -> bool:
@@ -448,6 +513,17 @@ def describe(asset: MediaAsset, *, token: str | None = None) -> dict[str, Any]:
             body["photo_url"] = file_url(asset, "photo.jpg", token)
             body["thumb_url"] = file_url(asset, "thumb.jpg", token)
     return body
+
+
+def nomination_assets(nomination: Nomination) -> list[MediaAsset]:
+    """Every photo and video uploaded for a nomination, newest first."""
+    return list(
+        db.session.scalars(
+            select(MediaAsset)
+            .where(MediaAsset.nomination_id == nomination.id)
+            .order_by(MediaAsset.id.desc())
+        ).all()
+    )
 
 
 def public_media(nomination_ids: list[int]) -> dict[int, dict[str, Any]]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
@@ -29,6 +30,8 @@ class Storage(Protocol):
 
 
 CHUNK = 1024 * 1024
+# The keys media.services generates for assets: kind initial, a dash, 32 hex digits.
+_ASSET_KEY = re.compile(r"[pv]-[0-9a-f]{32}")
 
 
 class IncompleteChunk(Exception):
@@ -88,6 +91,23 @@ class LocalStorage:
 
     def delete(self, key: str) -> None:
         shutil.rmtree(self._dir(key), ignore_errors=True)
+
+    def asset_folders(self, *, older_than: float) -> Iterator[str]:
+        """Keys of the photo and video folders (``p-…``, ``v-…``) whose newest entry was
+        written before ``older_than`` (epoch seconds); other folders (objections) are skipped."""
+        if not self.root.is_dir():
+            return
+        for entry in self.root.iterdir():
+            if not _ASSET_KEY.fullmatch(entry.name):
+                continue
+            try:
+                newest = max(
+                    [entry.stat().st_mtime, *(child.stat().st_mtime for child in entry.iterdir())]
+                )
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            if newest < older_than:
+                yield entry.name
 
 
 def storage() -> LocalStorage:

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
-from sqlalchemy.orm import joinedload
+from sqlalchemy import Select, func, or_, select, update
+from sqlalchemy.orm import joinedload, selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
 from campaigns import services as campaign_services
@@ -17,7 +17,16 @@ from core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from core.extensions import db
 from core.signals import campaign_changed
 from core.types import utcnow
-from nominations.models import EDITABLE, HOLDS_QUOTA, Nomination, NominationReview, NumberCounter
+from nominations import ports
+from nominations.labels import status_key
+from nominations.models import (
+    EDITABLE,
+    HOLDS_QUOTA,
+    STATUSES,
+    Nomination,
+    NominationReview,
+    NumberCounter,
+)
 
 _DOSSIER_FIELDS = (
     "name",
@@ -75,6 +84,22 @@ def get_for(account: Account, nomination_id: int, *, lock: bool = False) -> Nomi
     return nomination
 
 
+def _visible(account: Account, query: Select[Any], *, drafts: bool = False) -> Select[Any] | None:
+    """``query`` (which joins Unit) narrowed to the nominations ``account`` may list: a clerk its
+    unit's own, a reviewer its sub-tree's but never a draft, an admin every one (drafts only with
+    ``drafts``, when asked for by status). None when nothing is visible."""
+    if account.role == "unit":
+        return query.where(Nomination.unit_id == account.unit_id)
+    if account.role == "reviewer":
+        if account.unit is None:
+            return None
+        # Drafts are the unit's own business until submitted.
+        return query.where(Unit.path.startswith(account.unit.path), Nomination.status != "draft")
+    if account.role != "admin":
+        raise Forbidden()
+    return query if drafts else query.where(Nomination.status != "draft")
+
+
 def list_for(
     account: Account,
     campaign: Campaign,
@@ -86,20 +111,15 @@ def list_for(
     page: int = 1,
     per_page: int = 20,
 ) -> tuple[list[Nomination], int]:
-    query = select(Nomination).join(Unit, Nomination.unit_id == Unit.id)
-    query = query.where(Nomination.campaign_id == campaign.id)
-    if account.role == "unit":
-        query = query.where(Nomination.unit_id == account.unit_id)
-    elif account.role == "reviewer":
-        if account.unit is None:
-            return [], 0
-        query = query.where(Unit.path.startswith(account.unit.path))
-        # Drafts are the unit's own business until submitted.
-        query = query.where(Nomination.status != "draft")
-    elif account.role != "admin":
-        raise Forbidden()
-    elif not status:
-        query = query.where(Nomination.status != "draft")
+    query = _visible(
+        account,
+        select(Nomination)
+        .join(Unit, Nomination.unit_id == Unit.id)
+        .where(Nomination.campaign_id == campaign.id),
+        drafts=bool(status),
+    )
+    if query is None:
+        return [], 0
     if status:
         query = query.where(Nomination.status == status)
     if category:
@@ -119,6 +139,77 @@ def list_for(
         .offset((page - 1) * per_page)
     ).all()
     return list(items), total
+
+
+def count_by_status(account: Account, campaigns: list[Campaign]) -> dict[int, dict[str, int]]:
+    """Per campaign id, the nominations ``list_for`` shows the caller (no status asked for) per
+    status as a person reads it (labels.status_key: a recommended submission counts under
+    "recommended", not "submitted"). One query for all the campaigns; absent statuses are 0."""
+    counts: dict[int, dict[str, int]] = {
+        campaign.id: dict.fromkeys((*STATUSES, "recommended"), 0) for campaign in campaigns
+    }
+    if not counts:
+        return counts
+    recommended = Nomination.recommended_at.is_not(None).label("recommended")
+    query = _visible(
+        account,
+        select(Nomination.campaign_id, Nomination.status, recommended, func.count())
+        .join(Unit, Nomination.unit_id == Unit.id)
+        .where(Nomination.campaign_id.in_(list(counts))),
+    )
+    if query is None:
+        return counts
+    rows = db.session.execute(
+        query.group_by(Nomination.campaign_id, Nomination.status, recommended)
+    ).all()
+    for campaign_id, status, is_recommended, total in rows:
+        counts[campaign_id][status_key(status, bool(is_recommended))] += total
+    return counts
+
+
+def campaigns_for_unit(unit: Unit) -> list[Campaign]:
+    """The campaigns a unit's portal lists, newest first: those nominating now and those the unit
+    has nominations in, with their categories loaded."""
+    held = select(Nomination.campaign_id).where(Nomination.unit_id == unit.id)
+    return list(
+        db.session.scalars(
+            select(Campaign)
+            .where(or_(Campaign.phase == "nominating", Campaign.id.in_(held)))
+            .options(selectinload(Campaign.categories))
+            .order_by(Campaign.id.desc())
+        )
+    )
+
+
+def unit_nominations(unit: Unit, campaigns: list[Campaign]) -> list[Nomination]:
+    """A unit's own nominations in ``campaigns`` (drafts too), oldest first, with their category
+    and trail loaded."""
+    if not campaigns:
+        return []
+    return list(
+        db.session.scalars(
+            select(Nomination)
+            .where(
+                Nomination.unit_id == unit.id,
+                Nomination.campaign_id.in_([campaign.id for campaign in campaigns]),
+            )
+            .options(joinedload(Nomination.category), selectinload(Nomination.reviews))
+            .order_by(Nomination.id)
+        ).unique()
+    )
+
+
+def numbered_nominations(campaign: Campaign) -> list[Nomination]:
+    """Every nomination of the campaign that was given a number (withdrawn ones too: their votes
+    stay in the ledger), with category and unit loaded."""
+    return list(
+        db.session.scalars(
+            select(Nomination)
+            .where(Nomination.campaign_id == campaign.id, Nomination.number.is_not(None))
+            .options(joinedload(Nomination.category), joinedload(Nomination.unit))
+            .order_by(Nomination.id)
+        )
+    )
 
 
 # --- the unit's side --------------------------------------------------------------------------
@@ -509,15 +600,11 @@ def public_card(nomination: Nomination, counts: dict[str, int] | None = None) ->
 
 
 def _counts_reader(campaign: Campaign) -> Callable[..., dict[str, Any]] | None:
-    """Vote counts come from the voting package's Redis counters, unless the campaign hides them
-    (or voting has not begun: there is nothing to show)."""
-    from voting import services as voting_services  # voting builds on nominations' models
-
-    if campaign.phase in ("draft", "nominating", "reviewing") or voting_services.counts_hidden(
-        campaign
-    ):
+    """Vote counts come from the voting package's Redis counters (through nominations.ports),
+    unless the campaign hides them (or voting has not begun: there is nothing to show)."""
+    if campaign.phase in ("draft", "nominating", "reviewing") or ports.counts_hidden(campaign):
         return None
-    return voting_services.vote_counts
+    return ports.vote_counts
 
 
 def nominee_listing(
@@ -530,8 +617,6 @@ def nominee_listing(
     per_page: int = 20,
 ) -> dict[str, Any]:
     """A page of public nominee cards with their counts and media, as the API returns it."""
-    from media import services as media_services
-
     items, total = public_nominees(
         campaign,
         category=category,
@@ -541,7 +626,7 @@ def nominee_listing(
         per_page=per_page,
         counts_for=_counts_reader(campaign),
     )
-    media = media_services.public_media([item["nomination_id"] for item in items])
+    media = ports.public_media([item["nomination_id"] for item in items])
     for item in items:
         item.update(media.get(item["nomination_id"], {}))
     return {"items": items, "page": page, "per_page": per_page, "total": total}
@@ -550,13 +635,10 @@ def nominee_listing(
 def nominee_detail(campaign: Campaign, number: str) -> dict[str, Any]:
     """One public nominee with counts and media; a view in voting counts toward the fraud
     detectors' view/vote ratio."""
-    from media import services as media_services
-    from voting import fraud as voting_fraud
-
     nomination = public_nominee(campaign, number)
     if campaign.phase == "voting":
-        voting_fraud.count_view(campaign.slug, nomination.number or "")
+        ports.count_view(campaign.slug, nomination.number or "")
     reader = _counts_reader(campaign)
     counts = reader(campaign, [(nomination.number, nomination.category.code)]) if reader else {}
     card = public_card(nomination, counts.get(nomination.number or ""))
-    return card | media_services.public_media([nomination.id]).get(nomination.id, {})
+    return card | ports.public_media([nomination.id]).get(nomination.id, {})

@@ -7,14 +7,15 @@ from __future__ import annotations
 
 from flask import Flask
 
+from pages import console, console_accounts, console_awards, h5, portal
+from pages.common import assets, auth
+
 
 def init_app(app: Flask) -> None:
-    from pages import console, console_awards, h5, portal
-    from pages.common import assets, auth
-
     app.register_blueprint(assets)
     app.register_blueprint(auth)
     app.register_blueprint(h5.bp)
     app.register_blueprint(portal.bp)
     app.register_blueprint(console.bp)
     app.register_blueprint(console_awards.bp)
+    app.register_blueprint(console_accounts.bp)

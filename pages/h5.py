@@ -22,8 +22,8 @@ from core.ratelimit import rate_limit
 from core.types import utcnow
 from core.web import VOTER_COOKIE, require_csrf, set_credential
 from nominations import services as nomination_services
-from nominations.schemas import NomineeDetailSchema, NomineeSchema
-from pages.common import campaign_zone, error_page, render_page
+from nominations.schemas import NomineeDetailSchema, NomineeQueryArgsSchema, NomineeSchema
+from pages.common import campaign_zone, error_page, query_args, render_page
 from voting import services as voting_services
 from voting.schemas import DeviceVoterSchema
 
@@ -34,6 +34,7 @@ PER_PAGE = 12
 _card = NomineeSchema()
 _detail = NomineeDetailSchema()
 _campaign_schema = CampaignSchema()
+_listing_schema = NomineeQueryArgsSchema(only=("category", "q", "sort", "page"))
 
 
 def _in_wechat() -> bool:
@@ -96,14 +97,13 @@ def _render(template: str, campaign: Campaign, **context: Any):  # type: ignore[
 
 
 def _listing_args() -> dict[str, Any]:
-    category = (request.args.get("category") or "").strip()[:40] or None
-    q = (request.args.get("q") or "").strip()[:40] or None
-    sort = "votes" if request.args.get("sort") == "votes" else "number"
-    try:
-        page = max(1, min(int(request.args.get("page", "1")), 10_000))
-    except ValueError:
-        page = 1
-    return {"category": category, "q": q, "sort": sort, "page": page, "per_page": PER_PAGE}
+    """The listing's query string as the public API reads it (NomineeQueryArgsSchema), leniently:
+    text is clipped to the search box's 40 characters, and a bad sort or page falls back to the
+    default. The page size is the page's own."""
+    raw = {name: str(request.args.get(name) or "").strip() for name in _listing_schema.fields}
+    for name in ("category", "q"):
+        raw[name] = raw[name][:40]
+    return query_args(_listing_schema, raw) | {"per_page": PER_PAGE}
 
 
 def _listing(campaign: Campaign, args: dict[str, Any]) -> dict[str, Any]:

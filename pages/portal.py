@@ -10,16 +10,17 @@ from typing import Any
 
 from flask import Blueprint, current_app, g, request
 from marshmallow import fields, validate
-from sqlalchemy import or_, select
-from sqlalchemy.orm import joinedload, selectinload
 
 from campaigns import services as campaign_services
+from campaigns.labels import ROLE_LABELS, phase_label
 from campaigns.models import Account, Campaign, Unit
 from core.errors import AppError
-from core.extensions import db
 from media import services as media_services
+from media.labels import MEDIA_STATUS_LABELS, VIDEO_PROGRESS_LABELS
 from media.models import MediaAsset
+from nominations import labels
 from nominations import services as nomination_services
+from nominations.labels import ACTION_LABELS, GENDER_LABELS, STATUS_LABELS
 from nominations.models import EDITABLE, HOLDS_QUOTA, Nomination, NominationReview
 from nominations.schemas import NominationCreateSchema, NominationUpdateSchema
 from pages.common import error_page, local_time, render_page, staff_page
@@ -27,36 +28,7 @@ from pages.common import error_page, local_time, render_page, staff_page
 bp = Blueprint("portal", __name__, url_prefix="/portal", template_folder="templates")
 bp.register_error_handler(AppError, error_page)
 
-# --- words the clerk reads --------------------------------------------------------------------
-
-STATUS_LABELS = {
-    "draft": "草稿",
-    "submitted": "已提交",
-    "recommended": "已推荐",
-    "returned": "已退回",
-    "approved": "已通过",
-    "rejected": "未通过",
-    "withdrawn": "已撤回",
-}
-PHASE_LABELS = {
-    "draft": "筹备中",
-    "nominating": "推荐申报中",
-    "reviewing": "审核中",
-    "voting": "投票中",
-    "judging": "评审中",
-    "publicity": "公示中",
-    "closed": "已结束",
-}
-ACTION_LABELS = {
-    "submit": "提交",
-    "recommend": "推荐至评选办",
-    "approve": "审核通过",
-    "return": "退回修改",
-    "reject": "审核未通过",
-    "withdraw": "撤回",
-}
-ROLE_LABELS = {"unit": "推荐单位", "reviewer": "主管部门", "admin": "评选活动办公室"}
-GENDER_LABELS = {"male": "男", "female": "女"}
+# --- words the clerk reads (statuses, phases, roles, genders, media: see the domains' labels) -
 
 # The form: labels and hints per API field name; limits come from the schemas themselves.
 FIELD_LABELS = {
@@ -95,15 +67,8 @@ FIELD_ORDER = (
 )
 TEXTAREA_ROWS = {"summary": 2, "deeds": 16, "unit_opinion": 4}
 CHOICE_LABELS = {"gender": GENDER_LABELS}
-
-MEDIA_STATUS_LABELS = {
-    "receiving": "上传未完成",
-    "uploaded": "已上传，等待处理",
-    "processing": "正在转码处理",
-    "ready": "已就绪",
-    "failed": "处理失败",
-    "replaced": "已被新视频替换",
-}
+# The words portal.js says, handed to it with the page data (media.labels).
+SCRIPT_LABELS = {"video_progress": VIDEO_PROGRESS_LABELS}
 
 
 def _rule(name: str, field: fields.Field, *, required: bool) -> dict[str, Any]:
@@ -151,9 +116,7 @@ def form_rules() -> list[dict[str, Any]]:
 
 
 def status_key(nomination: Nomination) -> str:
-    if nomination.status == "submitted" and nomination.recommended:
-        return "recommended"
-    return nomination.status
+    return labels.status_key(nomination.status, nomination.recommended)
 
 
 def _history(nomination: Nomination) -> list[dict[str, Any]]:
@@ -221,25 +184,6 @@ def _quota(unit: Unit, campaign: Campaign, nominations: list[Nomination]) -> lis
     return rows
 
 
-def _unit_nominations(unit: Unit, campaign_ids: list[int]) -> list[Nomination]:
-    if not campaign_ids:
-        return []
-    return list(
-        db.session.scalars(
-            select(Nomination)
-            .where(Nomination.unit_id == unit.id, Nomination.campaign_id.in_(campaign_ids))
-            .options(joinedload(Nomination.category), selectinload(Nomination.reviews))
-            .order_by(Nomination.id)
-        ).unique()
-    )
-
-
-def _institutions() -> list[Unit]:
-    return list(
-        db.session.scalars(select(Unit).where(Unit.level == "institution").order_by(Unit.code))
-    )
-
-
 def _portal_unit(account: Account) -> Unit | None:
     """The unit whose portal this is: the clerk's own; an admin picks one with ?unit=CODE."""
     if account.role == "unit":
@@ -264,16 +208,8 @@ def index() -> Any:
     unit = _portal_unit(account)
     blocks: list[dict[str, Any]] = []
     if unit is not None:
-        held = select(Nomination.campaign_id).where(Nomination.unit_id == unit.id)
-        campaigns = list(
-            db.session.scalars(
-                select(Campaign)
-                .where(or_(Campaign.phase == "nominating", Campaign.id.in_(held)))
-                .options(selectinload(Campaign.categories))
-                .order_by(Campaign.id.desc())
-            )
-        )
-        nominations = _unit_nominations(unit, [c.id for c in campaigns])
+        campaigns = nomination_services.campaigns_for_unit(unit)
+        nominations = nomination_services.unit_nominations(unit, campaigns)
         for campaign in campaigns:
             mine = [n for n in nominations if n.campaign_id == campaign.id]
             rows = []
@@ -296,7 +232,7 @@ def index() -> Any:
             blocks.append(
                 {
                     "campaign": campaign,
-                    "phase_label": PHASE_LABELS.get(campaign.phase, campaign.phase),
+                    "phase_label": phase_label(campaign.phase),
                     "open": nomination_services.nomination_open(campaign),
                     "window": (
                         local_time(campaign.nomination_start, campaign),
@@ -309,7 +245,7 @@ def index() -> Any:
     return render_page(
         "pages/portal/index.html",
         unit=unit,
-        units=_institutions() if account.role == "admin" else [],
+        units=campaign_services.institutions() if account.role == "admin" else [],
         blocks=blocks,
         unit_query=f"?unit={unit.code}" if account.role == "admin" and unit else "",
     )
@@ -319,7 +255,7 @@ def index() -> Any:
 
 
 def _categories(campaign: Campaign, unit: Unit | None) -> list[dict[str, Any]]:
-    nominations = _unit_nominations(unit, [campaign.id]) if unit is not None else []
+    nominations = nomination_services.unit_nominations(unit, [campaign]) if unit is not None else []
     quota = {q["code"]: q for q in _quota(unit, campaign, nominations)} if unit else {}
     return [
         {"code": c.code, "name": c.name, "quota": quota.get(c.code)} for c in campaign.categories
@@ -327,13 +263,7 @@ def _categories(campaign: Campaign, unit: Unit | None) -> list[dict[str, Any]]:
 
 
 def _media(nomination: Nomination) -> dict[str, Any]:
-    assets = list(
-        db.session.scalars(
-            select(MediaAsset)
-            .where(MediaAsset.nomination_id == nomination.id)
-            .order_by(MediaAsset.id.desc())
-        )
-    )
+    assets = media_services.nomination_assets(nomination)
 
     def shown(asset: MediaAsset | None) -> dict[str, Any] | None:
         if asset is None:
@@ -419,6 +349,7 @@ def _render_form(
         "video_max_bytes": config["MEDIA_VIDEO_MAX_BYTES"],
         **flags,
         **media,
+        "labels": SCRIPT_LABELS,
     }
     key = status_key(nomination) if nomination else None
     return render_page(
@@ -426,14 +357,18 @@ def _render_form(
         campaign=campaign,
         nomination=nomination,
         unit=unit,
-        units=_institutions() if account.role == "admin" else ([unit] if unit else []),
+        units=(
+            campaign_services.institutions()
+            if account.role == "admin"
+            else ([unit] if unit is not None else [])
+        ),
         rules=form_rules(),
         values=_values(nomination, unit),
         categories=_categories(campaign, unit),
         gender_labels=GENDER_LABELS,
         badge=key,
         status_label=STATUS_LABELS.get(key or "", ""),
-        phase_label=PHASE_LABELS.get(campaign.phase, campaign.phase),
+        phase_label=phase_label(campaign.phase),
         window=(
             local_time(campaign.nomination_start, campaign),
             local_time(campaign.nomination_end, campaign),

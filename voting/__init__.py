@@ -1,1 +1,22 @@
 """Voter identity, the vote script, the ledger, counts, rankings and reconciliation."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from campaigns import ports as campaign_ports
+from core.extensions import db
+from nominations import ports as nomination_ports
+from voting import counts, fraud, schemas, state
+
+
+def init_app(app: Flask) -> None:
+    """Publish campaign changes to the vote script after each commit of the app's session, and
+    give campaigns and nominations what they need from voting. Once per process, however many
+    apps are made (the registrations are process-wide and idempotent)."""
+    state.publish_after_commit(db.session)
+    nomination_ports.register_counts(
+        counts_hidden=counts.counts_hidden, vote_counts=counts.vote_counts
+    )
+    nomination_ports.register_view_counter(fraud.count_view)
+    campaign_ports.register_fraud_settings_check(schemas.check_fraud_settings)

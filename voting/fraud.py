@@ -4,14 +4,18 @@ once, reversible, audited, and chained by hash."""
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
 import logging
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from openpyxl import Workbook
 from sqlalchemy import func, select
 
 from campaigns.models import Account, Campaign
@@ -19,6 +23,9 @@ from core import audit
 from core.errors import Conflict, NotFound, ServiceUnavailable, ValidationFailed
 from core.extensions import VOTE_REDIS_ERRORS, db, redis_store
 from core.types import utcnow
+from voting import cast, detectors
+from voting.keys import CampaignKeys
+from voting.ledger import GENESIS
 from voting.models import (
     CommitteeDecision,
     FlagVote,
@@ -28,7 +35,6 @@ from voting.models import (
     TallySnapshot,
     Vote,
 )
-from voting.services import GENESIS, CampaignKeys
 
 log = logging.getLogger("zuimei.fraud")
 
@@ -177,6 +183,17 @@ def _record_decision(campaign: Campaign, actor: Account, **fields: Any) -> Commi
         reason=fields.get("reason"),
     )
     return decision
+
+
+def list_decisions(campaign: Campaign) -> list[CommitteeDecision]:
+    """Every committee decision on votes, in chain order."""
+    return list(
+        db.session.scalars(
+            select(CommitteeDecision)
+            .where(CommitteeDecision.campaign_id == campaign.id)
+            .order_by(CommitteeDecision.chain_index)
+        )
+    )
 
 
 def verify_decisions(campaign: Campaign) -> dict[str, Any]:
@@ -358,6 +375,17 @@ def decide_pending(
     )
 
 
+def list_freezes(campaign: Campaign) -> list[NomineeFreeze]:
+    """Nominees the vote script froze, newest first."""
+    return list(
+        db.session.scalars(
+            select(NomineeFreeze)
+            .where(NomineeFreeze.campaign_id == campaign.id)
+            .order_by(NomineeFreeze.frozen_at.desc())
+        )
+    )
+
+
 def lift_freeze(campaign: Campaign, number: str, actor: Account, reason: str | None) -> None:
     reason = _reason(reason)
     number = number.strip().upper()
@@ -398,8 +426,6 @@ def start_scan(campaign: Campaign, requested_by: str | None, trigger: str = "man
 
 
 def _rows(campaign: Campaign) -> Iterator[Any]:
-    from voting.detectors import VoteRow
-
     result = db.session.execute(
         select(
             Vote.id,
@@ -418,7 +444,7 @@ def _rows(campaign: Campaign) -> Iterator[Any]:
     )
     try:
         for row in result:
-            yield VoteRow(
+            yield detectors.VoteRow(
                 id=row[0],
                 voter_id=row[1],
                 nominee=row[2],
@@ -445,10 +471,8 @@ def page_views(campaign: Campaign) -> dict[tuple[str, int], int]:
 
 def count_view(slug: str, number: str) -> None:
     """A public nominee page view, per minute: the organic spread the share-jump rule needs."""
-    from voting import services
-
     keys = CampaignKeys.of(slug)
-    minute = int(services.clock().timestamp() // 60)  # the vote path's clock
+    minute = int(cast.clock().timestamp() // 60)  # the vote path's clock
     try:
         pipe = redis_store.votes.pipeline(transaction=False)
         pipe.hincrby(keys.views, f"{number}:{minute}", 1)
@@ -458,46 +482,61 @@ def count_view(slug: str, number: str) -> None:
         log.debug("page view not counted for %s %s", slug, number)
 
 
-def run_scan(scan_id: int) -> FraudScan:
-    """Run every detector over the campaign's stored votes and file new flags."""
-    from voting import detectors
+def get_scan(campaign: Campaign, scan_id: int) -> FraudScan:
+    scan = db.session.get(FraudScan, scan_id)
+    if scan is None or scan.campaign_id != campaign.id:
+        raise NotFound("扫描任务不存在", code="scan_not_found")
+    return scan
 
+
+def latest_scan(campaign: Campaign) -> FraudScan | None:
+    """The campaign's most recent fraud scan, if any."""
+    query = select(FraudScan).where(FraudScan.campaign_id == campaign.id)
+    return db.session.scalar(query.order_by(FraudScan.id.desc()).limit(1))
+
+
+def begin_scan(scan_id: int) -> FraudScan:
+    """Mark a queued scan as running (the scan job commits this before the long part)."""
     scan = db.session.get(FraudScan, scan_id)
     if scan is None:
         raise NotFound("扫描任务不存在", code="scan_not_found")
+    scan.status, scan.started_at = "running", utcnow()
+    db.session.flush()
+    return scan
+
+
+def scan_votes(scan: FraudScan) -> FraudScan:
+    """Run every detector over the campaign's stored votes and file new flags."""
     campaign = db.session.get(Campaign, scan.campaign_id)
     assert campaign is not None
-    scan.status, scan.started_at = "running", utcnow()
-    db.session.commit()
-    try:
-        rows = list(_rows(campaign))
-        settings = (campaign.rules or {}).get("fraud") or None
-        findings = detectors.scan(
-            rows,
-            views=page_views(campaign),
-            settings=settings,
-            tz_offset_hours=_tz_offset_hours(campaign),
-        )
-        created = 0
-        for finding in findings:
-            if _file_flag(campaign, scan, finding):
-                created += 1
-        scan.votes_scanned, scan.flags_created = len(rows), created
-        scan.status, scan.finished_at = "done", utcnow()
-        db.session.commit()
-    except Exception as exc:
-        db.session.rollback()
-        scan = db.session.get(FraudScan, scan_id)
-        assert scan is not None
-        scan.status, scan.error, scan.finished_at = "failed", str(exc)[:500], utcnow()
-        db.session.commit()
-        raise
+    rows = list(_rows(campaign))
+    settings = (campaign.rules or {}).get("fraud") or None
+    findings = detectors.scan(
+        rows,
+        views=page_views(campaign),
+        settings=settings,
+        tz_offset_hours=_tz_offset_hours(campaign),
+    )
+    created = 0
+    for finding in findings:
+        if _file_flag(campaign, scan, finding):
+            created += 1
+    scan.votes_scanned, scan.flags_created = len(rows), created
+    scan.status, scan.finished_at = "done", utcnow()
+    db.session.flush()
+    return scan
+
+
+def fail_scan(scan_id: int, error: BaseException) -> FraudScan:
+    """Record why a scan failed (after the scan's own changes were rolled back)."""
+    scan = db.session.get(FraudScan, scan_id)
+    assert scan is not None
+    scan.status, scan.error, scan.finished_at = "failed", str(error)[:500], utcnow()
+    db.session.flush()
     return scan
 
 
 def _tz_offset_hours(campaign: Campaign) -> float:
-    from zoneinfo import ZoneInfo
-
     offset = utcnow().astimezone(ZoneInfo(campaign.timezone)).utcoffset()
     return offset.total_seconds() / 3600 if offset else 0.0
 
@@ -542,6 +581,16 @@ def list_flags(campaign: Campaign, status: str | None = None) -> list[FraudFlag]
     flags = list(db.session.scalars(query))
     flags.sort(key=lambda f: (_SEVERITY_ORDER.get(f.severity, 3), -f.score, f.id))
     return flags
+
+
+def flag_counts(campaign: Campaign) -> dict[str, int]:
+    """The campaign's fraud flags per status (open, confirmed, dismissed)."""
+    query = (
+        select(FraudFlag.status, func.count(FraudFlag.id))
+        .where(FraudFlag.campaign_id == campaign.id)
+        .group_by(FraudFlag.status)
+    )
+    return dict(db.session.execute(query).all())
 
 
 def get_flag(campaign: Campaign, flag_id: int) -> FraudFlag:
@@ -605,9 +654,6 @@ CSV_COLUMNS = (
 
 def export_votes_csv(campaign: Campaign, filters: dict[str, Any]) -> Iterator[str]:
     """CSV rows (UTF-8 BOM first, for Excel) streamed from the database in batches."""
-    import csv
-    import io
-
     yield "\ufeff"
     buffer = io.StringIO()
     writer = csv.writer(buffer)
@@ -634,8 +680,6 @@ def export_votes_csv(campaign: Campaign, filters: dict[str, Any]) -> Iterator[st
 
 def export_votes_xlsx(campaign: Campaign, filters: dict[str, Any], path: Any) -> Any:
     """The same rows as the CSV, as an Excel workbook written row by row (write-only mode)."""
-    from openpyxl import Workbook
-
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet("投票记录")
     sheet.append(list(CSV_COLUMNS))

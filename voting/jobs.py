@@ -1,17 +1,27 @@
-"""Voting jobs: drain each campaign's ledger stream, reconcile counters."""
+"""Voting jobs: drain the ledger, reconcile counters, snapshot tallies, scan for fraud.
+
+The job bodies commit; the services they call only flush."""
 
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
+from flask import current_app
 from redis.exceptions import LockError, RedisError
 from sqlalchemy import select
 
 from campaigns.models import Campaign
 from core.extensions import db, redis_store
-from core.jobs import app_job, periodic
-from voting import services
+from core.jobs import app_job, enqueue, periodic
+from core.types import utcnow
+from voting import fraud, ledger
+from voting.models import FraudScan
+from voting.reconciliation import reconcile
+from voting.state import sync_campaign
 
 log = logging.getLogger("zuimei.jobs.voting")
 
@@ -19,10 +29,51 @@ _ACTIVE_PHASES = ("voting", "judging", "publicity")
 # A batch of 500 takes well under a second; the lock is renewed after each one.
 DRAIN_LOCK_SECONDS = 30
 DRAIN_MAX_SECONDS = 20
+SCAN_TIMEOUT = 900
 
 
 def _active_slugs() -> list[str]:
     return list(db.session.scalars(select(Campaign.slug).where(Campaign.phase.in_(_ACTIVE_PHASES))))
+
+
+def drain_campaign(
+    slug: str,
+    *,
+    batch: int = 500,
+    consumer: str = "drain",
+    idle_ms: int = 30000,
+    max_seconds: float | None = None,
+    on_batch: Callable[[], object] | None = None,
+) -> int:
+    """Move ledger entries into the votes table; acknowledge them only after commit.
+
+    Entries a crashed drainer had read but not acknowledged are claimed again after ``idle_ms``.
+    Inserting is idempotent on the vote id, so an entry drained twice is stored once. An entry
+    the database cannot store is quarantined by ``ledger.store_batch`` and acknowledged with its
+    batch: one entry never holds up the drain.
+
+    ``max_seconds``: return after this long even if entries keep arriving (under a steady vote
+    load the stream is never empty, and a drain that never returns cannot be stopped warmly);
+    the next drain carries on. ``on_batch`` is called after each acknowledged batch (the drain
+    job renews its lock there)."""
+    campaign = db.session.scalar(select(Campaign).where(Campaign.slug == slug))
+    if campaign is None:
+        return 0
+    client, keys = ledger.open_stream(slug)
+    total = 0
+    deadline = None if max_seconds is None else time.monotonic() + max_seconds
+    while True:
+        entries = ledger.next_entries(client, keys, consumer=consumer, batch=batch, idle_ms=idle_ms)
+        if not entries:
+            return total
+        ledger.store_batch(campaign, entries)
+        db.session.commit()
+        ledger.acknowledge(client, keys, entries)
+        total += len(entries)
+        if on_batch is not None:
+            on_batch()
+        if deadline is not None and time.monotonic() >= deadline:
+            return total
 
 
 @app_job
@@ -40,7 +91,7 @@ def drain(slug: str) -> int:
         # The lock is renewed after every batch, so a drainer that dies (kill -9, a lost host,
         # Redis gone before the release below) holds the next one up for DRAIN_LOCK_SECONDS at
         # most; the drain returns after DRAIN_MAX_SECONDS so that a warm shutdown can end it.
-        return services.drain_campaign(slug, max_seconds=DRAIN_MAX_SECONDS, on_batch=lock.reacquire)
+        return drain_campaign(slug, max_seconds=DRAIN_MAX_SECONDS, on_batch=lock.reacquire)
     finally:
         try:
             lock.release()
@@ -63,24 +114,34 @@ def reconcile_all() -> list[dict[str, Any]]:
     for slug in _active_slugs():
         campaign = db.session.scalar(select(Campaign).where(Campaign.slug == slug))
         if campaign is not None:
-            services.sync_campaign(campaign)
-            reports.append(services.reconcile(campaign))
+            sync_campaign(campaign)
+            reports.append(reconcile(campaign))
     return reports
 
 
 @app_job
 def fraud_scan(scan_id: int) -> dict[str, Any]:
-    from voting import fraud
-
-    scan = fraud.run_scan(scan_id)
+    scan = fraud.begin_scan(scan_id)
+    db.session.commit()  # the committee sees the scan running
+    try:
+        fraud.scan_votes(scan)
+        db.session.commit()
+    except Exception as exc:
+        db.session.rollback()
+        fraud.fail_scan(scan_id, exc)
+        db.session.commit()
+        raise
     return {"votes": scan.votes_scanned, "flags": scan.flags_created}
+
+
+def enqueue_scan(scan_id: int) -> Any:
+    """Queue a scan started (and committed) by the committee or the schedule."""
+    return enqueue("default", fraud_scan, scan_id, job_timeout=SCAN_TIMEOUT)
 
 
 @periodic(seconds=60, queue="default")
 @app_job
 def snapshot_tallies() -> dict[str, int]:
-    from voting import fraud
-
     written = {}
     for campaign in db.session.scalars(select(Campaign).where(Campaign.phase == "voting")):
         written[campaign.slug] = fraud.snapshot_tallies(campaign)
@@ -92,14 +153,6 @@ def snapshot_tallies() -> dict[str, int]:
 @app_job
 def schedule_fraud_scans() -> list[int]:
     """During voting, scan each campaign every FRAUD_SCAN_INTERVAL seconds."""
-    from datetime import timedelta
-
-    from flask import current_app
-
-    from core.types import utcnow
-    from voting import fraud
-    from voting.models import FraudScan
-
     due = utcnow() - timedelta(seconds=current_app.config["FRAUD_SCAN_INTERVAL"])
     started = []
     for campaign in db.session.scalars(select(Campaign).where(Campaign.phase == "voting")):
@@ -114,5 +167,5 @@ def schedule_fraud_scans() -> list[int]:
             started.append(scan.id)
     db.session.commit()
     for scan_id in started:
-        redis_store.queue("default").enqueue(fraud_scan, scan_id, job_timeout=900)
+        enqueue_scan(scan_id)
     return started

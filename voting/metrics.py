@@ -19,8 +19,9 @@ from sqlalchemy import func, select
 from campaigns.models import Campaign
 from core.extensions import db, redis_store
 from core.metrics import on_response, scrape_source
+from voting.keys import CampaignKeys
+from voting.ledger import DRAIN_GROUP
 from voting.models import FraudFlag
-from voting.services import DRAIN_GROUP, CampaignKeys
 
 # Campaigns whose ledger the worker drains (voting.jobs drains these phases).
 DRAINED_PHASES = ("voting", "judging", "publicity")

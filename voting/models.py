@@ -74,6 +74,30 @@ class Vote(db.Model):
     drained_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
+class QuarantinedVote(db.Model):
+    """A ledger entry the database could not store, set aside so that its batch and the drain go
+    on: the stream entry's raw fields and the reason, until someone resolves it.
+
+    It is outside the hash chain (it never got a link) and outside the counts; its vote number,
+    when readable, keeps it from being reported as lost (docs/voting.md, "Quarantine")."""
+
+    __tablename__ = "quarantined_votes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), index=True)
+    # The ledger position: the stream entry id (one quarantine row per entry).
+    stream_id: Mapped[str] = mapped_column(String(48), unique=True)
+    kind: Mapped[str | None] = mapped_column(String(10))
+    vote_id: Mapped[str | None] = mapped_column(String(64))
+    seq: Mapped[int | None] = mapped_column(BigInteger)
+    fields: Mapped[dict[str, Any]] = mapped_column(JSON)
+    reason: Mapped[str] = mapped_column(String(500))
+    quarantined_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    resolved_by: Mapped[str | None] = mapped_column(String(64))
+    resolution: Mapped[str | None] = mapped_column(Text)
+
+
 class LedgerHead(db.Model):
     """The last link of a campaign's vote chain; locked while a batch is appended."""
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import tempfile
 from typing import Any
 
 from flask import (
@@ -17,18 +18,15 @@ from flask import (
     url_for,
 )
 from flask_smorest import Blueprint
-from sqlalchemy import select
 
 from campaigns import services as campaign_services
-from core.auth import client_ip
 from core.errors import AppError
-from core.extensions import db, redis_store
-from core.http import cacheable
+from core.extensions import db
+from core.http import cacheable, client_address
 from core.ratelimit import rate_limit
 from core.schemas import ErrorEnvelopeSchema
 from core.web import VOTER_COOKIE, set_credential
-from voting import fraud, services, wechat
-from voting.models import CommitteeDecision, FraudScan, LedgerHead, NomineeFreeze
+from voting import fraud, jobs, services, wechat
 from voting.schemas import (
     ChallengeAnswerSchema,
     ChallengePassSchema,
@@ -71,14 +69,6 @@ blp = Blueprint(
 )
 
 BEARER = [{"bearerAuth": []}]
-
-
-def _voter_key() -> str:
-    """Rate-limit key per voter: the signed token's subject (its absence is refused later)."""
-    try:
-        return f"voter:{services.current_voter()['sub']}"
-    except Exception:
-        return f"anonymous:{client_ip()}"
 
 
 @blp.route("/voters/device", methods=["POST"])
@@ -134,7 +124,7 @@ def vote(body: dict[str, Any], slug: str) -> Any:
     Past the campaign's per-address soft limit the answer is 428 challenge_required: solve a
     challenge (POST /challenges) and send its pass in the X-Challenge-Pass header."""
     voter = services.current_voter()
-    ip = client_ip()
+    ip = client_address()
     key = request.headers.get("Idempotency-Key", "").strip()[:64] or None
     answer, replayed = services.cast_vote(
         slug,
@@ -189,11 +179,7 @@ def ranking(args: dict[str, Any], slug: str) -> dict[str, Any]:
 @campaign_services.staff_required("admin")
 def health(slug: str) -> dict[str, Any]:
     """The ledger's lag: stream length, unacknowledged entries, oldest undrained age."""
-    campaign = campaign_services.get_campaign(slug)
-    report = services.ledger_health(campaign)
-    head = db.session.get(LedgerHead, campaign.id)
-    report["chain_head"] = head.head_hash if head else None
-    return report
+    return services.ledger_health(campaign_services.get_campaign(slug))
 
 
 @blp.route("/challenges", methods=["POST"])
@@ -219,7 +205,7 @@ def new_challenge() -> dict[str, Any]:
 def answer_challenge(body: dict[str, Any], challenge_id: str) -> dict[str, Any]:
     """Answer a captcha: a right answer earns a short-lived pass for this voter and address."""
     voter = services.current_voter()
-    token = services.answer_challenge(challenge_id, body["answer"], voter, client_ip())
+    token = services.answer_challenge(challenge_id, body["answer"], voter, client_address())
     return {"challenge_pass": token.token, "expires_at": token.expires_at}
 
 
@@ -230,13 +216,7 @@ def answer_challenge(body: dict[str, Any], challenge_id: str) -> dict[str, Any]:
 @campaign_services.staff_required("admin")
 def freezes(slug: str) -> dict[str, Any]:
     """Nominees the vote script froze for a pace far above their own, newest first, with why."""
-    campaign = campaign_services.get_campaign(slug)
-    rows = db.session.scalars(
-        select(NomineeFreeze)
-        .where(NomineeFreeze.campaign_id == campaign.id)
-        .order_by(NomineeFreeze.frozen_at.desc())
-    ).all()
-    return {"items": rows}
+    return {"items": fraud.list_freezes(campaign_services.get_campaign(slug))}
 
 
 # --- WeChat web authorisation -------------------------------------------------------------------
@@ -366,11 +346,9 @@ def trend(args: dict[str, Any], slug: str) -> dict[str, Any]:
 @campaign_services.staff_required(*ADMIN)
 def start_scan(slug: str) -> Any:
     """Run every detector over the campaign's stored votes (an RQ job)."""
-    from voting import jobs
-
     scan = fraud.start_scan(campaign_services.get_campaign(slug), g.account.username)
     db.session.commit()
-    redis_store.queue("default").enqueue(jobs.fraud_scan, scan.id, job_timeout=900)
+    jobs.enqueue_scan(scan.id)
     return scan
 
 
@@ -381,11 +359,7 @@ def start_scan(slug: str) -> Any:
 @campaign_services.staff_required(*ADMIN)
 def get_scan(slug: str, scan_id: int) -> Any:
     """A scan's status and what it found."""
-    campaign = campaign_services.get_campaign(slug)
-    scan = db.session.get(FraudScan, scan_id)
-    if scan is None or scan.campaign_id != campaign.id:
-        raise AppError("扫描任务不存在", code="scan_not_found", status=404)
-    return scan
+    return fraud.get_scan(campaign_services.get_campaign(slug), scan_id)
 
 
 @blp.route("/admin/campaigns/<slug>/fraud/flags", methods=["GET"])
@@ -409,47 +383,50 @@ def flag_detail(slug: str, flag_id: int) -> Any:
     return fraud.get_flag(campaign_services.get_campaign(slug), flag_id)
 
 
-def _flag_action(action: str):  # type: ignore[no-untyped-def]
-    def view(body: dict[str, Any], slug: str, flag_id: int) -> Any:
-        campaign = campaign_services.get_campaign(slug)
-        handler = {
-            "confirm": fraud.confirm_flag,
-            "dismiss": fraud.dismiss_flag,
-            "undo": fraud.undo_flag,
-        }[action]
-        flag = handler(campaign, flag_id, g.account, body["reason"])
-        db.session.commit()
-        return flag
-
-    view.__name__ = f"flag_{action}"
-    view.__doc__ = {
-        "confirm": "Confirm: the flag's votes become invalid (recorded, reversible).",
-        "dismiss": "Dismiss the flag with a reason.",
-        "undo": "Undo a decision: votes this flag invalidated get their earlier status back.",
-    }[action]
-    return view
-
-
-def _flag_errors(view):  # type: ignore[no-untyped-def]
-    """Document the refusals the three flag decisions share."""
-    view = blp.alt_response(409, schema=ErrorEnvelopeSchema, description="flag_decided, flag_open")(
-        view
+@blp.route("/admin/campaigns/<slug>/fraud/flags/<id:flag_id>/confirm", methods=["POST"])
+@blp.doc(security=BEARER)
+@blp.arguments(DecisionSchema)
+@blp.response(200, FlagDetailSchema)
+@blp.alt_response(404, schema=ErrorEnvelopeSchema, description="campaign_not_found, flag_not_found")
+@blp.alt_response(409, schema=ErrorEnvelopeSchema, description="flag_decided, flag_open")
+@campaign_services.staff_required(*ADMIN)
+def flag_confirm(body: dict[str, Any], slug: str, flag_id: int) -> Any:
+    """Confirm: the flag's votes become invalid (recorded, reversible)."""
+    flag = fraud.confirm_flag(
+        campaign_services.get_campaign(slug), flag_id, g.account, body["reason"]
     )
-    return blp.alt_response(
-        404, schema=ErrorEnvelopeSchema, description="campaign_not_found, flag_not_found"
-    )(view)
+    db.session.commit()
+    return flag
 
 
-for _action in ("confirm", "dismiss", "undo"):
-    blp.route(f"/admin/campaigns/<slug>/fraud/flags/<id:flag_id>/{_action}", methods=["POST"])(
-        blp.doc(security=BEARER)(
-            blp.arguments(DecisionSchema)(
-                blp.response(200, FlagDetailSchema)(
-                    _flag_errors(campaign_services.staff_required(*ADMIN)(_flag_action(_action)))
-                )
-            )
-        )
+@blp.route("/admin/campaigns/<slug>/fraud/flags/<id:flag_id>/dismiss", methods=["POST"])
+@blp.doc(security=BEARER)
+@blp.arguments(DecisionSchema)
+@blp.response(200, FlagDetailSchema)
+@blp.alt_response(404, schema=ErrorEnvelopeSchema, description="campaign_not_found, flag_not_found")
+@blp.alt_response(409, schema=ErrorEnvelopeSchema, description="flag_decided, flag_open")
+@campaign_services.staff_required(*ADMIN)
+def flag_dismiss(body: dict[str, Any], slug: str, flag_id: int) -> Any:
+    """Dismiss the flag with a reason."""
+    flag = fraud.dismiss_flag(
+        campaign_services.get_campaign(slug), flag_id, g.account, body["reason"]
     )
+    db.session.commit()
+    return flag
+
+
+@blp.route("/admin/campaigns/<slug>/fraud/flags/<id:flag_id>/undo", methods=["POST"])
+@blp.doc(security=BEARER)
+@blp.arguments(DecisionSchema)
+@blp.response(200, FlagDetailSchema)
+@blp.alt_response(404, schema=ErrorEnvelopeSchema, description="campaign_not_found, flag_not_found")
+@blp.alt_response(409, schema=ErrorEnvelopeSchema, description="flag_decided, flag_open")
+@campaign_services.staff_required(*ADMIN)
+def flag_undo(body: dict[str, Any], slug: str, flag_id: int) -> Any:
+    """Undo a decision: votes this flag invalidated get their earlier status back."""
+    flag = fraud.undo_flag(campaign_services.get_campaign(slug), flag_id, g.account, body["reason"])
+    db.session.commit()
+    return flag
 
 
 @blp.route("/admin/campaigns/<slug>/votes/pending", methods=["POST"])
@@ -492,12 +469,7 @@ def lift_freeze(body: dict[str, Any], slug: str, number: str) -> None:
 @campaign_services.staff_required(*ADMIN)
 def decisions(slug: str) -> Any:
     """Every committee decision on votes, in chain order, with its hash."""
-    campaign = campaign_services.get_campaign(slug)
-    return db.session.scalars(
-        select(CommitteeDecision)
-        .where(CommitteeDecision.campaign_id == campaign.id)
-        .order_by(CommitteeDecision.chain_index)
-    ).all()
+    return fraud.list_decisions(campaign_services.get_campaign(slug))
 
 
 @blp.route("/admin/campaigns/<slug>/votes", methods=["GET"])
@@ -541,8 +513,6 @@ def export_votes(args: dict[str, Any], slug: str) -> Response:
 @campaign_services.staff_required(*ADMIN)
 def export_votes_xlsx(args: dict[str, Any], slug: str) -> Response:
     """The same filters, as an Excel workbook."""
-    import tempfile
-
     campaign = campaign_services.get_campaign(slug)
     handle = tempfile.NamedTemporaryFile(suffix=".xlsx", delete=False)  # noqa: SIM115
     handle.close()

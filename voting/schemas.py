@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate
+
+from voting.detectors import DEFAULTS
 
 # Ids in the database are 32-bit integers: a larger filter value is refused here (422) instead of
 # overflowing in the database driver (500).
@@ -28,10 +31,16 @@ class VoterTokenSchema(Schema):
     expires_at = fields.AwareDateTime(required=True)
 
 
+def _plain_text(value: str) -> None:
+    """No control characters and no lone surrogates (which no encoding can carry to Redis)."""
+    if any(ord(ch) < 32 or 0xD800 <= ord(ch) <= 0xDFFF for ch in value):
+        raise ValidationError("包含无法识别的字符")
+
+
 class VoteCreateSchema(Schema):
     nominee = fields.String(
         required=True,
-        validate=validate.Length(min=1, max=16),
+        validate=[validate.Length(min=1, max=16), _plain_text],
         metadata={"description": "the nominee's public number, e.g. D001"},
     )
 
@@ -82,6 +91,12 @@ class LedgerHealthSchema(Schema):
     pending = fields.Integer(metadata={"description": "read by a drainer, not yet acknowledged"})
     oldest_undrained_age_seconds = fields.Float(allow_none=True)
     drained_votes = fields.Integer()
+    quarantined = fields.Integer(
+        metadata={
+            "description": "ledger entries the database could not store, set aside (outside "
+            "the chain and the counts) and not yet resolved; see votes reconcile"
+        }
+    )
     chain_head = fields.String(allow_none=True)
 
 
@@ -285,3 +300,14 @@ class TrendArgsSchema(Schema):
 
 class TrendSchema(Schema):
     items = fields.List(fields.Dict())
+
+
+def check_fraud_settings(settings: dict[str, Any]) -> None:
+    """A campaign's ``rules.fraud``: thresholds of known detectors only, and only the settings
+    each one has (campaigns' RulesSchema calls this through campaigns.ports)."""
+    for rule, values in settings.items():
+        if rule not in DEFAULTS:
+            raise ValidationError(f"未知的检测规则：{rule}")
+        unknown = set(values) - set(DEFAULTS[rule])
+        if unknown:
+            raise ValidationError(f"规则 {rule} 没有这些设置：{', '.join(sorted(unknown))}")

@@ -26,7 +26,7 @@ from flask import current_app
 from core.auth import IssuedToken
 from core.errors import AppError, NotFound, ServiceUnavailable
 from core.extensions import redis_store
-from voting import services
+from voting import identity
 from voting.models import Voter
 
 log = logging.getLogger("zuimei.wechat")
@@ -154,8 +154,8 @@ def exchange_code(code: str) -> dict[str, Any]:
 def login_with_code(code: str) -> tuple[Voter, IssuedToken]:
     """The voter for a WeChat code and a token for it; the caller commits."""
     openid = exchange_code(code)["openid"]
-    voter = services.voter_for("wechat", openid)
-    return voter, services.voter_token(voter)
+    voter = identity.voter_for("wechat", openid)
+    return voter, identity.voter_token(voter)
 
 
 # --- JS-SDK -----------------------------------------------------------------------------------

@@ -5,39 +5,30 @@
 (function () {
   'use strict';
   var ZM = window.ZM;
-  var dataNode = document.getElementById('console-data');
-  if (!ZM || !dataNode) return;
-  var DATA = JSON.parse(dataNode.textContent);
+  var DATA = ZM && ZM.data('console-data');
+  if (!DATA) return;
   var el = ZM.el;
+  var svg = ZM.svg;
+  var showError = ZM.showError;
+  var busy = ZM.busy;
   var $ = function (id) { return document.getElementById(id); };
   var SLUG = encodeURIComponent(DATA.slug);
   var ADMIN = '/api/v1/admin/campaigns/' + SLUG;
   var TZ = DATA.timezone || 'Asia/Shanghai';
 
-  var PHASES = {
-    draft: '筹备中', nominating: '推荐申报', reviewing: '审核', voting: '公众投票',
-    judging: '专家评审', publicity: '结果公示', closed: '已结束'
-  };
-  var STATUS = {
-    draft: '草稿', submitted: '待审核', returned: '已退回', approved: '已通过',
-    rejected: '未通过', withdrawn: '已撤回'
-  };
-  var ACTIONS = {
-    submit: '提交', recommend: '推荐至评选办', approve: '审核通过', 'return': '退回修改',
-    reject: '不通过', withdraw: '撤回'
-  };
-  var ROLES = { admin: '评选办', reviewer: '主管部门', unit: '推荐单位', judge: '评委' };
-  var RULES = {
-    address_concentration: '同一网段集中投票',
-    device_reuse: '一台设备多个身份',
-    machine_rhythm: '机器般的投票节奏',
-    new_identity_surge: '新身份集中涌入',
-    night_burst: '深夜集中投票',
-    lockstep_group: '同步投票团伙',
-    share_jump: '票数异常跃升'
-  };
-  var SEVERITY = { high: '高', medium: '中', low: '低' };
-  var FLAG_STATUS = { open: '待处理', confirmed: '已确认刷票', dismissed: '已排除' };
+  // Phases, nomination statuses, trail actions, roles, detector rules, severities, flag statuses,
+  // committee decisions and media statuses come from the server (campaigns.labels,
+  // nominations.labels, voting.labels, media.labels), so every page says them with the same words.
+  var LABELS = DATA.labels || {};
+  var PHASES = LABELS.phases || {};
+  var STATUS = LABELS.statuses || {};
+  var ACTIONS = LABELS.actions || {};
+  var ROLES = LABELS.roles || {};
+  var RULES = LABELS.rules || {};
+  var SEVERITY = LABELS.severities || {};
+  var FLAG_STATUS = LABELS.flag_statuses || {};
+  var DECISIONS = LABELS.decisions || {};
+  var MEDIA_STATUS = LABELS.media_statuses || {};
   var COLORS = ['#c8102e', '#1d4ed8', '#15803d', '#b45309', '#7c3aed', '#0f766e', '#be185d', '#475569'];
 
   /* ---------------------------------------------------------------- time and numbers */
@@ -104,18 +95,6 @@
   function show(node, visible) { if (node) node.hidden = !visible; }
 
   function setText(id, text) { var node = $(id); if (node) node.textContent = text; }
-
-  function showError(node, message) {
-    if (!node) return;
-    node.textContent = message || '';
-    node.hidden = !message;
-  }
-
-  function busy(button, on) {
-    if (!button) return;
-    button.disabled = !!on;
-    button.classList.toggle('busy', !!on);
-  }
 
   function badge(text, kind) { return el('span', { class: 'badge ' + (kind || '') }, [text]); }
 
@@ -260,20 +239,6 @@
   }
 
   /* ---------------------------------------------------------------- SVG charts */
-
-  var SVGNS = 'http://www.w3.org/2000/svg';
-
-  function svg(tag, attrs, children) {
-    var node = document.createElementNS(SVGNS, tag);
-    Object.keys(attrs || {}).forEach(function (k) {
-      if (attrs[k] !== null && attrs[k] !== undefined) node.setAttribute(k, String(attrs[k]));
-    });
-    (children || []).forEach(function (c) {
-      if (c === null || c === undefined) return;
-      node.appendChild(typeof c === 'string' || typeof c === 'number' ? document.createTextNode(String(c)) : c);
-    });
-    return node;
-  }
 
   /* A rounded top for the y axis and its step: whole numbers, 4–6 gridlines. */
   function niceScale(max) {
@@ -859,9 +824,8 @@
         if (a.kind === 'photo' && a.status === 'ready' && !photo) photo = a;
         else if (a.kind === 'video' && a.status === 'ready' && !video) video = a;
         else if (a.status !== 'ready' && a.status !== 'replaced') {
-          note.push((a.kind === 'video' ? '视频' : '照片') + '：' + ({
-            receiving: '上传中', uploaded: '等待处理', processing: '处理中', failed: '处理失败' + (a.failure_reason ? '（' + a.failure_reason + '）' : '')
-          }[a.status] || a.status));
+          note.push((a.kind === 'video' ? '视频' : '照片') + '：' + (MEDIA_STATUS[a.status] || a.status) +
+            (a.status === 'failed' && a.failure_reason ? '（' + a.failure_reason + '）' : ''));
         }
       });
       if (photo) box.appendChild(el('img', { src: photo.thumb_url || photo.photo_url, alt: '候选人照片', class: 'photo', 'data-testid': 'detail-photo' }));
@@ -894,7 +858,7 @@
         el('h2', { class: 'grow', id: 'detail-name' }, [n.name]),
         el('span', { id: 'detail-status', 'data-status': n.status }, [
           badge(STATUS[n.status] || n.status, n.status),
-          n.recommended && n.status === 'submitted' ? badge('已推荐', 'recommended') : null
+          n.recommended && n.status === 'submitted' ? badge(STATUS.recommended, 'recommended') : null
         ])
       ]));
       body.appendChild(el('p', { class: 'muted', id: 'detail-summary' }, [n.summary]));
@@ -980,7 +944,7 @@
       var cell = row.querySelector('.status-cell');
       ZM.clear(cell);
       cell.appendChild(badge(STATUS[n.status] || n.status, n.status));
-      if (n.recommended && n.status === 'submitted') { cell.appendChild(document.createTextNode(' ')); cell.appendChild(badge('已推荐', 'recommended')); }
+      if (n.recommended && n.status === 'submitted') { cell.appendChild(document.createTextNode(' ')); cell.appendChild(badge(STATUS.recommended, 'recommended')); }
       row.classList.add('decided');
     }
 
@@ -1265,10 +1229,6 @@
       });
     }
 
-    var DECISIONS = {
-      confirm: '确认刷票', dismiss: '排除线索', undo: '撤销决定', release: '放行待审票',
-      'void': '作废待审票', lift_freeze: '解除冻结'
-    };
     function loadDecisions() {
       return ZM.api('GET', ADMIN + '/decisions').then(function (res) {
         var box = ZM.clear($('decisions'));

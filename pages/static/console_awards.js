@@ -6,41 +6,18 @@
   'use strict';
   var ZM = window.ZM;
   var el = ZM.el;
-  var SVG_NS = 'http://www.w3.org/2000/svg';
+  var svg = ZM.svg;
+  var showError = ZM.showError;
+  var busy = ZM.busy;
 
-  function readData() {
-    var node = document.getElementById('b2-data');
-    if (!node) return {};
-    try { return JSON.parse(node.textContent || '{}'); } catch (e) { return {}; }
-  }
+  function readData() { return ZM.data('b2-data') || {}; }
 
-  function svg(tag, attrs, children) {
-    var node = document.createElementNS(SVG_NS, tag);
-    Object.keys(attrs || {}).forEach(function (key) {
-      var value = attrs[key];
-      if (value === null || value === undefined || value === false) return;
-      if (key === 'text') node.textContent = value;
-      else node.setAttribute(key, String(value));
-    });
-    (children || []).forEach(function (child) { if (child) node.appendChild(child); });
-    return node;
-  }
+  // The words the page shows for the domain's codes, as the server names them (awards.labels).
+  var LABELS = readData().labels || {};
 
   function fmt(n, digits) {
     if (n === null || n === undefined || n === '') return '—';
     return Number(n).toFixed(digits === undefined ? 2 : digits);
-  }
-
-  function showError(node, message) {
-    if (!node) return;
-    node.textContent = message || '';
-    node.hidden = !message;
-  }
-
-  function busy(button, on) {
-    if (!button) return;
-    button.disabled = !!on;
-    button.classList.toggle('busy', !!on);
   }
 
   function apiError(res) { return ZM.errorOf(res).message; }
@@ -314,7 +291,7 @@
 
   /* ---------------------------------------------------------------- sheets (judge) ------ */
 
-  var SHEET_STATUS = { none: '未评', draft: '暂存', submitted: '已提交' };
+  var SHEET_STATUS = LABELS.sheet_statuses || {};
 
   function sheetsPage(root, data) {
     var items = data.items || [];
@@ -636,8 +613,8 @@
 
   /* ---------------------------------------------------------------- results (admin) ----- */
 
-  var ADJUST_NAMES = { exclude: '排除', promote: '破格入选' };
-  var VERSION_STATUS = { draft: '草稿', final: '定稿', published: '已公示', superseded: '已被取代' };
+  var ADJUST_NAMES = LABELS.adjustments || {};
+  var VERSION_STATUS = LABELS.version_statuses || {};
 
   function weightsText(w) {
     var parts = ['公众 ' + (w.public || 0), '评委 ' + (w.jury || 0)];

@@ -31,11 +31,7 @@
     ZM.toast(flash.message, flash.kind === 'error' ? 'error' : 'ok');
   }
 
-  function pageData() {
-    var node = document.getElementById('portal-data');
-    if (!node) return null;
-    try { return JSON.parse(node.textContent); } catch (e) { return null; }
-  }
+  function pageData() { return ZM.data('portal-data'); }
 
   /* What the server counts: CRLF as one character, surrounding blanks trimmed, code points. */
   function normalise(value) { return String(value || '').replace(/\r\n?/g, '\n').trim(); }
@@ -498,14 +494,6 @@
   // --- video: resumable upload, then the transcoding status ---------------------------------------
 
   var VIDEO_TYPES = ['video/mp4', 'video/quicktime', 'video/3gpp', 'video/x-m4v'];
-  var VIDEO_LABELS = {
-    receiving: '上传未完成',
-    uploaded: '视频已上传，正在排队等待转码…',
-    processing: '视频正在转码处理，请稍候…（可以离开本页，处理会在后台继续）',
-    ready: '视频已就绪',
-    failed: '视频处理失败',
-    replaced: '视频已被新上传的视频替换'
-  };
 
   function checkVideo(file, max) {
     var typeOk = VIDEO_TYPES.indexOf(file.type) >= 0 || /\.(mp4|mov|m4v|3gp)$/i.test(file.name);
@@ -584,6 +572,8 @@
 
   function VideoUpload(data) {
     this.data = data;
+    // What to say per status while the video is processed: media.labels, from the server.
+    this.progressLabels = (data.labels && data.labels.video_progress) || {};
     this.input = ZM.qs('#video-input');
     this.box = ZM.qs('#video-upload');
     this.progress = ZM.qs('#video-progress');
@@ -930,14 +920,14 @@
           self.polling = null;
           renderVideo(asset);
           if (self.box) self.box.hidden = true;
-          self.say(VIDEO_LABELS.ready + (asset.duration ? '（时长 ' + Math.round(asset.duration) + ' 秒）' : ''), 'ok');
+          self.say((self.progressLabels.ready || asset.status) + (asset.duration ? '（时长 ' + Math.round(asset.duration) + ' 秒）' : ''), 'ok');
         } else if (asset.status === 'failed') {
           self.polling = null;
           if (self.box) self.box.hidden = true;
           var reason = String(asset.failure_reason || '文件无法处理').replace(/[。.]+$/, '');
-          self.say(VIDEO_LABELS.failed + '：' + reason + (self.data.editable ? '。请换一个文件重新上传。' : '。'), 'error');
+          self.say((self.progressLabels.failed || asset.status) + '：' + reason + (self.data.editable ? '。请换一个文件重新上传。' : '。'), 'error');
         } else {
-          self.say(VIDEO_LABELS[asset.status] || asset.status, 'busy');
+          self.say(self.progressLabels[asset.status] || asset.status, 'busy');
           again();
         }
       });

@@ -38,6 +38,46 @@
 
   ZM.clear = function (node) { while (node.firstChild) node.removeChild(node.firstChild); return node; };
 
+  /* svg('rect', {x: 0, class: 'bar'}, [svg('title', {text: 'label'})]) — el() for SVG: text
+     (the `text` key or string children) always goes in as text. */
+  var SVG_NS = 'http://www.w3.org/2000/svg';
+  ZM.svg = function (tag, attrs, children) {
+    var node = document.createElementNS(SVG_NS, tag);
+    Object.keys(attrs || {}).forEach(function (key) {
+      var value = attrs[key];
+      if (value === null || value === undefined || value === false) return;
+      if (key === 'text') node.textContent = value;
+      else node.setAttribute(key, String(value));
+    });
+    (children || []).forEach(function (child) {
+      if (child === null || child === undefined || child === false) return;
+      node.appendChild(typeof child === 'string' || typeof child === 'number'
+        ? document.createTextNode(String(child)) : child);
+    });
+    return node;
+  };
+
+  /* The page's data, from its <script type="application/json" id="..."> block; null without one. */
+  ZM.data = function (id) {
+    var node = document.getElementById(id);
+    if (!node) return null;
+    try { return JSON.parse(node.textContent || 'null'); } catch (e) { return null; }
+  };
+
+  /* An error line under a form: shown with the message, hidden without one. */
+  ZM.showError = function (node, message) {
+    if (!node) return;
+    node.textContent = message || '';
+    node.hidden = !message;
+  };
+
+  /* A button while its request runs: disabled and marked busy. */
+  ZM.busy = function (button, on) {
+    if (!button) return;
+    button.disabled = !!on;
+    button.classList.toggle('busy', !!on);
+  };
+
   ZM.errorOf = function (res) {
     var err = res && res.data && res.data.error;
     if (err) return err;

@@ -15,7 +15,7 @@ from rq import SimpleWorker
 from rq.job import Job
 
 from core.extensions import redis_store
-from core.jobs import app_job
+from core.jobs import app_job, enqueue
 from core.logs import JsonFormatter, configure_json_logging, log_format
 from tests.factories import Org
 
@@ -159,7 +159,26 @@ def child_job() -> None:
 @app_job
 def enqueue_child() -> str:
     """A job that enqueues another job, as requeue_stuck_media enqueues transcodes."""
-    return redis_store.queue("default").enqueue(child_job).id
+    return enqueue("default", child_job).id
+
+
+def test_a_periodic_job_taken_by_a_dying_worker_is_run_afresh(app: Flask) -> None:
+    """A worker killed between taking a job off its queue and starting it leaves the job
+    "queued" in no queue: the schedule must not wait for it for ever (the drain stopped for
+    good when `flask up`'s worker was killed at that moment)."""
+    from core.jobs import PERIODIC, _enqueue_once
+
+    drain = next(p for p in PERIODIC if p.func.__name__ == "drain_all")
+    with app.app_context():
+        queue = redis_store.queue("votes")
+        _enqueue_once(drain, "voting.jobs.drain_all")
+        _enqueue_once(drain, "voting.jobs.drain_all")  # still waiting in its queue: not twice
+        assert queue.count == 1
+        [taken] = queue.get_job_ids()
+        redis_store.client.lrem(queue.key, 0, taken)  # what the dying worker did
+        assert Job.fetch(taken, connection=redis_store.client).get_status() == "queued"
+        _enqueue_once(drain, "voting.jobs.drain_all")
+        assert queue.count == 1 and queue.get_job_ids() != [taken]
 
 
 def test_a_job_enqueued_by_a_job_inherits_the_request_id(app: Flask) -> None:
@@ -167,7 +186,7 @@ def test_a_job_enqueued_by_a_job_inherits_the_request_id(app: Flask) -> None:
         from flask import g
 
         g.request_id = "req-parent-00000001"
-        parent = redis_store.queue("default").enqueue(enqueue_child)
+        parent = enqueue("default", enqueue_child)
     with app.app_context():
         SimpleWorker([redis_store.queue("default")], connection=redis_store.client).work(burst=True)
         parent.refresh()

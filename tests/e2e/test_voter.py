@@ -165,9 +165,9 @@ def test_challenge_dialog_after_the_soft_limit(
     """Past the campaign's per-address soft limit the vote asks for a captcha: a wrong answer is
     refused in Chinese, the right one earns a pass and the vote counts. (Only the captcha's
     random text is fixed here, so the test can read it; the image and checks are the real ones.)"""
-    from voting import services as voting_services
+    from voting import challenges
 
-    monkeypatch.setattr(voting_services, "_captcha_text", lambda: "K7PM")
+    monkeypatch.setattr(challenges, "_captcha_text", lambda: "K7PM")
     numbers = voting_campaign_with_video(app, org, tmp_path, votes_per_day=5, ip_soft_limit=1)
     page = desktop
     page.goto(f"{live.url}/c/v1")

@@ -93,7 +93,7 @@ VOTER_PATHS = frozenset(
 # Refusals every operation shares; documented once by the `default` response and docs/api.md.
 SHARED_REFUSALS = {400: {"malformed_json"}, 415: {"unsupported_media_type"}}
 TOKEN_REFUSALS = {
-    401: {"unauthorized", "invalid_token", "token_expired", "invalid_voter"},
+    401: {"unauthorized", "invalid_token", "token_expired", "token_revoked", "invalid_voter"},
     403: {"forbidden"},
 }
 

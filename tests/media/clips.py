@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from media.processing import ffmpeg_binary
+from media.ffmpeg import ffmpeg_binary
 
 _CONTAINERS = {"mp4": "mp4", "mov": "mov", "3gp": "3gp"}
 

@@ -14,14 +14,10 @@ import av
 import pytest
 from PIL import Image, ImageCms
 
-from media.processing import (
-    MediaRejected,
-    TranscodeResult,
-    probe_video,
-    process_photo,
-    sniff,
-    transcode,
-)
+from media.photos import process_photo
+from media.probing import probe_video, sniff
+from media.rejections import MediaRejected
+from media.transcoding import TranscodeResult, transcode
 from tests.media.clips import ffmpeg, make_clip
 
 # --- helpers -------------------------------------------------------------------------------------
@@ -526,7 +522,7 @@ def test_truncated_jpeg_is_not_an_image(tmp_path: Path) -> None:
     assert not any((tmp_path / "out").glob("*.jpg"))
 
 
-def test_png_claiming_huge_dimensions_is_image_too_large(tmp_path: Path) -> None:
+def test_png_claiming_huge_dimensions_is_photo_too_large(tmp_path: Path) -> None:
     data = bytearray(png_bytes())
     ihdr = bytearray(data[12:29])  # chunk type and 13 bytes of header
     ihdr[4:12] = struct.pack(">II", 30_000, 30_000)
@@ -534,11 +530,11 @@ def test_png_claiming_huge_dimensions_is_image_too_large(tmp_path: Path) -> None
     data[29:33] = struct.pack(">I", zlib.crc32(bytes(ihdr)))
     source = tmp_path / "bomb.png"
     source.write_bytes(bytes(data))
-    assert rejected(process_photo, source, tmp_path / "out") == "image_too_large"
+    assert rejected(process_photo, source, tmp_path / "out") == "photo_too_large"
 
 
-def test_photo_over_max_pixels_is_image_too_large(tmp_path: Path) -> None:
+def test_photo_over_max_pixels_is_photo_too_large(tmp_path: Path) -> None:
     source = phone_photo(tmp_path / "upload.jpg")
     assert rejected(process_photo, source, tmp_path / "out", max_pixels=500_000) == (
-        "image_too_large"
+        "photo_too_large"
     )

@@ -18,9 +18,11 @@ from sqlalchemy import select
 from awards.models import JudgeAssignment
 from campaigns.models import Campaign, Category
 from core.extensions import db
+from core.types import utcnow
+from media.labels import MEDIA_STATUS_LABELS
 from tests.factories import Org
 from tests.pages.browser import staff_login
-from voting import fraud
+from voting import cast, fraud, labels
 from voting.models import Vote
 
 PAGES = ("", "/settings", "/review", "/fraud")
@@ -421,7 +423,7 @@ def _flag(app: Flask, client: FlaskClient, org: Org) -> tuple[int, str]:
         campaign = db.session.scalar(select(Campaign).where(Campaign.slug == "v1"))
         ids = list(db.session.scalars(select(Vote.id)))
         scan = fraud.start_scan(campaign, "test")
-        minute = int(datetime.now(UTC).timestamp() // 60)
+        minute = int(utcnow().timestamp() // 60)
         evidence = {
             "top_addresses": [{"prefix": "10.9.9.", "votes": 3, "voters": 3}],
             "devices": [],
@@ -561,7 +563,7 @@ def test_the_create_form_is_for_admins_only(app: Flask, client: FlaskClient, org
 
 def test_the_create_form_checks_with_the_schemas_own_limits(client: FlaskClient, org: Org) -> None:
     from campaigns.schemas import SLUG
-    from pages.console import CREATE_FIELDS, create_form_rules
+    from pages.console_campaign import CREATE_FIELDS, create_form_rules
 
     rules = create_form_rules()
     assert list(rules) == list(CREATE_FIELDS)
@@ -646,6 +648,19 @@ def test_what_the_create_form_sends_and_what_it_maps_back(client: FlaskClient, o
     assert set(listed["slugs"]) == {"c1", "2026-xian-doctor"}
 
 
+def test_the_fraud_desk_says_voting_words_from_voting_labels(client: FlaskClient, org: Org) -> None:
+    org.campaign()
+    staff_login(client, "admin", area="console")
+    html = html_of(client, "/console/c/c1/fraud")
+    words = page_data(html)["labels"]
+    assert words["rules"] == labels.RULE_LABELS and words["severities"] == labels.SEVERITY_LABELS
+    assert words["flag_statuses"] == labels.FLAG_STATUS_LABELS
+    assert words["decisions"] == labels.DECISION_LABELS
+    assert words["media_statuses"] == MEDIA_STATUS_LABELS
+    tabs = html.split('id="flag-status"')[1].split("</select>")[0]
+    assert f">{labels.FLAG_STATUS_LABELS['confirmed']}（0）<" in tabs
+
+
 # --- held votes on the fraud desk -------------------------------------------------------------
 
 
@@ -656,8 +671,8 @@ def _held(app: Flask, client: FlaskClient, org: Org, monkeypatch: pytest.MonkeyP
     numbers = org.voting_campaign(
         nominees=2, rules={"velocity_factor": 2, "velocity_floor": 2, "freeze_minutes": 0}
     )
-    moment = datetime.now(UTC).replace(second=5, microsecond=0)
-    monkeypatch.setattr(services, "clock", lambda: moment)
+    moment = utcnow().replace(second=5, microsecond=0)
+    monkeypatch.setattr(cast, "clock", lambda: moment)
     answers = [
         client.post(
             "/api/v1/campaigns/v1/votes", json={"nominee": numbers[0]}, headers=org.voter(v)

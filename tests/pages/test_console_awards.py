@@ -201,10 +201,9 @@ def test_judging_shows_progress_per_judge_and_category_and_the_conflicts(
 
     from awards import services as award_services
     from campaigns import services as campaign_services
-    from pages.console_awards import judging_overview
 
     with org.app.app_context():
-        overview = judging_overview(campaign_services.get_campaign("c1"))
+        overview = award_services.judging_overview(campaign_services.get_campaign("c1"))
         progress = {
             p["judge"]: p for p in award_services.progress(campaign_services.get_campaign("c1"))
         }

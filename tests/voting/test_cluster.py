@@ -7,7 +7,7 @@ a campaign lives on the cluster, on the one node that owns the campaign's hash s
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -19,9 +19,10 @@ from sqlalchemy import func, select
 from campaigns.models import Campaign
 from core.config import ConfigError
 from core.extensions import db, is_cluster, parse_vote_redis_url, redis_store
+from core.types import utcnow
 from tests.factories import Org
 from tests.voting.cluster import Cluster, redis_cluster  # noqa: F401 - the session fixture
-from voting import fraud, jobs, services
+from voting import cast, fraud, jobs, services
 from voting.models import Vote
 
 CANDIDATE_SLUGS = [f"county-{n}-2026" for n in range(1, 25)]
@@ -128,8 +129,8 @@ def test_vote_path_on_the_cluster(
     )
     for server in redis_cluster.servers:  # the script must be loaded again, on the right node
         server.client.script_flush()
-    moment = datetime.now(UTC).replace(second=5, microsecond=0)
-    monkeypatch.setattr(services, "clock", lambda: moment)
+    moment = utcnow().replace(second=5, microsecond=0)
+    monkeypatch.setattr(cast, "clock", lambda: moment)
     client = cluster_app.test_client()
     admin = org.headers("admin")
 
@@ -187,7 +188,7 @@ def test_vote_path_on_the_cluster(
     )
     assert lift.status_code == 204
     # Eleven minutes on, the burst has left the nominee's ten-minute pace window.
-    monkeypatch.setattr(services, "clock", lambda: moment + timedelta(minutes=11))
+    monkeypatch.setattr(cast, "clock", lambda: moment + timedelta(minutes=11))
     assert _vote(client, org, 20, numbers[0]).json["nominee_votes"] == 6
     tally = client.get("/api/v1/admin/campaigns/v1/tally", headers=admin).json
     assert tally["totals"] == {"valid": 7, "pending": 0, "invalid": 0}

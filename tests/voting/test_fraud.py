@@ -4,7 +4,6 @@ or voided; freezes lifted; the vote browser and its CSV; tallies; the decision c
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -14,9 +13,11 @@ from sqlalchemy import select, update
 
 from campaigns.models import Campaign
 from core.extensions import db
+from core.types import utcnow
 from tests.factories import Org
-from voting import fraud, services
-from voting.models import CommitteeDecision, FraudScan, Vote
+from voting import cast, detectors, fraud, labels, services
+from voting.detectors.model import SEVERITIES
+from voting.models import VOTE_STATUSES, CommitteeDecision, FraudScan, Vote
 
 
 @dataclass
@@ -117,8 +118,8 @@ def test_release_and_void_held_votes(
     numbers = org.voting_campaign(
         rules={"velocity_factor": 2, "velocity_floor": 2, "freeze_minutes": 0}
     )
-    moment = datetime.now(UTC).replace(second=5, microsecond=0)
-    monkeypatch.setattr(services, "clock", lambda: moment)
+    moment = utcnow().replace(second=5, microsecond=0)
+    monkeypatch.setattr(cast, "clock", lambda: moment)
     answers = [_vote(client, org, v, numbers[0]).json for v in range(5)]
     assert [a["status"] for a in answers] == ["valid", "valid", "pending", "pending", "pending"]
     with app.app_context():
@@ -157,8 +158,8 @@ def test_lift_a_freeze(
     numbers = org.voting_campaign(
         rules={"velocity_factor": 2, "velocity_floor": 1, "freeze_minutes": 30}
     )
-    moment = datetime.now(UTC).replace(second=5, microsecond=0)
-    monkeypatch.setattr(services, "clock", lambda: moment)
+    moment = utcnow().replace(second=5, microsecond=0)
+    monkeypatch.setattr(cast, "clock", lambda: moment)
     _vote(client, org, 1, numbers[0])
     _vote(client, org, 2, numbers[0])
     assert _vote(client, org, 3, numbers[0]).json["error"]["code"] == "nominee_frozen"
@@ -331,3 +332,16 @@ def test_vote_browser_refuses_filters_the_database_cannot_take(
     assert client.get(f"{base}?page=100000", headers=admin).json["items"] == []
     window = {"start": "2000-01-01T00:00:00+08:00", "end": "2999-01-01T00:00:00+08:00"}
     assert client.get(base, query_string=window, headers=admin).json["total"] == 1
+
+
+def test_every_code_voting_stores_has_one_label() -> None:
+    """voting.labels names every rule, severity, vote status, flag status and decision."""
+    assert set(labels.RULE_LABELS) == set(detectors.RULES)
+    assert set(labels.SEVERITY_LABELS) == set(SEVERITIES)
+    assert set(labels.VOTE_STATUS_LABELS) == set(VOTE_STATUSES)
+    assert set(labels.FLAG_STATUS_LABELS) == {"open", "confirmed", "dismissed"}
+    actions = {"confirm", "dismiss", "undo", "release", "void", "lift_freeze"}
+    assert set(labels.DECISION_LABELS) == actions
+    assert services.describe_vote_reason("flag:7") == "刷票线索 #7"
+    assert services.describe_vote_reason("void:admin") == "已作废（admin）"
+    assert services.describe_vote_reason("velocity:x") == "velocity:x"

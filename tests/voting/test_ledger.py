@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from flask import Flask
@@ -12,8 +13,9 @@ from sqlalchemy import func, select, update
 
 from campaigns.models import Campaign
 from core.extensions import db, redis_store
+from core.types import utcnow
 from tests.factories import Org
-from voting import services
+from voting import cast, ledger, services
 from voting.models import NomineeFreeze, Vote
 
 
@@ -80,18 +82,24 @@ def test_300_voters_at_once_are_all_counted(app: Flask, org: Org) -> None:
 def test_quota_resets_at_local_midnight_not_utc(
     app: Flask, org: Org, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    shanghai = ZoneInfo("Asia/Shanghai")
+    # A Shanghai midnight a day or two from now: 16:00 UTC, still the day before in UTC.
+    midnight = (utcnow().astimezone(shanghai) + timedelta(days=2)).replace(
+        hour=0, minute=0, second=0, microsecond=0
+    )
     numbers = org.voting_campaign(
-        voting_start="2026-11-30T00:00:00+08:00", voting_end="2026-12-05T00:00:00+08:00"
+        voting_start=(midnight - timedelta(days=1)).isoformat(),
+        voting_end=(midnight + timedelta(days=1)).isoformat(),
     )
     client = app.test_client()
     me = org.voter(5)
 
-    def at(moment: str) -> None:
-        monkeypatch.setattr(
-            services, "clock", lambda: datetime.fromisoformat(moment).astimezone(UTC)
-        )
+    def at(moment: datetime) -> None:
+        monkeypatch.setattr(cast, "clock", lambda: moment.astimezone(UTC))
 
-    at("2026-12-01T23:59:00+08:00")  # 15:59 UTC
+    before, after = midnight - timedelta(minutes=1), midnight + timedelta(seconds=30)
+    assert before.astimezone(UTC).date() == after.astimezone(UTC).date()  # one day in UTC
+    at(before)
     assert (
         client.post(
             "/api/v1/campaigns/v1/votes", json={"nominee": numbers[0]}, headers=me
@@ -104,13 +112,13 @@ def test_quota_resets_at_local_midnight_not_utc(
         ).status_code
         == 429
     )
-    at("2026-12-02T00:00:30+08:00")  # 16:00 UTC: still 1 December in UTC, a new day in Shanghai
+    at(after)  # a new day in Shanghai
     fresh = client.post("/api/v1/campaigns/v1/votes", json={"nominee": numbers[0]}, headers=me)
     assert fresh.status_code == 201 and fresh.json["remaining_today"] == 4
     assert _drain(app) == 2
     with app.app_context():
         days = sorted(db.session.scalars(select(Vote.day)))
-    assert days == ["2026-12-01", "2026-12-02"]
+    assert days == [before.date().isoformat(), after.date().isoformat()]
 
 
 def test_drain_builds_a_verifiable_chain(app: Flask, org: Org) -> None:
@@ -137,7 +145,7 @@ def test_drain_builds_a_verifiable_chain(app: Flask, org: Org) -> None:
         assert votes[0].ip == "10.1.2.0" and "MicroMessenger" in votes[0].user_agent
         assert all(v.status == "valid" for v in votes)
         report = services.verify_chain(campaign)
-        assert report == {"ok": True, "checked": 6, "head": votes[-1].hash}
+        assert report == {"ok": True, "checked": 6, "head": votes[-1].hash, "quarantined": 0}
         assert health["chain_head"] == votes[-1].hash
         # Quietly moving one vote to another nominee breaks the chain at that vote.
         db.session.execute(
@@ -161,10 +169,10 @@ def test_crashed_drain_is_claimed_again_and_stored_once(app: Flask, org: Org) ->
     with app.app_context():
         keys = services.CampaignKeys.of("v1")
         redis_client = redis_store.client
-        services._ensure_group(redis_client, keys.ledger)
+        ledger.ensure_group(redis_client, keys.ledger)
         # A drainer reads two entries, stores them, then dies before acknowledging.
-        read = redis_client.xreadgroup(services.DRAIN_GROUP, "dead", {keys.ledger: ">"}, count=2)
-        services._store_batch(_campaign(), list(read[0][1]))
+        read = redis_client.xreadgroup(ledger.DRAIN_GROUP, "dead", {keys.ledger: ">"}, count=2)
+        ledger.store_batch(_campaign(), list(read[0][1]))
         db.session.commit()
         # Another drainer takes over: the dead one's entries are claimed, nothing is doubled.
         assert services.drain_campaign("v1", consumer="alive", idle_ms=0) == 4
@@ -219,8 +227,8 @@ def test_velocity_holds_the_vote_and_freezes_the_nominee(
     numbers = org.voting_campaign(
         rules={"velocity_factor": 3, "velocity_floor": 4, "freeze_minutes": 10}
     )
-    moment = datetime.now(UTC).replace(second=5, microsecond=0)
-    monkeypatch.setattr(services, "clock", lambda: moment)
+    moment = utcnow().replace(second=5, microsecond=0)
+    monkeypatch.setattr(cast, "clock", lambda: moment)
     client = app.test_client()
     answers = [
         client.post(

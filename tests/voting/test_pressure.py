@@ -12,7 +12,7 @@ from PIL import Image
 
 from core.ratelimit import parse_limits
 from tests.factories import Org
-from voting import services
+from voting import challenges
 
 
 def test_parse_limits() -> None:
@@ -105,7 +105,7 @@ def test_soft_limit_asks_for_a_challenge_and_a_pass_lets_the_vote_through(
     asked = client.post("/api/v1/campaigns/v1/votes", json={"nominee": numbers[0]}, headers=me)
     assert asked.status_code == 428 and asked.json["error"]["code"] == "challenge_required"
 
-    monkeypatch.setattr(services, "_captcha_text", lambda: "K7MX")
+    monkeypatch.setattr(challenges, "_captcha_text", lambda: "K7MX")
     challenge = client.post("/api/v1/challenges").json
     header, data = challenge["image"].split(",", 1)
     assert header == "data:image/png;base64"
