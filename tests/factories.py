@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -10,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from flask import Flask
+from sqlalchemy import event
 
 from campaigns import services as campaign_services
 from campaigns.models import Account, Campaign
@@ -22,6 +24,21 @@ from nominations.models import Nomination
 PASSWORD = "correct-horse-battery"
 
 DEEDS = "扎根基层二十年，累计接诊群众八万余人次。" * 10
+
+
+@contextmanager
+def counted() -> Iterator[list[str]]:
+    """The SQL statements run on ``db.engine`` inside the block (query-count tests)."""
+    seen: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        seen.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        yield seen
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
 
 
 def nomination_body(category: str = "doctor", **overrides: Any) -> dict[str, Any]:

@@ -3,38 +3,22 @@ judging overview take as many SQL statements for a large campaign as for a small
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from awards import services
 from campaigns import services as campaign_services
 from campaigns.models import Account
 from core.extensions import db
 from tests.awards.test_results import CRITERIA, _sheet
-from tests.factories import PASSWORD, Org
+from tests.factories import PASSWORD, Org, counted
 from tests.pages.browser import staff_login
 from voting import services as voting_services
-
-
-@contextmanager
-def _counted() -> Iterator[list[str]]:
-    """The SQL statements run on ``db.engine`` inside the block."""
-    seen: list[str] = []
-
-    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        seen.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", count)
-    try:
-        yield seen
-    finally:
-        event.remove(db.engine, "before_cursor_execute", count)
 
 
 def _ok(response: Any, status: int = 200) -> Any:
@@ -132,7 +116,7 @@ def campaigns(app: Flask, client: FlaskClient, org: Org) -> dict[str, tuple[list
 
 def _statements(app: Flask, call: Callable[[], Any]) -> int:
     with app.app_context():
-        with _counted() as seen:
+        with counted() as seen:
             call()
         db.session.rollback()
         db.session.remove()

@@ -3,13 +3,11 @@ in one statement."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from awards import services as award_services
 from campaigns import services as campaign_services
@@ -18,28 +16,13 @@ from core.errors import Forbidden
 from core.extensions import db
 from nominations import services
 from nominations.models import STATUSES, Nomination
-from tests.factories import Org
+from tests.factories import Org, counted
 
 # Every status a nomination can be in (a recommended submission counts apart).
 MIX = ("draft", "submitted", "recommended", "returned", "approved", "rejected", "withdrawn")
 # The bureau that recommends each unit's nominations (tests.factories.Org's tree).
 BUREAU = {"unit-h1": "rev-k1", "unit-h2": "rev-k1", "unit-h3": "rev-k2"}
 STAFF = ("admin", "rev-k1", "rev-k2", "rev-c", "unit-h1", "unit-h3")
-
-
-@contextmanager
-def counted() -> Iterator[list[str]]:
-    """The SQL statements run on ``db.engine`` inside the block."""
-    seen: list[str] = []
-
-    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        seen.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", count)
-    try:
-        yield seen
-    finally:
-        event.remove(db.engine, "before_cursor_execute", count)
 
 
 def mixed_campaign(app: Flask, org: Org, slug: str, clerks: tuple[str, ...], phase: str) -> None:

@@ -7,8 +7,8 @@ from __future__ import annotations
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.factories import Org
-from tests.nominations.test_counts import counted, mixed_campaign
+from tests.factories import Org, counted
+from tests.nominations.test_counts import mixed_campaign
 from tests.pages.browser import staff_login
 
 
