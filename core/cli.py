@@ -200,7 +200,7 @@ def up(host: str, port: int, web_workers: int, no_demo: bool) -> None:
                 child.process.send_signal(signal.SIGTERM)  # type: ignore[union-attr]
         for child in children:
             child.stop()
-        if started_redis or (watch is not None and watch.restarts):
+        if started_redis or (watch is not None and watch.saw_it_die):
             embedded.stop(app.instance_path)
             click.echo("embedded redis stopped")
 

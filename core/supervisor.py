@@ -85,6 +85,7 @@ class EmbeddedRedisWatch:
     due: float = 0.0
     down_since: float | None = None
     checked_at: float = field(default=0.0)
+    saw_it_die: bool = False  # then `up` owns the server that replaced it, and stops it at exit
 
     def tend(self, now: float, say: Callable[[str], None]) -> None:
         if now - self.checked_at < 1.0:
@@ -92,10 +93,14 @@ class EmbeddedRedisWatch:
         self.checked_at = now
         if embedded.alive(self.directory):
             if self.down_since is not None:
+                # Another process of the instance may have started it first (any process that
+                # needs the embedded Redis starts it); say so all the same.
+                say("embedded redis is answering again")
                 self.down_since = None
             return
         if self.down_since is None:
             self.down_since = now
+            self.saw_it_die = True
             say("embedded redis is not answering; starting it again from its append-only file")
         if now < self.due:
             return
@@ -109,8 +114,8 @@ class EmbeddedRedisWatch:
             return
         self.failures = 0
         self.restarts += 1
-        self.down_since = None
         say("embedded redis restarted")
+        self.down_since = None
 
 
 def supervise(

@@ -145,11 +145,11 @@ def test_up_restarts_a_killed_redis_and_worker_and_loses_no_vote(up: dict[str, A
             (folder / "redis.pid").exists()
             and (folder / "redis.pid").read_text().strip() != str(redis_pid)
             and _call(base, "GET", "/readyz")[0] == 200
+            and ("embedded redis restarted" in _log(up) or "answering again" in _log(up))
         ),
         60,
         "the supervisor to start redis again",
     )
-    assert "embedded redis restarted" in _log(up)
     # What Redis acknowledged before the kill is still there: the count, and every quota.
     again = _call(base, "POST", f"/api/v1/campaigns/{slug}/votes", {"nominee": number}, tokens[0])
     assert again[0] == 429 and again[1]["error"]["code"] == "nominee_daily_limit"
