@@ -7,8 +7,9 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from flask import Flask
@@ -218,21 +219,30 @@ def test_the_dashboard_renders_while_redis_is_down(
     assert client.get("/api/v1/admin/campaigns/v1/tally").status_code == 503
 
 
+def _shanghai_midnight(days: int) -> datetime:
+    """A midnight in Asia/Shanghai ``days`` days from today by the app's clock."""
+    zone = ZoneInfo("Asia/Shanghai")
+    today = utcnow().astimezone(zone).replace(hour=0, minute=0, second=0, microsecond=0)
+    return today + timedelta(days=days)
+
+
 # --- settings ---------------------------------------------------------------------------------
 
 
 def test_settings_show_the_campaign_in_its_time_zone_and_the_phase_history(
     client: FlaskClient, org: Org
 ) -> None:
-    org.campaign(
-        voting_start="2026-12-01T00:00:00+00:00",
-        voting_end="2026-12-10T00:00:00+00:00",
-        nomination_start="2026-01-01T00:00:00+00:00",
-        nomination_end="2026-11-01T00:00:00+00:00",
+    day = _shanghai_midnight(30)
+    org.campaign(  # given in UTC, shown in the campaign's zone
+        voting_start=(day + timedelta(hours=8)).astimezone(UTC).isoformat(),
+        voting_end=(day + timedelta(days=9)).astimezone(UTC).isoformat(),
+        nomination_start=(day - timedelta(days=300)).astimezone(UTC).isoformat(),
+        nomination_end=(day - timedelta(days=30)).astimezone(UTC).isoformat(),
     )
     token = staff_login(client, "admin", area="console")
     html = html_of(client, "/console/c/c1/settings")
-    assert 'name="voting_start" type="datetime-local" value="2026-12-01T08:00"' in html
+    shown = (day + timedelta(hours=8)).strftime("%Y-%m-%dT%H:%M")
+    assert f'name="voting_start" type="datetime-local" value="{shown}"' in html
     assert 'data-testid="category-doctor"' in html and 'id="category-form"' in html
     refused = client.post(
         "/api/v1/campaigns/c1/phase", json={"phase": "draft"}, headers={"X-CSRF-Token": token}
@@ -500,11 +510,13 @@ def test_times_are_shown_in_the_campaign_time_zone(ctx: Flask) -> None:
     from pages.console import input_time, local_time
 
     campaign = Campaign(timezone="Asia/Shanghai")
-    moment = datetime(2026, 3, 1, 16, 30, tzinfo=UTC)
-    assert local_time(moment, campaign) == "2026-03-02 00:30"
-    assert input_time(moment, campaign) == "2026-03-02T00:30"
+    local = _shanghai_midnight(40) + timedelta(minutes=30)  # 16:30 UTC the day before
+    moment = local.astimezone(UTC)
+    assert moment.date() < local.date()
+    assert local_time(moment, campaign) == local.strftime("%Y-%m-%d 00:30")
+    assert input_time(moment, campaign) == local.strftime("%Y-%m-%dT00:30")
     assert local_time(None, campaign) == ""
-    assert local_time(moment, Campaign(timezone="Not/AZone")) == "2026-03-02 00:30"
+    assert local_time(moment, Campaign(timezone="Not/AZone")) == local.strftime("%Y-%m-%d 00:30")
 
 
 # --- the new-campaign form (campaign list) ----------------------------------------------------
@@ -600,16 +612,21 @@ def test_what_the_create_form_sends_and_what_it_maps_back(client: FlaskClient, o
     org.campaign("c1")
     token = staff_login(client, "admin", area="console")
     headers = {"X-CSRF-Token": token}
+    day = _shanghai_midnight(60)
+    slug = f"{day.year}-xian-doctor"
+    nomination_end = day + timedelta(days=31, hours=18)
+    voting_start = day + timedelta(days=61, hours=8)
+    too_early = (day - timedelta(days=28) + timedelta(hours=9)).isoformat()  # before they open
     body = {
-        "slug": "2026-xian-doctor",
-        "title": "2026年度某县“最美医生”评选",
+        "slug": slug,
+        "title": f"{day.year}年度某县“最美医生”评选",
         "organizer": "某县卫生健康局",
         "description": "",
         "timezone": "Asia/Shanghai",
-        "nomination_start": "2026-03-01T09:00:00+08:00",
-        "nomination_end": "2026-04-01T18:00:00+08:00",
-        "voting_start": "2026-05-01T08:00:00+08:00",
-        "voting_end": "2026-05-10T20:00:00+08:00",
+        "nomination_start": (day + timedelta(hours=9)).isoformat(),
+        "nomination_end": nomination_end.isoformat(),
+        "voting_start": voting_start.isoformat(),
+        "voting_end": (day + timedelta(days=70, hours=20)).isoformat(),
         "rules": {"votes_per_day": 5, "votes_per_nominee_per_day": 1, "hide_counts": False},
         "weights": {"public": 30, "jury": 70, "organizer": 0},
         "require_recommendation": True,
@@ -620,7 +637,7 @@ def test_what_the_create_form_sends_and_what_it_maps_back(client: FlaskClient, o
         json={
             **body,
             "weights": {"public": 30, "jury": 60, "organizer": 0},
-            "nomination_end": "2026-02-01T09:00:00+08:00",
+            "nomination_end": too_early,
         },
         headers=headers,
     )
@@ -630,7 +647,7 @@ def test_what_the_create_form_sends_and_what_it_maps_back(client: FlaskClient, o
     }
     windows = client.post(
         "/api/v1/campaigns",
-        json={**body, "nomination_end": "2026-02-01T09:00:00+08:00"},
+        json={**body, "nomination_end": too_early},
         headers=headers,
     )
     assert windows.status_code == 422
@@ -638,14 +655,16 @@ def test_what_the_create_form_sends_and_what_it_maps_back(client: FlaskClient, o
     taken = client.post("/api/v1/campaigns", json={**body, "slug": "c1"}, headers=headers)
     assert taken.status_code == 409 and taken.json["error"]["code"] == "campaign_exists"
     created = client.post("/api/v1/campaigns", json=body, headers=headers)
-    assert created.status_code == 201 and created.json["slug"] == "2026-xian-doctor"
+    assert created.status_code == 201 and created.json["slug"] == slug
     assert created.json["publicity_days"] == 7  # left to the API's default
-    html = html_of(client, "/console/c/2026-xian-doctor/settings")  # where the form goes next
-    assert 'name="voting_start" type="datetime-local" value="2026-05-01T08:00"' in html
-    assert 'name="nomination_end" type="datetime-local" value="2026-04-01T18:00"' in html
+    html = html_of(client, f"/console/c/{slug}/settings")  # where the form goes next
+    shown = voting_start.strftime("%Y-%m-%dT%H:%M")
+    assert f'name="voting_start" type="datetime-local" value="{shown}"' in html
+    shown = nomination_end.strftime("%Y-%m-%dT%H:%M")
+    assert f'name="nomination_end" type="datetime-local" value="{shown}"' in html
     assert 'id="category-form"' in html and "筹备中" in html
     listed = page_data(html_of(client, "/console"))
-    assert set(listed["slugs"]) == {"c1", "2026-xian-doctor"}
+    assert set(listed["slugs"]) == {"c1", slug}
 
 
 def test_the_fraud_desk_says_voting_words_from_voting_labels(client: FlaskClient, org: Org) -> None:
@@ -873,12 +892,14 @@ def test_vote_filters_read_times_in_the_campaign_zone(ctx: Flask) -> None:
     from pages.console import describe_vote_reason, vote_filters
 
     campaign = Campaign(timezone="Asia/Shanghai")
+    start = _shanghai_midnight(-3) + timedelta(hours=8, minutes=30)
+    typed = start.strftime("%Y-%m-%dT%H:%M")  # what the datetime-local field sends
     form, query, loaded, errors = vote_filters(
-        campaign, MultiDict({"start": "2026-05-01T08:30", "nominee": " d001 ", "status": "x"})
+        campaign, MultiDict({"start": typed, "nominee": " d001 ", "status": "x"})
     )
     assert errors == {} and form["status"] == "" and form["nominee"] == "D001"
-    assert query == {"nominee": "D001", "start": "2026-05-01T08:30:00+08:00"}
-    assert loaded is not None and loaded["start"] == datetime(2026, 5, 1, 0, 30, tzinfo=UTC)
+    assert query == {"nominee": "D001", "start": f"{typed}:00+08:00"}
+    assert loaded is not None and loaded["start"] == start.astimezone(UTC)
     _, _, loaded, errors = vote_filters(campaign, MultiDict({"flag": "99999999999"}))
     assert loaded is None and errors == {"flag": "线索编号应为正整数"}
     assert describe_vote_reason("velocity") == "速度异常暂扣"

@@ -69,7 +69,7 @@ def test_every_key_of_a_campaign_shares_one_slot_and_campaigns_spread_over_maste
                 keys.meta,
                 keys.nominees,
                 keys.frozen,
-                keys.quota("2026-12-01", 7),
+                keys.quota(utcnow().date().isoformat(), 7),
                 keys.idem(7, "tap-1"),
                 keys.counts,
                 keys.pending,
