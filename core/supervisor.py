@@ -12,7 +12,7 @@ import logging
 import subprocess
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +39,6 @@ class Child:
     cwd: Path
     process: subprocess.Popen[Any] | None = None
     failures: int = 0
-    restarts: int = 0
     started_at: float = 0.0
     due: float = 0.0  # when a dead child is started again (time.monotonic)
 
@@ -61,7 +60,6 @@ class Child:
             say(f"{self.name} exited with status {code}; restarting in {wait:.0f} s")
         if self.process is None and now >= self.due:
             self.start()
-            self.restarts += 1
             say(f"{self.name} restarted (pid {self.process.pid})")  # type: ignore[union-attr]
 
     def stop(self, timeout: float = 15) -> None:
@@ -81,10 +79,9 @@ class EmbeddedRedisWatch:
 
     directory: Path
     failures: int = 0
-    restarts: int = 0
     due: float = 0.0
     down_since: float | None = None
-    checked_at: float = field(default=0.0)
+    checked_at: float = 0.0
     saw_it_die: bool = False  # then `up` owns the server that replaced it, and stops it at exit
 
     def tend(self, now: float, say: Callable[[str], None]) -> None:
@@ -113,7 +110,6 @@ class EmbeddedRedisWatch:
             say(f"embedded redis did not start ({exc}); trying again in {wait:.0f} s")
             return
         self.failures = 0
-        self.restarts += 1
         say("embedded redis restarted")
         self.down_since = None
 

@@ -18,7 +18,6 @@ from flask import current_app
 
 from core.errors import AppError, ServiceUnavailable
 from core.extensions import VOTE_REDIS_ERRORS, is_cluster, redis_store
-from core.http import UNKNOWN_ADDRESS, canonical_ip
 from core.types import utcnow
 from voting import marks
 from voting.keys import CampaignKeys, ms
@@ -102,9 +101,8 @@ def cast_vote(
 ) -> tuple[dict[str, Any], bool]:
     """Decide and record one vote in one Redis round trip. Returns (answer, replayed).
 
-    ``ip`` must be an IP address (the routes pass ``core.http.client_address()``); anything else
-    is recorded as UNKNOWN_ADDRESS. Device and user agent are cut to their columns."""
-    ip = canonical_ip(ip) or UNKNOWN_ADDRESS
+    ``ip`` is already an IP address: the one caller, the vote route, parses it at the door with
+    ``core.http.client_address()``. Device and user agent are cut to their columns."""
     keys = CampaignKeys.of(slug)
     voter_id = str(voter["sub"])
     number = number.strip().upper()
