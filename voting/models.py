@@ -98,6 +98,29 @@ class QuarantinedVote(db.Model):
     resolution: Mapped[str | None] = mapped_column(Text)
 
 
+class VoterBlock(db.Model):
+    """A committee's block of one voter in one campaign, with its reason; lifted, not deleted.
+
+    While ``lifted_at`` is empty the voter is refused at vote time (the vote script checks the
+    campaign's blocked set, rebuilt from these rows whenever the campaign state is written)."""
+
+    __tablename__ = "voter_blocks"
+    __table_args__ = (Index("ix_voter_blocks_campaign_voter", "campaign_id", "voter_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), index=True)
+    voter_id: Mapped[int] = mapped_column(ForeignKey("voters.id"))
+    reason: Mapped[str] = mapped_column(String(500))
+    # Where the block came from: the vote browser, or a fraud flag (its id).
+    source: Mapped[str] = mapped_column(String(20), default="browser")
+    flag_id: Mapped[int | None] = mapped_column(Integer)
+    blocked_by: Mapped[str] = mapped_column(String(64))
+    blocked_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    lifted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    lifted_by: Mapped[str | None] = mapped_column(String(64))
+    lift_reason: Mapped[str | None] = mapped_column(String(500))
+
+
 class LedgerHead(db.Model):
     """The last link of a campaign's vote chain; locked while a batch is appended."""
 
