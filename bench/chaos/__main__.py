@@ -9,6 +9,8 @@ import sys
 import traceback
 from typing import Any
 
+from bench.chaos import embedded_report
+from bench.chaos.embedded_run import EMBEDDED_FULL, EMBEDDED_QUICK, EmbeddedRun
 from bench.chaos.report import render
 from bench.chaos.run import FULL, QUICK, Run
 from bench.chaos.stack import StackError
@@ -48,7 +50,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--keep", action="store_true", help="keep the temporary folder (data and logs)"
     )
+    parser.add_argument(
+        "--embedded",
+        action="store_true",
+        help="the embedded default instead: `flask --app wsgi up` (SQLite, the embedded "
+        "redis-server) in a fresh instance folder; kill -9 its Redis three times (quick: once) "
+        f"and its worker once, inject a poison ledger entry (full: {EMBEDDED_FULL.rate:g} "
+        f"votes/s sent; quick {EMBEDDED_QUICK.rate:g})",
+    )
     opts = parser.parse_args(argv)
+    if opts.embedded:
+        return _embedded(parser, opts)
     plan = QUICK if opts.quick else FULL
     changes = {
         name: value
@@ -82,6 +94,48 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     finally:
         # Ctrl-C during the clean-up itself must not leave servers behind.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        if run.load is not None:
+            run.load.stop()
+        if run.voters is not None:
+            run.voters.stop()
+        if run.stack is not None:
+            run.stack.close()
+
+
+def _embedded(parser: argparse.ArgumentParser, opts: argparse.Namespace) -> int:
+    plan = EMBEDDED_QUICK if opts.quick else EMBEDDED_FULL
+    changes = {
+        name: value
+        for name, value in (
+            ("steady", opts.seconds),
+            ("rate", opts.rate),
+            ("recovery", opts.recovery),
+        )
+        if value is not None
+    }
+    if any(value <= 0 for value in changes.values()):
+        parser.error("--seconds, --rate and --recovery must be positive")
+    plan = dataclasses.replace(plan, **changes)
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
+    run = EmbeddedRun(plan, keep=opts.keep)
+    try:
+        run.execute()
+        lines, status = embedded_report.render(run)
+        print("\n".join(lines), flush=True)
+        return status
+    except KeyboardInterrupt:
+        print("interrupted; stopping everything", file=sys.stderr)
+        return 130
+    except StackError as exc:
+        print(f"set-up failed: {exc}", file=sys.stderr)
+        return 2
+    except Exception:
+        traceback.print_exc()
+        return 2
+    finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         if run.load is not None:

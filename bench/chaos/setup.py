@@ -35,9 +35,15 @@ def harness_app(env: dict[str, str]) -> Flask:
     return create_app({"ARGON2_PARAMS": {"time_cost": 1, "memory_cost": 1024, "parallelism": 1}})
 
 
-def make_campaign(app: Flask) -> list[str]:
+def make_campaign(
+    app: Flask,
+    *,
+    slug: str = SLUG,
+    nominees: int = NOMINEES,
+    rules: dict[str, Any] | None = None,
+) -> list[str]:
     """A province, a hospital, its clerk and an admin; the campaign with one category and
-    NOMINEES doctors taken through create → submit → approve; then the voting phase."""
+    ``nominees`` doctors taken through create → submit → approve; then the voting phase."""
     from campaigns import services as campaign_services
     from campaigns.schemas import CampaignCreateSchema
     from core.extensions import db
@@ -54,14 +60,14 @@ def make_campaign(app: Flask) -> list[str]:
         campaign = campaign_services.create_campaign(
             CampaignCreateSchema().load(
                 {
-                    "slug": SLUG,
+                    "slug": slug,
                     "title": "混沌测试评选",
                     "organizer": "评选活动办公室",
                     "nomination_start": (now - timedelta(days=1)).isoformat(),
                     "nomination_end": (now + timedelta(days=1)).isoformat(),
                     "voting_start": (now - timedelta(minutes=5)).isoformat(),
                     "voting_end": (now + timedelta(days=2)).isoformat(),
-                    "rules": RULES,
+                    "rules": dict(RULES if rules is None else rules),
                     "weights": {"public": 30, "jury": 70},
                 }
             )
@@ -73,12 +79,12 @@ def make_campaign(app: Flask) -> list[str]:
                 "name": "最美医生",
                 "prefix": "D",
                 "award_count": 10,
-                "max_per_unit": NOMINEES,
+                "max_per_unit": nominees,
             },
         )
         campaign_services.change_phase(campaign, "nominating", None)
         numbers = []
-        for index in range(NOMINEES):
+        for index in range(nominees):
             body = {
                 "category": "doctor",
                 "name": f"候选人{index + 1:02d}",
