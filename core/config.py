@@ -39,6 +39,14 @@ class DefaultConfig:
     # that a vote Redis that lost acknowledged votes (failover, restore) is detected and its
     # sequence lifted past them; 0 publishes after every vote.
     VOTE_ACK_MARK_INTERVAL = 1.0
+    # When the vote Redis is found behind the highest acknowledged number recorded in the
+    # database (restored from an older file, restarted empty), its sequence goes on from that
+    # number plus this margin. The record is at most about a second old (the watch job runs every
+    # second), so the margin must exceed the votes a campaign can acknowledge in that second
+    # plus a drain lag: numbers in it may have been given to voters and are never handed out
+    # again (docs/voting.md, "Durability: rewinds"). 20,000 covers two seconds at 10,000 votes/s,
+    # twice a provincial close; a skipped number costs nothing (it is not reported as missing).
+    VOTE_SEQ_REWIND_MARGIN = 20000
     MAX_CONTENT_LENGTH = 2 * 1024 * 1024
     JSON_SORT_KEYS = False
 

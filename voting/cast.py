@@ -37,6 +37,7 @@ _REFUSALS: dict[str, tuple[int, str]] = {
     "nominee_daily_limit": (429, "今天已为该候选人投过票，明天再来吧"),
     "challenge_required": (428, "投票过于频繁，请先完成验证"),
     "rate_limited": (429, "操作太频繁，请稍后再试"),
+    "voter_blocked": (403, "你的投票资格已被本活动暂停，如有疑问请联系主办方"),
 }
 
 _script: Any = None
@@ -127,6 +128,9 @@ def cast_vote(
             keys.ip_minute(ip, minute),
             keys.velocity,
             keys.voter_minute(voter_id, minute),
+            keys.blocked,
+            keys.rewinds,
+            keys.rebuild,
         ]
         args = [
             ms(now),
@@ -147,6 +151,8 @@ def cast_vote(
             floor_epoch,
             floor_seq,
             "1" if int(current_app.config.get("VOTE_WAIT_REPLICAS") or 0) > 0 else "0",
+            idempotency_key or "",
+            int(current_app.config.get("VOTE_SEQ_REWIND_MARGIN") or 0),
         ]
         result, replicated = _run_vote_script(client, script_keys, args)
         if result[0] == b"sync":
@@ -193,7 +199,8 @@ def cast_vote(
         if lifted:
             log.warning(
                 "vote redis sequence of %s was %s, below the %d already acknowledged: lifted "
-                "(votes were lost by a failover or restore; run votes reconcile)",
+                "past it plus the rewind margin (votes were lost by a failover or restore; "
+                "the rewind is recorded and quotas rebuilt; run votes reconcile)",
                 slug,
                 lifted,
                 floor_seq,

@@ -9,7 +9,9 @@ from flask.cli import AppGroup
 
 from campaigns import services as campaign_services
 from core.errors import AppError
-from voting import services
+from core.extensions import db
+from voting import ledger, rewinds, services
+from voting.reconciliation import quarantined_entries
 
 votes_cli = AppGroup("votes", help="The vote ledger.")
 
@@ -35,10 +37,12 @@ def reconcile(slug: str) -> None:
     """Rebuild counters and rankings from the database plus the undrained stream.
 
     Exit 3 when numbered votes are in neither the database, the stream nor the quarantine (lost
-    by the vote Redis); otherwise exit 4 while ledger entries are quarantined and unresolved."""
+    by the vote Redis); otherwise exit 5 while a rewind of the vote Redis is unacknowledged;
+    otherwise exit 4 while ledger entries are quarantined and unresolved."""
     campaign = _campaign(slug)
     services.sync_campaign(campaign)
     report = services.reconcile(campaign)
+    db.session.commit()  # the rewinds found on the way are recorded
     click.echo(json.dumps(report, ensure_ascii=False, indent=2))
     click.echo(f"{len(report['repairs'])} counter(s) repaired")
     missing = report["missing"]
@@ -60,8 +64,20 @@ def reconcile(slug: str) -> None:
             err=True,
         )
         raise SystemExit(3)
+    if report["rewinds"]["unacknowledged"]:
+        _rewind_alarm(report["rewinds"]["unacknowledged"], slug)
+        raise SystemExit(5)
     if quarantined["count"]:
         raise SystemExit(4)
+
+
+def _rewind_alarm(count: int, slug: str) -> None:
+    click.echo(
+        f"REWOUND: the vote Redis came back behind acknowledged votes {count} time(s) and "
+        f"nobody acknowledged it yet; review `flask votes rewinds --campaign {slug}`, then "
+        '--ack ID --note "...". See docs/voting.md, "Durability: rewinds".',
+        err=True,
+    )
 
 
 @votes_cli.command("verify")
@@ -70,8 +86,12 @@ def verify(slug: str) -> None:
     """Recompute the campaign's vote hash chain; exit 1 if it is broken.
 
     Quarantined entries never got a link, so they do not break the chain; they are named on
-    stderr (reconcile accounts for them, and exits 4 while any is unresolved)."""
-    report = services.verify_chain(_campaign(slug))
+    stderr (reconcile accounts for them, and exits 4 while any is unresolved). Exit 5 while a
+    rewind of the vote Redis is unacknowledged: the chain is whole over what reached the
+    database, and votes the rewind lost cannot be in it."""
+    campaign = _campaign(slug)
+    report = services.verify_chain(campaign)
+    unacknowledged = rewinds.unacknowledged_count(campaign)
     if report.get("quarantined"):
         click.echo(
             f"note: {report['quarantined']} ledger entry(ies) quarantined, outside the chain and "
@@ -80,6 +100,59 @@ def verify(slug: str) -> None:
         )
     if report["ok"]:
         click.echo(f"chain ok: {report['checked']} votes, head {report['head']}")
+        if unacknowledged:
+            _rewind_alarm(unacknowledged, slug)
+            raise SystemExit(5)
         return
     click.echo(f"chain BROKEN at {report['broken_at']} after {report['checked']} votes", err=True)
     raise SystemExit(1)
+
+
+@votes_cli.command("rewinds")
+@click.option("--campaign", "slug", required=True)
+@click.option("--ack", "ack_id", type=int, help="Acknowledge this rewind after review.")
+@click.option("--note", default="", help="What was reviewed (required with --ack).")
+@click.option("--by", "actor", default="cli", help="Who acknowledges.")
+def rewinds_command(slug: str, ack_id: int | None, note: str, actor: str) -> None:
+    """List the campaign's rewinds of the vote Redis, or acknowledge one (--ack ID --note)."""
+    campaign = _campaign(slug)
+    if ack_id is not None:
+        try:
+            rewinds.acknowledge(campaign, ack_id, actor=actor, note=note)
+        except AppError as exc:
+            raise click.ClickException(f"{exc.code}: {exc.message}") from exc
+        db.session.commit()
+        click.echo(f"rewind {ack_id} acknowledged")
+        return
+    click.echo(json.dumps(rewinds.list_rewinds(campaign), ensure_ascii=False, indent=2))
+
+
+@votes_cli.group("quarantine")
+def quarantine() -> None:
+    """Ledger entries the database could not store, set aside."""
+
+
+@quarantine.command("list")
+@click.option("--campaign", "slug", required=True)
+def quarantine_list(slug: str) -> None:
+    """The unresolved quarantined entries (stream id, vote id, number, reason)."""
+    report = quarantined_entries(_campaign(slug))
+    report.pop("sequences")
+    click.echo(json.dumps(report, ensure_ascii=False, indent=2))
+
+
+@quarantine.command("resolve")
+@click.argument("stream_id")
+@click.option("--campaign", "slug", required=True)
+@click.option("--note", required=True, help="What was done: a corrected copy put back, or void.")
+@click.option("--by", "actor", default="cli", help="Who resolves.")
+def quarantine_resolve(stream_id: str, slug: str, note: str, actor: str) -> None:
+    """Mark a quarantined entry (by its stream id) resolved, with who and why."""
+    if not note.strip():
+        raise click.ClickException("note_required: --note must say what was done")
+    try:
+        ledger.resolve_quarantined(_campaign(slug), stream_id, actor=actor, resolution=note)
+    except AppError as exc:
+        raise click.ClickException(f"{exc.code}: {stream_id}") from exc
+    db.session.commit()
+    click.echo(f"quarantined entry {stream_id} resolved")

@@ -15,10 +15,11 @@ from redis.exceptions import LockError, RedisError
 from sqlalchemy import select
 
 from campaigns.models import Campaign
-from core.extensions import db, redis_store
+from core.errors import ServiceUnavailable
+from core.extensions import VOTE_REDIS_ERRORS, db, redis_store
 from core.jobs import app_job, enqueue, periodic
 from core.types import utcnow
-from voting import fraud, ledger
+from voting import fraud, ledger, rewinds
 from voting.models import FraudScan
 from voting.reconciliation import reconcile
 from voting.state import sync_campaign
@@ -67,6 +68,10 @@ def drain_campaign(
         if not entries:
             return total
         ledger.store_batch(campaign, entries)
+        # Every drained number was acknowledged (or at least numbered): the floor outside Redis.
+        highest = rewinds.highest_sequence(entries)
+        if highest:
+            rewinds.record_floor(campaign.id, rewinds.campaign_epoch(campaign), highest)
         db.session.commit()
         ledger.acknowledge(client, keys, entries)
         total += len(entries)
@@ -107,6 +112,25 @@ def drain_all() -> dict[str, int]:
     return {slug: drain(slug) for slug in _active_slugs()}
 
 
+@periodic(seconds=1, queue="votes")
+@app_job
+def watch_sequences() -> dict[str, int]:
+    """Every second: detect a vote Redis that came back behind (restart, restore) and rebuild
+    it, record its rewind, and raise each campaign's acknowledged floor in the database to the
+    published marks or the Redis sequence (docs/voting.md, "Durability: rewinds")."""
+    floors: dict[str, int] = {}
+    for campaign in db.session.scalars(
+        select(Campaign).where(Campaign.phase.in_(_ACTIVE_PHASES))
+    ).all():
+        try:
+            floors[campaign.slug] = rewinds.watch(campaign, sync_campaign)
+            db.session.commit()
+        except (*VOTE_REDIS_ERRORS, ServiceUnavailable) as exc:
+            db.session.rollback()
+            log.warning("sequence watch of %s skipped (%s)", campaign.slug, exc.__class__.__name__)
+    return floors
+
+
 @periodic(seconds=300, queue="votes")
 @app_job
 def reconcile_all() -> list[dict[str, Any]]:
@@ -116,6 +140,7 @@ def reconcile_all() -> list[dict[str, Any]]:
         if campaign is not None:
             sync_campaign(campaign)
             reports.append(reconcile(campaign))
+            db.session.commit()  # the rewinds reconcile recorded
     return reports
 
 

@@ -25,6 +25,7 @@ from core.extensions import VOTE_REDIS_ERRORS, db, redis_store
 from core.types import utcnow
 from voting.keys import CampaignKeys, ms
 from voting.models import VOTE_STATUSES, LedgerHead, NomineeFreeze, QuarantinedVote, Vote
+from voting.rewinds import floor_summary, rewind_summary
 
 log = logging.getLogger("zuimei.voting")
 
@@ -303,6 +304,7 @@ def _vote_values(campaign: Campaign, fields: dict[str, str]) -> dict[str, Any]:
         "status": fields["st"],
         "written_status": fields["st"],
         "status_reason": fields.get("why") or None,
+        "idempotency_key": fields.get("ik") or None,
     }
 
 
@@ -419,6 +421,7 @@ def ledger_health(campaign: Campaign) -> dict[str, Any]:
         except redis.ResponseError:
             pending = 0
         oldest = client.xrange(keys.ledger, count=1)
+        floor = floor_summary(campaign)
     except VOTE_REDIS_ERRORS as exc:
         raise ServiceUnavailable() from exc
     oldest_age = None
@@ -433,6 +436,10 @@ def ledger_health(campaign: Campaign) -> dict[str, Any]:
         "drained_votes": drained or 0,
         "quarantined": quarantined_count(campaign),
         "chain_head": chain_head(campaign),
+        # Rewinds of the vote Redis (restart or restore from older data) and the sequence
+        # floors that detect them (docs/voting.md, "Durability: rewinds").
+        "rewinds": rewind_summary(campaign),
+        "floor": floor,
     }
 
 

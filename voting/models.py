@@ -72,6 +72,9 @@ class Vote(db.Model):
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
     drained_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # The request's Idempotency-Key, carried by the ledger entry: after a vote Redis rewind the
+    # idempotency answers are re-seeded from it, so a client's retry is a replay.
+    idempotency_key: Mapped[str | None] = mapped_column(String(64))
 
 
 class QuarantinedVote(db.Model):
@@ -130,6 +133,49 @@ class LedgerHead(db.Model):
     chain_index: Mapped[int] = mapped_column(BigInteger, default=0)
     head_hash: Mapped[str] = mapped_column(String(64))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class SequenceFloor(db.Model):
+    """The highest vote number known acknowledged in a campaign, kept outside the vote Redis.
+
+    Raised (never lowered) by each drain batch and by the per-second watch job, which also reads
+    the processes' published marks and the Redis sequence. ``redis_id`` is the identity token of
+    the vote Redis data set last seen: a data set without it has restarted empty or from an
+    older file (docs/voting.md, "Durability: rewinds")."""
+
+    __tablename__ = "sequence_floors"
+
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), primary_key=True)
+    epoch: Mapped[str] = mapped_column(String(40))
+    seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    redis_id: Mapped[str | None] = mapped_column(String(40))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class LedgerRewind(db.Model):
+    """A vote Redis found behind what was acknowledged (restored from an older file, restarted
+    empty, a failover that lost its tail): the sequence was lifted, quotas rebuilt, and the
+    event stays an alarm until someone acknowledges it after review."""
+
+    __tablename__ = "ledger_rewinds"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), index=True)
+    # The detector's own token for the event (persisting it twice stores it once).
+    event_key: Mapped[str] = mapped_column(String(40), unique=True)
+    detected_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # Where it was seen (state, vote, watch) and what was seen (rewound, restarted).
+    detected_by: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str] = mapped_column(String(20))
+    redis_seq: Mapped[int] = mapped_column(BigInteger)  # the sequence Redis came back with
+    known_seq: Mapped[int] = mapped_column(BigInteger)  # the highest number known acknowledged
+    lifted_to: Mapped[int] = mapped_column(BigInteger)  # where the sequence goes on from
+    # Acknowledged numbers above what Redis came back with (known_seq - redis_seq): the votes
+    # the rewind may have cost; reconciliation names those in neither the database nor stream.
+    possibly_lost: Mapped[int] = mapped_column(BigInteger, default=0)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    acknowledged_by: Mapped[str | None] = mapped_column(String(64))
+    acknowledgement: Mapped[str | None] = mapped_column(Text)
 
 
 class NomineeFreeze(db.Model):

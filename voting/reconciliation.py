@@ -17,6 +17,12 @@ from voting.keys import CampaignKeys
 from voting.ledger import chain_index, decode, readable_sequence
 from voting.marks import published_mark
 from voting.models import VOTE_STATUSES, QuarantinedVote, Vote
+from voting.rewinds import (
+    persist_events,
+    rebuild_quotas,
+    skipped_windows,
+    unacknowledged_count,
+)
 from voting.state import campaign_state, write_state
 
 log = logging.getLogger("zuimei.voting")
@@ -64,6 +70,7 @@ def reconcile(campaign: Campaign) -> dict[str, Any]:
     client = redis_store.votes
     state = campaign_state(campaign)
     write_state(state)  # also lifts the sequence above every stored and acknowledged vote
+    recorded = persist_events(campaign)  # a rewind the guard found: recorded (caller commits)
     mark = published_mark(campaign.slug, state["meta"]["epoch"])
     counts_raw, pending_raw, seq_raw, stream = client.eval(
         _SNAPSHOT, 4, keys.counts, keys.pending, keys.seq, keys.ledger
@@ -121,7 +128,13 @@ def reconcile(campaign: Campaign) -> dict[str, Any]:
     quarantine = quarantined_entries(campaign)
     accounted = {readable_sequence(f.get("seq")) for f in undrained} | quarantine.pop("sequences")
     accounted.discard(None)
+    # Numbers a rewind's margin skipped were never handed out after the lift: not lost.
+    for low, high in skipped_windows(campaign):
+        accounted.update(range(low + 1, min(high, max(seq, mark)) + 1))
     missing = missing_sequences(campaign, max(seq, mark), accounted)  # type: ignore[arg-type]
+    # Quotas live only in Redis: rebuilt for the campaign's day, never lowered.
+    quotas = rebuild_quotas(campaign.slug, campaign.id, campaign.timezone)
+    rewinds = unacknowledged_count(campaign)
 
     repairs: list[dict[str, Any]] = []
     pipe = client.pipeline(transaction=True)
@@ -176,9 +189,17 @@ def reconcile(campaign: Campaign) -> dict[str, Any]:
             quarantine["count"],
             [entry["stream_id"] for entry in quarantine["entries"]],
         )
+    if rewinds:
+        log.error(
+            "reconcile %s: %d rewind(s) of the vote Redis not yet acknowledged",
+            campaign.slug,
+            rewinds,
+        )
     return {
         "campaign": campaign.slug,
         "sequence": seq,
+        "rewinds": {"unacknowledged": rewinds, "recorded_now": recorded},
+        "quotas": quotas,
         "acknowledged_mark": mark,
         "undrained": len(undrained),
         "repairs": repairs,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import datetime
 from typing import Any
@@ -14,8 +15,9 @@ from core.errors import NotFound
 from core.extensions import VOTE_REDIS_ERRORS, db, redis_store
 from core.signals import campaign_changed
 from nominations.models import Nomination
+from voting import rewinds
+from voting.blocks import blocked_voter_ids
 from voting.keys import CampaignKeys, ms
-from voting.marks import published_mark
 from voting.models import Vote
 
 log = logging.getLogger("zuimei.voting")
@@ -42,15 +44,22 @@ def campaign_state(campaign: Campaign) -> dict[str, Any]:
             Nomination.status != "approved",
         )
     ).all()
+    epoch = rewinds.campaign_epoch(campaign)
+    floor, redis_id = rewinds.floor_of(campaign.id, epoch)
     return {
         "slug": campaign.slug,
         "max_seq": int(max_seq or 0),
+        # The highest number recorded as acknowledged outside Redis, and whether a vote Redis
+        # data set was seen before (its identity token recorded): the guard's evidence.
+        "floor": floor,
+        "had_rid": redis_id is not None,
+        "blocked": blocked_voter_ids(campaign.id),
         "withdrawn": [tuple(row) for row in withdrawn],
         "meta": {
             "id": campaign.id,
             # Names this campaign row (ids can be reused after a delete): sequence floors and
             # acknowledged marks apply only within one epoch.
-            "epoch": f"{campaign.id}.{ms(campaign.created_at)}",
+            "epoch": epoch,
             "phase": campaign.phase,
             "start_ms": ms(campaign.voting_start),
             "end_ms": ms(campaign.voting_end),
@@ -76,29 +85,79 @@ def _hide_from_ms(rules: dict[str, Any]) -> int:
     return -1
 
 
-_RAISE_SEQ = """
-if tonumber(redis.call('GET', KEYS[1]) or '0') < tonumber(ARGV[1]) then
-  redis.call('SET', KEYS[1], ARGV[1])
+# KEYS: meta, nominees, blocked, rebuild flag; ARGV: meta, nominees, blocked (JSON), meta TTL.
+# Nothing is written while a rewind's rebuild is pending: without meta the vote script answers
+# "sync" and no vote is counted against quotas not yet rebuilt.
+_WRITE_STATE = """
+if redis.call('EXISTS', KEYS[4]) == 1 then
+  return 0
 end
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
+local function put(command, key, items)
+  for i = 1, #items, 1000 do
+    redis.call(command, key, unpack(items, i, math.min(i + 999, #items)))
+  end
+end
+local function flat(map)
+  local items = {}
+  for k, v in pairs(map) do
+    items[#items + 1] = k
+    items[#items + 1] = v
+  end
+  return items
+end
+put('HSET', KEYS[1], flat(cjson.decode(ARGV[1])))
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+put('HSET', KEYS[2], flat(cjson.decode(ARGV[2])))
+put('SADD', KEYS[3], cjson.decode(ARGV[3]))
+return 1
 """
 
 
-def write_state(state: dict[str, Any]) -> None:
+def write_state(state: dict[str, Any], *, rebuild: bool = True) -> bool:
+    """Publish a campaign's state to the vote Redis; False if it could not be yet.
+
+    First the guard: a vote Redis behind the numbers known acknowledged (the database floor,
+    the stored votes, the published marks) or without its identity token has its sequence
+    lifted past them plus the margin, and a rebuild of quotas and idempotency answers is
+    pending. With ``rebuild`` (the caller may read the database) the rebuild runs here, under a
+    lease; otherwise (after a commit) the state is left unwritten and the next ``load_state``
+    (the first vote) or the watch job rebuilds. The blocked-voter set is rewritten with the
+    state, in the same script."""
     keys = CampaignKeys.of(state["slug"])
     client = redis_store.votes
-    pipe = client.pipeline(transaction=True)
-    pipe.delete(keys.meta, keys.nominees)
-    pipe.hset(keys.meta, mapping={k: str(v) for k, v in state["meta"].items()})
-    pipe.expire(keys.meta, META_TTL)
-    if state["nominees"]:
-        pipe.hset(keys.nominees, mapping=state["nominees"])
-    for number, category in state.get("withdrawn", []):
-        pipe.zrem(keys.rank(category), number)  # a withdrawn nominee leaves the standings
-    pipe.execute()
-    # After Redis lost data the sequence must not run again over numbers already stored, nor
-    # over numbers voters were given (the published mark): the lost ones stay a visible gap.
-    floor = max(state.get("max_seq", 0), published_mark(state["slug"], state["meta"].get("epoch")))
-    client.eval(_RAISE_SEQ, 1, keys.seq, floor)
+    known = max(int(state.get("max_seq", 0)), int(state.get("floor", 0)))
+    rewinds.run_guard(
+        state["slug"],
+        str(state["meta"].get("epoch") or ""),
+        known,
+        bool(state.get("had_rid")),
+        detected_by="state",
+    )
+    if rewinds.rebuild_pending(state["slug"]):
+        if not rebuild:
+            log.warning("campaign %s not published: a rewind rebuild is pending", state["slug"])
+            return False
+        rewinds.rebuild_after_rewind(state["slug"], int(state["meta"]["id"]), state["meta"])
+    meta = {k: str(v) for k, v in state["meta"].items()}
+    written = client.eval(
+        _WRITE_STATE,
+        4,
+        keys.meta,
+        keys.nominees,
+        keys.blocked,
+        keys.rebuild,
+        json.dumps(meta),
+        json.dumps(state["nominees"] or {}),
+        json.dumps([str(v) for v in state.get("blocked", [])]),
+        META_TTL,
+    )
+    if state.get("withdrawn"):
+        pipe = client.pipeline(transaction=False)
+        for number, category in state["withdrawn"]:
+            pipe.zrem(keys.rank(category), number)  # a withdrawn nominee leaves the standings
+        pipe.execute()
+    return bool(written)
 
 
 def sync_campaign(campaign: Campaign) -> None:
@@ -142,7 +201,7 @@ def _before_commit(session: Session) -> None:
 def _after_commit(session: Session) -> None:
     for state in session.info.pop("zuimei_sync_states", None) or []:
         try:
-            write_state(state)
+            write_state(state, rebuild=False)  # no SQL after a commit: the rebuild waits
         except VOTE_REDIS_ERRORS:
             log.warning(
                 "could not publish campaign %s to redis; it heals within %ss",

@@ -219,35 +219,48 @@ def test_reconcile_rebuilds_a_wiped_cluster_and_reports_what_was_lost(
     runner = cluster_app.test_cli_runner()
     assert _drain(runner).startswith("drained")
 
-    # Every vote was drained: losing the whole cluster loses nothing but the cache.
+    # Every vote was drained: losing the whole cluster loses nothing but the cache. The rewind
+    # itself is still reported (exit 5) until someone acknowledges it after review.
+    margin = cluster_app.config["VOTE_SEQ_REWIND_MARGIN"]
     redis_cluster.flush()
     assert client.get("/api/v1/campaigns/v1/ranking?category=doctor").json["items"][0]["votes"] == 0
     result = runner.invoke(args=["votes", "reconcile", "--campaign", "v1"])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 5, result.output
     assert "2 counter(s) repaired" in result.output and "LOST" not in result.output
+    assert "REWOUND" in result.output
     ranking = client.get("/api/v1/campaigns/v1/ranking?category=doctor").json["items"]
     assert [(i["number"], i["votes"]) for i in ranking] == [(numbers[0], 4), (numbers[1], 2)]
+    with cluster_app.app_context():
+        first_rewind = services.ledger_health(_campaign())["rewinds"]["latest"]
+        assert (first_rewind["known_seq"], first_rewind["lifted_to"]) == (6, 6 + margin)
+        db.session.remove()
+    ack = ["--ack", str(first_rewind["id"]), "--note", "all drained"]
+    acked = runner.invoke(args=["votes", "rewinds", "--campaign", "v1", *ack])
+    assert acked.exit_code == 0, acked.output
 
     # Three more votes, acknowledged but not yet drained, and the cluster loses everything
     # again: the counters are rebuilt from what the ledger can prove, and the three numbered
-    # votes that are nowhere any more are reported, by number.
+    # votes that are nowhere any more are reported, by number (not the margin's skipped ones).
     acknowledged = [_vote(client, org, voter, numbers[1]).json for voter in range(10, 13)]
-    assert [a["vote_id"].split("-")[1] for a in acknowledged] == ["7", "8", "9"]
+    top = 6 + margin + 3
+    assert [int(a["vote_id"].split("-")[1]) for a in acknowledged] == [top - 2, top - 1, top]
     redis_cluster.flush()
     result = runner.invoke(args=["votes", "reconcile", "--campaign", "v1"])
     assert result.exit_code == 3, result.output
-    assert "LOST: 3 numbered vote(s)" in result.output and "(sequence 7-9)" in result.output
+    assert "LOST: 3 numbered vote(s)" in result.output
+    assert f"(sequence {top - 2}-{top})" in result.output
     with cluster_app.app_context():
         report = services.reconcile(_campaign())
-        assert report["missing"] == {"count": 3, "ranges": [[7, 9]]}
-        assert report["acknowledged_mark"] == 9 and report["repairs"] == []
+        assert report["missing"] == {"count": 3, "ranges": [[top - 2, top]]}
+        assert report["acknowledged_mark"] == top and report["repairs"] == []
         db.session.remove()
-    # The numbers are never handed out again: the next vote is 10 and the gap stays visible.
+    # The numbers are never handed out again: the next vote goes on past them and the margin,
+    # and the gap stays visible.
     after = _vote(client, org, 30, numbers[0]).json
-    assert after["vote_id"].split("-")[1] == "10"
+    assert after["vote_id"].split("-")[1] == str(top + margin + 1)
     assert _drain(runner).startswith("drained")
     verified = runner.invoke(args=["votes", "verify", "--campaign", "v1"])
-    assert verified.exit_code == 0 and "chain ok: 7 votes" in verified.output
+    assert verified.exit_code == 5 and "chain ok: 7 votes" in verified.output
     assert runner.invoke(args=["votes", "reconcile", "--campaign", "v1"]).exit_code == 3
 
 

@@ -13,12 +13,17 @@
 -- KEYS[10] ipmin     string: vote attempts from this address in this minute
 -- KEYS[11] velocity  hash: number:minute -> votes in that minute (the nominee's own pace)
 -- KEYS[12] votermin  string: vote attempts by this voter in this minute
+-- KEYS[13] blocked   set: voters the committee blocked in this campaign
+-- KEYS[14] rewinds   list: rewind events waiting to be recorded in the database
+-- KEYS[15] rebuild   string: set while quotas must be rebuilt after a rewind
 -- ARGV: now_ms, day, voter, number, ip, device, user_agent, rank_prefix, has_pass,
 --       voter_created_ms, minute, use_idem ('1' when the request sent a key),
 --       ip_hard_per_minute, voter_hard_per_minute (0: no limit), id_suffix (random),
 --       floor_epoch, floor_seq (the highest sequence this process saw acknowledged in that
 --       campaign epoch; a lower sequence means this server lost acknowledged votes),
---       strict ('1' when the caller WAITs for replicas after the script)
+--       strict ('1' when the caller WAITs for replicas after the script),
+--       idempotency key (the request's, '' when none: it travels with the ledger entry),
+--       rewind margin (a lifted sequence goes on this far above the floor)
 -- Returns {'ok', answer, epoch, seq, lifted_from ('' unless the floor lifted the sequence)},
 -- {'replay', answer}, {'err', code[, detail]} or {'sync'}.
 local now = tonumber(ARGV[1])
@@ -43,6 +48,10 @@ if use_idem then
     end
     return {'replay', first}
   end
+end
+
+if redis.call('SISMEMBER', KEYS[13], voter) == 1 then
+  return {'err', 'voter_blocked'}
 end
 
 -- Hard limits: every attempt counts, accepted or not; past them the caller must wait.
@@ -126,8 +135,17 @@ local seq_floor = tonumber(ARGV[17] or '0') or 0
 if seq_floor > 0 and meta[12] and ARGV[16] == meta[12] then
   local current = tonumber(redis.call('GET', KEYS[9]) or '0')
   if current < seq_floor then
-    redis.call('SET', KEYS[9], tostring(seq_floor))
+    -- This server lost votes this process acknowledged: go on past them plus the margin
+    -- (other processes may have acknowledged more), record the event, and make the next
+    -- votes wait (no meta) until the quotas are rebuilt.
+    local target = seq_floor + tonumber(ARGV[20] or '0')
+    redis.call('SET', KEYS[9], tostring(target))
     lifted = tostring(current)
+    redis.call('RPUSH', KEYS[14], cjson.encode({key = meta[10] .. '-' .. ARGV[1] .. '-' ..
+      ARGV[15], at = now, by = 'vote', reason = 'rewound', from = current, known = seq_floor,
+      to = target}))
+    redis.call('SET', KEYS[15], '1')
+    redis.call('DEL', KEYS[1])
   end
 end
 
@@ -153,7 +171,7 @@ end
 
 redis.call('XADD', KEYS[8], '*', 'kind', 'vote', 'id', vote_id, 'seq', tostring(seq),
   'v', voter, 'n', number, 'c', category, 't', ARGV[1], 'day', ARGV[2], 'ip', ARGV[5],
-  'dev', ARGV[6], 'ua', ARGV[7], 'st', status, 'why', reason, 'vc', ARGV[10])
+  'dev', ARGV[6], 'ua', ARGV[7], 'st', status, 'why', reason, 'vc', ARGV[10], 'ik', ARGV[19])
 
 -- While the campaign hides counts, the answer does not reveal them either.
 local hide_from = tonumber(meta[11] or '-1')
