@@ -20,15 +20,18 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, TypeVar
 
-from flask import Flask, has_app_context
+from flask import Flask, current_app, has_app_context
 from rq import Worker
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, get_current_job
 from rq.utils import now as rq_now
+from sqlalchemy.exc import OperationalError
 
 from core import logs
+from core.clock import utcnow
 from core.extensions import QUEUE_NAMES, db, redis_store, sqlite_write_intent
 from core.metrics import record_job
 
@@ -97,24 +100,105 @@ def init_app(app: Flask) -> None:
     os.register_at_fork(after_in_child=_dispose_after_fork)
 
 
+# When the outermost job function now running first started (its retries keep it): the moment
+# a job's work belongs to, such as the minute of a tally snapshot.
+_started_at: contextvars.ContextVar[datetime | None] = contextvars.ContextVar(
+    "zuimei_job_started_at", default=None
+)
+
+# How long a job waits before each new attempt after SQLite refused it the write lock (each
+# attempt itself waits up to busy_timeout, 10 s, for the lock). Overridden by the app setting
+# JOB_LOCK_RETRY_DELAYS.
+LOCK_RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0)
+
+
+def job_started_at() -> datetime:
+    """When the job function being run first started, retries included (now outside a job)."""
+    return _started_at.get() or utcnow()
+
+
+def is_sqlite_lock_error(exc: BaseException) -> bool:
+    """SQLite refused a statement because another connection holds the lock (SQLITE_BUSY,
+    "database is locked", also after busy_timeout ran out) — a reason to try again, not a
+    fault of the job."""
+    if not isinstance(exc, OperationalError):
+        return False
+    text = str(exc.orig if exc.orig is not None else exc).lower()
+    return "database is locked" in text or "database table is locked" in text
+
+
 def app_job(func: F) -> F:
-    """Run a job function inside an app context (reusing one if the caller has it, as tests do),
-    and end its database session whatever happens."""
+    """Run a job function inside an app context (reusing one if the caller has it: the worker
+    command pushes one, and so do tests), and end its database session whatever happens.
+
+    On SQLite the job takes the write lock when it begins a transaction (``BEGIN IMMEDIATE``,
+    as write requests do), whether it made its app context or found one: a deferred transaction
+    that reads and then writes is refused at once when another writer committed in between.
+    The outermost job function is run again, after a pause, when SQLite still refused it the
+    lock (jobs are idempotent); its first start stays its ``job_started_at``."""
 
     name = f"{func.__module__}.{func.__name__}"
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         if has_app_context():
-            return _run(func, name, args, kwargs)
+            return _in_context(func, name, args, kwargs)
         with _job_app().app_context():
-            sqlite_write_intent.set(True)
             try:
-                return _run(func, name, args, kwargs)
+                return _in_context(func, name, args, kwargs)
             finally:
                 db.session.remove()
 
     return wrapper  # type: ignore[return-value]
+
+
+def _in_context(func: Callable[..., Any], name: str, args: Any, kwargs: Any) -> Any:
+    intent = sqlite_write_intent.set(True)
+    try:
+        if _started_at.get() is not None:  # called by another job function: its run, its retries
+            return _run(func, name, args, kwargs)
+        queued = get_current_job() is not None
+        if queued:
+            _end_read_transaction()
+        started = _started_at.set(utcnow())
+        try:
+            # Counted and timed as one run of the job, however many attempts it took.
+            return _run(functools.partial(_with_lock_retries, func, name), name, args, kwargs)
+        finally:
+            _started_at.reset(started)
+            if queued:  # a worker's run: the next job starts from a fresh session
+                db.session.remove()
+    finally:
+        sqlite_write_intent.reset(intent)
+
+
+def _end_read_transaction() -> None:
+    """A queued job run in an app context that has a transaction open already (a SimpleWorker
+    in the caller's context): end it when it only read, so the job's first statement begins
+    a transaction of its own, with the write lock."""
+    session = db.session()
+    if session.in_transaction() and not (session.new or session.dirty or session.deleted):
+        session.rollback()
+
+
+def _with_lock_retries(func: Callable[..., Any], name: str, *args: Any, **kwargs: Any) -> Any:
+    delays = tuple(current_app.config.get("JOB_LOCK_RETRY_DELAYS") or LOCK_RETRY_DELAYS)
+    attempt = 0
+    while True:
+        try:
+            return func(*args, **kwargs)
+        except OperationalError as exc:
+            if not is_sqlite_lock_error(exc) or attempt >= len(delays):
+                raise
+            db.session.rollback()
+            log.warning(
+                "job %s refused by the SQLite lock; attempt %d again in %.1f s",
+                name,
+                attempt + 2,
+                delays[attempt],
+            )
+            time.sleep(delays[attempt])
+            attempt += 1
 
 
 def _run(func: Callable[..., Any], name: str, args: Any, kwargs: Any) -> Any:

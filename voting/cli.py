@@ -9,7 +9,7 @@ from flask.cli import AppGroup
 
 from campaigns import services as campaign_services
 from core.errors import AppError
-from core.extensions import db
+from core.extensions import db, sqlite_write_intent
 from voting import ledger, rewinds, services
 from voting.reconciliation import quarantined_entries
 
@@ -28,6 +28,7 @@ def _campaign(slug: str):  # type: ignore[no-untyped-def]
 def drain(slug: str) -> None:
     """Move the campaign's undrained ledger entries into the votes table now."""
     _campaign(slug)
+    sqlite_write_intent.set(True)  # a command that writes takes the lock as a request does
     click.echo(f"drained {services.drain_campaign(slug)} entries")
 
 

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from campaigns.models import Campaign
 from core.errors import ServiceUnavailable
 from core.extensions import VOTE_REDIS_ERRORS, db, redis_store
-from core.jobs import app_job, enqueue, periodic
+from core.jobs import app_job, enqueue, job_started_at, periodic
 from core.types import utcnow
 from voting import fraud, ledger, rewinds
 from voting.models import FraudScan
@@ -30,6 +30,9 @@ _ACTIVE_PHASES = ("voting", "judging", "publicity")
 # A batch of 500 takes well under a second; the lock is renewed after each one.
 DRAIN_LOCK_SECONDS = 30
 DRAIN_MAX_SECONDS = 20
+# Entries a failed run read and never acknowledged are claimed again after this long: the drain
+# lock makes this run the only drainer, and storing is idempotent on the vote id.
+DRAIN_RECLAIM_MS = 3000
 SCAN_TIMEOUT = 900
 
 
@@ -96,7 +99,9 @@ def drain(slug: str) -> int:
         # The lock is renewed after every batch, so a drainer that dies (kill -9, a lost host,
         # Redis gone before the release below) holds the next one up for DRAIN_LOCK_SECONDS at
         # most; the drain returns after DRAIN_MAX_SECONDS so that a warm shutdown can end it.
-        return drain_campaign(slug, max_seconds=DRAIN_MAX_SECONDS, on_batch=lock.reacquire)
+        return drain_campaign(
+            slug, max_seconds=DRAIN_MAX_SECONDS, on_batch=lock.reacquire, idle_ms=DRAIN_RECLAIM_MS
+        )
     finally:
         try:
             lock.release()
@@ -168,8 +173,9 @@ def enqueue_scan(scan_id: int) -> Any:
 @app_job
 def snapshot_tallies() -> dict[str, int]:
     written = {}
+    at = job_started_at()  # a run retried after the SQLite lock keeps the minute it began in
     for campaign in db.session.scalars(select(Campaign).where(Campaign.phase == "voting")):
-        written[campaign.slug] = fraud.snapshot_tallies(campaign)
+        written[campaign.slug] = fraud.snapshot_tallies(campaign, at)
     db.session.commit()
     return written
 
