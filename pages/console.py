@@ -6,21 +6,26 @@ The pages are server-rendered shells: what the server knows without Redis (the c
 categories, the review queue, the phase history) is rendered here; live figures, decisions and
 edits go through the same /api/v1 endpoints as any other client, from console.js. The reads
 behind each page live beside it by concern: console_campaign (the create form and settings),
-console_review (the queue) and console_fraud (the vote browser's filters); the fraud desk's
-held votes, flags and scans come from voting.services."""
+console_review (the queue) and console_fraud (the vote browser's filters and blocked voters);
+the fraud desk's held votes, flags and scans come from voting.services. The vote browser's 屏蔽
+and 解除屏蔽 are plain form posts (with the page's CSRF token) handled here by voting.blocks."""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Blueprint, g, request
+from flask import Blueprint, g, redirect, request
 
 from awards import services as award_services
 from campaigns import services as campaign_services
 from campaigns.labels import AUDIT_LABELS, PHASE_LABELS, ROLE_LABELS
 from campaigns.models import PHASES, Account, Campaign
 from core.errors import AppError
+from core.extensions import db
+from core.web import require_csrf
 from media.labels import MEDIA_STATUS_LABELS
 from nominations.labels import ACTION_LABELS, STATUS_LABELS
 from nominations.schemas import NominationListArgsSchema
@@ -35,8 +40,19 @@ from pages.console_campaign import (
     nominee_directory,
     timezones,
 )
-from pages.console_fraud import FLAG_STATUSES, VOTE_STATUSES, vote_filters
+from pages.console_fraud import (
+    BLOCKS_SHOWN,
+    FLAG_STATUSES,
+    VOTE_STATUSES,
+    back_query,
+    back_url,
+    block_notice,
+    blocked_rows,
+    form_voter_id,
+    vote_filters,
+)
 from pages.console_review import QUEUE_VIEWS, review_queue, status_counts, todo_count, view_counts
+from voting import blocks as voting_blocks
 from voting import services as voting_services
 from voting.labels import (
     DECISION_LABELS,
@@ -312,6 +328,7 @@ def fraud(slug: str) -> Any:
         by_status=by_status,
         held=held,
         held_total=sum(h["pending"] for h in held),
+        blocked_total=voting_blocks.count_blocks(campaign, True),
     )
 
 
@@ -320,10 +337,16 @@ def fraud(slug: str) -> Any:
 def votes(slug: str) -> Any:
     """The vote browser: every stored vote by status, nominee, address prefix, voter, flag and
     time (in the campaign's time zone), a page at a time, with CSV and Excel downloads of exactly
-    the filtered votes through the API's exports."""
-    campaign = _campaign(slug)
-    form, query, loaded, errors = vote_filters(campaign, request.args)
-    page = query_args(_VOTE_PAGE_ARGS, request.args)["page"]
+    the filtered votes through the API's exports; each voter can be blocked (屏蔽) with a reason,
+    and the blocked voters are listed with 解除屏蔽."""
+    return _votes_page(_campaign(slug), request.args, notice=block_notice(request.args))
+
+
+def _votes_page(
+    campaign: Campaign, args: Mapping[str, Any], *, status: int = 200, **extra: Any
+) -> Any:
+    form, query, loaded, errors = vote_filters(campaign, args)
+    page = query_args(_VOTE_PAGE_ARGS, args)["page"]
     items: list[Vote] = []
     total = 0
     if loaded is not None:
@@ -337,10 +360,12 @@ def votes(slug: str) -> Any:
     without_flag = {name: value for name, value in shown.items() if name != "flag"}
     api = f"/api/v1/admin/campaigns/{campaign.slug}"
     suffix = f"?{urlencode(query)}" if query else ""
+    blocked, blocked_total = blocked_rows(campaign)
     return _page(
         "pages/console/votes.html",
         campaign,
         "votes",
+        status=status,
         data={"page": "votes", "slug": campaign.slug, "timezone": campaign.timezone},
         form=form,
         errors=errors,
@@ -358,4 +383,66 @@ def votes(slug: str) -> Any:
         describe_vote_reason=describe_vote_reason,
         nominees=nominee_directory(campaign),
         categories={c.code: c.name for c in campaign.categories},
+        # The page the block forms come back to: these filters, this page.
+        back=urlencode({**shown, **({"page": page} if page > 1 else {})}),
+        blocked=blocked,
+        blocked_total=blocked_total,
+        blocked_shown=BLOCKS_SHOWN,
+        blocked_ids=voting_blocks.refused_among(campaign, sorted({v.voter_id for v in items})),
+        **({"notice": None, "block_error": None, "lift_error": None} | extra),
     )
+
+
+def _csrf_first(view: Any) -> Any:
+    """A form post's CSRF token is checked before the session: a stale page gets the 403 page
+    "页面已过期" instead of a trip to the login page."""
+
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        require_csrf()
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+@bp.route("/c/<slug>/votes/block", methods=["POST"])
+@_csrf_first
+@staff_page("admin", login="console")
+def block_voter(slug: str) -> Any:
+    """The vote browser's 屏蔽 form: block one voter, with a reason, then back to the same page."""
+    campaign = _campaign(slug)
+    back = back_query(request.form.get("back"))
+    reason = request.form.get("reason", "")[:1000]
+    try:
+        voter_id = form_voter_id(request.form.get("voter_id"))
+        voting_blocks.block_voter(campaign, voter_id, g.account, reason, "browser")
+        db.session.commit()
+    except AppError as exc:
+        db.session.rollback()
+        failed = {
+            "voter_id": str(request.form.get("voter_id", ""))[:12],
+            "reason": reason,
+            "error": exc,
+        }
+        return _votes_page(campaign, back, status=exc.status, block_error=failed)
+    warning = voting_blocks.publish_blocks(campaign, [voter_id])
+    return redirect(back_url(campaign, back, blocked=voter_id, unpublished=warning and 1), 303)
+
+
+@bp.route("/c/<slug>/votes/blocks/<id:voter_id>/lift", methods=["POST"])
+@_csrf_first
+@staff_page("admin", login="console")
+def lift_block(slug: str, voter_id: int) -> Any:
+    """The blocked list's 解除屏蔽 form: lift a voter's block, with a reason."""
+    campaign = _campaign(slug)
+    back = back_query(request.form.get("back"))
+    reason = request.form.get("reason", "")[:1000]
+    try:
+        voting_blocks.unblock_voter(campaign, voter_id, g.account, reason)
+        db.session.commit()
+    except AppError as exc:
+        db.session.rollback()
+        failed = {"voter_id": str(voter_id), "reason": reason, "error": exc}
+        return _votes_page(campaign, back, status=exc.status, lift_error=failed)
+    warning = voting_blocks.publish_blocks(campaign, [voter_id])
+    return redirect(back_url(campaign, back, lifted=voter_id, unpublished=warning and 1), 303)

@@ -5,18 +5,21 @@ from __future__ import annotations
 from flask import Flask
 
 from campaigns import ports as campaign_ports
-from core.extensions import db
+from core.extensions import api, db
 from nominations import ports as nomination_ports
-from voting import counts, fraud, schemas, state
+from voting import block_routes, counts, fraud, schemas, state
 
 
 def init_app(app: Flask) -> None:
     """Publish campaign changes to the vote script after each commit of the app's session, and
-    give campaigns and nominations what they need from voting. Once per process, however many
-    apps are made (the registrations are process-wide and idempotent)."""
+    give campaigns and nominations what they need from voting. Those registrations are
+    process-wide and idempotent (many apps in one process register once); the voter-block routes
+    are registered with each app."""
     state.publish_after_commit(db.session)
     nomination_ports.register_counts(
         counts_hidden=counts.counts_hidden, vote_counts=counts.vote_counts
     )
     nomination_ports.register_view_counter(fraud.count_view)
     campaign_ports.register_fraud_settings_check(schemas.check_fraud_settings)
+    # The committee's voter blocks have their own blueprint; this app serves and documents it.
+    api.register_blueprint(block_routes.blp)

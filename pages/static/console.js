@@ -1180,6 +1180,7 @@
       show($('flag-dismiss'), flag.status === 'open');
       show($('flag-undo'), flag.status !== 'open');
       showError($('flag-error'), '');
+      if (!blockShownFor(flag.id)) resetBlock(flag.id);
       show($('flag-body'), true);
       show($('flag-placeholder'), false);
       ZM.qsa('#flag-table tr[data-id]').forEach(function (r) {
@@ -1226,6 +1227,38 @@
           var row = ZM.qs('#flag-table tr[data-id="' + res.data.id + '"]');
           if (row) row.classList.add('decided');
         }
+      });
+    }
+
+    /* "屏蔽这些投票人": block every voter the flag names, with its own reason. */
+    var blockFlag = null;
+    function blockShownFor(id) { return blockFlag === id; }
+    function resetBlock(id) {
+      blockFlag = id;
+      $('flag-block-reason').value = '';
+      showError($('flag-block-error'), '');
+      show($('flag-block-result'), false);
+    }
+    function blockVoters() {
+      if (!current) return;
+      var reason = $('flag-block-reason').value.trim();
+      var error = $('flag-block-error');
+      if (reason.length < 2) { showError(error, '请填写屏蔽理由（2–500 字）'); $('flag-block-reason').focus(); return; }
+      showError(error, '');
+      var button = $('flag-block-voters');
+      var flagId = current.id;
+      busy(button, true);
+      ZM.api('POST', ADMIN + '/fraud/flags/' + flagId + '/block-voters', { reason: reason }).then(function (res) {
+        busy(button, false);
+        if (!current || current.id !== flagId) return;
+        if (!res.ok) { showError(error, ZM.errorOf(res).message); return; }
+        $('flag-block-reason').value = '';
+        var text = '已屏蔽 ' + num(res.data.blocked.length) + ' 位投票人' +
+          (res.data.already_blocked.length ? '（另有 ' + num(res.data.already_blocked.length) + ' 位此前已屏蔽）' : '') + '。';
+        if (res.data.warning) text += res.data.warning.message;
+        setText('flag-block-result', text);
+        show($('flag-block-result'), true);
+        ZM.toast('已屏蔽 ' + num(res.data.blocked.length) + ' 位投票人', res.data.warning ? 'error' : 'ok');
       });
     }
 
@@ -1306,6 +1339,7 @@
     $('flag-confirm').addEventListener('click', function () { act('confirm'); });
     $('flag-dismiss').addEventListener('click', function () { act('dismiss'); });
     $('flag-undo').addEventListener('click', function () { act('undo'); });
+    $('flag-block-voters').addEventListener('click', blockVoters);
     renderFlags();
     loadDecisions();
     heldVotes(function () {
