@@ -7,10 +7,8 @@ from __future__ import annotations
 
 from flask import Flask
 
-from core import health
 from pages import console, console_accounts, console_awards, console_ledger, h5, portal
 from pages.common import assets, auth
-from voting import rewinds
 
 
 def init_app(app: Flask) -> None:
@@ -22,5 +20,3 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(console_awards.bp)
     app.register_blueprint(console_accounts.bp)
     app.register_blueprint(console_ledger.bp)
-    # /readyz names unacknowledged rewinds of the vote Redis (200, status "degraded").
-    health.register_alert("ledger_rewinds", rewinds.readiness_alert)

@@ -5,9 +5,10 @@ from __future__ import annotations
 from flask import Flask
 
 from campaigns import ports as campaign_ports
+from core import health
 from core.extensions import api, db
 from nominations import ports as nomination_ports
-from voting import block_routes, counts, fraud, schemas, state
+from voting import block_routes, counts, fraud, rewinds, schemas, state
 
 
 def init_app(app: Flask) -> None:
@@ -21,5 +22,7 @@ def init_app(app: Flask) -> None:
     )
     nomination_ports.register_view_counter(fraud.count_view)
     campaign_ports.register_fraud_settings_check(schemas.check_fraud_settings)
+    # /readyz names unacknowledged rewinds of the vote Redis (200, status "degraded").
+    health.register_alert("ledger_rewinds", rewinds.readiness_alert)
     # The committee's voter blocks have their own blueprint; this app serves and documents it.
     api.register_blueprint(block_routes.blp)
