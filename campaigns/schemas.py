@@ -240,9 +240,11 @@ class CategorySchema(Schema):
 
 
 class PublicRulesSchema(Schema):
+    """What a voter plans by. Never a pressure check (the per-network captcha threshold
+    included) or a detector threshold: knowing them is knowing how to brush unseen."""
+
     votes_per_day = fields.Integer()
     votes_per_nominee_per_day = fields.Integer()
-    ip_soft_limit = fields.Integer()
     hide_counts = fields.Boolean()
     # Stored as ISO 8601 text in the rules JSON.
     hide_counts_from = fields.String(allow_none=True)

@@ -67,6 +67,15 @@ def test_admins_keep_every_rule(client: FlaskClient, org: Org) -> None:
     assert body["rules"]["fraud"] == {"address_concentration": {"min_votes": 12}}
 
 
+def test_the_public_view_keeps_the_pressure_checks_hidden(client: FlaskClient, org: Org) -> None:
+    _campaign(org)
+    body = client.get("/api/v1/campaigns/c1").json
+    assert body["rules"]["votes_per_day"] == 5
+    assert not SECRET_RULES & set(body["rules"])
+    values = [v for k, v in _leaves(body) if not k.endswith(("_start", "_end", "_from"))]
+    assert 17 not in values and 9 not in values and 12 not in values
+
+
 def test_judges_and_strangers_are_refused(client: FlaskClient, org: Org) -> None:
     _campaign(org)
     judge = client.get("/api/v1/admin/campaigns/c1", headers=org.headers("judge"))
