@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from awards.exports import KINDS
+from awards.exports import KINDS, VOTE_KINDS
 from core.schemas import PageArgsSchema, PageMetaMixin
+from voting.schemas import VoteFilterSchema
 
 
 class CriterionSchema(Schema):
@@ -252,7 +253,19 @@ class ExportCreateSchema(Schema):
     kind = fields.String(
         required=True,
         validate=validate.OneOf(KINDS),
-        metadata={"description": "workbook (xlsx), winners_html (printable list), audit_csv"},
+        metadata={
+            "description": "workbook (xlsx), winners_html (printable list), audit_csv, "
+            "votes_xlsx / votes_csv (every vote, one row each; the workbook continues on a "
+            "new sheet before Excel's 1,048,576 rows)"
+        },
+    )
+    filters = fields.Nested(
+        VoteFilterSchema,
+        load_default=None,
+        metadata={
+            "description": f"only for {', '.join(VOTE_KINDS)}: the vote browser's filters "
+            "(422 filters_not_supported for another kind)"
+        },
     )
 
 
@@ -268,7 +281,26 @@ class ExportStatusSchema(Schema):
         metadata={"description": "queued, started, finished, failed (rq's job status)"}
     )
     progress = fields.Integer(metadata={"description": "0–100"})
+    filters = fields.Dict(
+        metadata={"description": "the vote kinds' filters (ISO 8601 times); {} for the others"}
+    )
+    rows_done = fields.Integer(
+        allow_none=True, metadata={"description": "vote kinds: votes written so far"}
+    )
+    rows_total = fields.Integer(
+        allow_none=True, metadata={"description": "vote kinds: votes the export will hold"}
+    )
+    requested_at = fields.String(allow_none=True, metadata={"description": "ISO 8601"})
+    requested_by = fields.String(allow_none=True)
     file = fields.String(allow_none=True)
     size = fields.Integer(allow_none=True)
+    status_url = fields.String(metadata={"description": "poll this for progress"})
     download_url = fields.String(allow_none=True)
     error = fields.Nested(ExportErrorSchema, allow_none=True)
+
+
+class ExportListSchema(Schema):
+    items = fields.List(
+        fields.Nested(ExportStatusSchema),
+        metadata={"description": "the campaign's latest exports, newest first"},
+    )

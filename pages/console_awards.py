@@ -14,6 +14,7 @@ from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, request, send_file
 
+from awards import exports as award_exports
 from awards import services as award_services
 from awards.labels import (
     ADJUSTMENT_LABELS,
@@ -30,6 +31,7 @@ from campaigns.labels import PHASE_LABELS, phase_label
 from campaigns.models import Campaign
 from core.errors import AppError, NotFound, error_response
 from pages.common import error_page, local_time, render_page, staff_page
+from voting.exports import FILTER_LABELS
 
 bp = Blueprint("console_awards", __name__, url_prefix="/console", template_folder="templates")
 bp.register_error_handler(AppError, error_page)
@@ -265,12 +267,16 @@ def objection_attachment(slug: str, objection_id: int) -> Response:
 @bp.route("/c/<slug>/exports")
 @staff_page("admin", login="console")
 def exports_page(slug: str) -> Any:
+    """Every export kind to start, and the campaign's recent exports (whoever started them,
+    from here or from the vote browser's download links) with progress and download."""
     campaign = _campaign(slug)
+    labels = {**EXPORT_LABELS, **award_exports.VOTE_EXPORT_LABELS}
+    helps = {**EXPORT_HELP, **award_exports.VOTE_EXPORT_HELP}
     kinds = [
         {
             "kind": kind,
-            "label": EXPORT_LABELS[kind],
-            "help": EXPORT_HELP[kind],
+            "label": labels[kind],
+            "help": helps[kind],
             "ext": award_services.EXTENSIONS[kind],
         }
         for kind in award_services.KINDS
@@ -280,5 +286,10 @@ def exports_page(slug: str) -> Any:
         campaign,
         "exports",
         kinds=kinds,
-        data={"slug": campaign.slug, "kinds": kinds},
+        data={
+            "slug": campaign.slug,
+            "kinds": kinds,
+            "focus": request.args.get("job", "")[:64],
+            "filter_labels": FILTER_LABELS,
+        },
     )

@@ -4,9 +4,7 @@ once, reversible, audited, and chained by hash."""
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 import logging
 from collections import Counter
@@ -15,7 +13,6 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from openpyxl import Workbook
 from sqlalchemy import func, select
 
 from campaigns.models import Account, Campaign
@@ -634,64 +631,3 @@ def browse_votes(
         query.order_by(Vote.chain_index).limit(per_page).offset((page - 1) * per_page)
     ).all()
     return list(rows), total
-
-
-CSV_COLUMNS = (
-    "id",
-    "nominee_number",
-    "category_code",
-    "status",
-    "status_reason",
-    "at",
-    "day",
-    "voter_id",
-    "ip",
-    "device",
-    "user_agent",
-    "hash",
-)
-
-
-def export_votes_csv(campaign: Campaign, filters: dict[str, Any]) -> Iterator[str]:
-    """CSV rows (UTF-8 BOM first, for Excel) streamed from the database in batches."""
-    yield "\ufeff"
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(CSV_COLUMNS)
-    result = db.session.execute(
-        votes_query(campaign, filters).order_by(Vote.chain_index).execution_options(yield_per=5000)
-    )
-    try:
-        for count, vote in enumerate(result.scalars(), start=1):
-            values = [getattr(vote, name) for name in CSV_COLUMNS]
-            values[5] = vote.at.isoformat()
-            # A cell starting with = + - @ would run as a formula in Excel.
-            writer.writerow(
-                [f"'{v}" if isinstance(v, str) and v[:1] in "=+-@" else v for v in values]
-            )
-            if count % 1000 == 0:
-                yield buffer.getvalue()
-                buffer.seek(0)
-                buffer.truncate()
-        yield buffer.getvalue()
-    finally:
-        result.close()
-
-
-def export_votes_xlsx(campaign: Campaign, filters: dict[str, Any], path: Any) -> Any:
-    """The same rows as the CSV, as an Excel workbook written row by row (write-only mode)."""
-    workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet("投票记录")
-    sheet.append(list(CSV_COLUMNS))
-    result = db.session.execute(
-        votes_query(campaign, filters).order_by(Vote.chain_index).execution_options(yield_per=5000)
-    )
-    try:
-        for vote in result.scalars():
-            values: list[Any] = [getattr(vote, name) for name in CSV_COLUMNS]
-            values[5] = vote.at.replace(tzinfo=None)  # UTC; Excel has no time zones
-            sheet.append([f"'{v}" if isinstance(v, str) and v[:1] in "=+-@" else v for v in values])
-    finally:
-        result.close()
-    workbook.save(path)
-    return path

@@ -2,21 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from typing import Any
 
-from flask import (
-    Response,
-    current_app,
-    g,
-    redirect,
-    request,
-    send_file,
-    stream_with_context,
-    url_for,
-)
+from flask import Response, current_app, g, redirect, request, url_for
 from flask_smorest import Blueprint
 
 from campaigns import services as campaign_services
@@ -55,7 +44,6 @@ from voting.schemas import (
     TrendSchema,
     VoteBrowseArgsSchema,
     VoteCreateSchema,
-    VoteFilterSchema,
     VotePageSchema,
     VoteResultSchema,
     VoterTokenSchema,
@@ -484,45 +472,3 @@ def browse_votes(args: dict[str, Any], slug: str) -> dict[str, Any]:
     page, per_page = args.pop("page"), args.pop("per_page")
     items, total = fraud.browse_votes(campaign_services.get_campaign(slug), args, page, per_page)
     return {"items": items, "page": page, "per_page": per_page, "total": total}
-
-
-@blp.route("/admin/campaigns/<slug>/votes.csv", methods=["GET"])
-@blp.doc(security=BEARER)
-@blp.arguments(VoteFilterSchema, location="query")
-@blp.response(200, description="CSV (UTF-8 with BOM), streamed")
-@blp.alt_response(404, schema=ErrorEnvelopeSchema, description="campaign_not_found")
-@campaign_services.staff_required(*ADMIN)
-def export_votes(args: dict[str, Any], slug: str) -> Response:
-    """The same filters, as a CSV download streamed from the database."""
-    campaign = campaign_services.get_campaign(slug)
-    return Response(
-        stream_with_context(fraud.export_votes_csv(campaign, args)),
-        mimetype="text/csv",
-        headers={
-            "Content-Disposition": f"attachment; filename={slug}-votes.csv",
-            "Cache-Control": "private, no-store",
-        },
-    )
-
-
-@blp.route("/admin/campaigns/<slug>/votes.xlsx", methods=["GET"])
-@blp.doc(security=BEARER)
-@blp.arguments(VoteFilterSchema, location="query")
-@blp.response(200, description="Excel workbook (times in UTC)")
-@blp.alt_response(404, schema=ErrorEnvelopeSchema, description="campaign_not_found")
-@campaign_services.staff_required(*ADMIN)
-def export_votes_xlsx(args: dict[str, Any], slug: str) -> Response:
-    """The same filters, as an Excel workbook."""
-    campaign = campaign_services.get_campaign(slug)
-    handle = tempfile.NamedTemporaryFile(suffix=".xlsx", delete=False)  # noqa: SIM115
-    handle.close()
-    path = fraud.export_votes_xlsx(campaign, args, handle.name)
-    response = send_file(
-        path,
-        mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        as_attachment=True,
-        download_name=f"{slug}-votes.xlsx",
-    )
-    response.headers["Cache-Control"] = "private, no-store"
-    response.call_on_close(lambda: os.unlink(path))
-    return response

@@ -1153,18 +1153,17 @@
   var EXPORT_STATUS = { queued: '排队中', started: '生成中', deferred: '等待中', scheduled: '等待中', finished: '已完成', failed: '失败', stopped: '已停止', canceled: '已取消', expired: '已过期' };
 
   function exportsPage(root, data) {
+    // The list comes from the server (GET …/exports): exports started here, by a colleague, or
+    // from the vote browser's download links (which land here with ?job=<id>) all show.
     var slug = encodeURIComponent(data.slug);
     var base = '/api/v1/admin/campaigns/' + slug + '/exports';
-    var storeKey = 'zm-b2-exports:' + data.slug;
     var labels = {};
     (data.kinds || []).forEach(function (k) { labels[k.kind] = k.label; });
+    var filterLabels = data.filter_labels || {};
     var jobs = [];
-    try { jobs = JSON.parse(window.sessionStorage.getItem(storeKey) || '[]') || []; } catch (e) { jobs = []; }
+    var polling = {};
     var rows = document.getElementById('b2-export-rows');
 
-    function save() {
-      try { window.sessionStorage.setItem(storeKey, JSON.stringify(jobs.slice(0, 20))); } catch (e) { /* private mode */ }
-    }
     function running(job) { return ['queued', 'started', 'deferred', 'scheduled'].indexOf(job.status) >= 0; }
     function size(bytes) {
       if (!bytes) return '';
@@ -1172,10 +1171,20 @@
       if (bytes < 1048576) return (bytes / 1024).toFixed(1) + ' KB';
       return (bytes / 1048576).toFixed(1) + ' MB';
     }
+    function count(n) { return Number(n || 0).toLocaleString('zh-CN'); }
+    function filtersText(filters) {
+      var keys = Object.keys(filters || {});
+      if (!keys.length) return '';
+      return keys.map(function (k) {
+        var v = filters[k];
+        if (k === 'start' || k === 'end') v = ZM.fmtTime(v);
+        return (filterLabels[k] || k) + '：' + v;
+      }).join('；');
+    }
     function render() {
       ZM.clear(rows);
       if (!jobs.length) {
-        rows.appendChild(el('tr', { class: 'b2-empty' }, [el('td', { colspan: '4', class: 'muted', text: '本次会话尚未导出。' })]));
+        rows.appendChild(el('tr', { class: 'b2-empty' }, [el('td', { colspan: '4', class: 'muted', text: '暂无导出任务。' })]));
       }
       jobs.forEach(function (job) {
         var outcome;
@@ -1190,38 +1199,59 @@
           outcome = el('span', { class: 'muted', text: EXPORT_STATUS[job.status] || job.status });
         }
         var pct = Math.max(0, Math.min(100, job.progress || 0));
-        rows.appendChild(el('tr', { 'data-job': job.job_id, 'data-status': job.status, 'data-testid': 'export-job' }, [
-          el('td', { text: labels[job.kind] || job.kind }),
-          el('td', { class: 'small', text: ZM.fmtTime(job.started_at) }),
-          el('td', {}, [el('div', { class: 'b2-meter' }, [
-            el('progress', { max: '100', value: String(pct), 'aria-label': '导出进度', 'data-testid': 'export-progress' }),
-            el('span', { class: 'num', text: pct + '%' })
-          ])]),
+        var what = [el('div', { text: labels[job.kind] || job.kind })];
+        var filters = filtersText(job.filters);
+        if (filters) what.push(el('div', { class: 'small muted', 'data-testid': 'export-filters', text: filters }));
+        var meter = [
+          el('progress', { max: '100', value: String(pct), 'aria-label': '导出进度', 'data-testid': 'export-progress' }),
+          el('span', { class: 'num', text: pct + '%' })
+        ];
+        if (job.rows_total !== null && job.rows_total !== undefined) {
+          meter.push(el('span', { class: 'small muted num', 'data-testid': 'export-rows', text: count(job.rows_done) + ' / ' + count(job.rows_total) + ' 条' }));
+        }
+        var attrs = { 'data-job': job.job_id, 'data-status': job.status, 'data-testid': 'export-job' };
+        if (job.job_id === data.focus) what.push(el('span', { class: 'badge', 'data-testid': 'export-focus', text: '刚刚发起' }));
+        rows.appendChild(el('tr', attrs, [
+          el('td', {}, what),
+          el('td', { class: 'small', text: ZM.fmtTime(job.requested_at) + (job.requested_by ? ' · ' + job.requested_by : '') }),
+          el('td', {}, [el('div', { class: 'b2-meter' }, meter)]),
           el('td', {}, [outcome])
         ]));
       });
       ZM.qsa('.b2-export-start', root).forEach(function (button) {
         var kind = button.getAttribute('data-kind');
-        button.disabled = jobs.some(function (j) { return j.kind === kind && running(j); });
+        // Only an unfiltered run of this kind blocks the button (the button starts an unfiltered one).
+        button.disabled = jobs.some(function (j) { return j.kind === kind && running(j) && !filtersText(j.filters); });
       });
     }
     function merge(job, state) {
-      job.status = state.status;
+      ['status', 'download_url', 'size', 'rows_done', 'rows_total', 'filters', 'requested_at', 'requested_by', 'kind'].forEach(function (key) {
+        if (state[key] !== undefined) job[key] = state[key];
+      });
       job.progress = state.status === 'finished' ? 100 : state.progress;
-      job.download_url = state.download_url;
-      job.size = state.size;
       job.error = state.error ? state.error.message : null;
     }
     function poll(job, delay) {
+      if (polling[job.job_id]) return;
+      polling[job.job_id] = true;
       setTimeout(function () {
         ZM.api('GET', base + '/' + encodeURIComponent(job.job_id)).then(function (res) {
+          polling[job.job_id] = false;
           if (res.ok) merge(job, res.data);
           else if (res.status === 404) { job.status = 'expired'; job.error = apiError(res); }
-          save();
           render();
           if (running(job)) poll(job, Math.min(3000, delay + 500));
         });
       }, delay);
+    }
+    function add(state) {
+      var job = jobs.filter(function (j) { return j.job_id === state.job_id; })[0];
+      if (!job) {
+        job = { job_id: state.job_id };
+        jobs.unshift(job);
+      }
+      merge(job, state);
+      return job;
     }
 
     ZM.qsa('.b2-export-start', root).forEach(function (button) {
@@ -1231,10 +1261,7 @@
         ZM.api('POST', base, { kind: kind }).then(function (res) {
           busy(button, false);
           if (!res.ok) { ZM.toast(apiError(res), 'error'); return; }
-          var job = { job_id: res.data.job_id, kind: kind, started_at: new Date().toISOString() };
-          merge(job, res.data);
-          jobs.unshift(job);
-          save();
+          var job = add(res.data);
           render();
           if (running(job)) poll(job, 800);
         });
@@ -1242,7 +1269,20 @@
     });
 
     render();
-    jobs.forEach(function (job) { if (running(job)) poll(job, 300); });
+    ZM.api('GET', base).then(function (res) {
+      if (!res.ok) { ZM.toast(apiError(res), 'error'); return; }
+      var known = {};
+      jobs.forEach(function (j) { known[j.job_id] = j; });
+      jobs = (res.data.items || []).map(function (state) {
+        var job = known[state.job_id] || { job_id: state.job_id };
+        merge(job, state);
+        return job;
+      });
+      render();
+      jobs.forEach(function (job) { if (running(job)) poll(job, 300); });
+      var focus = data.focus && document.querySelector('tr[data-job="' + data.focus.replace(/[^A-Za-z0-9_-]/g, '') + '"]');
+      if (focus && focus.scrollIntoView) focus.scrollIntoView({ block: 'center' });
+    });
   }
 
   var PAGES = {

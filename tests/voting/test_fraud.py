@@ -283,27 +283,6 @@ def test_detector_thresholds_are_campaign_rules(client: FlaskClient, org: Org) -
         assert refused.status_code == 422
 
 
-def test_vote_browser_excel_export(app: Flask, client: FlaskClient, org: Org) -> None:
-    import io
-
-    from openpyxl import load_workbook
-
-    numbers = org.voting_campaign(nominees=2)
-    _vote(client, org, 1, numbers[0])
-    _vote(client, org, 2, numbers[1])
-    with app.app_context():
-        services.drain_campaign("v1")
-        db.session.remove()
-    response = client.get(
-        f"/api/v1/admin/campaigns/v1/votes.xlsx?nominee={numbers[0]}", headers=org.headers("admin")
-    )
-    assert response.status_code == 200
-    rows = list(load_workbook(io.BytesIO(response.data)).active.iter_rows(values_only=True))
-    response.close()
-    assert rows[0][:2] == ("id", "nominee_number")
-    assert [r[1] for r in rows[1:]] == [numbers[0]]
-
-
 def test_vote_browser_refuses_filters_the_database_cannot_take(
     app: Flask, client: FlaskClient, org: Org
 ) -> None:
