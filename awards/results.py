@@ -132,9 +132,23 @@ def _candidates(
 
 
 def _require_drained(campaign: Campaign) -> None:
-    """Results come from the votes table; every acknowledged vote must have reached it."""
-    if ledger_health(campaign)["stream_length"]:
+    """Results come from the votes table; every acknowledged vote must have reached it, and
+    nothing the ledger knows may be unaccounted for: a quarantined entry could be a real vote,
+    and a rewind of the vote Redis may have lost votes, until someone has looked."""
+    health = ledger_health(campaign)
+    if health["stream_length"]:
         raise Conflict("投票记录尚未全部入库，请稍后再计算", code="ledger_not_drained")
+    if health["quarantined"]:
+        raise Conflict(
+            f"有 {health['quarantined']} 条投票记录被隔离待处理，"
+            "请先在「账本」页面核查处理后再计算",
+            code="ledger_quarantine_unresolved",
+        )
+    if health["rewinds"]["unacknowledged"]:
+        raise Conflict(
+            "投票服务的数据曾发生回退，可能有票丢失，请先在「账本」页面核查并确认后再计算",
+            code="ledger_rewind_unacknowledged",
+        )
 
 
 def compute(campaign: Campaign, actor: Account, reason: str | None = None) -> ResultVersion:

@@ -16,7 +16,9 @@ from core.extensions import db
 from core.types import utcnow
 from tests.factories import PASSWORD, Org
 from voting import services as voting_services
-from voting.models import LedgerHead
+from voting import rewinds
+from voting.ledger import resolve_quarantined
+from voting.models import LedgerHead, LedgerRewind, QuarantinedVote
 
 CRITERIA = [
     {"code": "ethics", "name": "医德医风", "max_points": 30},
@@ -426,6 +428,57 @@ def test_results_wait_for_the_ledger_to_drain(app: Flask, client: FlaskClient, o
         "/api/v1/admin/campaigns/v1/results", json={}, headers=org.headers("admin")
     )
     assert response.status_code == 409 and response.json["error"]["code"] == "ledger_not_drained"
+
+
+def test_results_wait_for_quarantine_and_rewinds_to_be_reviewed(
+    app: Flask, client: FlaskClient, org: Org
+) -> None:
+    """A quarantined entry may be a real vote, a rewind may have lost some: results wait until
+    someone has looked at each, then compute."""
+    _judging_campaign(app, client, org)
+    admin = org.headers("admin")
+    with app.app_context():
+        campaign = campaign_services.get_campaign("v1")
+        db.session.add(
+            QuarantinedVote(
+                campaign_id=campaign.id,
+                stream_id="1-0",
+                kind="vote",
+                fields={"ip": "x" * 100},
+                reason="value too long",
+            )
+        )
+        db.session.add(
+            LedgerRewind(
+                campaign_id=campaign.id,
+                event_key="test-rewind",
+                detected_by="watch",
+                reason="restarted",
+                redis_seq=0,
+                known_seq=3,
+                lifted_to=3 + app.config["VOTE_SEQ_REWIND_MARGIN"],
+                possibly_lost=3,
+            )
+        )
+        db.session.commit()
+        rewind_id = db.session.scalar(select(LedgerRewind.id))
+    held = client.post("/api/v1/admin/campaigns/v1/results", json={}, headers=admin)
+    assert held.status_code == 409, held.json
+    assert held.json["error"]["code"] == "ledger_quarantine_unresolved"
+    assert "隔离" in held.json["error"]["message"]
+    with app.app_context():
+        campaign = campaign_services.get_campaign("v1")
+        resolve_quarantined(campaign, "1-0", actor="admin", resolution="作废：测试")
+        db.session.commit()
+    held = client.post("/api/v1/admin/campaigns/v1/results", json={}, headers=admin)
+    assert held.status_code == 409, held.json
+    assert held.json["error"]["code"] == "ledger_rewind_unacknowledged"
+    with app.app_context():
+        campaign = campaign_services.get_campaign("v1")
+        rewinds.acknowledge(campaign, rewind_id, actor="admin", note="核查完毕")
+        db.session.commit()
+    computed = client.post("/api/v1/admin/campaigns/v1/results", json={}, headers=admin)
+    assert computed.status_code == 201, computed.json
 
 
 def test_openapi_declares_the_refusals_with_the_error_envelope(client: FlaskClient) -> None:
