@@ -355,3 +355,28 @@ def publish_blocks(campaign: Campaign, voter_ids: list[int]) -> dict[str, str] |
         )
         return dict(NOT_PUBLISHED)
     return None
+
+
+def sync_blocked_set(campaign: Campaign) -> int:
+    """Make the vote script's blocked set say what the database says (the watch job, every
+    second): a state write that read the blocks just before a block or a lift committed may
+    have put back the old set; this bounds that window to about a second. Returns the number
+    of voters added or removed."""
+    wanted = {str(v) for v in blocked_voter_ids(campaign.id)}
+    key = CampaignKeys.of(campaign.slug).blocked
+    present = {member.decode() for member in redis_store.votes.smembers(key)}
+    add, remove = wanted - present, present - wanted
+    if add or remove:
+        pipe = redis_store.votes.pipeline(transaction=True)
+        if add:
+            pipe.sadd(key, *add)
+        if remove:
+            pipe.srem(key, *remove)
+        pipe.execute()
+        log.warning(
+            "blocked set of %s corrected: %d added, %d removed",
+            campaign.slug,
+            len(add),
+            len(remove),
+        )
+    return len(add) + len(remove)

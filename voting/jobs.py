@@ -19,7 +19,7 @@ from core.errors import ServiceUnavailable
 from core.extensions import VOTE_REDIS_ERRORS, db, redis_store
 from core.jobs import app_job, enqueue, job_started_at, periodic
 from core.types import utcnow
-from voting import fraud, ledger, rewinds
+from voting import blocks, fraud, ledger, rewinds
 from voting.models import FraudScan
 from voting.reconciliation import reconcile
 from voting.state import sync_campaign
@@ -129,6 +129,8 @@ def watch_sequences() -> dict[str, int]:
     ).all():
         try:
             floors[campaign.slug] = rewinds.watch(campaign, sync_campaign)
+            if campaign.phase == "voting":
+                blocks.sync_blocked_set(campaign)
             db.session.commit()
         except (*VOTE_REDIS_ERRORS, ServiceUnavailable) as exc:
             db.session.rollback()

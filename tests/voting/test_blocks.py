@@ -18,7 +18,8 @@ from core.audit import AuditLog
 from core.auth import read_token
 from core.extensions import db, redis_store
 from tests.factories import Org
-from voting import fraud, services
+from voting import blocks, fraud, services
+from voting import jobs as voting_jobs
 from voting.blocks import blocked_voter_ids
 from voting.keys import CampaignKeys
 from voting.models import VoterBlock
@@ -379,3 +380,28 @@ def test_blocked_voter_is_refused_at_vote_time(app: Flask, client: FlaskClient, 
     assert refused.json["error"]["code"] == "voter_blocked"
     client.post(f"{BASE}/blocks/{voter_id}/lift", json={"reason": "核实无误"}, headers=admin)
     assert _vote(client, headers, numbers[1]).status_code == 201
+
+
+def test_the_watch_job_puts_a_missed_block_into_the_vote_scripts_set(
+    app: Flask, client: FlaskClient, org: Org, make_app: Callable[..., Flask]
+) -> None:
+    """A block stored while the vote Redis was down (or overwritten by a state write that read
+    the blocks just before it committed) reaches the set within the watch job's second."""
+    numbers = org.voting_campaign()
+    (voter,) = _voted(app, client, numbers, "kappa")
+    broken = make_app(VOTE_REDIS_URL="redis://127.0.0.1:1/0").test_client()
+    made = broken.post(
+        f"{BASE}/blocks",
+        json={"voter_id": voter, "reason": "批量刷票"},
+        headers=org.headers("admin"),
+    )
+    assert made.status_code == 201 and not _in_blocked_set(app, voter)
+    with app.app_context():
+        campaign = db.session.scalar(select(Campaign).where(Campaign.slug == "v1"))
+        key = CampaignKeys.of("v1").blocked
+        redis_store.votes.sadd(key, "999999")  # a stale member, lifted long ago
+        voting_jobs.watch_sequences()
+        assert _in_blocked_set(app, voter)
+        assert not redis_store.votes.sismember(key, "999999")
+        assert blocks.sync_blocked_set(campaign) == 0  # nothing left to correct
+        db.session.remove()
