@@ -127,6 +127,12 @@ def _json_body() -> tuple[Any, str | None]:
         return None, "not JSON"
 
 
+def parsed_json_body() -> Any:
+    """The request's JSON body as ``_begin`` parsed and checked it (None without one): a view
+    that reads it here parses nothing again."""
+    return g.get("json_body")
+
+
 def _unstorable(value: Any) -> str | None:
     """Why a string (or one inside a list or object) cannot be stored as text, or None: a NUL
     (PostgreSQL text cannot hold one, the driver raises) or a lone UTF-16 surrogate such as
@@ -207,6 +213,7 @@ def init_app(app: Flask) -> None:
                 return error_response(
                     400, "malformed_json", "请求体不是合法的 JSON", {"reason": problem}
                 )
+            g.json_body = body
         if request.path.startswith("/api/"):
             try:
                 unstorable = _unstorable_fields(body)

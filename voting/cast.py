@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import secrets
 import threading
@@ -13,6 +12,7 @@ from importlib import resources
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import orjson
 import redis
 from flask import current_app
 
@@ -107,52 +107,48 @@ def cast_vote(
     keys = CampaignKeys.of(slug)
     voter_id = str(voter["sub"])
     number = number.strip().upper()
+    config = current_app.config
     slot = (redis_store.vote_url(), keys.base)
     floor_epoch, floor_seq = marks.acked_floor(slot)
     try:
         client = redis_store.votes
         now = clock()
         zone = _campaign_zone(keys, slug)
-        local = now.astimezone(zone)
+        day = now.astimezone(zone).strftime("%Y-%m-%d")
         minute = int(now.timestamp() // 60)
+        fixed = keys.vote_fixed
+        # The order of KEYS in voting/lua/vote.lua.
         script_keys = [
-            keys.meta,
-            keys.nominees,
-            keys.frozen,
-            keys.quota(local.strftime("%Y-%m-%d"), voter_id),
+            fixed[0],
+            fixed[1],
+            fixed[2],
+            keys.quota(day, voter_id),
             keys.idem(voter_id, idempotency_key or "-"),
-            keys.counts,
-            keys.pending,
-            keys.ledger,
-            keys.seq,
+            *fixed[3:7],
             keys.ip_minute(ip, minute),
-            keys.velocity,
-            keys.voter_minute(voter_id, minute),
-            keys.blocked,
-            keys.rewinds,
-            keys.rebuild,
+            *fixed[7:],
         ]
+        # The order of ARGV in voting/lua/vote.lua.
         args = [
             ms(now),
-            local.strftime("%Y-%m-%d"),
+            day,
             voter_id,
-            number,
             ip,
-            _bounded(device, DEVICE_MAX),
-            _bounded(user_agent, USER_AGENT_MAX),
-            keys.rank_prefix,
             "1" if has_pass else "0",
             str(voter.get("c", "")),
             minute,
             "1" if idempotency_key else "0",
-            current_app.config["VOTE_IP_PER_MINUTE"],
-            current_app.config["VOTE_VOTER_PER_MINUTE"],
+            int(config["VOTE_IP_PER_MINUTE"]),
+            int(config["VOTE_VOTER_PER_MINUTE"]),
             secrets.token_hex(4),
             floor_epoch,
             floor_seq,
-            "1" if int(current_app.config.get("VOTE_WAIT_REPLICAS") or 0) > 0 else "0",
+            "1" if int(config.get("VOTE_WAIT_REPLICAS") or 0) > 0 else "0",
+            int(config.get("VOTE_SEQ_REWIND_MARGIN") or 0),
+            number,
+            _bounded(device, DEVICE_MAX),
+            _bounded(user_agent, USER_AGENT_MAX),
             idempotency_key or "",
-            int(current_app.config.get("VOTE_SEQ_REWIND_MARGIN") or 0),
         ]
         result, replicated = _run_vote_script(client, script_keys, args)
         if result[0] == b"sync":
@@ -206,7 +202,7 @@ def cast_vote(
                 floor_seq,
             )
         marks.note_acked(slug, slot, epoch, int(seq))
-    return json.loads(result[1]), outcome == "replay"
+    return orjson.loads(result[1]), outcome == "replay"
 
 
 def _run_vote_script(client: Any, keys: list[str], args: list[Any]) -> tuple[Any, int | None]:
@@ -260,5 +256,6 @@ def my_quota(slug: str, voter: dict[str, Any]) -> dict[str, Any]:
         "votes_per_day": per_day_n,
         "votes_per_nominee_per_day": int(per_nominee or 0),
         "remaining_today": max(per_day_n - used, 0),
-        "voted_today": {k.decode(): int(v) for k, v in spent.items()},
+        # "~m" and "~c" count the voter's attempts of a minute (the script's hard limit).
+        "voted_today": {k.decode(): int(v) for k, v in spent.items() if not k.startswith(b"~")},
     }

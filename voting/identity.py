@@ -9,7 +9,7 @@ from typing import Any
 from flask import current_app, g
 from sqlalchemy import select
 
-from core.auth import issue_token, read_token
+from core.auth import issue_token, read_voter_token
 from core.errors import AppError, Forbidden, NotFound, Unauthorized
 from core.extensions import db
 from core.web import VOTER_COOKIE, request_credential
@@ -63,7 +63,7 @@ def current_voter() -> dict[str, Any]:
     if not token:
         raise Unauthorized("请先完成身份验证", code="invalid_voter")
     try:
-        g.voter_claims = read_token("voter", token)
+        g.voter_claims = read_voter_token(token)
     except AppError as exc:
         raise Unauthorized("投票身份无效或已过期，请重新进入", code="invalid_voter") from exc
     return g.voter_claims  # type: ignore[no-any-return]

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 
-from core.extensions import redis_store
+from flask import current_app
 
 
 def ms(value: datetime) -> int:
@@ -21,7 +22,7 @@ class CampaignKeys:
 
     @classmethod
     def of(cls, slug: str) -> CampaignKeys:
-        return cls(redis_store.key("{c:" + slug + "}", ""))
+        return _keys_of(current_app.config["REDIS_PREFIX"], slug)
 
     def __getattr__(self, name: str) -> str:
         return self.base + name
@@ -44,3 +45,16 @@ class CampaignKeys:
 
     def rank(self, category: str) -> str:
         return self.rank_prefix + category
+
+    @functools.cached_property
+    def vote_fixed(self) -> tuple[str, ...]:
+        """The vote script's keys that are the same for every vote of the campaign, in the
+        script's order around the per-voter ones (voting/lua/vote.lua)."""
+        return (self.meta, self.nominees, self.frozen, self.counts, self.pending, self.ledger,
+                self.seq, self.velocity, self.blocked, self.rewinds, self.rebuild)  # fmt: skip
+
+
+@functools.lru_cache(maxsize=4096)
+def _keys_of(prefix: str, slug: str) -> CampaignKeys:
+    """Key names are built once per process and campaign (the vote path asks on every vote)."""
+    return CampaignKeys(f"{prefix}:{{c:{slug}}}:")

@@ -60,8 +60,8 @@ def vote_outcome(response: Response) -> str:
     if response.status_code == 201:
         if response.headers.get("Idempotent-Replayed"):
             return "replayed"
-        body = response.get_json(silent=True) or {}
-        return "held" if body.get("status") == "pending" else "accepted"
+        # The vote route leaves the answer's status here (no second parse of the body).
+        return "held" if g.get("vote_status") == "pending" else "accepted"
     return str(g.get("error_code") or f"http_{response.status_code}")
 
 

@@ -1,0 +1,131 @@
+"""The vote route, lean: the one request a campaign's crowd sends most.
+
+``POST /api/v1/campaigns/<slug>/votes`` skips flask-smorest's argument and response wrappers
+(webargs parsing the body a second time, marshmallow loading and dumping): the body that
+``core.http`` already parsed and checked is read from ``g``, checked field by field here, and the
+script's answer is written with orjson. Its OpenAPI operation is written out below from the same
+schemas (``VoteCreateSchema``, ``VoteResultSchema``); tests/voting/test_vote_fast_path.py
+compares that document with what the route does. A body the quick check refuses goes through
+``VoteCreateSchema`` itself, so a refusal reads exactly as on every other route.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from flask import Response, g, request
+from marshmallow import ValidationError
+
+from core.errors import ValidationFailed
+from core.http import client_address, parsed_json_body
+from core.schemas import ErrorEnvelopeSchema
+from voting import challenges, identity
+from voting.cast import cast_vote
+from voting.schemas import VoteCreateSchema, VoteResultSchema
+
+NOMINEE_MAX = 16
+IDEMPOTENCY_KEY_MAX = 64
+
+_VOTE_SCHEMA = VoteCreateSchema()
+
+
+def _nominee(body: Any) -> str:
+    """The body's nominee number: a JSON object with exactly one string field ``nominee`` of 1
+    to 16 printable characters (what ``VoteCreateSchema`` accepts)."""
+    if type(body) is dict and len(body) == 1:
+        value = body.get("nominee")
+        if (
+            type(value) is str
+            and 0 < len(value) <= NOMINEE_MAX
+            and all(ord(ch) >= 32 and not 0xD800 <= ord(ch) <= 0xDFFF for ch in value)
+        ):
+            return value
+    try:
+        return str(_VOTE_SCHEMA.load(body if body is not None else {})["nominee"])
+    except ValidationError as exc:
+        fields = exc.messages if isinstance(exc.messages, dict) else {"_schema": exc.messages}
+        raise ValidationFailed(details={"fields": fields}) from exc
+
+
+def vote(slug: str) -> Response:
+    """Cast one vote: checked and counted by one Redis script, no SQL on this path.
+
+    The script also enforces the hard per-address and per-voter limits per minute
+    (ZUIMEI_VOTE_IP_PER_MINUTE, ZUIMEI_VOTE_VOTER_PER_MINUTE): 429 rate_limited with Retry-After.
+
+    Past the campaign's per-address soft limit the answer is 428 challenge_required: solve a
+    challenge (POST /challenges) and send its pass in the X-Challenge-Pass header.
+
+    The H5 page votes here with its cookie: then the X-CSRF-Token header is required (403
+    csrf_failed without it)."""
+    number = _nominee(parsed_json_body())  # 422 first, as on every route with a body
+    voter = identity.current_voter()
+    ip = client_address()
+    headers = request.headers
+    key = headers.get("Idempotency-Key", "").strip()[:IDEMPOTENCY_KEY_MAX] or None
+    challenge = headers.get("X-Challenge-Pass")
+    answer, replayed = cast_vote(
+        slug,
+        voter,
+        number,
+        idempotency_key=key,
+        ip=ip,
+        device=voter.get("d") or headers.get("X-Device-Fingerprint"),
+        user_agent=headers.get("User-Agent"),
+        has_pass=bool(challenge) and challenges.has_valid_pass(challenge, voter, ip),
+    )
+    response = Response(orjson.dumps(answer), status=201, mimetype="application/json")
+    if replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    g.vote_status = answer.get("status")
+    return response
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": ErrorEnvelopeSchema}},
+    }
+
+
+# The operation as flask-smorest documents it (voting/routes.py registers the view with it).
+vote._apidoc = {  # type: ignore[attr-defined]
+    "manual_doc": {
+        "security": [{"bearerAuth": []}],
+        "parameters": [
+            {
+                "in": "header",
+                "name": "Idempotency-Key",
+                "required": False,
+                "schema": {"type": "string", "maxLength": IDEMPOTENCY_KEY_MAX},
+                "description": "a repeat returns the first answer and counts nothing",
+            },
+            {
+                "in": "header",
+                "name": "X-Challenge-Pass",
+                "required": False,
+                "schema": {"type": "string"},
+                "description": "the pass earned by solving a challenge after 428",
+            },
+        ],
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": VoteCreateSchema}},
+        },
+        "responses": {
+            "201": {
+                "description": "Created (Idempotent-Replayed: true on a repeated key)",
+                "content": {"application/json": {"schema": VoteResultSchema}},
+            },
+            "401": _error("invalid_voter"),
+            "403": _error("voting_closed, nominee_frozen, voter_blocked, csrf_failed"),
+            "404": _error("campaign_not_found, nominee_not_found"),
+            "422": _error("validation_error: the body is not {nominee: <1 to 16 characters>}"),
+            "428": _error("challenge_required"),
+            "429": _error("daily_quota_exhausted, nominee_daily_limit, rate_limited"),
+            "503": _error("service_unavailable: the vote is not counted"),
+            "default": "DEFAULT_ERROR",
+        },
+    }
+}
