@@ -30,7 +30,7 @@ from core.types import utcnow
 from nominations.labels import STATUS_LABELS as NOMINATION_STATUS_LABELS
 from nominations.models import Nomination
 from voting.models import LedgerHead, Vote
-from voting.services import ledger_health
+from voting.services import open_items
 
 # --- what a result is computed from -----------------------------------------------------------
 
@@ -135,7 +135,7 @@ def _require_drained(campaign: Campaign) -> None:
     """Results come from the votes table; every acknowledged vote must have reached it, and
     nothing the ledger knows may be unaccounted for: a quarantined entry could be a real vote,
     and a rewind of the vote Redis may have lost votes, until someone has looked."""
-    health = ledger_health(campaign)
+    health = open_items(campaign)
     if health["stream_length"]:
         raise Conflict("投票记录尚未全部入库，请稍后再计算", code="ledger_not_drained")
     if health["quarantined"]:
@@ -144,7 +144,7 @@ def _require_drained(campaign: Campaign) -> None:
             "请先在「账本」页面核查处理后再计算",
             code="ledger_quarantine_unresolved",
         )
-    if health["rewinds"]["unacknowledged"]:
+    if health["unacknowledged_rewinds"]:
         raise Conflict(
             "投票服务的数据曾发生回退，可能有票丢失，请先在「账本」页面核查并确认后再计算",
             code="ledger_rewind_unacknowledged",

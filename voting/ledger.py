@@ -25,7 +25,7 @@ from core.extensions import VOTE_REDIS_ERRORS, db, redis_store
 from core.types import utcnow
 from voting.keys import CampaignKeys, ms
 from voting.models import VOTE_STATUSES, LedgerHead, NomineeFreeze, QuarantinedVote, Vote
-from voting.rewinds import floor_summary, rewind_summary
+from voting.rewinds import floor_summary, rewind_summary, unacknowledged_count
 
 log = logging.getLogger("zuimei.voting")
 
@@ -440,6 +440,20 @@ def ledger_health(campaign: Campaign) -> dict[str, Any]:
         # floors that detect them (docs/voting.md, "Durability: rewinds").
         "rewinds": rewind_summary(campaign),
         "floor": floor,
+    }
+
+
+def open_items(campaign: Campaign) -> dict[str, int]:
+    """What stands between the votes table and a result, cheaply (one Redis call, two counts):
+    entries not yet drained, quarantined entries not resolved, rewinds not acknowledged."""
+    try:
+        length = redis_store.votes.xlen(CampaignKeys.of(campaign.slug).ledger)
+    except VOTE_REDIS_ERRORS as exc:
+        raise ServiceUnavailable() from exc
+    return {
+        "stream_length": int(length),
+        "quarantined": quarantined_count(campaign),
+        "unacknowledged_rewinds": unacknowledged_count(campaign),
     }
 
 

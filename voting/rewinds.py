@@ -465,6 +465,7 @@ def acknowledge(campaign: Campaign, rewind_id: int, *, actor: str, note: str) ->
 
 
 def unacknowledged_count(campaign: Campaign) -> int:
+    """Rewinds of the campaign nobody has acknowledged yet (one count query)."""
     return int(
         db.session.scalar(
             select(func.count(LedgerRewind.id)).where(

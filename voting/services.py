@@ -23,7 +23,7 @@ from voting.holds import describe_vote_reason, held_votes
 from voting.identity import current_voter, device_voter, voter_for, voter_token
 from voting.jobs import drain_campaign
 from voting.keys import CampaignKeys
-from voting.ledger import ledger_health, verify_chain
+from voting.ledger import ledger_health, open_items, verify_chain
 from voting.reconciliation import reconcile
 from voting.state import sync_campaign
 
@@ -45,6 +45,7 @@ __all__ = [
     "list_flags",
     "my_quota",
     "new_challenge",
+    "open_items",
     "ranking",
     "reconcile",
     "sync_campaign",
