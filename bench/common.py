@@ -118,7 +118,7 @@ def voting_campaign(
                     "slug": slug,
                     "title": "压测活动",
                     "organizer": "压测",
-                    "nomination_start": (now - timedelta(days=1)).isoformat(),
+                    "nomination_start": (min(now, start) - timedelta(days=1)).isoformat(),
                     "nomination_end": (now + timedelta(days=1)).isoformat(),
                     "voting_start": start.isoformat(),
                     "voting_end": (voting_end or now + timedelta(days=1)).isoformat(),
