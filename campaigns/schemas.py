@@ -5,10 +5,19 @@ from __future__ import annotations
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from marshmallow import Schema, ValidationError, fields, validate, validates, validates_schema
+from marshmallow import (
+    Schema,
+    ValidationError,
+    fields,
+    post_load,
+    validate,
+    validates,
+    validates_schema,
+)
 
 from campaigns import ports
 from campaigns.models import PHASES, ROLES, UNIT_LEVELS
+from core import geo
 
 SLUG = validate.Regexp(r"^[a-z0-9][a-z0-9-]{1,62}$", error="只能使用小写字母、数字和连字符")
 CODE = validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$", error="只能使用字母、数字、_ . -")
@@ -146,9 +155,38 @@ class RulesSchema(Schema):
         metadata={"description": "detector thresholds by rule, e.g. {lockstep_group: {...}}"},
     )
 
+    regions = fields.List(
+        fields.String(validate=validate.Length(min=1, max=40)),
+        load_default=list,
+        validate=validate.Length(max=100),
+        metadata={
+            "description": "地区限制: provinces or cities whose voters may vote, in Chinese "
+            '(e.g. ["浙江省", "浙江省杭州市"], a city alone when only one province has it; '
+            "stored in the IP data set's names, 北京 for 北京市); empty: no restriction. "
+            "Addresses the data set cannot place (IPv6, unknown) may vote (docs/voting.md)"
+        },
+    )
+
     @validates("fraud")
     def _known_detector_settings(self, value: dict[str, Any] | None, **_: Any) -> None:
         ports.check_fraud_settings(value)
+
+    @validates("regions")
+    def _known_regions(self, value: list[str], **_: Any) -> None:
+        unknown = [name for name in value if geo.canonical_region(name) is None]
+        if unknown:
+            raise ValidationError(
+                "无法识别的地区："
+                + "、".join(unknown)
+                + "（请填写省份，或省份加城市，如 浙江省杭州市）"
+            )
+
+    @post_load
+    def _canonical_regions(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        if data.get("regions"):
+            names = (geo.canonical_region(name) for name in data["regions"])
+            data["regions"] = list(dict.fromkeys(name for name in names if name))
+        return data
 
     @validates_schema
     def _quota_within_daily(self, data: dict[str, Any], **_: Any) -> None:
@@ -248,6 +286,10 @@ class PublicRulesSchema(Schema):
     hide_counts = fields.Boolean()
     # Stored as ISO 8601 text in the rules JSON.
     hide_counts_from = fields.String(allow_none=True)
+    regions = fields.List(
+        fields.String(),
+        metadata={"description": "地区限制: only voters placed in these regions vote (empty: all)"},
+    )
 
 
 class CampaignSchema(Schema):

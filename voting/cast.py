@@ -16,13 +16,13 @@ import orjson
 import redis
 from flask import current_app
 
+from core import geo
 from core.errors import AppError, ServiceUnavailable
 from core.extensions import VOTE_REDIS_ERRORS, is_cluster, redis_store
 from core.types import utcnow
-from voting import marks
+from voting import marks, state
 from voting.keys import CampaignKeys, ms
 from voting.models import Vote
-from voting.state import load_state
 
 log = logging.getLogger("zuimei.voting")
 
@@ -72,21 +72,45 @@ def _vote_script() -> Any:
     return _script
 
 
-_tz_cache: dict[str, tuple[float, ZoneInfo]] = {}
+_local_cache: dict[str, tuple[float, int, ZoneInfo, frozenset[str]]] = {}
+
+
+def _campaign_local(keys: CampaignKeys, slug: str) -> tuple[ZoneInfo, frozenset[str]]:
+    """The campaign's time zone and allowed regions (地区限制; empty: any), cached for a minute per
+    process (rules cannot change while voting) and dropped at once when this process publishes
+    the campaign again (``voting.state.published``)."""
+    generation = state.published.get(slug, 0)
+    cached = _local_cache.get(slug)
+    if cached and cached[0] > time.monotonic() and cached[1] == generation:
+        return cached[2], cached[3]
+    name, regions = redis_store.votes.hmget(keys.meta, ["tz", "regions"])
+    if name is None:
+        state.load_state(slug)
+        generation = state.published.get(slug, 0)
+        name, regions = redis_store.votes.hmget(keys.meta, ["tz", "regions"])
+    zone = ZoneInfo(name.decode() if name else "Asia/Shanghai")
+    allowed = frozenset(regions.decode().split("\n")) if regions else frozenset()
+    _local_cache[slug] = (time.monotonic() + 60, generation, zone, allowed)
+    return zone, allowed
 
 
 def _campaign_zone(keys: CampaignKeys, slug: str) -> ZoneInfo:
-    """The campaign's time zone, cached for a minute per process (it cannot change in voting)."""
-    cached = _tz_cache.get(slug)
-    if cached and cached[0] > time.monotonic():
-        return cached[1]
-    name = redis_store.votes.hget(keys.meta, "tz")
-    if name is None:
-        load_state(slug)
-        name = redis_store.votes.hget(keys.meta, "tz")
-    zone = ZoneInfo(name.decode() if name else "Asia/Shanghai")
-    _tz_cache[slug] = (time.monotonic() + 60, zone)
-    return zone
+    return _campaign_local(keys, slug)[0]
+
+
+def check_region(ip: str, allowed: frozenset[str]) -> None:
+    """Refuse (403 region_restricted) a voter whose address the data places outside ``allowed``.
+    Addresses it cannot place (IPv6, private, unknown) pass: see docs/voting.md, "Regions"."""
+    region = geo.lookup(ip)
+    if geo.region_allowed(region, allowed):
+        return
+    names = sorted(allowed)
+    raise AppError(
+        f"本活动仅限{'、'.join(names)}地区的用户参与投票",
+        code="region_restricted",
+        status=403,
+        details={"allowed_regions": names, "region": region.label() if region else None},
+    )
 
 
 def cast_vote(
@@ -113,7 +137,9 @@ def cast_vote(
     try:
         client = redis_store.votes
         now = clock()
-        zone = _campaign_zone(keys, slug)
+        zone, regions = _campaign_local(keys, slug)
+        if regions:
+            check_region(ip, regions)
         day = now.astimezone(zone).strftime("%Y-%m-%d")
         minute = int(now.timestamp() // 60)
         fixed = keys.vote_fixed
@@ -152,7 +178,7 @@ def cast_vote(
         ]
         result, replicated = _run_vote_script(client, script_keys, args)
         if result[0] == b"sync":
-            load_state(slug)
+            state.load_state(slug)
             result, replicated = _run_vote_script(client, script_keys, args)
     except VOTE_REDIS_ERRORS as exc:
         log.error("vote refused: redis unavailable (%s)", exc.__class__.__name__)

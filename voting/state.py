@@ -24,6 +24,10 @@ log = logging.getLogger("zuimei.voting")
 
 META_TTL = 300  # seconds: a lost sync heals itself within this time
 
+# How many times this process published each campaign: voting/cast.py keeps what it read of the
+# meta (time zone, regions) only while this is unchanged, so a change made here is seen at once.
+published: dict[str, int] = {}
+
 
 def campaign_state(campaign: Campaign) -> dict[str, Any]:
     rules = campaign.rules or {}
@@ -71,6 +75,8 @@ def campaign_state(campaign: Campaign) -> dict[str, Any]:
             "velocity_floor": rules.get("velocity_floor", 300),
             "freeze_seconds": rules.get("freeze_minutes", 10) * 60,
             "hide_from_ms": _hide_from_ms(rules),
+            # 地区限制: the allowed regions, one a line ("" for none); voting/cast.py reads it.
+            "regions": "\n".join(rules.get("regions") or ()),
         },
         "nominees": nominees,
     }
@@ -152,6 +158,7 @@ def write_state(state: dict[str, Any], *, rebuild: bool = True) -> bool:
         json.dumps([str(v) for v in state.get("blocked", [])]),
         META_TTL,
     )
+    published[state["slug"]] = published.get(state["slug"], 0) + 1
     if state.get("withdrawn"):
         pipe = client.pipeline(transaction=False)
         for number, category in state["withdrawn"]:

@@ -58,7 +58,11 @@ def vote(slug: str) -> Response:
     challenge (POST /challenges) and send its pass in the X-Challenge-Pass header.
 
     The H5 page votes here with its cookie: then the X-CSRF-Token header is required (403
-    csrf_failed without it)."""
+    csrf_failed without it).
+
+    A campaign restricted to regions (rules.regions, 地区限制) refuses an address the offline
+    IP data places outside them: 403 region_restricted, naming the allowed regions. Addresses the
+    data cannot place (IPv6, private, unknown) may vote."""
     number = _nominee(parsed_json_body())  # 422 first, as on every route with a body
     voter = identity.current_voter()
     ip = client_address()
@@ -119,7 +123,9 @@ vote._apidoc = {  # type: ignore[attr-defined]
                 "content": {"application/json": {"schema": VoteResultSchema}},
             },
             "401": _error("invalid_voter"),
-            "403": _error("voting_closed, nominee_frozen, voter_blocked, csrf_failed"),
+            "403": _error(
+                "voting_closed, nominee_frozen, voter_blocked, csrf_failed, region_restricted"
+            ),
             "404": _error("campaign_not_found, nominee_not_found"),
             "422": _error("validation_error: the body is not {nominee: <1 to 16 characters>}"),
             "428": _error("challenge_required"),
