@@ -633,6 +633,8 @@ def add_category(campaign: Campaign, fields: dict[str, Any]) -> Category:
     audit.record(
         "category.create", "category", category.code, campaign_id=campaign.id, after=fields
     )
+    # The public view lists the categories (their tabs): it is rebuilt after this commits.
+    campaign_changed.send(campaign)
     return category
 
 

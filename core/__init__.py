@@ -45,6 +45,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     import awards
     import media
+    import nominations
     import pages
     import voting
     from awards.routes import blp as awards_blp
@@ -62,6 +63,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     api.register_blueprint(awards_blp)
     app.register_blueprint(media_files_blp)
     app.register_blueprint(health.blp)
+    nominations.init_app(app)
     media.init_app(app)
     voting.init_app(app)
     awards.init_app(app)

@@ -34,6 +34,7 @@ from media.probing import VideoProbe, probe_video
 from media.rejections import MediaRejected
 from media.storage import IncompleteChunk, storage
 from media.transcoding import TranscodeResult, transcode
+from nominations import public_view
 from nominations import services as nomination_services
 from nominations.models import EDITABLE, Nomination
 
@@ -322,6 +323,8 @@ def _make_current(asset: MediaAsset) -> None:
     asset.is_current = True
     asset.ready_at = utcnow()
     db.session.flush()
+    # The public cards show the current photo and video: rebuild them after the commit.
+    public_view.changed(asset.nomination.campaign)
 
 
 # --- the steps of the processing job (media.jobs.process_video) ------------------------------

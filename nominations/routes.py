@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import g
+from flask import Response, current_app, g
 from flask_smorest import Blueprint
 
 from campaigns import services as campaign_services
 from core.extensions import db
 from core.http import cacheable
 from core.schemas import ErrorEnvelopeSchema
-from nominations import services
+from nominations import ports, public_view, services
 from nominations.schemas import (
     NominationCreateSchema,
     NominationListArgsSchema,
@@ -159,6 +159,26 @@ def review_nomination(body: dict[str, Any], nomination_id: int) -> Any:
     return nomination
 
 
+# The public reads answer from the cached public view (no SQL while it is current) and keep
+# their serialised answer per process like the H5 pages (public_view.cached_body): reused for
+# API_RENDER_SECONDS (1 s; 0 under test) without reading the counts, then while the counts it shows
+# are unchanged. The schemas below still describe (and, on a miss, make) every answer.
+_page_schema = NomineePageSchema()
+_detail_schema = NomineeDetailSchema()
+
+
+def _json(schema: Any) -> Any:
+    def render(context: dict[str, Any]) -> tuple[bytes, list[tuple[str, str]]]:
+        response = current_app.json.response(schema.dump(context))
+        return response.get_data(), [("Content-Type", response.content_type)]
+
+    return render
+
+
+def _answer(body: public_view.Body) -> Response:
+    return Response(body.data, status=200, headers=body.headers)
+
+
 @blp.route("/campaigns/<slug>/nominees", methods=["GET"])
 @blp.arguments(NomineeQueryArgsSchema, location="query")
 @blp.response(200, NomineePageSchema)
@@ -166,17 +186,21 @@ def review_nomination(body: dict[str, Any], nomination_id: int) -> Any:
     404, schema=ErrorEnvelopeSchema, description="campaign_not_found, category_not_found"
 )
 @cacheable(5)
-def list_nominees(args: dict[str, Any], slug: str) -> dict[str, Any]:
+def list_nominees(args: dict[str, Any], slug: str) -> Any:
     """Approved nominees: search by name or number, filter by category, paginate."""
-    campaign = campaign_services.get_public_campaign(slug)
-    return services.nominee_listing(
-        campaign,
-        category=args["category"],
-        q=args["q"],
-        sort=args["sort"],
-        page=args["page"],
-        per_page=args["per_page"],
+    view = public_view.campaign_view(slug)
+    if args["category"] is not None:
+        view.category(args["category"])  # 404 before anything is kept
+    key = ("api-nominees", *sorted(args.items()))
+    body = public_view.cached_body(
+        view,
+        key,
+        public_view.render_seconds("API_RENDER_SECONDS"),
+        lambda: services.nominee_listing(view, **args),
+        lambda listing: public_view.counts_fingerprint(*listing["items"]),
+        _json(_page_schema),
     )
+    return _answer(body)
 
 
 @blp.route("/campaigns/<slug>/nominees/<number>", methods=["GET"])
@@ -185,7 +209,19 @@ def list_nominees(args: dict[str, Any], slug: str) -> dict[str, Any]:
     404, schema=ErrorEnvelopeSchema, description="campaign_not_found, nominee_not_found"
 )
 @cacheable(5)
-def get_nominee(slug: str, number: str) -> dict[str, Any]:
-    """One approved nominee: deeds and the unit's recommendation."""
-    campaign = campaign_services.get_public_campaign(slug)
-    return services.nominee_detail(campaign, number)
+def get_nominee(slug: str, number: str) -> Any:
+    """One approved nominee: deeds and the unit's recommendation. A read during voting counts as
+    a view of the nominee (the fraud detectors' view/vote ratio)."""
+    view = public_view.campaign_view(slug)
+    card = view.nominee(number[:16])
+    if view.phase == "voting":
+        ports.count_view(view.slug, card["number"])
+    body = public_view.cached_body(
+        view,
+        ("api-nominee", card["number"]),
+        public_view.render_seconds("API_RENDER_SECONDS"),
+        lambda: services.nominee_detail(view, card["number"], count_view=False),
+        lambda detail: public_view.counts_fingerprint(detail),
+        _json(_detail_schema),
+    )
+    return _answer(body)

@@ -3,7 +3,6 @@ and the public listing of approved nominees."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Select, func, or_, select, update
@@ -11,13 +10,13 @@ from sqlalchemy.orm import joinedload, selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
 from campaigns import services as campaign_services
-from campaigns.models import Account, Campaign, Category, Unit
+from campaigns.models import Account, Campaign, Unit
 from core import audit
 from core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from core.extensions import db
 from core.signals import campaign_changed
 from core.types import utcnow
-from nominations import ports
+from nominations import ports, public_view
 from nominations.labels import status_key
 from nominations.models import (
     EDITABLE,
@@ -27,6 +26,7 @@ from nominations.models import (
     NominationReview,
     NumberCounter,
 )
+from nominations.public_view import CampaignView
 
 _DOSSIER_FIELDS = (
     "name",
@@ -509,57 +509,10 @@ def _next_number(campaign_id: int, prefix: str) -> int:
 
 
 # --- public -----------------------------------------------------------------------------------
-
-
-CountsFor = Callable[[Campaign, list[tuple[str, str]]], dict[str, dict[str, int]]]
-
-
-def public_nominees(
-    campaign: Campaign,
-    *,
-    category: str | None = None,
-    q: str | None = None,
-    sort: str = "number",
-    page: int = 1,
-    per_page: int = 20,
-    counts_for: CountsFor | None = None,
-) -> tuple[list[dict[str, Any]], int]:
-    """Approved nominees as public cards; with ``counts_for`` (the voting package's counter
-    reader), each card carries its votes and rank, and ``sort="votes"`` orders by them."""
-    query = (
-        select(Nomination)
-        .join(Category, Nomination.category_id == Category.id)
-        .where(Nomination.campaign_id == campaign.id, Nomination.status == "approved")
-    )
-    if category:
-        query = query.where(
-            Nomination.category_id == campaign_services.get_category(campaign, category).id
-        )
-    if q:
-        term = q.strip()
-        escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        query = query.where(
-            or_(
-                Nomination.name.like(f"%{escaped}%", escape="\\"),
-                Nomination.number == term.upper(),
-            )
-        )
-    query = query.options(joinedload(Nomination.category), joinedload(Nomination.unit))
-    query = query.order_by(Category.position, Nomination.number_seq)
-    if sort == "votes" and counts_for is not None:
-        everything = list(db.session.scalars(query).unique())
-        counts = counts_for(campaign, [(n.number or "", n.category.code) for n in everything])
-        everything.sort(key=lambda n: -counts.get(n.number or "", {}).get("votes", 0))
-        window = everything[(page - 1) * per_page : page * per_page]
-        return [public_card(n, counts.get(n.number or "")) for n in window], len(everything)
-    total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    items = list(db.session.scalars(query.limit(per_page).offset((page - 1) * per_page)).unique())
-    counts = (
-        counts_for(campaign, [(n.number or "", n.category.code) for n in items])
-        if counts_for is not None
-        else {}
-    )
-    return [public_card(n, counts.get(n.number or "")) for n in items], total
+#
+# The public reads (API and H5 pages) go through nominations.public_view: a cached view of the
+# campaign with its approved nominees' cards, built with a constant number of column-only
+# statements. public_nominee stays for the committee's judging, which needs the row.
 
 
 def public_nominee(campaign: Campaign, number: str) -> Nomination:
@@ -575,40 +528,20 @@ def public_nominee(campaign: Campaign, number: str) -> Nomination:
     return nomination
 
 
-def public_card(nomination: Nomination, counts: dict[str, int] | None = None) -> dict[str, Any]:
-    """The public's view of a nominee; the output schema drops anything not listed there."""
-    card = dict(counts or {})
-    return card | {
-        "nomination_id": nomination.id,  # for joining media; not in the public schema
-        "number": nomination.number,
-        "name": nomination.name,
-        "category": nomination.category.code,
-        "category_name": nomination.category.name,
-        "unit": nomination.unit.name,
-        "title": nomination.title,
-        "position": nomination.position,
-        "department": nomination.department,
-        "summary": nomination.summary,
-        "gender": nomination.gender,
-        "years_of_service": nomination.years_of_service,
-        "deeds": nomination.deeds,
-        "unit_opinion": nomination.unit_opinion,
-    }
-
-
-# --- what the public pages and the public API show (one composition for both) ----------------
-
-
-def _counts_reader(campaign: Campaign) -> Callable[..., dict[str, Any]] | None:
+def _counts_reader(campaign: Campaign | CampaignView) -> ports.CountsReader | None:
     """Vote counts come from the voting package's Redis counters (through nominations.ports),
     unless the campaign hides them (or voting has not begun: there is nothing to show)."""
-    if campaign.phase in ("draft", "nominating", "reviewing") or ports.counts_hidden(campaign):
+    if campaign.phase in ("draft", "nominating", "reviewing") or ports.counts_hidden(campaign):  # type: ignore[arg-type]
         return None
     return ports.vote_counts
 
 
+def _matches(card: dict[str, Any], term: str) -> bool:
+    return term in card["name"] or card["number"] == term.upper()
+
+
 def nominee_listing(
-    campaign: Campaign,
+    view: CampaignView,
     *,
     category: str | None = None,
     q: str | None = None,
@@ -616,29 +549,40 @@ def nominee_listing(
     page: int = 1,
     per_page: int = 20,
 ) -> dict[str, Any]:
-    """A page of public nominee cards with their counts and media, as the API returns it."""
-    items, total = public_nominees(
-        campaign,
-        category=category,
-        q=q,
-        sort=sort,
-        page=page,
-        per_page=per_page,
-        counts_for=_counts_reader(campaign),
-    )
-    media = ports.public_media([item["nomination_id"] for item in items])
-    for item in items:
-        item.update(media.get(item["nomination_id"], {}))
-    return {"items": items, "page": page, "per_page": per_page, "total": total}
+    """A page of public nominee cards with their counts and media, as the API returns it: no SQL
+    while the view is cached; counts in one or two Redis round trips."""
+    cards: list[dict[str, Any]] = list(view.nominees)
+    if category:
+        code = view.category(category).code  # a Chinese 404 if unknown
+        cards = [card for card in cards if card["category"] == code]
+    term = (q or "").strip()
+    if term:
+        cards = [card for card in cards if _matches(card, term)]
+    reader = _counts_reader(view)
+    window = slice((page - 1) * per_page, page * per_page)
+    if sort == "votes" and reader is not None:
+        counts = reader(view, [(card["number"], card["category"]) for card in cards])  # type: ignore[arg-type]
+        cards.sort(key=lambda card: -counts.get(card["number"], {}).get("votes", 0))
+        items = cards[window]
+    else:
+        items = cards[window]
+        pairs = [(card["number"], card["category"]) for card in items]
+        counts = reader(view, pairs) if reader is not None and pairs else {}  # type: ignore[arg-type]
+    return {
+        "items": [card | counts.get(card["number"], {}) for card in items],
+        "page": page,
+        "per_page": per_page,
+        "total": len(cards),
+    }
 
 
-def nominee_detail(campaign: Campaign, number: str) -> dict[str, Any]:
-    """One public nominee with counts and media; a view in voting counts toward the fraud
-    detectors' view/vote ratio."""
-    nomination = public_nominee(campaign, number)
-    if campaign.phase == "voting":
-        ports.count_view(campaign.slug, nomination.number or "")
-    reader = _counts_reader(campaign)
-    counts = reader(campaign, [(nomination.number, nomination.category.code)]) if reader else {}
-    card = public_card(nomination, counts.get(nomination.number or ""))
-    return card | ports.public_media([nomination.id]).get(nomination.id, {})
+def nominee_detail(view: CampaignView, number: str, *, count_view: bool = True) -> dict[str, Any]:
+    """One public nominee with counts, media, deeds and the unit's opinion. With
+    ``count_view`` (the API's read), a view during voting counts toward the fraud detectors'
+    view/vote ratio; the H5 page counts its views with a beacon instead (its body is cached)."""
+    card = view.nominee(number)
+    if count_view and view.phase == "voting":
+        ports.count_view(view.slug, card["number"])
+    reader = _counts_reader(view)
+    counts = reader(view, [(card["number"], card["category"])]) if reader else {}  # type: ignore[arg-type]
+    return card | counts.get(card["number"], {}) | public_view.nominee_text(view, card["number"])

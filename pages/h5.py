@@ -2,26 +2,34 @@
 
 Every page works as plain links and forms (tabs, search and paging are GET URLs); the script adds
 "load more", the vote button, the captcha dialog, the countdown and WeChat share cards. Nominee
-data comes from the same composition the public API serves and goes through the same output
-schemas, so the page cannot show a field the API would not."""
+data comes from the same cached public view the public API serves (nominations.public_view) and
+goes through the same output schemas, so the page cannot show a field the API would not.
+
+A page's body is public: the same for every visitor (no voter state, no CSRF token, nothing from
+a cookie or the user agent), so it is sent ``Cache-Control: public, max-age=H5_MAX_AGE`` with an
+ETag and may be kept by nginx and the phone. What belongs to one visitor — their identity, the
+CSRF token, votes left today — comes from ``GET /c/<slug>/me``, and a nominee page's view is
+counted by ``POST /c/<slug>/beacon``; the page script makes both calls."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
 from marshmallow import ValidationError
 
 from campaigns import services as campaign_services
-from campaigns.models import Campaign
-from campaigns.schemas import CampaignSchema
-from core.auth import read_token
+from core.auth import read_voter_token
 from core.errors import AppError, ServiceUnavailable, ValidationFailed
 from core.extensions import db
 from core.ratelimit import rate_limit
 from core.types import utcnow
-from core.web import VOTER_COOKIE, require_csrf, set_credential
+from core.web import VOTER_COOKIE, csrf_token, require_csrf, set_credential
+from nominations import ports as nomination_ports
+from nominations import public_view
 from nominations import services as nomination_services
+from nominations.public_view import CampaignView
 from nominations.schemas import NomineeDetailSchema, NomineeQueryArgsSchema, NomineeSchema
 from pages.common import campaign_zone, error_page, query_args, render_page
 from voting import services as voting_services
@@ -31,10 +39,17 @@ bp = Blueprint("h5", __name__, template_folder="templates")
 bp.register_error_handler(AppError, error_page)
 
 PER_PAGE = 12
+# Seconds a phone or nginx may keep a public page body (counts are at most this stale there).
+H5_MAX_AGE = 5
 _card = NomineeSchema()
 _detail = NomineeDetailSchema()
-_campaign_schema = CampaignSchema()
 _listing_schema = NomineeQueryArgsSchema(only=("category", "q", "sort", "page"))
+
+
+def _no_csrf_token() -> str:
+    """Public bodies carry no CSRF token (pages/base.html asks for one): the script gets it
+    from /me. Not making one also means no seed cookie is set on a cacheable answer."""
+    return ""
 
 
 def _in_wechat() -> bool:
@@ -53,7 +68,7 @@ def _identity() -> str:
     token = request.cookies.get(VOTER_COOKIE)
     if token:
         try:
-            read_token("voter", token)
+            read_voter_token(token)
             return "ready"
         except AppError:
             pass
@@ -66,34 +81,83 @@ def _identity() -> str:
     return "none"
 
 
-def _page_context(campaign: Campaign) -> dict[str, Any]:
+def _stage(view: CampaignView) -> str:
     now = utcnow()
-    if campaign.phase == "voting" and now < campaign.voting_start:
-        stage = "before"
-    elif campaign.is_voting_open(now):
-        stage = "open"
-    elif campaign.phase in ("draft", "nominating", "reviewing"):
-        stage = "nominating"
-    else:
-        stage = "closed"
+    if view.phase == "voting" and now < view.voting_start:
+        return "before"
+    if view.is_voting_open(now):
+        return "open"
+    if view.phase in ("draft", "nominating", "reviewing"):
+        return "nominating"
+    return "closed"
+
+
+def _page_context(view: CampaignView) -> dict[str, Any]:
+    zone = campaign_zone(view)
     return {
-        "campaign": campaign,
-        "campaign_json": _campaign_schema.dump(campaign),
-        "categories": list(campaign.categories),
-        "stage": stage,
-        "server_now": now.isoformat(),
-        "voting_start_local": campaign.voting_start.astimezone(campaign_zone(campaign)),
-        "voting_end_local": campaign.voting_end.astimezone(campaign_zone(campaign)),
-        "counts_hidden": voting_services.counts_hidden(campaign),
-        "identity": _identity(),
-        "in_wechat": _in_wechat(),
+        "campaign": view,
+        "categories": list(view.categories),
+        "stage": _stage(view),
+        "voting_start_local": view.voting_start.astimezone(zone),
+        "voting_end_local": view.voting_end.astimezone(zone),
+        "counts_hidden": voting_services.counts_hidden(view),
+        # The script loads WeChat's JS-SDK only inside WeChat; the body is the same everywhere.
+        "wechat_sdk_enabled": _wechat_enabled(),
     }
 
 
-def _render(template: str, campaign: Campaign, **context: Any):  # type: ignore[no-untyped-def]
-    ctx = _page_context(campaign) | context
-    sdk = bool(ctx["in_wechat"] and _wechat_enabled())
-    return render_page(template, wechat_sdk=sdk, wechat_sdk_enabled=sdk, **ctx)
+def _fingerprint(ctx: dict[str, Any]) -> int:
+    rows = [*ctx.get("listing", {}).get("items", ()), *ctx.get("items", ())]
+    if "person" in ctx:
+        rows.append(ctx["person"])
+    return public_view.counts_fingerprint(*rows, extra=ctx.get("unavailable"))
+
+
+def _dumped(ctx: dict[str, Any]) -> dict[str, Any]:
+    """The context through the API's output schemas (done only when a body is rendered)."""
+    if "listing" in ctx:
+        listing = ctx["listing"]
+        ctx["listing"] = listing | {"items": [_card.dump(item) for item in listing["items"]]}
+    if "person" in ctx:
+        person = _detail.dump(ctx["person"])
+        ctx["person"] = person
+        ctx["renditions"] = sorted(
+            (person.get("video") or {}).get("renditions") or [],
+            key=lambda r: r.get("height") or 0,
+        )
+    return ctx
+
+
+def _public(template: str, view: CampaignView, build: Callable[[], dict[str, Any]]) -> Response:
+    """A public body: cacheable for H5_MAX_AGE seconds, with an ETag (304 on If-None-Match).
+
+    ``build`` makes the page's own context (it reads the counts from Redis). The rendered body
+    is kept per process under (view version, URL, stage, counts hidden): reused without reading
+    the counts for ``H5_RENDER_SECONDS`` (1 s, 0 under test: a body's counts are at most that
+    much older than Redis, before any H5_MAX_AGE in a cache), then for as long as the counts it
+    shows are unchanged (public_view.cached_body)."""
+    page = _page_context(view)
+
+    def render(ctx: dict[str, Any]) -> tuple[bytes, list[tuple[str, str]]]:
+        ctx = _dumped(dict(ctx))
+        rendered: Response = render_page(
+            template, wechat_sdk=ctx["wechat_sdk_enabled"], csrf_token=_no_csrf_token, **ctx
+        )
+        rendered.headers["Cache-Control"] = f"public, max-age={H5_MAX_AGE}"
+        rendered.add_etag()
+        return rendered.get_data(), list(rendered.headers.items())
+
+    key = ("h5", request.full_path, page["stage"], page["counts_hidden"])
+    key += (page["wechat_sdk_enabled"],)
+    body = public_view.cached_body(
+        view,
+        key,
+        public_view.render_seconds("H5_RENDER_SECONDS"),
+        lambda: page | build(),
+        _fingerprint,
+        render,
+    )
+    return Response(body.data, headers=body.headers).make_conditional(request)
 
 
 def _listing_args() -> dict[str, Any]:
@@ -106,11 +170,8 @@ def _listing_args() -> dict[str, Any]:
     return query_args(_listing_schema, raw) | {"per_page": PER_PAGE}
 
 
-def _listing(campaign: Campaign, args: dict[str, Any]) -> dict[str, Any]:
-    if args["category"] is not None:
-        campaign_services.get_category(campaign, args["category"])  # a Chinese 404 if unknown
-    listing = nomination_services.nominee_listing(campaign, **args)
-    listing["items"] = [_card.dump(item) for item in listing["items"]]
+def _listing(view: CampaignView, args: dict[str, Any]) -> dict[str, Any]:
+    listing = nomination_services.nominee_listing(view, **args)  # a Chinese 404 for a bad tab
     listing["has_more"] = args["page"] * args["per_page"] < listing["total"]
     return listing
 
@@ -124,56 +185,105 @@ def landing() -> Any:
 
 @bp.route("/c/<slug>")
 def home(slug: str) -> Any:
-    campaign = campaign_services.get_public_campaign(slug)
+    view = public_view.campaign_view(slug)
     args = _listing_args()
-    return _render("pages/h5/home.html", campaign, listing=_listing(campaign, args), args=args)
+    return _public(
+        "pages/h5/home.html", view, lambda: {"listing": _listing(view, args), "args": args}
+    )
 
 
 @bp.route("/c/<slug>/cards")
 def cards(slug: str) -> Any:
     """The next page of nominee cards as an HTML fragment (one renderer for first and later
     pages); the script appends it for "load more"."""
-    campaign = campaign_services.get_public_campaign(slug)
+    view = public_view.campaign_view(slug)
     args = _listing_args()
-    ctx = _page_context(campaign)
-    return render_page(
-        "pages/h5/_cards.html", listing=_listing(campaign, args), args=args, fragment=True, **ctx
+    return _public(
+        "pages/h5/_cards.html", view, lambda: {"listing": _listing(view, args), "args": args}
     )
 
 
 @bp.route("/c/<slug>/n/<number>")
 def nominee(slug: str, number: str) -> Any:
-    campaign = campaign_services.get_public_campaign(slug)
-    person = _detail.dump(nomination_services.nominee_detail(campaign, number[:16]))
-    renditions = sorted(
-        (person.get("video") or {}).get("renditions") or [], key=lambda r: r.get("height") or 0
-    )
-    return _render("pages/h5/nominee.html", campaign, person=person, renditions=renditions)
+    view = public_view.campaign_view(slug)
+    view.nominee(number[:16])  # a Chinese 404 before anything else
+
+    def build() -> dict[str, Any]:
+        return {"person": nomination_services.nominee_detail(view, number[:16], count_view=False)}
+
+    return _public("pages/h5/nominee.html", view, build)
 
 
 @bp.route("/c/<slug>/ranking")
 def ranking(slug: str) -> Any:
-    campaign = campaign_services.get_public_campaign(slug)
-    categories = list(campaign.categories)
-    if not categories:
+    view = public_view.campaign_view(slug)
+    if not view.categories:
         raise AppError("该活动尚未设置评选类别", code="category_not_found", status=404)
-    code = (request.args.get("category") or categories[0].code)[:40]
-    category = campaign_services.get_category(campaign, code)
-    hidden = voting_services.counts_hidden(campaign)
-    items: list[dict[str, Any]] = []
-    unavailable = False
-    if not hidden and campaign.phase not in ("nominating", "reviewing"):
+    category = view.category((request.args.get("category") or view.categories[0].code)[:40])
+
+    def build() -> dict[str, Any]:
+        items: list[dict[str, Any]] = []
+        unavailable = False
+        if not voting_services.counts_hidden(view) and view.phase not in (
+            "nominating",
+            "reviewing",
+        ):
+            try:
+                items = voting_services.ranking(view, category)
+            except ServiceUnavailable:
+                unavailable = True
+        return {"category": category, "items": items, "unavailable": unavailable}
+
+    return _public("pages/h5/ranking.html", view, build)
+
+
+# --- the visitor's own state, apart from the public body ----------------------------------------
+
+
+@bp.route("/c/<slug>/me")
+def me(slug: str) -> Any:
+    """This visitor's state for the page script: how they vote (``identity``), the CSRF token for
+    their writes, the server's clock, and votes left today once they have an identity. Read from
+    the cookies, the cached view and the vote Redis: no SQL. Never cached."""
+    view = public_view.campaign_view(slug)
+    stage = _stage(view)
+    identity = _identity()
+    state: dict[str, Any] = {
+        "identity": identity,
+        "csrf_token": csrf_token(),
+        "server_now": utcnow().isoformat(),
+        "stage": stage,
+        "in_wechat": _in_wechat(),
+    }
+    if identity == "ready" and stage == "open":
         try:
-            items = voting_services.ranking(campaign, category)
-        except ServiceUnavailable:
-            unavailable = True
-    return _render(
-        "pages/h5/ranking.html",
-        campaign,
-        category=category,
-        items=items,
-        unavailable=unavailable,
-    )
+            claims = read_voter_token(request.cookies.get(VOTER_COOKIE, ""))
+            quota = voting_services.my_quota(view.slug, claims)
+            state["remaining_today"] = quota["remaining_today"]
+            state["voted_today"] = quota["voted_today"]
+        except (AppError, ServiceUnavailable):
+            pass  # the page shows no counter; the vote itself says what is left
+    response = jsonify(state)
+    response.headers["Cache-Control"] = "no-store, private"
+    response.headers["Vary"] = "Cookie"
+    return response
+
+
+@bp.route("/c/<slug>/beacon", methods=["POST"])
+def beacon(slug: str) -> Any:
+    """A nominee page was shown (``{"number": "D001"}``): counted for the fraud detectors'
+    view/vote ratio while voting, as rendering the page used to count it. 204, no body."""
+    view = public_view.campaign_view(slug)
+    body = request.get_json(silent=True)
+    number = body.get("number") if isinstance(body, dict) else None
+    if not isinstance(number, str) or not 1 <= len(number.strip()) <= 16:
+        raise ValidationFailed(details={"fields": {"number": ["请提供候选人编号"]}})
+    card = view.nominee(number)
+    if view.phase == "voting":
+        nomination_ports.count_view(view.slug, card["number"])
+    response = Response(status=204)
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.route("/c/<slug>/voter", methods=["POST"])
@@ -182,7 +292,7 @@ def device_voter(slug: str) -> Any:
     """The demo device identity for a browser outside WeChat, kept in the HttpOnly voter
     cookie (the token never reaches page scripts). Off in production unless configured on."""
     require_csrf()
-    campaign_services.get_public_campaign(slug)
+    public_view.campaign_view(slug)
     try:
         body = DeviceVoterSchema().load(request.get_json(silent=True) or {})
     except ValidationError as exc:

@@ -5,17 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
-
-from campaigns.models import Campaign, Category
+from campaigns.models import Campaign
 from core.errors import ServiceUnavailable
-from core.extensions import VOTE_REDIS_ERRORS, db, redis_store
+from core.extensions import VOTE_REDIS_ERRORS, redis_store
 from core.types import utcnow
-from nominations.models import Nomination
+from nominations import public_view
+from nominations.public_view import CampaignView
 from voting.keys import CampaignKeys
 
 
-def counts_hidden(campaign: Campaign, now: datetime | None = None) -> bool:
+def counts_hidden(campaign: Campaign | CampaignView, now: datetime | None = None) -> bool:
     rules = campaign.rules or {}
     if rules.get("hide_counts"):
         return True
@@ -25,7 +24,9 @@ def counts_hidden(campaign: Campaign, now: datetime | None = None) -> bool:
     return False
 
 
-def vote_counts(campaign: Campaign, nominees: list[tuple[str, str]]) -> dict[str, dict[str, int]]:
+def vote_counts(
+    campaign: Campaign | CampaignView, nominees: list[tuple[str, str]]
+) -> dict[str, dict[str, int]]:
     """{number: {votes, rank}} for (number, category) pairs, from Redis, in one pipeline."""
     if not nominees:
         return {}
@@ -51,34 +52,38 @@ def vote_counts(campaign: Campaign, nominees: list[tuple[str, str]]) -> dict[str
     return result
 
 
-def ranking(campaign: Campaign, category: Category, limit: int = 100) -> list[dict[str, Any]]:
+def ranking(
+    campaign: Campaign | CampaignView, category: Any, limit: int = 100
+) -> list[dict[str, Any]]:
+    """The standings of ``category`` (anything with a ``code``): the approved nominees of the
+    campaign's cached public view (no SQL while it is current), ordered by their Redis counts
+    (one ZREVRANGE), ties by number; competition ranks (1, 2, 2, 4)."""
     keys = CampaignKeys.of(campaign.slug)
     try:
         rows = redis_store.votes.zrevrange(keys.rank(category.code), 0, -1, withscores=True)
     except VOTE_REDIS_ERRORS as exc:
         raise ServiceUnavailable() from exc
     scores = {member.decode(): int(score) for member, score in rows}
-    nominees = db.session.scalars(
-        select(Nomination).where(
-            Nomination.campaign_id == campaign.id,
-            Nomination.category_id == category.id,
-            Nomination.status == "approved",
-        )
-    ).all()
-    ordered = sorted(nominees, key=lambda n: (-scores.get(n.number or "", 0), n.number_seq or 0))
+    view = (
+        campaign if isinstance(campaign, CampaignView) else public_view.campaign_view(campaign.slug)
+    )
+    nominees = [card for card in view.nominees if card["category"] == category.code]
+    ordered = sorted(
+        nominees, key=lambda n: (-scores.get(n["number"] or "", 0), n["number_seq"] or 0)
+    )
     items: list[dict[str, Any]] = []
     previous: int | None = None
     rank = 0
-    for position, nomination in enumerate(ordered[:limit], start=1):
-        votes = scores.get(nomination.number or "", 0)
+    for position, card in enumerate(ordered[:limit], start=1):
+        votes = scores.get(card["number"] or "", 0)
         if votes != previous:
             rank = position
             previous = votes
         items.append(
             {
-                "number": nomination.number,
-                "name": nomination.name,
-                "unit": nomination.unit.name,
+                "number": card["number"],
+                "name": card["name"],
+                "unit": card["unit"],
                 "votes": votes,
                 "rank": rank,
             }

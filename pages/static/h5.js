@@ -1,12 +1,15 @@
-/* The H5 voting page: countdown, load more, the vote (identity, refusals, captcha), share card. */
+/* The H5 voting page: countdown, load more, the vote (identity, refusals, captcha), share card.
+   The page body is public and cached; this visitor's state (identity, CSRF token, votes left)
+   comes from GET /c/<slug>/me, and a nominee page's view is counted by POST /c/<slug>/beacon. */
 (function () {
   'use strict';
   var root = document.getElementById('h5');
   if (!root) return;
   var slug = root.getAttribute('data-slug');
-  var identity = root.getAttribute('data-identity');
   var stage = root.getAttribute('data-stage');
-  var clockSkew = new Date(root.getAttribute('data-server-now')).getTime() - Date.now();
+  var identity = 'pending';   // until /me answers: ready | wechat | device | none
+  var inWechat = /MicroMessenger/i.test(navigator.userAgent || '');
+  var clockSkew = 0;          // the server's clock minus ours, from /me
 
   // What a voter reads for each refusal; the server's own sentence is the fallback.
   var REFUSALS = {
@@ -110,14 +113,30 @@
     value.textContent = String(n);
     box.hidden = false;
   }
-  function refreshRemaining() {
-    if (identity !== 'ready' || stage !== 'open') return;
-    ZM.api('GET', '/api/v1/campaigns/' + encodeURIComponent(slug) + '/votes/me').then(function (res) {
-      if (res.ok) showRemaining(res.data.remaining_today);
-      else if (res.status === 401) identity = root.getAttribute('data-in-wechat') === '1' ? 'wechat' : 'device';
-    });
+  /* --- this visitor's state: identity, CSRF token, server clock, votes left --------------- */
+  function setIdentity(value) {
+    identity = value;
+    root.setAttribute('data-identity', value);
   }
-  refreshRemaining();
+  function fallbackIdentity() { return inWechat ? 'wechat' : 'device'; }
+  var state = ZM.api('GET', '/c/' + encodeURIComponent(slug) + '/me').then(function (res) {
+    if (!res.ok || !res.data) { setIdentity(fallbackIdentity()); return false; }
+    ZM.csrf = res.data.csrf_token || '';
+    var meta = document.querySelector('meta[name="csrf-token"]');
+    if (meta) meta.setAttribute('content', ZM.csrf);
+    var now = new Date(res.data.server_now).getTime();
+    if (!isNaN(now)) clockSkew = now - Date.now();
+    inWechat = !!res.data.in_wechat;
+    setIdentity(res.data.identity);
+    showRemaining(res.data.remaining_today);
+    return true;
+  });
+
+  /* --- a nominee page counts its view (the body itself is cached) ------------------------- */
+  var shown = root.getAttribute('data-number');
+  if (shown) {
+    ZM.api('POST', '/c/' + encodeURIComponent(slug) + '/beacon', { number: shown });
+  }
 
   /* --- identity --------------------------------------------------------------------------- */
   function deviceId() {
@@ -130,6 +149,7 @@
     return id;
   }
   function ensureIdentity() {
+    if (identity === 'pending') return state.then(ensureIdentity);
     if (identity === 'ready') return Promise.resolve(true);
     if (identity === 'wechat') {
       var next = location.pathname + location.search;
@@ -140,7 +160,7 @@
     if (identity === 'device') {
       return ZM.api('POST', '/c/' + encodeURIComponent(slug) + '/voter', { device_id: deviceId() })
         .then(function (res) {
-          if (res.ok) { identity = 'ready'; return true; }
+          if (res.ok) { setIdentity('ready'); return true; }
           ZM.toast(refusalText(ZM.errorOf(res), res), 'error');
           return false;
         });
@@ -188,7 +208,7 @@
           });
         }
         if (error.code === 'invalid_voter' && attempt < 1) {
-          identity = root.getAttribute('data-in-wechat') === '1' ? 'wechat' : 'device';
+          setIdentity(fallbackIdentity());
           return ensureIdentity().then(function (ok) {
             if (ok) return castVote(button, ZM.uuid(), challengePass, attempt + 1);
           });
@@ -272,7 +292,7 @@
   }
 
   /* --- WeChat share card (JS-SDK, only inside WeChat with the official account set up) ----- */
-  if (root.getAttribute('data-wechat-sdk') === '1') {
+  if (root.getAttribute('data-wechat-sdk') === '1' && inWechat) {
     var sdk = document.createElement('script');
     sdk.src = 'https://res.wx.qq.com/open/js/jweixin-1.6.0.js';
     sdk.onload = function () {

@@ -70,7 +70,7 @@ def test_voter_searches_watches_and_votes_until_the_quota(
     shoot(page, "h5-nominee-phone")
 
     # First tap: no identity yet, so WeChat authorisation; back on the same page.
-    assert page.locator("#h5").get_attribute("data-identity") == "wechat"
+    expect(page.locator("#h5")).to_have_attribute("data-identity", "wechat")
     page.click(f"[data-testid=vote-{numbers[0]}]")
     # (WeChat's "#wechat_redirect" fragment rides along the redirects, as it does on phones.)
     page.wait_for_url(re.compile(re.escape(f"{live.url}/c/v1/n/{numbers[0]}") + "(#.*)?$"))
@@ -144,7 +144,7 @@ def test_pages_at_desktop_size(
     expect(page.locator("#profile-video")).to_be_visible()
     shoot(page, "h5-nominee-desktop")
     # Outside WeChat the demo device identity votes without a redirect.
-    assert page.locator("#h5").get_attribute("data-identity") == "device"
+    expect(page.locator("#h5")).to_have_attribute("data-identity", "device")
     page.click(f"[data-testid=vote-{numbers[0]}]")
     expect(page.locator("#nominee-votes")).to_have_text("1")
     # Infinite list: scrolling to the end loads the rest.

@@ -9,7 +9,6 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from tests.factories import Org
-from tests.pages.browser import csrf_from
 
 WECHAT_UA = (
     "Mozilla/5.0 (Linux; Android 10; V1990A) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -137,9 +136,10 @@ def test_device_identity_sets_the_voter_cookie_and_the_page_votes_until_the_quot
     client: FlaskClient, org: Org
 ) -> None:
     numbers = org.voting_campaign(nominees=3, rules={"votes_per_day": 2})
-    html = client.get("/c/v1").get_data(as_text=True)
-    assert 'data-identity="device"' in html
-    token = csrf_from(html)
+    assert client.get("/c/v1").status_code == 200
+    state = client.get("/c/v1/me").json
+    assert state["identity"] == "device" and "remaining_today" not in state
+    token = state["csrf_token"]
     assert client.post("/c/v1/voter", json={"device_id": "phone-0001"}).status_code == 403
     response = client.post(
         "/c/v1/voter", json={"device_id": "phone-0001"}, headers={"X-CSRF-Token": token}
@@ -147,7 +147,8 @@ def test_device_identity_sets_the_voter_cookie_and_the_page_votes_until_the_quot
     assert response.status_code == 200 and response.json == {"identity": "ready"}
     cookie = next(c for c in response.headers.getlist("Set-Cookie") if c.startswith("zm_voter="))
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
-    assert 'data-identity="ready"' in client.get("/c/v1").get_data(as_text=True)
+    state = client.get("/c/v1/me").json
+    assert state["identity"] == "ready" and state["remaining_today"] == 2
 
     first = _vote_from_page(client, "v1", numbers[0], token, key="tap-1")
     assert first.status_code == 201 and first.json["remaining_today"] == 1
@@ -160,18 +161,19 @@ def test_device_identity_sets_the_voter_cookie_and_the_page_votes_until_the_quot
     assert "明天" in spent.json["error"]["message"]
     me = client.get("/api/v1/campaigns/v1/votes/me").json
     assert me["remaining_today"] == 0
+    assert client.get("/c/v1/me").json["remaining_today"] == 0
 
 
 def test_device_identity_is_off_in_production_settings(make_app, org: Org) -> None:  # type: ignore[no-untyped-def]
     app = make_app(DEVICE_IDENTITY=False)
     client = app.test_client()
     org.voting_campaign(nominees=1)
-    html = client.get("/c/v1").get_data(as_text=True)
-    assert 'data-identity="none"' in html
+    state = client.get("/c/v1/me").json
+    assert state["identity"] == "none"
     response = client.post(
         "/c/v1/voter",
         json={"device_id": "phone-0001"},
-        headers={"X-CSRF-Token": csrf_from(html), "Accept": "application/json"},
+        headers={"X-CSRF-Token": state["csrf_token"], "Accept": "application/json"},
     )
     assert response.status_code == 404 and response.json["error"]["code"] == "provider_disabled"
 
@@ -182,8 +184,13 @@ def test_inside_wechat_the_page_uses_oauth_and_allows_the_jssdk(make_app, org: O
     org.voting_campaign(nominees=1)
     response = client.get("/c/v1", headers={"User-Agent": WECHAT_UA})
     html = response.get_data(as_text=True)
-    assert 'data-identity="wechat"' in html and 'data-wechat-sdk="1"' in html
+    # The body is the same in and out of WeChat (it is cached); the script loads the JS-SDK
+    # only inside WeChat, and /me says how this visitor gets an identity.
+    assert 'data-wechat-sdk="1"' in html
+    assert html == client.get("/c/v1").get_data(as_text=True)
     assert "https://res.wx.qq.com" in response.headers["Content-Security-Policy"]
+    state = client.get("/c/v1/me", headers={"User-Agent": WECHAT_UA}).json
+    assert state["identity"] == "wechat" and state["in_wechat"] is True
 
 
 def test_video_profile_plays_inline_without_autoplay(
@@ -237,7 +244,7 @@ def test_first_load_of_the_home_page_stays_under_150_kb(client: FlaskClient, org
 
 def test_bad_device_ids_get_a_json_error_not_a_page(client: FlaskClient, org: Org) -> None:
     org.voting_campaign(nominees=1)
-    token = csrf_from(client.get("/c/v1").get_data(as_text=True))
+    token = client.get("/c/v1/me").json["csrf_token"]
     for body in ({"device_id": "short"}, {}, {"device_id": 7}):
         response = client.post("/c/v1/voter", json=body, headers={"X-CSRF-Token": token})
         assert response.status_code == 422, body

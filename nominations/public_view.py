@@ -1,0 +1,389 @@
+"""The public view of a campaign: what every public read shows of it, built with a constant
+number of column-only queries and kept in each process until it changes.
+
+A view holds the campaign's public settings (title, windows, rules, categories) and the cards of
+its approved nominees (number, name, unit, category, photo, summary — never the deeds, which are
+read one nominee at a time and kept beside the view). Counts and ranks are not in it: they come
+from the vote Redis at each read.
+
+Freshness: each campaign has a version token in the control Redis. Every read asks for it (one
+GET) and uses the view it has only if it was built for that token; a change that commits
+(a nomination approved or withdrawn, the campaign edited, a phase moved, a category added: every
+``core.signals.campaign_changed``) replaces the token after the commit, so the next read in every
+process rebuilds. Media (a photo that finishes processing) changes no token: a view is rebuilt
+after ``VIEW_MAX_AGE`` seconds at the latest. Without the control Redis, every read builds afresh.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from flask import Flask, current_app
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session, scoped_session
+
+from campaigns.models import Campaign, Category, Unit
+from core.errors import NotFound
+from core.extensions import VOTE_REDIS_ERRORS, db, redis_store
+from core.signals import campaign_changed
+from nominations import ports
+from nominations.models import Nomination
+
+log = logging.getLogger("zuimei.public_view")
+
+# A view serves this long at most, token unchanged (photos and videos change no token).
+VIEW_MAX_AGE = 60.0
+# Deeds kept per view (a campaign's nominee pages; the oldest half goes when full).
+DETAILS_KEPT = 2000
+_PENDING = "zuimei_public_view"
+
+_CARD_COLUMNS = (
+    Nomination.id,
+    Nomination.number,
+    Nomination.number_seq,
+    Nomination.name,
+    Nomination.category_id,
+    Nomination.title,
+    Nomination.position,
+    Nomination.department,
+    Nomination.summary,
+    Nomination.gender,
+    Nomination.years_of_service,
+    Unit.name,
+)
+
+
+@dataclass(frozen=True)
+class CategoryView:
+    id: int
+    code: str
+    name: str
+    prefix: str
+    award_count: int
+    position: int
+
+
+@dataclass
+class CampaignView:
+    """A campaign as the public sees it; duck-compatible with ``Campaign`` for what the public
+    reads use (slug, title, windows, rules, weights, categories, is_voting_open)."""
+
+    id: int
+    slug: str
+    title: str
+    organizer: str
+    description: str
+    timezone: str
+    phase: str
+    nomination_start: datetime
+    nomination_end: datetime
+    voting_start: datetime
+    voting_end: datetime
+    rules: dict[str, Any]
+    weights: dict[str, Any]
+    categories: tuple[CategoryView, ...]
+    # Approved nominees' cards in the public order (category position, then number).
+    nominees: tuple[dict[str, Any], ...]
+    token: str
+    built_at: float
+    by_number: dict[str, dict[str, Any]] = field(default_factory=dict)
+    details: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def is_voting_open(self, now: datetime) -> bool:
+        return self.phase == "voting" and self.voting_start <= now < self.voting_end
+
+    def category(self, code: str) -> CategoryView:
+        for category in self.categories:
+            if category.code == code:
+                return category
+        raise NotFound("奖项不存在", code="category_not_found", details={"category": code})
+
+    def nominee(self, number: str) -> dict[str, Any]:
+        card = self.by_number.get(number.strip().upper())
+        if card is None:
+            raise NotFound("候选人不存在", code="nominee_not_found")
+        return card
+
+
+_views: dict[tuple[str, str], CampaignView] = {}
+_lock = threading.Lock()
+
+
+def _version_key(slug: str) -> str:
+    return redis_store.key("public-view", slug)
+
+
+def _current_token(slug: str) -> str | None:
+    """The campaign's version token (made on first use: a token missing after a flush must
+    never match a view built before it); None when the control Redis cannot say."""
+    key = _version_key(slug)
+    try:
+        client = redis_store.client
+        token = client.get(key)
+        if token is None:
+            client.set(key, secrets.token_hex(8), nx=True)
+            token = client.get(key)
+    except VOTE_REDIS_ERRORS:
+        log.warning("public view of %s built without a version: control Redis unavailable", slug)
+        return None
+    return token.decode() if isinstance(token, bytes) else token
+
+
+def campaign_view(slug: str) -> CampaignView:
+    """The public view of ``slug`` (any phase but draft): 404 ``campaign_not_found`` otherwise.
+    No SQL while the cached view is current; five column-only statements when it is built."""
+    token = _current_token(slug)
+    cache_key = (redis_store.key(), slug)
+    view = _views.get(cache_key)
+    if (
+        token is not None
+        and view is not None
+        and view.token == token
+        and time.monotonic() - view.built_at < VIEW_MAX_AGE
+    ):
+        return view
+    view = _build(slug, token or "")
+    if token is not None:
+        with _lock:
+            _views[cache_key] = view
+    return view
+
+
+def _build(slug: str, token: str) -> CampaignView:
+    row = db.session.execute(
+        select(
+            Campaign.id,
+            Campaign.title,
+            Campaign.organizer,
+            Campaign.description,
+            Campaign.timezone,
+            Campaign.phase,
+            Campaign.nomination_start,
+            Campaign.nomination_end,
+            Campaign.voting_start,
+            Campaign.voting_end,
+            Campaign.rules,
+            Campaign.weights,
+        ).where(Campaign.slug == slug)
+    ).first()
+    if row is None or row.phase == "draft":
+        raise NotFound("评选活动不存在", code="campaign_not_found")
+    categories = tuple(
+        CategoryView(*values)
+        for values in db.session.execute(
+            select(
+                Category.id,
+                Category.code,
+                Category.name,
+                Category.prefix,
+                Category.award_count,
+                Category.position,
+            )
+            .where(Category.campaign_id == row.id)
+            .order_by(Category.position, Category.id)
+        )
+    )
+    by_id = {category.id: category for category in categories}
+    order = {category.id: index for index, category in enumerate(categories)}
+    rows = db.session.execute(
+        select(*_CARD_COLUMNS)
+        .join(Unit, Nomination.unit_id == Unit.id)
+        .where(Nomination.campaign_id == row.id, Nomination.status == "approved")
+    ).all()
+    rows = sorted(rows, key=lambda r: (order.get(r[4], len(order)), r[2] or 0))
+    media = ports.public_media([r[0] for r in rows])
+    nominees = []
+    for (
+        nid,
+        number,
+        seq,
+        name,
+        category_id,
+        title,
+        position,
+        dept,
+        summary,
+        gender,
+        years,
+        unit,
+    ) in rows:
+        category = by_id[category_id]
+        card = {
+            "nomination_id": nid,
+            "number": number,
+            "number_seq": seq,
+            "name": name,
+            "category": category.code,
+            "category_name": category.name,
+            "unit": unit,
+            "title": title,
+            "position": position,
+            "department": dept,
+            "summary": summary,
+            "gender": gender,
+            "years_of_service": years,
+        }
+        card.update(media.get(nid, {}))
+        nominees.append(card)
+    view = CampaignView(
+        id=row.id,
+        slug=slug,
+        title=row.title,
+        organizer=row.organizer,
+        description=row.description or "",
+        timezone=row.timezone or "Asia/Shanghai",
+        phase=row.phase,
+        nomination_start=row.nomination_start,
+        nomination_end=row.nomination_end,
+        voting_start=row.voting_start,
+        voting_end=row.voting_end,
+        rules=dict(row.rules or {}),
+        weights=dict(row.weights or {}),
+        categories=categories,
+        nominees=tuple(nominees),
+        token=token,
+        built_at=time.monotonic(),
+    )
+    view.by_number.update((card["number"], card) for card in nominees if card["number"])
+    return view
+
+
+def nominee_text(view: CampaignView, number: str) -> dict[str, str]:
+    """The deeds and the unit's opinion of one approved nominee of ``view``: one column-only
+    statement the first time, none after (until the view is replaced)."""
+    card = view.nominee(number)
+    text = view.details.get(card["number"])
+    if text is None:
+        found = db.session.execute(
+            select(Nomination.deeds, Nomination.unit_opinion).where(
+                Nomination.id == card["nomination_id"]
+            )
+        ).first()
+        text = {"deeds": found[0] if found else "", "unit_opinion": found[1] if found else ""}
+        with _lock:
+            if len(view.details) >= DETAILS_KEPT:
+                for stale in list(view.details)[: DETAILS_KEPT // 2]:
+                    view.details.pop(stale, None)
+            view.details[card["number"]] = text
+    return text
+
+
+# --- invalidation, after commit ----------------------------------------------------------------
+
+
+def invalidate(slug: str) -> None:
+    """Give ``slug`` a new version token now: every process rebuilds its view on the next read.
+    Call after the change committed (``campaign_changed`` does it for you)."""
+    try:
+        redis_store.client.set(_version_key(slug), secrets.token_hex(8))
+    except VOTE_REDIS_ERRORS:
+        log.warning("public view of %s not invalidated: control Redis unavailable", slug)
+
+
+def _queue(campaign: Campaign, **_: Any) -> None:
+    db.session.info.setdefault(_PENDING, set()).add(campaign.slug)
+
+
+def changed(campaign: Campaign) -> None:
+    """Rebuild the campaign's public view once the current transaction commits (a change the
+    ``campaign_changed`` signal does not carry: a nominee's photo or video became current)."""
+    _queue(campaign)
+
+
+def _after_commit(session: Session) -> None:
+    for slug in session.info.pop(_PENDING, None) or ():
+        invalidate(slug)
+
+
+def _after_soft_rollback(session: Session, _transaction: Any) -> None:
+    session.info.pop(_PENDING, None)
+
+
+def listen(session: scoped_session[Any]) -> None:
+    """Invalidate a campaign's view after each commit of ``session`` that changed it (the
+    ``campaign_changed`` signal, sent inside the transaction). Idempotent."""
+    campaign_changed.connect(_queue, weak=False)
+    for name, hook in (
+        ("after_commit", _after_commit),
+        ("after_soft_rollback", _after_soft_rollback),
+    ):
+        if not event.contains(session, name, hook):
+            event.listen(session, name, hook)
+
+
+def init_app(app: Flask) -> None:
+    """Wired by ``nominations.init_app`` from the app factory."""
+    listen(db.session)
+
+
+# --- rendered bodies of the public reads --------------------------------------------------------
+
+
+@dataclass
+class Body:
+    """A rendered public answer (bytes and headers), kept per process."""
+
+    fingerprint: int
+    at: float
+    data: bytes
+    headers: list[tuple[str, str]]
+
+
+_bodies: dict[tuple[Any, ...], Body] = {}
+BODIES_KEPT = 4000
+
+
+def render_seconds(name: str) -> float:
+    """How long a process reuses a rendered public answer without reading the counts: the
+    ``name`` setting (``H5_RENDER_SECONDS``, ``API_RENDER_SECONDS``), by default 1 s, and 0 under
+    test (TESTING), where a read right after a vote must show it; tests that exercise the
+    window set it."""
+    app = current_app
+    default = 0.0 if app.testing else 1.0
+    return float(app.config.get(name, default))
+
+
+def counts_fingerprint(*rows: dict[str, Any], extra: Any = None) -> int:
+    """What changes between two answers of one URL on one view: the counts and ranks shown."""
+    return hash(
+        (extra, tuple((row.get("number"), row.get("votes"), row.get("rank")) for row in rows))
+    )
+
+
+def cached_body(
+    view: CampaignView,
+    key: tuple[Any, ...],
+    seconds: float,
+    build: Callable[[], dict[str, Any]],
+    fingerprint: Callable[[dict[str, Any]], int],
+    render: Callable[[dict[str, Any]], tuple[bytes, list[tuple[str, str]]]],
+) -> Body:
+    """The answer under ``key`` on ``view``'s version: reused without calling ``build`` (which
+    reads the counts) for ``seconds``, then for as long as ``build`` gives the same
+    ``fingerprint``; rendered afresh otherwise. A view without a version is never kept."""
+    # The view's build time too: a view rebuilt after VIEW_MAX_AGE (a new photo) renders afresh.
+    full_key = (view.token, view.built_at, *key)
+    now = time.monotonic()
+    body = _bodies.get(full_key) if view.token else None
+    if body is not None and now - body.at < seconds:
+        return body
+    context = build()
+    mark = fingerprint(context)
+    if body is not None and body.fingerprint == mark:
+        body.at = now
+        return body
+    data, headers = render(context)
+    body = Body(mark, now, data, headers)
+    if view.token:
+        with _lock:
+            if len(_bodies) >= BODIES_KEPT:
+                _bodies.clear()
+            _bodies[full_key] = body
+    return body
