@@ -264,6 +264,11 @@ def confirm_flag(campaign: Campaign, flag_id: int, actor: Account, reason: str |
     """The covered votes become invalid, with the flag and the decider recorded."""
     reason = _reason(reason)
     flag = _flag(campaign, flag_id)
+    if flag.severity == detectors.WATCH:
+        raise Conflict(
+            "观察记录只是较弱的迹象，不能据此作废投票；如有更多证据，请在投票浏览中核实",
+            code="watch_not_actionable",
+        )
     if flag.status != "open":
         raise Conflict("该线索已处理", code="flag_decided", details={"status": flag.status})
     links = {
@@ -568,23 +573,37 @@ def _file_flag(campaign: Campaign, scan: FraudScan, finding: Any) -> bool:
     return True
 
 
-_SEVERITY_ORDER = {"high": 0, "medium": 1, "low": 2}
+_SEVERITY_ORDER = {"high": 0, "medium": 1, "low": 2, detectors.WATCH: 3}
 
 
-def list_flags(campaign: Campaign, status: str | None = None) -> list[FraudFlag]:
+def list_flags(
+    campaign: Campaign, status: str | None = None, severity: str | None = None
+) -> list[FraudFlag]:
+    """Flags by severity, most certain first. Without ``severity`` the 观察 (watch) notes are
+    left out: they are listed apart (``severity="watch"``) and are not flags to act on."""
     query = select(FraudFlag).where(FraudFlag.campaign_id == campaign.id)
     if status:
         query = query.where(FraudFlag.status == status)
+    if severity:
+        query = query.where(FraudFlag.severity == severity)
+    else:
+        query = query.where(FraudFlag.severity != detectors.WATCH)
     flags = list(db.session.scalars(query))
-    flags.sort(key=lambda f: (_SEVERITY_ORDER.get(f.severity, 3), -f.score, f.id))
+    flags.sort(key=lambda f: (_SEVERITY_ORDER.get(f.severity, 4), -f.score, f.id))
     return flags
 
 
-def flag_counts(campaign: Campaign) -> dict[str, int]:
-    """The campaign's fraud flags per status (open, confirmed, dismissed)."""
+def flag_counts(campaign: Campaign, watch: bool = False) -> dict[str, int]:
+    """The campaign's fraud flags per status (open, confirmed, dismissed); the 观察 (watch)
+    notes are counted apart (``watch=True`` counts only them)."""
     query = (
         select(FraudFlag.status, func.count(FraudFlag.id))
         .where(FraudFlag.campaign_id == campaign.id)
+        .where(
+            FraudFlag.severity == detectors.WATCH
+            if watch
+            else FraudFlag.severity != detectors.WATCH
+        )
         .group_by(FraudFlag.status)
     )
     return dict(db.session.execute(query).all())

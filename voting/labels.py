@@ -32,11 +32,13 @@ RULE_LABELS = {
     "new_identity_surge": "新身份集中涌入",
     "night_burst": "深夜集中投票",
     "lockstep_group": "同步投票团伙",
+    "install_reuse": "一部手机多个账号（群控）",
+    "address_hopping": "代理池换地址投票",
     "share_jump": "票数异常跃升",
 }
 
-# Every severity of voting.detectors.model.SEVERITIES.
-SEVERITY_LABELS = {"high": "高", "medium": "中", "low": "低"}
+# Every tier of voting.detectors.model.TIERS (the flag severities and 观察 watch).
+SEVERITY_LABELS = {"high": "高", "medium": "中", "low": "低", "watch": "观察"}
 
 # Every committee decision on votes (CommitteeDecision.action).
 DECISION_LABELS = {

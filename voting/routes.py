@@ -305,8 +305,9 @@ def get_scan(slug: str, scan_id: int) -> Any:
 @blp.alt_response(404, schema=ErrorEnvelopeSchema, description="campaign_not_found")
 @campaign_services.staff_required(*ADMIN)
 def flags(args: dict[str, Any], slug: str) -> dict[str, Any]:
-    """Flags by severity, most certain first."""
-    return {"items": fraud.list_flags(campaign_services.get_campaign(slug), args["status"])}
+    """Flags by severity, most certain first; 观察 (watch) notes only with ``severity=watch``."""
+    campaign = campaign_services.get_campaign(slug)
+    return {"items": fraud.list_flags(campaign, args["status"], args["severity"])}
 
 
 @blp.route("/admin/campaigns/<slug>/fraud/flags/<id:flag_id>", methods=["GET"])
@@ -324,7 +325,9 @@ def flag_detail(slug: str, flag_id: int) -> Any:
 @blp.arguments(DecisionSchema)
 @blp.response(200, FlagDetailSchema)
 @blp.alt_response(404, schema=ErrorEnvelopeSchema, description="campaign_not_found, flag_not_found")
-@blp.alt_response(409, schema=ErrorEnvelopeSchema, description="flag_decided, flag_open")
+@blp.alt_response(
+    409, schema=ErrorEnvelopeSchema, description="flag_decided, flag_open, watch_not_actionable"
+)
 @campaign_services.staff_required(*ADMIN)
 def flag_confirm(body: dict[str, Any], slug: str, flag_id: int) -> Any:
     """Confirm: the flag's votes become invalid (recorded, reversible)."""

@@ -186,7 +186,7 @@ class FlagSchema(Schema):
     rule = fields.String()
     nominee = fields.String(attribute="nominee_number", allow_none=True)
     score = fields.Float()
-    severity = fields.String()
+    severity = fields.String(metadata={"description": "high, medium, low or watch (观察)"})
     vote_count = fields.Integer()
     explanation = fields.String()
     status = fields.String(metadata={"description": "open, confirmed or dismissed"})
@@ -203,6 +203,14 @@ class FlagDetailSchema(FlagSchema):
 class FlagListArgsSchema(Schema):
     status = fields.String(
         load_default=None, validate=validate.OneOf(("open", "confirmed", "dismissed"))
+    )
+    severity = fields.String(
+        load_default=None,
+        validate=validate.OneOf(("high", "medium", "low", "watch")),
+        metadata={
+            "description": "high, medium, low or watch (观察: weak observations, left out of the"
+            " default list and never confirmable)"
+        },
     )
 
 

@@ -669,6 +669,7 @@
           velocity_factor: intOrNull(now['rules.velocity_factor']),
           velocity_floor: intOrNull(now['rules.velocity_floor']),
           freeze_minutes: intOrNull(now['rules.freeze_minutes']),
+          regions: now['rules.regions'].split(/[\s,，、;；]+/).filter(Boolean),
           fraud: parsed
         };
         Object.keys(body.rules).forEach(function (k) {
@@ -1073,10 +1074,42 @@
 
     function loadFlags() {
       var status = $('flag-status').value;
+      loadWatch();
       return ZM.api('GET', ADMIN + '/fraud/flags' + (status ? '?status=' + status : '')).then(function (res) {
         if (!res.ok) { ZM.toast(ZM.errorOf(res).message, 'error'); return; }
         flags = res.data.items || [];
         renderFlags();
+      });
+    }
+
+    /* 观察 (watch): weak observations, listed apart, never offered for confirmation. */
+    var watches = [];
+    function renderWatch() {
+      var box = ZM.clear($('watch-flags'));
+      setText('watch-count', watches.length ? '（' + num(watches.length) + '）' : '');
+      if (!watches.length) { box.appendChild(empty('没有观察记录。')); return; }
+      box.appendChild(table(['规则', '候选人', '票数', '状态', '发现时间'], watches.map(function (f) {
+        var row = el('tr', {
+          'data-testid': 'watch-' + f.id, 'data-id': f.id, 'data-status': f.status, tabindex: '0',
+          class: 'queue-row' + (current && current.id === f.id ? ' selected' : '')
+        }, [
+          el('td', {}, [RULES[f.rule] || f.rule]),
+          el('td', {}, [f.nominee ? f.nominee + ' ' + nomineeName(f.nominee) : '多位候选人']),
+          el('td', { class: 'num' }, [num(f.vote_count)]),
+          el('td', {}, [badge(FLAG_STATUS[f.status] || f.status, 'flag-' + f.status)]),
+          el('td', { class: 'small muted' }, [fmtTime(f.created_at)])
+        ]);
+        row.addEventListener('click', function () { open(f.id); });
+        row.addEventListener('keydown', function (e) { if (e.key === 'Enter') open(f.id); });
+        return row;
+      }), { class: 'grid selectable compact', id: 'watch-table' }));
+    }
+    function loadWatch() {
+      var status = $('flag-status').value;
+      return ZM.api('GET', ADMIN + '/fraud/flags?severity=watch' + (status ? '&status=' + status : '')).then(function (res) {
+        if (!res.ok) return;
+        watches = res.data.items || [];
+        renderWatch();
       });
     }
 
@@ -1174,9 +1207,13 @@
       setText('flag-meta', '规则 ' + flag.rule + ' · 可信度 ' + Math.round(flag.score * 100) + '% · 涉及 ' + num(flag.vote_count) + ' 票 · 发现于 ' + fmtTime(flag.created_at));
       renderEvidence(flag);
       $('flag-votes-csv').setAttribute('href', ADMIN + '/votes.csv?flag=' + flag.id);
-      setText('flag-decided', flag.status === 'open' ? '尚未处理。确认后，这些票将作废并立即从公开票数中扣除；可以撤销。'
+      var watch = flag.severity === 'watch';
+      setText('flag-decided', flag.status === 'open'
+        ? (watch ? '观察记录：迹象较弱，不能据此作废投票；核实后可以排除，或到投票浏览中查看这些票。'
+          : '尚未处理。确认后，这些票将作废并立即从公开票数中扣除；可以撤销。')
         : (FLAG_STATUS[flag.status] + '：' + (flag.decided_by || '') + ' 于 ' + fmtTime(flag.decided_at) + '，理由：' + (flag.decision_reason || '')));
-      show($('flag-confirm'), flag.status === 'open');
+      show($('flag-confirm'), flag.status === 'open' && !watch);
+      show($('flag-block'), !watch);
       show($('flag-dismiss'), flag.status === 'open');
       show($('flag-undo'), flag.status !== 'open');
       showError($('flag-error'), '');
@@ -1221,6 +1258,8 @@
         loadCounts(res.data, true);
         loadDecisions();
         flags = flags.map(function (f) { return f.id === res.data.id ? res.data : f; });
+        watches = watches.map(function (f) { return f.id === res.data.id ? res.data : f; });
+        renderWatch();
         var status = $('flag-status').value;
         renderFlags();
         if (status && status !== res.data.status) {
@@ -1341,6 +1380,7 @@
     $('flag-undo').addEventListener('click', function () { act('undo'); });
     $('flag-block-voters').addEventListener('click', blockVoters);
     renderFlags();
+    loadWatch();
     loadDecisions();
     heldVotes(function () {
       loadDecisions();

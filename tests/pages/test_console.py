@@ -451,6 +451,28 @@ def _flag(app: Flask, client: FlaskClient, org: Org) -> tuple[int, str]:
     return flag_id, numbers[0]
 
 
+def test_the_fraud_desk_keeps_watch_notes_apart(app: Flask, client: FlaskClient, org: Org) -> None:
+    """A 观察 (watch) note is neither in the page's flag list nor in its counts; the page has
+    its own watch panel (filled from the API's severity=watch list)."""
+    flag_id, number = _flag(app, client, org)
+    with app.app_context():
+        campaign = db.session.scalar(select(Campaign).where(Campaign.slug == "v1"))
+        ids = tuple(db.session.scalars(select(Vote.id)))
+        scan = fraud.start_scan(campaign, "test")
+        note = FakeFinding("new_identity_surge", number, ids, {"top_addresses": []}, 0.55, "watch")
+        assert fraud._file_flag(campaign, scan, note)
+        db.session.commit()
+        db.session.remove()
+    staff_login(client, "admin", area="console")
+    html = html_of(client, "/console/c/v1/fraud")
+    assert [f["id"] for f in page_data(html)["flags"]] == [flag_id]
+    open_label = labels.FLAG_STATUS_LABELS["open"]
+    assert f"{open_label}（1）" in html and f"{open_label}（2）" not in html
+    assert 'id="watch-flags"' in html and "不能据此作废投票" in html
+    everything = page_data(html_of(client, "/console/c/v1/fraud?status="))
+    assert [f["severity"] for f in everything["flags"]] == ["high"]
+
+
 def test_the_fraud_desk_lists_flags_with_the_latest_scan(
     app: Flask, client: FlaskClient, org: Org
 ) -> None:

@@ -239,6 +239,39 @@ def hospital(sim: Sim, nominee: str = "A005") -> None:
 # --- helpers --------------------------------------------------------------------------------
 
 
+FARM_AGENT = (
+    "Mozilla/5.0 (Linux; Android 12; M2012K11AC Build/SKQ1.211006.001; wv) AppleWebKit/537.36"
+    " Mobile Safari/537.36 XWEB/1160083 MMWEBSDK/20240404 MMWEBID/5173"
+    " MicroMessenger/8.0.47.2600(0x28002F35) WeChat/arm64 Weixin NetType/4G Language/zh_CN"
+)
+
+
+def phone_rack(sim: Sim, targets: Iterable[str] = ("B003", "A011")) -> None:
+    """群控: 12 identical phones (one agent, one install id), 10 accounts each, all tapped at
+    once every 4 s, each account voting for the two nominees a second apart; a 4G card each."""
+    start = at(2, 14.0)
+    for p in range(12):
+        address = f"223.104.{p}.{sim.rng.randrange(1, 255)}"
+        for a in range(10):
+            vid = sim.voter()
+            t = start + a * 4 + sim.rng.uniform(0, 0.05)
+            for k, nominee in enumerate(targets):
+                sim.vote("attack", vid, nominee, t + k * 1.01, address, None, FARM_AGENT, t - 30)
+
+
+def proxy_pool(sim: Sim, targets: Iterable[str] = ("B009", "A003")) -> None:
+    """A proxy pool: 70 fresh identities, one iOS agent, every request from another cloud
+    address, the two nominees a fraction of a second apart."""
+    t = at(4, 20.0)
+    for _ in range(70):
+        vid = sim.voter()
+        for nominee in targets:
+            ip = f"47.98.{sim.rng.randrange(256)}.{sim.rng.randrange(1, 255)}"
+            sim.vote("attack", vid, nominee, t, ip, None, UA_POOL[3], t - 10)
+            t += sim.rng.uniform(0.05, 0.5)
+        t += sim.rng.expovariate(1 / 50)
+
+
 def run(sim: Sim) -> list[Finding]:
     return scan(sim.votes, views=dict(sim.views), tz_offset_hours=8.0)
 
@@ -269,7 +302,7 @@ def organic_flagged(sim: Sim, findings: list[Finding]) -> float:
 def test_organic_campaign_stays_quiet() -> None:
     sim = campaign()
     findings = run(sim)
-    assert [f for f in findings if f.severity != "low"] == []
+    assert [f for f in findings if f.severity not in ("low", "watch")] == []
     assert organic_flagged(sim, findings) <= 0.01
 
 
@@ -317,6 +350,27 @@ def test_new_identity_surge() -> None:
     assert flag.evidence["median_minutes_after_creation"] < 5
 
 
+def test_phone_farm_by_its_install_id() -> None:
+    sim = campaign()
+    phone_rack(sim)
+    findings = run(sim)
+    assert_caught(sim, findings, "install_reuse")
+    flag = next(f for f in findings if f.rule == "install_reuse")
+    assert flag.severity == "high" and flag.evidence["identities"] == 120
+    assert "MMWEBID/5173" in flag.explanation and "群控" in flag.explanation
+    assert organic_flagged(sim, findings) <= 0.01
+
+
+def test_proxy_pool_by_its_hopping_addresses() -> None:
+    sim = campaign()
+    proxy_pool(sim)
+    findings = run(sim)
+    assert_caught(sim, findings, "address_hopping")
+    flag = next(f for f in findings if f.rule == "address_hopping")
+    assert flag.severity == "high" and flag.evidence["hopping_identities"] == 70
+    assert organic_flagged(sim, findings) <= 0.01
+
+
 def test_night_burst() -> None:
     sim = campaign()
     night(sim)
@@ -358,19 +412,21 @@ def test_hospital_lunch_burst_is_not_flagged_high() -> None:
     findings = run(sim)
     colleagues = {v for v, label in sim.labels.items() if label == "hospital"}
     touching = [f for f in findings if colleagues.intersection(f.vote_ids)]
-    assert all(f.severity == "low" for f in touching), [(f.rule, f.score) for f in touching]
+    assert all(f.severity in ("low", "watch") for f in touching), [
+        (f.rule, f.score) for f in touching
+    ]
     assert touching == []  # with page views rising alongside, nothing is reported at all
 
 
 def test_hospital_burst_without_page_views_stays_low() -> None:
     """Without page views nothing tells colleagues from a farm but the absence of machine signs:
-    at most a low-severity note."""
+    at most a 观察 (watch) note, never a flag to act on."""
     sim = campaign()
     hospital(sim)
     findings = scan(sim.votes, views=None)
     colleagues = {v for v, label in sim.labels.items() if label == "hospital"}
     touching = [f for f in findings if colleagues.intersection(f.vote_ids)]
-    assert all(f.severity == "low" for f in touching), [(f.rule, f.score) for f in touching]
+    assert all(f.severity == "watch" for f in touching), [(f.rule, f.score) for f in touching]
 
 
 def test_rotating_proxies_keep_the_script_clock() -> None:
@@ -390,8 +446,10 @@ def test_rotating_proxies_keep_the_script_clock() -> None:
 
 def test_every_attack_at_once_and_the_contract() -> None:
     sim = campaign()
-    for attack in (scripted, device_farm, new_identities, night, lockstep, share_jump, hospital):
+    attacks = (scripted, device_farm, new_identities, night, lockstep, share_jump, hospital)
+    for attack in (*attacks, phone_rack, proxy_pool):
         attack(sim)
+    sim.votes.sort(key=lambda v: v.at)
     findings = run(sim)
     ids = {v.id for v in sim.votes}
     assert {f.rule for f in findings} == set(RULES)
@@ -405,8 +463,11 @@ def test_every_attack_at_once_and_the_contract() -> None:
             else "medium"
             if f.score >= cfg["medium_score"]
             else "low"
+            if f.score >= cfg["low_score"]
+            else "watch"
         )
-        assert f.severity == expected
+        # a rule may call weak evidence a watch note whatever its score, never the reverse
+        assert f.severity in (expected, "watch")
         assert len(set(f.vote_ids)) == len(f.vote_ids) and set(f.vote_ids) <= ids
         json.dumps(f.evidence)  # JSON as it is
         for key in ("top_addresses", "devices", "histogram", "sample_voters", "window"):
@@ -464,3 +525,60 @@ def test_address_prefixes() -> None:
     assert address_prefix("2408:8207:1:2:aa::5") == "2408:8207:1:2::/64"
     assert address_prefix("::ffff:10.2.3.4") == "10.2.3.0/24"
     assert address_prefix("not-an-address") == "not-an-address"
+
+
+def launch(seed: int = 5, voters: int = 1500, minutes: float = 5.0) -> Sim:
+    """A campaign five minutes old: its link shared into WeChat groups, every voter brand new
+    (made by the WeChat exchange seconds before voting), every nominee, shares by popularity,
+    most voters open the page first; mobile NAT and home addresses, the campaign's agent mix."""
+    sim = Sim(random.Random(seed))
+    r = sim.rng
+    popularity = [1 / (k + 1) ** 0.8 for k in range(len(ALL))]
+    r.shuffle(popularity)
+    start = at(2, 20.0)
+    for _ in range(voters):
+        vid = sim.voter()
+        t = start + r.uniform(0, minutes * 60)
+        made = t - r.uniform(5, 60)
+        ip, ua = sim.ip(), sim.ua()
+        device = None if r.random() < 0.2 else f"dev-{vid}"
+        for _, nominee in {n: n for _, n in r.choices(ALL, weights=popularity, k=2)}.items():
+            if r.random() < 0.8:
+                sim.views_before(nominee, t, 1, 3)
+            sim.vote("organic", vid, nominee, t, ip, device, ua, made)
+            t += r.uniform(3, 20)
+    sim.votes.sort(key=lambda v: v.at)
+    return sim
+
+
+def test_five_minute_old_launch_is_not_a_surge() -> None:
+    """Issue #15: a launch is one burst of brand-new voters for every nominee. With nothing
+    known before it the surge rule has no baseline and flags nothing; with page views it
+    compares the burst with the nominees' shares of the views. No medium/high flag either way,
+    and nothing a committee would see at all."""
+    sim = launch()
+    for views in (dict(sim.views), None):
+        findings = scan(sim.votes, views=views, tz_offset_hours=8.0)
+        assert [f for f in findings if f.severity in ("high", "medium")] == [], [
+            (f.rule, f.nominee, f.score) for f in findings
+        ]
+        actionable = {v for f in findings if f.severity != "watch" for v in f.vote_ids}
+        assert len(actionable) <= 0.01 * len(sim.votes)
+
+
+def test_young_campaign_burst_is_still_found() -> None:
+    """The same young launch, plus 150 brand-new identities from one /24 with one agent for one
+    nominee: caught at high, and the launch's votes stay out of every actionable flag."""
+    sim = launch()
+    t = at(2, 20.0) + 90
+    for k in range(150):
+        vid = sim.voter()
+        sim.vote("attack", vid, "A010", t, f"45.77.12.{k % 250 + 1}", None, UA_POOL[5], t - 20)
+        t += 1.3 + sim.rng.uniform(-0.5, 0.5)
+    sim.votes.sort(key=lambda v: v.at)
+    findings = [f for f in run(sim) if f.severity != "watch"]
+    attack = {v for v, label in sim.labels.items() if label == "attack"}
+    caught = {v for f in findings if f.severity == "high" for v in f.vote_ids}
+    assert len(caught & attack) >= 0.9 * len(attack)
+    named = {v for f in findings for v in f.vote_ids}
+    assert len(named - attack) <= 0.01 * (len(sim.votes) - len(attack))

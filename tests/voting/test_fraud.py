@@ -16,7 +16,7 @@ from core.extensions import db
 from core.types import utcnow
 from tests.factories import Org
 from voting import cast, detectors, fraud, labels, services
-from voting.detectors.model import SEVERITIES
+from voting.detectors.model import TIERS
 from voting.models import VOTE_STATUSES, CommitteeDecision, FraudScan, Vote
 
 
@@ -110,6 +110,44 @@ def test_confirm_and_undo_a_flag(app: Flask, client: FlaskClient, org: Org) -> N
         db.session.commit()
         assert fraud.verify_decisions(_campaign())["ok"] is False
         db.session.remove()
+
+
+def test_a_watch_note_is_listed_apart_and_cannot_be_confirmed(
+    app: Flask, client: FlaskClient, org: Org
+) -> None:
+    """A 观察 (watch) note is stored with its votes but left out of the default list and the
+    counts, listed with ``severity=watch``, and confirming it answers 409 watch_not_actionable
+    (nothing is invalidated); dismissing it closes it."""
+    numbers = org.voting_campaign(nominees=2)
+    ids = [_vote(client, org, v, numbers[0], ip=f"10.8.{v}.1").json["vote_id"] for v in range(3)]
+    with app.app_context():
+        services.drain_campaign("v1")
+        campaign = _campaign()
+        scan = fraud.start_scan(campaign, "test")
+        note = FakeFinding("new_identity_surge", numbers[0], tuple(ids), 0.55, "watch")
+        flag = FakeFinding("address_concentration", numbers[0], tuple(ids[:2]), 0.9, "high")
+        assert fraud._file_flag(campaign, scan, note) and fraud._file_flag(campaign, scan, flag)
+        db.session.commit()
+        assert fraud.flag_counts(campaign) == {"open": 1}
+        assert fraud.flag_counts(campaign, watch=True) == {"open": 1}
+        db.session.remove()
+    admin = org.headers("admin")
+    base = "/api/v1/admin/campaigns/v1/fraud/flags"
+    listed = client.get(base, headers=admin).json["items"]
+    assert [f["severity"] for f in listed] == ["high"]
+    watch = client.get(f"{base}?severity=watch", headers=admin).json["items"]
+    assert [(f["severity"], f["vote_count"]) for f in watch] == [("watch", 3)]
+    bad = client.get(f"{base}?severity=bogus", headers=admin)
+    assert bad.status_code == 422
+    url = f"{base}/{watch[0]['id']}"
+    refused = client.post(f"{url}/confirm", json={"reason": "想作废"}, headers=admin)
+    assert refused.status_code == 409 and refused.json["error"]["code"] == "watch_not_actionable"
+    assert _votes_of(client, numbers[0]) == 3
+    assert client.get(url, headers=admin).json["status"] == "open"
+    closed = client.post(f"{url}/dismiss", json={"reason": "转发带来的新用户"}, headers=admin)
+    assert closed.status_code == 200 and closed.json["status"] == "dismissed"
+    by_rule = client.get(f"/api/v1/admin/campaigns/v1/votes?flag={watch[0]['id']}", headers=admin)
+    assert sorted(v["id"] for v in by_rule.json["items"]) == sorted(ids)
 
 
 def test_release_and_void_held_votes(
@@ -316,7 +354,7 @@ def test_vote_browser_refuses_filters_the_database_cannot_take(
 def test_every_code_voting_stores_has_one_label() -> None:
     """voting.labels names every rule, severity, vote status, flag status and decision."""
     assert set(labels.RULE_LABELS) == set(detectors.RULES)
-    assert set(labels.SEVERITY_LABELS) == set(SEVERITIES)
+    assert set(labels.SEVERITY_LABELS) == set(TIERS)
     assert set(labels.VOTE_STATUS_LABELS) == set(VOTE_STATUSES)
     assert set(labels.FLAG_STATUS_LABELS) == {"open", "confirmed", "dismissed"}
     actions = {"confirm", "dismiss", "undo", "release", "void", "lift_freeze"}

@@ -6,8 +6,14 @@ system every voter's very first vote is usually fresh (the identity is made by t
 exchange just before voting), so freshness alone proves nothing: what counts is a nominee's fresh
 votes clustering (gaps ≤ ``burst_gap_seconds``) far beyond its usual share of the campaign's fresh
 votes at that moment. Expected = the campaign's other fresh votes in the window × s / (1 − s),
-where s is the larger of the nominee's share of fresh votes elsewhere and its share of all
-votes. A cluster needs ≥ ``min_voters`` identities and ``min_lift`` × that expectation.
+where s is the nominee's expected share from what is known when the burst happens (the largest
+of: its share of fresh and of all votes outside the burst, of the votes before it, of the page
+views in the window, of the window's votes by established voters; a figure is known over
+``min_known`` votes or views; the category's even share joins them once anything is known). When
+nothing is known — a campaign minutes old, one burst — there is no baseline and no flag: a launch
+shared into WeChat groups is not a surge. A cluster needs ≥ ``min_voters`` identities and
+``min_lift`` × that expectation. A surge with no sign but its timing (suspicion < 0.3) is a
+观察 (watch) note, never a flag.
 
 Score = strength × (base + (1 − base) × suspicion) × (1 − ½ × explained), where suspicion comes
 from votes the page views cannot account for, one network, one user agent, shared devices and
@@ -41,13 +47,12 @@ def detect(c: Campaign, cfg: Mapping[str, float]) -> list[Finding]:
         if made is not None and 0 <= t - made <= fresh_seconds:
             fresh_times.append(t)
             per_nominee.setdefault(c.nom[i], []).append(i)
-    total_fresh = len(fresh_times)
     out = []
     for m, idxs in per_nominee.items():
         if len(idxs) < cfg["min_voters"]:
             continue
         for cluster in _clusters(c, idxs, cfg["burst_gap_seconds"]):
-            found = _assess(c, cfg, m, cluster, fresh_times, total_fresh, len(idxs))
+            found = _assess(c, cfg, m, cluster, fresh_times, len(idxs))
             if found is not None:
                 out.append(found)
     return out
@@ -69,7 +74,6 @@ def _assess(
     m: int,
     cluster: list[int],
     fresh_times: list[float],
-    total_fresh: int,
     nominee_fresh: int,
 ) -> Finding | None:
     voters = {c.voter[i] for i in cluster}
@@ -79,10 +83,10 @@ def _assess(
     start, end = c.at[cluster[0]], c.at[cluster[-1]]
     in_window = bisect_right(fresh_times, end) - bisect_left(fresh_times, start)
     others = max(in_window - len(cluster), 0)
-    elsewhere = total_fresh - in_window
-    fresh_share = (nominee_fresh - len(cluster)) / elsewhere if elsewhere > 0 else 0.0
-    all_share = (len(c.by_nominee[m]) - len(cluster)) / max(c.n - len(cluster), 1)
-    share = min(max(fresh_share, all_share), 0.9)
+    share, basis = expected_share(c, cfg, m, cluster, start, end, fresh_times, nominee_fresh)
+    if share is None:
+        return None  # nothing known yet about this nominee's share: no baseline, no flag
+    share = min(share, 0.9)
     expected = others * share / (1 - share)
     lift = len(cluster) / max(expected, 1.0)
     if lift < cfg["min_lift"]:
@@ -119,10 +123,11 @@ def _assess(
             signs.append(f"同期页面浏览 {view_figures['page_views']} 次，与新增投票相符")
     if signs:
         text += "；".join(signs) + "。"
-    if suspicion < 0.3:
+    weak = suspicion < 0.3
+    if weak:
         text += (
             "除此之外未见机器或集中来源的迹象，也可能是页面被转发后涌入的新用户，"
-            "请结合页面浏览判断。"
+            "仅作观察，请结合页面浏览判断。"
         )
     else:
         text += "批量注册后立即投票是买号或接码刷票的典型特征。"
@@ -130,6 +135,8 @@ def _assess(
         c,
         cluster,
         lift=lift,
+        expected_share=share,
+        expected_share_basis=basis,
         expected_fresh_votes=expected,
         other_fresh_votes_in_window=others,
         median_minutes_after_creation=ages[len(ages) // 2] / 60,
@@ -144,4 +151,71 @@ def _assess(
             "regular": regular,
         },
     )
-    return finding(c, RULE, m, score, cfg, cluster, ev, text)
+    return finding(c, RULE, m, score, cfg, cluster, ev, text, watch=weak)
+
+
+def expected_share(
+    c: Campaign,
+    cfg: Mapping[str, float],
+    m: int,
+    cluster: list[int],
+    start: float,
+    end: float,
+    fresh_times: list[float],
+    nominee_fresh: int,
+) -> tuple[float | None, dict[str, float]]:
+    """The nominee's expected share of the window's fresh votes, from what is known when the
+    burst happens: its share of fresh votes and of all votes outside the burst, of the votes cast
+    before it, of the page views in the window (all nominees' views counted), of the window's
+    votes by established voters (made before the window), and the category's even share. The
+    largest known figure is used (the burst must beat every honest explanation); a figure counts
+    as known only over ``min_known`` votes or views. None when nothing but the category prior is
+    known: a campaign minutes old has no baseline, so its launch is not a surge."""
+    known = cfg["min_known"]
+    basis: dict[str, float] = {}
+    outside = c.n - len(cluster)
+    if outside >= known:
+        basis["all_votes_outside"] = (len(c.by_nominee[m]) - len(cluster)) / outside
+        elsewhere = len(fresh_times) - (
+            bisect_right(fresh_times, end) - bisect_left(fresh_times, start)
+        )
+        if elsewhere >= known:
+            basis["fresh_votes_outside"] = (nominee_fresh - len(cluster)) / elsewhere
+    before = bisect_left(c.at, start)
+    if before >= known:
+        basis["votes_before"] = c.nominee_votes_between(m, c.t0, start - 1e-6) / before
+    lead = cfg["view_lead_seconds"]
+    if c.views_cover(start - lead, end):
+        all_views = c.all_views_between(start - lead, end)
+        if all_views >= known:
+            basis["page_views"] = c.views_between(m, start - lead, end) / all_views
+    lo, hi = bisect_left(c.at, start), bisect_right(c.at, end)
+    established_times, established_cum = _established(c, cfg["fresh_seconds"])
+    established = established_cum[hi] - established_cum[lo]
+    if established >= known:
+        times = established_times[m]
+        mine = bisect_right(times, end) - bisect_left(times, start)
+        basis["established_voters"] = mine / established
+    if not basis:
+        return None, basis
+    category = c.nominee_category[m]
+    peers = sum(1 for k in c.nominee_category if k == category)
+    basis["category_prior"] = 1 / max(peers, 1)
+    return max(basis.values()), basis
+
+
+def _established(c: Campaign, fresh: float) -> tuple[list[list[float]], list[int]]:
+    """Votes by established voters (made more than ``fresh`` seconds before the vote, or of
+    unknown age): each nominee's times and a running count over the campaign's votes."""
+    cached = getattr(c, "_established", None)
+    if cached is not None and cached[0] == fresh:
+        return cached[1], cached[2]
+    times: list[list[float]] = [[] for _ in c.nominees]
+    cum = [0]
+    for t, made, m in zip(c.at, c.created, c.nom, strict=True):
+        old = made is None or t - made > fresh
+        if old:
+            times[m].append(t)
+        cum.append(cum[-1] + old)
+    c._established = (fresh, times, cum)  # type: ignore[attr-defined]
+    return times, cum

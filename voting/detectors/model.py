@@ -13,10 +13,14 @@ RULES = (
     "new_identity_surge",
     "night_burst",
     "lockstep_group",
+    "install_reuse",
+    "address_hopping",
     "share_jump",
 )
 
-SEVERITIES = ("high", "medium", "low")
+SEVERITIES = ("high", "medium", "low")  # flags a committee acts on
+WATCH = "watch"  # 观察: a weak observation, listed apart, never confirmed or invalidated
+TIERS = (*SEVERITIES, WATCH)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,11 +52,18 @@ class Finding:
     explanation: str
 
 
-# Every rule shares the three score thresholds: below ``report_score`` nothing is reported;
-# ``medium_score`` and ``high_score`` set the severity. ``enabled`` 0 switches a rule off.
+# Every rule shares the score thresholds: below ``report_score`` nothing is reported; from there
+# to ``low_score`` a finding is a 观察 (watch) note, not a flag; ``low_score``, ``medium_score``
+# and ``high_score`` set the severity of a flag. ``enabled`` 0 switches a rule off.
 # ``view_leniency``: votes that page views can account for = leniency × views in the window ÷ the
 # nominee's usual views per vote (views counted from ``view_lead_seconds`` before the window).
-_COMMON = {"enabled": 1.0, "report_score": 0.5, "medium_score": 0.65, "high_score": 0.8}
+_COMMON = {
+    "enabled": 1.0,
+    "report_score": 0.5,
+    "low_score": 0.6,
+    "medium_score": 0.65,
+    "high_score": 0.8,
+}
 
 DEFAULTS: dict[str, dict[str, float]] = {
     # Votes from one IPv4 /24 or IPv6 /64 towards one nominee, in ``window_seconds`` buckets that
@@ -100,14 +111,18 @@ DEFAULTS: dict[str, dict[str, float]] = {
         "max_robust_cv": 0.08,
     },
     # Votes cast within fresh_seconds of the voter's creation, towards one nominee, clustered
-    # (gaps ≤ burst_gap_seconds): ≥ min_voters identities, ≥ min_lift × the nominee's usual share
-    # of the campaign's fresh votes; page views, prefix concentration and one user agent adjust.
+    # (gaps ≤ burst_gap_seconds): ≥ min_voters identities, ≥ min_lift × the nominee's expected
+    # share of the window's fresh votes — the largest of its shares known at burst time (votes
+    # outside the burst, before it, page views in it, established voters in it; each known only
+    # over min_known votes or views; no flag when none is); page views, prefix concentration and
+    # one user agent adjust. A burst with no sign but its timing is only a 观察 (watch) note.
     "new_identity_surge": {
         **_COMMON,
         "fresh_seconds": 900.0,
         "burst_gap_seconds": 300.0,
         "min_voters": 20.0,
         "min_lift": 5.0,
+        "min_known": 200.0,
         "base_score": 0.45,
         "view_leniency": 1.2,
         "view_lead_seconds": 600.0,
@@ -155,6 +170,23 @@ DEFAULTS: dict[str, dict[str, float]] = {
         "view_leniency": 1.2,
         "view_lead_seconds": 600.0,
     },
+    # One agent carrying a WeChat install id (MMWEBID) behind many identities: min_voters
+    # reported, full_voters at full strength; votes cast within burst_seconds of another
+    # identity's (a controller tapping the rack at once) add to the score.
+    "install_reuse": {
+        **_COMMON,
+        "min_voters": 5.0,
+        "full_voters": 20.0,
+        "burst_seconds": 1.0,
+    },
+    # Identities whose two votes hop_seconds or less apart come from different networks,
+    # grouped by agent: ≥ min_voters hoppers on one agent (full_voters at full strength).
+    "address_hopping": {
+        **_COMMON,
+        "hop_seconds": 60.0,
+        "min_voters": 10.0,
+        "full_voters": 30.0,
+    },
     # A nominee's votes per window_seconds and per long_window_seconds (each on two grids
     # offset by half) against what its page views predict (its usual votes per view, leaving
     # out hours far above its median) — or, where views are missing, its usual odds against the
@@ -197,4 +229,6 @@ def severity_of(score: float, cfg: Mapping[str, float]) -> str:
         return "high"
     if score >= cfg["medium_score"]:
         return "medium"
-    return "low"
+    if score >= cfg["low_score"]:
+        return "low"
+    return WATCH

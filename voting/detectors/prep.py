@@ -158,6 +158,10 @@ class Campaign:
         cum = self.view_cum[nominee]
         return cum[hi] - cum[lo]
 
+    def all_views_between(self, start: float, end: float) -> int:
+        """Every nominee's page views in the minutes from ``start`` to ``end``."""
+        return sum(self.views_between(m, start, end) for m in range(len(self.nominees)))
+
     def views_cover(self, start: float, end: float) -> bool:
         return self.has_views and self.view_from <= start and end <= self.view_to
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 
-from . import address, devices, identities, lockstep, night, rhythm, share
+from . import address, cohort, devices, identities, lockstep, night, rhythm, share
 from .model import RULES, Finding, VoteRow, merged_settings
 from .prep import Campaign
 
@@ -16,6 +16,8 @@ DETECTORS: dict[str, Callable[[Campaign, Mapping[str, float]], list[Finding]]] =
     "new_identity_surge": identities.detect,
     "night_burst": night.detect,
     "lockstep_group": lockstep.detect,
+    "install_reuse": cohort.detect_installs,
+    "address_hopping": cohort.detect_hops,
 }
 assert (*DETECTORS, "share_jump") == RULES
 

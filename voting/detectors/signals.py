@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .model import Finding, severity_of
+from .model import WATCH, Finding, severity_of
 from .prep import Campaign, clamp, robust_cv
 
 MAX_HISTOGRAM = 1440  # minutes listed in evidence (a day of minutes)
@@ -217,7 +217,11 @@ def finding(
     idxs: Sequence[int],
     ev: dict[str, Any],
     explanation: str,
+    *,
+    watch: bool = False,
 ) -> Finding | None:
+    """A Finding over ``idxs``, or None below ``report_score``. ``watch``: the evidence is weak
+    whatever the score (e.g. nothing but timing), so it is a 观察 note, never a flag."""
     score = round(clamp(score), 4)
     if score < cfg["report_score"] or not idxs:
         return None
@@ -226,7 +230,7 @@ def finding(
         rule=rule,
         nominee=c.nominees[nominee] if nominee is not None else None,
         score=score,
-        severity=severity_of(score, cfg),
+        severity=WATCH if watch else severity_of(score, cfg),
         vote_ids=ids,
         evidence=ev,
         explanation=explanation,
