@@ -15,6 +15,7 @@ from core.http import cacheable, client_address
 from core.ratelimit import rate_limit
 from core.schemas import ErrorEnvelopeSchema
 from core.web import VOTER_COOKIE, set_credential
+from nominations import public_view
 from voting import fraud, jobs, services, vote_route, wechat
 from voting.schemas import (
     ChallengeAnswerSchema,
@@ -84,7 +85,7 @@ blp.add_url_rule("/campaigns/<slug>/votes", "vote", vote_route.vote, methods=["P
 def my_quota(slug: str) -> dict[str, Any]:
     """The caller's votes left today and whom they voted for today (the H5 page's counter)."""
     voter = services.current_voter()
-    campaign_services.get_public_campaign(slug)
+    public_view.campaign_view(slug)  # 404 for a draft or an unknown campaign, without SQL
     return services.my_quota(slug, voter)
 
 
@@ -97,14 +98,14 @@ def my_quota(slug: str) -> dict[str, Any]:
 @cacheable(5)
 def ranking(args: dict[str, Any], slug: str) -> dict[str, Any]:
     """Standings of one category (empty while the campaign hides counts)."""
-    campaign = campaign_services.get_public_campaign(slug)
-    category = campaign_services.get_category(campaign, args["category"])
-    hidden = services.counts_hidden(campaign)
+    view = public_view.campaign_view(slug)  # the cached public view: no SQL while current
+    category = view.category(args["category"])
+    hidden = services.counts_hidden(view)
     return {
         "category": category.code,
         "category_name": category.name,
         "hidden": hidden,
-        "items": [] if hidden else services.ranking(campaign, category),
+        "items": [] if hidden else services.ranking(view, category),
     }
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate
 
+from core import geo
 from voting.detectors import DEFAULTS
 
 # Ids in the database are 32-bit integers: a larger filter value is refused here (422) instead of
@@ -278,6 +279,15 @@ class VoteRowSchema(Schema):
     at = fields.AwareDateTime()
     voter = fields.Integer(attribute="voter_id")
     ip = fields.String()
+    region = fields.Function(
+        lambda vote: geo.describe(vote.ip),
+        allow_none=True,
+        metadata={
+            "type": "string",
+            "description": "where the offline IP data places the address (e.g. 浙江省杭州市 "
+            "中国移动, a cloud provider's name for a datacenter); null when unknown",
+        },
+    )
     device = fields.String(allow_none=True)
     user_agent = fields.String(allow_none=True)
     chain_index = fields.Integer()

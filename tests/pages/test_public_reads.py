@@ -73,12 +73,11 @@ def test_public_reads_take_as_many_statements_for_50_nominees_as_for_5(
     assert small == large, (small, large)
     for name, (cold, warm) in large.items():
         # Building the view: campaign, categories, cards, media (column-only); a nominee page
-        # adds its deeds. The API ranking route itself still loads the campaign row and its
-        # categories (voting/routes.py) before asking the view.
-        expected_cold = {"h5 nominee": 5, "api nominee": 5, "api ranking": 6}.get(name, 4)
+        # adds its deeds.
+        expected_cold = {"h5 nominee": 5, "api nominee": 5}.get(name, 4)
         assert cold == expected_cold, (name, cold)
-        # Cached: no SQL at all (but for that route's own two).
-        assert warm == (2 if name == "api ranking" else 0), (name, warm)
+        # Cached: no SQL at all.
+        assert warm == 0, (name, warm)
 
 
 def test_the_view_is_rebuilt_after_an_approval_a_withdrawal_and_a_campaign_edit(

@@ -15,6 +15,7 @@ from core import geo
 from core.extensions import db
 from tests.factories import Org, campaign_body
 from voting import cast, state
+from voting import services as voting_services
 from voting.keys import CampaignKeys
 
 HANGZHOU_MOBILE = "111.0.0.1"  # 中国|浙江省|杭州市|移动
@@ -167,3 +168,17 @@ def test_cast_reads_the_rule_from_the_meta(org: Org, ctx: Flask) -> None:
 
     zone, allowed = cast._campaign_local(CampaignKeys.of("v1"), "v1")
     assert str(zone) == "Asia/Shanghai" and allowed == frozenset({"浙江省", "上海"})
+
+
+def test_the_vote_browser_places_each_address(app: Flask, client: FlaskClient, org: Org) -> None:
+    """The committee sees where the offline data places a vote's address (no restriction
+    needed): a carrier and city, a cloud provider, or nothing for what it cannot place."""
+    numbers = org.voting_campaign()
+    assert _vote(client, org, 1, numbers[0], HANGZHOU_MOBILE).status_code == 201
+    assert _vote(client, org, 2, numbers[0], "2408:8000::1").status_code == 201
+    with app.app_context():
+        voting_services.drain_campaign("v1")
+        db.session.remove()
+    rows = client.get("/api/v1/admin/campaigns/v1/votes", headers=org.headers("admin")).json
+    regions = {row["ip"]: row["region"] for row in rows["items"]}
+    assert regions == {HANGZHOU_MOBILE: "浙江省杭州市 中国移动", "2408:8000::1": None}
