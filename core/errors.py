@@ -91,7 +91,7 @@ def error_response(
     details: dict[str, Any] | None = None,
     headers: dict[str, str] | None = None,
 ) -> Response:
-    body: dict[str, Any] = {"code": code, "message": message, "details": details or {}}
+    body: dict[str, Any] = {"code": code, "message": message, "details": _text_keys(details or {})}
     g.error_code = code  # for the access log and the metrics of this request
     request_id = getattr(g, "request_id", None)
     if request_id:
@@ -101,6 +101,16 @@ def error_response(
     for name, value in (headers or {}).items():
         response.headers[name] = value
     return response
+
+
+def _text_keys(value: Any) -> Any:
+    """Details with every mapping key as text: marshmallow keys a list's item errors by index
+    (int) beside field names, and a JSON encoder that sorts keys cannot order the two."""
+    if isinstance(value, dict):
+        return {str(key): _text_keys(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_text_keys(item) for item in value]
+    return value
 
 
 def _handle_app_error(exc: AppError) -> Response:

@@ -13,7 +13,7 @@ from flask.testing import FlaskClient
 
 from core import clock, create_app
 from core.config import ConfigError
-from tests.factories import Org, nomination_body
+from tests.factories import Org, campaign_body, nomination_body
 
 HUGE = "1" * 5000  # past Python's 4,300-digit limit for int()
 
@@ -141,3 +141,15 @@ def test_production_with_a_metrics_token_guards_metrics(
     monkeypatch.setenv("ZUIMEI_METRICS_TOKEN", "0123456789")  # digits: kept as text
     app = create_app({"INSTANCE_PATH": str(tmp_path)})
     assert app.config["METRICS_TOKEN"] == "0123456789"
+
+
+def test_item_errors_of_a_list_come_back_keyed_as_text(client: FlaskClient, org: Org) -> None:
+    """Found by tests/fuzz: a list whose items fail (keyed by index, an int) beside other
+    errors made the error envelope unencodable (a 500)."""
+    body = campaign_body("00", timezone="Asia/Shanghai", publicity_days=7)
+    regions = ["0", 0, "00", False, "0" * 40, None, "0" * 39, [None, None]] * 15 + ["0", 0]
+    body["rules"] = {**body.get("rules", {}), "regions": regions, "hide_counts_from": "2000-01-01"}
+    answer = client.post("/api/v1/campaigns", json=body, headers=org.headers("admin"))
+    assert answer.status_code == 422, answer.get_data(as_text=True)
+    regions = answer.json["error"]["details"]["fields"]["rules"]["regions"]
+    assert all(isinstance(key, str) for key in regions)
