@@ -34,6 +34,7 @@ RULE_LABELS = {
     "lockstep_group": "同步投票团伙",
     "install_reuse": "一部手机多个账号（群控）",
     "address_hopping": "代理池换地址投票",
+    "covote_group": "同一名单协同投票（刷票群）",
     "share_jump": "票数异常跃升",
 }
 

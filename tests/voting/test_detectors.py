@@ -582,3 +582,82 @@ def test_young_campaign_burst_is_still_found() -> None:
     assert len(caught & attack) >= 0.9 * len(attack)
     named = {v for f in findings for v in f.vote_ids}
     assert len(named - attack) <= 0.01 * (len(sim.votes) - len(attack))
+
+
+# --- covote_group: paid humans on a small quota ------------------------------------------------
+
+
+def human_farm(sim: Sim, targets: Iterable[str] = ("A010", "B007", "B012")) -> None:
+    """刷票群: 30 workers, each on their own phone and network, spend the whole 3-vote quota on
+    the same three mid-table nominees within half an hour of the organiser's post, 3 days."""
+    workers = [(sim.voter(), sim.ip(), sim.ua()) for _ in range(30)]
+    for day in (1, 2, 3):
+        post = at(day, sim.rng.uniform(19.5, 21.0))
+        for vid, ip, ua in workers:
+            t = post + min(sim.rng.expovariate(1 / 600), 1800)
+            for nominee in sim.rng.sample(list(targets), 3):
+                sim.vote("attack", vid, nominee, t, ip, f"dev-f{vid}", ua, at(0, 0) - 86400)
+                t += sim.rng.uniform(3, 15)
+
+
+def village(sim: Sim, nominee: str = "A008") -> None:
+    """A village votes for its doctor one evening: 120 people, one nominee each."""
+    for _ in range(120):
+        vid = sim.voter()
+        t = at(4, sim.rng.uniform(19.0, 21.5))
+        sim.vote("village", vid, nominee, t, sim.ip(), None, sim.ua(), t - 60)
+
+
+def evening_fans(sim: Sim) -> None:
+    """300 fans vote for two or three favourites each (by popularity) over one evening."""
+    names = [n for _, n in ALL]
+    weights = [1 / (k + 1) ** 0.8 for k in range(len(names))]
+    for _ in range(300):
+        vid = sim.voter()
+        picks: list[str] = []
+        size = sim.rng.choice((2, 3))
+        while len(picks) < size:
+            pick = sim.rng.choices(names, weights=weights)[0]
+            if pick not in picks:
+                picks.append(pick)
+        t = at(5, sim.rng.triangular(18.5, 23.0, 20.5))
+        ip, ua = sim.ip(), sim.ua()
+        for pick in picks:
+            sim.vote("fans", vid, pick, t, ip, None, ua, t - 30)
+            t += sim.rng.uniform(4, 30)
+
+
+def test_covote_group_catches_a_small_quota_farm() -> None:
+    sim = campaign(seed=41)
+    human_farm(sim)
+    findings = run(sim)
+    recall, precision = measure(sim, findings, "covote_group")
+    assert recall >= 0.9
+    assert precision == 1.0  # only the workers' votes are named
+    flags = [f for f in findings if f.rule == "covote_group"]
+    assert all(f.severity in ("high", "medium") for f in flags)
+    assert sorted(flags[0].evidence["nominee_set"]) == ["A010", "B007", "B012"]
+    assert flags[0].evidence["repeat_share"] > 0.5  # the same workers, day after day
+    assert "完全相同" in flags[0].explanation
+
+
+def test_covote_group_leaves_a_village_and_evening_fans_alone() -> None:
+    sim = campaign(seed=42)
+    village(sim)
+    evening_fans(sim)
+    findings = run(sim)
+    honest = {v for v, lab in sim.labels.items() if lab in ("village", "fans", "organic")}
+    named = {v for f in findings if f.rule == "covote_group" for v in f.vote_ids}
+    assert not named & honest
+
+
+def test_covote_group_needs_more_than_one_nominee_and_chance_lift() -> None:
+    # the same farm voting one nominee each is no co-voting signal (that is a village's shape)
+    sim = campaign(seed=43)
+    human_farm(sim, targets=("A010", "A010", "A010"))
+    assert not [f for f in run(sim) if f.rule == "covote_group"]
+    # and switched off, the rule says nothing about a real farm
+    sim = campaign(seed=41)
+    human_farm(sim)
+    quiet = scan(sim.votes, views=dict(sim.views), settings={"covote_group": {"enabled": 0}})
+    assert not [f for f in quiet if f.rule == "covote_group"]

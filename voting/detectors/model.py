@@ -15,6 +15,7 @@ RULES = (
     "lockstep_group",
     "install_reuse",
     "address_hopping",
+    "covote_group",
     "share_jump",
 )
 
@@ -186,6 +187,27 @@ DEFAULTS: dict[str, dict[str, float]] = {
         "hop_seconds": 60.0,
         "min_voters": 10.0,
         "full_voters": 30.0,
+    },
+    # Identities whose sessions (votes ≤ session_gap_seconds apart) cover the same set of
+    # min_set..max_set nominees, starting ≤ chain_gap_seconds apart: ≥ min_voters of them, ≥
+    # min_lift × what the set's share of all multi-nominee sessions predicts for the window
+    # (padded by pad_seconds) and a Poisson tail ≤ max_p. The set's share is what drawing
+    # nominees by their popularity in multi-nominee sessions gives (the set's own sessions left
+    # out, each count + smoothing). full_voters and full_lift (log scale) score 1; identities
+    # repeating the set in another cluster add to it.
+    "covote_group": {
+        **_COMMON,
+        "session_gap_seconds": 600.0,
+        "min_set": 2.0,
+        "max_set": 4.0,
+        "chain_gap_seconds": 300.0,
+        "pad_seconds": 60.0,
+        "min_voters": 8.0,
+        "full_voters": 30.0,
+        "min_lift": 5.0,
+        "full_lift": 500.0,
+        "max_p": 1e-4,
+        "smoothing": 1.0,
     },
     # A nominee's votes per window_seconds and per long_window_seconds (each on two grids
     # offset by half) against what its page views predict (its usual votes per view, leaving

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 
-from . import address, cohort, devices, identities, lockstep, night, rhythm, share
+from . import address, cohort, covote, devices, identities, lockstep, night, rhythm, share
 from .model import RULES, Finding, VoteRow, merged_settings
 from .prep import Campaign
 
@@ -18,6 +18,7 @@ DETECTORS: dict[str, Callable[[Campaign, Mapping[str, float]], list[Finding]]] =
     "lockstep_group": lockstep.detect,
     "install_reuse": cohort.detect_installs,
     "address_hopping": cohort.detect_hops,
+    "covote_group": covote.detect,
 }
 assert (*DETECTORS, "share_jump") == RULES
 
