@@ -83,17 +83,29 @@ class EmbeddedRedisWatch:
     down_since: float | None = None
     checked_at: float = 0.0
     saw_it_die: bool = False  # then `up` owns the server that replaced it, and stops it at exit
+    server_pid: int | None = None  # the server seen answering last
 
     def tend(self, now: float, say: Callable[[str], None]) -> None:
         if now - self.checked_at < 1.0:
             return
         self.checked_at = now
         if embedded.alive(self.directory):
+            current = embedded.pid(self.directory)
             if self.down_since is not None:
                 # Another process of the instance may have started it first (any process that
                 # needs the embedded Redis starts it); say so all the same.
                 say("embedded redis is answering again")
                 self.down_since = None
+            elif self.server_pid is not None and current not in (None, self.server_pid):
+                # It died and another process started it again between two of our looks (a
+                # web process or the worker notices within milliseconds).
+                self.saw_it_die = True
+                say(
+                    f"embedded redis was restarted by another process (pid {self.server_pid} "
+                    f"→ {current}); it is answering again"
+                )
+            if current is not None:
+                self.server_pid = current
             return
         if self.down_since is None:
             self.down_since = now
@@ -112,6 +124,7 @@ class EmbeddedRedisWatch:
         self.failures = 0
         say("embedded redis restarted")
         self.down_since = None
+        self.server_pid = embedded.pid(self.directory)
 
 
 def supervise(
