@@ -3,7 +3,12 @@
 voting/identity.py     voter identity (device, WeChat through voting/wechat.py), voter tokens
 voting/state.py        what the vote script knows about a campaign, published after each commit
 voting/cast.py         the vote itself, one Redis round trip (the hot path), and the voter's quota
+voting/vote_route.py   the lean view of POST …/votes (its OpenAPI operation written beside it)
 voting/marks.py        acknowledged sequence marks (lost votes stay a visible gap)
+voting/rewinds.py      the floor kept in the database; a vote Redis that came back behind is seen,
+                       lifted, rebuilt (quotas, idempotency answers) and reported
+voting/blocks.py       voters the committee blocked (block_routes.py, block_schemas.py: the API)
+voting/exports.py      the vote browser's CSV and workbook writers (run as awards export jobs)
 voting/counts.py       counts and rankings
 voting/ledger.py       the ledger stream, its drain into the hash chain, and the chain's check
 voting/reconciliation.py   counters rebuilt from the ledger; lost votes named
