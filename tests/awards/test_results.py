@@ -15,8 +15,8 @@ from campaigns import services as campaign_services
 from core.extensions import db
 from core.types import utcnow
 from tests.factories import PASSWORD, Org
-from voting import services as voting_services
 from voting import rewinds
+from voting import services as voting_services
 from voting.ledger import resolve_quarantined
 from voting.models import LedgerHead, LedgerRewind, QuarantinedVote
 
