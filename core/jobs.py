@@ -32,7 +32,7 @@ from sqlalchemy.exc import OperationalError
 
 from core import logs
 from core.clock import utcnow
-from core.extensions import QUEUE_NAMES, db, redis_store, sqlite_write_intent
+from core.extensions import QUEUE_NAMES, VOTE_REDIS_ERRORS, db, redis_store, sqlite_write_intent
 from core.metrics import record_job
 
 log = logging.getLogger("zuimei.jobs")
@@ -268,7 +268,10 @@ def _schedule_forever(app: Flask, stop: threading.Event) -> None:
                         name = f"{job.func.__module__}.{job.func.__name__}"
                         if now - last.get(name, 0.0) >= job.seconds:
                             last[name] = now
-                            _enqueue_once(job, name)
+                            try:
+                                _enqueue_once(job, name)
+                            except Exception:  # one job's trouble never starves the others
+                                log.exception("periodic job %s not scheduled", name)
             except Exception:  # the scheduler must outlive a Redis blip
                 log.exception("periodic scheduler error")
             stop.wait(0.5)
@@ -313,6 +316,14 @@ def _enqueue_once(job: Periodic, name: str) -> None:
                 return
         except NoSuchJobError:
             pass
+        except VOTE_REDIS_ERRORS:
+            raise
+        except Exception:  # a run a killed worker left half-written
+            # Unreadable (a job hash a dying worker left incomplete): it will never finish, so
+            # it must not hold the schedule up; run the job afresh.
+            log.warning(
+                "periodic job %s: previous run %s unreadable; running it afresh", name, previous
+            )
     enqueued = enqueue(job.queue, job.func, result_ttl=60, failure_ttl=3600, job_timeout=600)
     client.set(latest, enqueued.id, ex=86400)
 

@@ -120,3 +120,18 @@ def test_the_drain_lock_is_short_and_renewed_per_batch(app: Flask, org: Org) -> 
         assert stored == 5 and len(renewals) == 3
         assert jobs.DRAIN_LOCK_SECONDS <= 30
         db.session.remove()
+
+
+def test_an_unreadable_previous_run_does_not_hold_the_schedule(app: Flask) -> None:
+    """A run whose job hash a killed worker left unreadable is run afresh (the chaos suite saw
+    the every-second watch job stop being scheduled after a worker was killed mid-run)."""
+    watch = next(p for p in PERIODIC if p.func.__name__ == "watch_sequences")
+    with app.app_context():
+        queue = redis_store.queue("votes")
+        _enqueue_once(watch, "voting.jobs.watch_sequences")
+        first = queue.jobs[0]
+        queue.remove(first)
+        # Half-written: a status but a timestamp RQ cannot parse.
+        queue.connection.hset(first.key, mapping={"status": "started", "started_at": "garbage"})
+        _enqueue_once(watch, "voting.jobs.watch_sequences")
+        assert queue.count == 1 and queue.jobs[0].id != first.id
