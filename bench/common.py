@@ -5,7 +5,12 @@ from __future__ import annotations
 
 import atexit
 import os
+import re
 import secrets
+import subprocess
+import sys
+import time
+import urllib.request
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -159,3 +164,51 @@ def voting_campaign(
         campaign_services.change_phase(campaign, "voting", None)
         db.session.commit()
     return app, numbers
+
+
+# --- gunicorn and wrk, as the load benches use them ----------------------------------------------
+
+
+def start_gunicorn(port: int, workers: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """``wsgi:app`` under gunicorn on 127.0.0.1:``port`` (sync workers, warnings only)."""
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "wsgi:app",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(workers),
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+    )
+
+
+def wait_healthy(base: str, tries: int = 100) -> None:
+    """Poll ``base``/healthz every 0.2 s until it answers (at most ``tries`` times)."""
+    for _ in range(tries):
+        try:
+            with urllib.request.urlopen(f"{base}/healthz", timeout=1):  # noqa: S310
+                return
+        except OSError:
+            time.sleep(0.2)
+
+
+def wrk_latency_ms(output: str, pct: str) -> float:
+    """A latency percentile of wrk's ``--latency`` output, in milliseconds (NaN if absent)."""
+    match = re.search(rf"^\s+{pct}%\s+([\d.]+)(us|ms|s)\s*$", output, re.M)
+    if not match:
+        return float("nan")
+    value, unit = float(match.group(1)), match.group(2)
+    return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+
+def wrk_rps(output: str) -> float:
+    """wrk's requests per second (NaN if absent)."""
+    match = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    return float(match.group(1)) if match else float("nan")

@@ -36,9 +36,16 @@ from statistics import median
 from typing import Any
 from urllib.parse import quote
 
-from bench.common import cleanup, private_services
+from bench.common import (
+    ROOT,
+    cleanup,
+    private_services,
+    start_gunicorn,
+    wait_healthy,
+    wrk_latency_ms,
+    wrk_rps,
+)
 
-ROOT = Path(__file__).resolve().parent.parent
 SLUG = "reads"
 CATEGORIES = (("doctor", "医生", "D"), ("nurse", "护士", "N"), ("village", "乡村医生", "V"))
 SURNAMES = "王李张刘陈杨黄赵吴周"
@@ -170,19 +177,6 @@ def _reads(numbers: list[str], nominees: int) -> dict[str, list[str]]:
     }
 
 
-def _latency(output: str, pct: str) -> float:
-    match = re.search(rf"^\s+{pct}%\s+([\d.]+)(us|ms|s)\s*$", output, re.M)
-    if not match:
-        return float("nan")
-    value, unit = float(match.group(1)), match.group(2)
-    return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
-
-
-def _rps(output: str) -> float:
-    match = re.search(r"Requests/sec:\s+([\d.]+)", output)
-    return float(match.group(1)) if match else float("nan")
-
-
 def _bad(output: str) -> int:
     match = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
     errors = re.search(
@@ -194,7 +188,12 @@ def _bad(output: str) -> int:
 
 
 def _figures(output: str) -> tuple[float, float, float, float]:
-    return _rps(output), _latency(output, "50"), _latency(output, "99"), float(_bad(output))
+    return (
+        wrk_rps(output),
+        wrk_latency_ms(output, "50"),
+        wrk_latency_ms(output, "99"),
+        float(_bad(output)),
+    )
 
 
 def _wrk(opts: Any, base: str, path_file: Path | None, url: str = "") -> str:
@@ -231,34 +230,14 @@ def main() -> None:
     env.update(
         {k: os.environ[k] for k in ("DATABASE_URL", "ZUIMEI_REDIS_PREFIX") if k in os.environ}
     )
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "wsgi:app",
-            "--bind",
-            f"127.0.0.1:{opts.port}",
-            "--workers",
-            str(opts.workers),
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=env,
-    )
+    server = start_gunicorn(opts.port, opts.workers, env)
     base = f"http://127.0.0.1:{opts.port}"
     # Per read and round: (req/s, p50, p99, bad) of the read and of /healthz measured just
     # before it, so a ratio compares two runs a few seconds apart on a shared machine.
     pairs: dict[str, list[tuple[tuple[float, ...], tuple[float, ...]]]] = {}
     reads = _reads(numbers, opts.nominees)
     try:
-        for _ in range(150):
-            try:
-                with urllib.request.urlopen(f"{base}/healthz", timeout=1):  # noqa: S310
-                    break
-            except OSError:
-                time.sleep(0.2)
+        wait_healthy(base, tries=150)
         _cast(base, instance, numbers, opts.votes)
         files = {}
         for name, paths in reads.items():

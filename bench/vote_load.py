@@ -16,13 +16,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
-from bench.common import cleanup
-
-ROOT = Path(__file__).resolve().parent.parent
+from bench.common import ROOT, cleanup, start_gunicorn, wait_healthy, wrk_latency_ms, wrk_rps
 
 
 def _prepare(instance: Path, voters: int) -> list[str]:
@@ -57,19 +53,6 @@ def _wrk(args: list[str]) -> str:
     return result.stdout
 
 
-def _latency(output: str, pct: str) -> float:
-    match = re.search(rf"^\s+{pct}%\s+([\d.]+)(us|ms|s)\s*$", output, re.M)
-    if not match:
-        return float("nan")
-    value, unit = float(match.group(1)), match.group(2)
-    return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
-
-
-def _rps(output: str) -> float:
-    match = re.search(r"Requests/sec:\s+([\d.]+)", output)
-    return float(match.group(1)) if match else float("nan")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=15)
@@ -94,30 +77,10 @@ def main() -> None:
     env.update(
         {k: os.environ[k] for k in ("DATABASE_URL", "ZUIMEI_REDIS_PREFIX") if k in os.environ}
     )
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "wsgi:app",
-            "--bind",
-            f"127.0.0.1:{opts.port}",
-            "--workers",
-            str(opts.workers),
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=env,
-    )
+    server = start_gunicorn(opts.port, opts.workers, env)
     base = f"http://127.0.0.1:{opts.port}"
     try:
-        for _ in range(100):
-            try:
-                with urllib.request.urlopen(f"{base}/healthz", timeout=1):  # noqa: S310
-                    break
-            except OSError:
-                time.sleep(0.2)
+        wait_healthy(base)
         common = [
             "-t",
             str(opts.threads),
@@ -147,7 +110,7 @@ def main() -> None:
     counts = re.search(r"ZUIMEI accepted=(\d+) refused=(\d+) errors=(\d+)", votes)
     accepted, refused, errors = (int(x) for x in counts.groups()) if counts else (0, 0, 0)
     vote_rps = accepted / opts.duration
-    health_rps = _rps(health)
+    health_rps = wrk_rps(health)
     print(
         f"setup: gunicorn sync workers={opts.workers}, wrk -t{opts.threads} "
         f"-c{opts.connections} -d{opts.duration}s, database="
@@ -155,12 +118,13 @@ def main() -> None:
         f"{'server' if os.environ.get('REDIS_URL') else 'embedded'}"
     )
     print(
-        f"healthz: {health_rps:.0f} req/s  p50 {_latency(health, '50'):.2f} ms  "
-        f"p99 {_latency(health, '99'):.2f} ms"
+        f"healthz: {health_rps:.0f} req/s  p50 {wrk_latency_ms(health, '50'):.2f} ms  "
+        f"p99 {wrk_latency_ms(health, '99'):.2f} ms"
     )
     print(
         f"votes:   {vote_rps:.0f} accepted/s ({accepted} accepted, {refused} refused, "
-        f"{errors} errors)  p50 {_latency(votes, '50'):.2f} ms  p99 {_latency(votes, '99'):.2f} ms"
+        f"{errors} errors)  p50 {wrk_latency_ms(votes, '50'):.2f} ms  "
+        f"p99 {wrk_latency_ms(votes, '99'):.2f} ms"
     )
     print(
         f"ratio vote/healthz: {vote_rps / health_rps:.2f} (target >= 0.6; vote p99 target <= 25 ms)"

@@ -83,6 +83,19 @@ def campaign_body(slug: str = "c1", **overrides: Any) -> dict[str, Any]:
 
 
 @dataclass
+class FakeFinding:
+    """What a detector reports (voting.detectors), for filing a flag over chosen votes."""
+
+    rule: str
+    nominee: str | None
+    vote_ids: tuple[str, ...]
+    score: float = 0.97
+    severity: str = "high"
+    evidence: dict[str, Any] = field(default_factory=lambda: {"top_addresses": []})
+    explanation: str = "测试线索"
+
+
+@dataclass
 class Org:
     """Province P → city C → counties K1, K2 → hospitals H1, H2 (K1) and H3 (K2), with logins."""
 

@@ -11,6 +11,7 @@ state write (at the latest when the campaign's state expires, ``state.META_TTL``
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from typing import Any
 
 from sqlalchemy import func, select
@@ -328,6 +329,17 @@ def refused_among(campaign: Campaign, voter_ids: list[int]) -> set[int]:
     return refused
 
 
+def _update_blocked_set(campaign: Campaign, add: Collection[Any], remove: Collection[Any]) -> None:
+    """Add and remove members of the vote script's blocked set in one transaction."""
+    key = CampaignKeys.of(campaign.slug).blocked
+    pipe = redis_store.votes.pipeline(transaction=True)
+    if add:
+        pipe.sadd(key, *add)
+    if remove:
+        pipe.srem(key, *remove)
+    pipe.execute()
+
+
 def publish_blocks(campaign: Campaign, voter_ids: list[int]) -> dict[str, str] | None:
     """After the commit: put the voters into the vote script's blocked set or take them out, as
     the database now says (a block and a lift racing each other end as the last commit says).
@@ -338,14 +350,8 @@ def publish_blocks(campaign: Campaign, voter_ids: list[int]) -> dict[str, str] |
     refused = refused_among(campaign, voter_ids)
     add = [v for v in voter_ids if v in refused]
     remove = [v for v in voter_ids if v not in refused]
-    key = CampaignKeys.of(campaign.slug).blocked
     try:
-        pipe = redis_store.votes.pipeline(transaction=True)
-        if add:
-            pipe.sadd(key, *add)
-        if remove:
-            pipe.srem(key, *remove)
-        pipe.execute()
+        _update_blocked_set(campaign, add, remove)
     except VOTE_REDIS_ERRORS as exc:
         log.warning(
             "voter blocks of campaign %s stored but not published to redis (%s); "
@@ -367,12 +373,7 @@ def sync_blocked_set(campaign: Campaign) -> int:
     present = {member.decode() for member in redis_store.votes.smembers(key)}
     add, remove = wanted - present, present - wanted
     if add or remove:
-        pipe = redis_store.votes.pipeline(transaction=True)
-        if add:
-            pipe.sadd(key, *add)
-        if remove:
-            pipe.srem(key, *remove)
-        pipe.execute()
+        _update_blocked_set(campaign, add, remove)
         log.warning(
             "blocked set of %s corrected: %d added, %d removed",
             campaign.slug,

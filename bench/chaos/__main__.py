@@ -7,6 +7,7 @@ import dataclasses
 import signal
 import sys
 import traceback
+from collections.abc import Callable
 from typing import Any
 
 from bench.chaos import embedded_report
@@ -60,8 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     opts = parser.parse_args(argv)
     if opts.embedded:
-        return _embedded(parser, opts)
-    plan = QUICK if opts.quick else FULL
+        plan: Any = EMBEDDED_QUICK if opts.quick else EMBEDDED_FULL
+    else:
+        plan = QUICK if opts.quick else FULL
     changes = {
         name: value
         for name, value in (
@@ -77,10 +79,15 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGINT, _interrupt)
-    run = Run(plan, keep=opts.keep)
+    if opts.embedded:
+        run: Any = EmbeddedRun(plan, keep=opts.keep)
+        report: Callable[[Any], tuple[list[str], int]] = embedded_report.render
+    else:
+        run = Run(plan, keep=opts.keep)
+        report = render
     try:
         run.execute()
-        lines, status = render(run)
+        lines, status = report(run)
         print("\n".join(lines), flush=True)
         return status
     except KeyboardInterrupt:
@@ -94,48 +101,6 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     finally:
         # Ctrl-C during the clean-up itself must not leave servers behind.
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        if run.load is not None:
-            run.load.stop()
-        if run.voters is not None:
-            run.voters.stop()
-        if run.stack is not None:
-            run.stack.close()
-
-
-def _embedded(parser: argparse.ArgumentParser, opts: argparse.Namespace) -> int:
-    plan = EMBEDDED_QUICK if opts.quick else EMBEDDED_FULL
-    changes = {
-        name: value
-        for name, value in (
-            ("steady", opts.seconds),
-            ("rate", opts.rate),
-            ("recovery", opts.recovery),
-        )
-        if value is not None
-    }
-    if any(value <= 0 for value in changes.values()):
-        parser.error("--seconds, --rate and --recovery must be positive")
-    plan = dataclasses.replace(plan, **changes)
-    signal.signal(signal.SIGTERM, _interrupt)
-    signal.signal(signal.SIGINT, _interrupt)
-    run = EmbeddedRun(plan, keep=opts.keep)
-    try:
-        run.execute()
-        lines, status = embedded_report.render(run)
-        print("\n".join(lines), flush=True)
-        return status
-    except KeyboardInterrupt:
-        print("interrupted; stopping everything", file=sys.stderr)
-        return 130
-    except StackError as exc:
-        print(f"set-up failed: {exc}", file=sys.stderr)
-        return 2
-    except Exception:
-        traceback.print_exc()
-        return 2
-    finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         if run.load is not None:

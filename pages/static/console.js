@@ -1055,21 +1055,26 @@
         return;
       }
       box.appendChild(table(['严重度', '规则', '候选人', '票数', '状态', '发现时间'], flags.map(function (f) {
-        var row = el('tr', {
-          'data-testid': 'flag-' + f.id, 'data-id': f.id, 'data-status': f.status, tabindex: '0',
-          class: 'queue-row' + (current && current.id === f.id ? ' selected' : '')
-        }, [
-          el('td', {}, [badge(SEVERITY[f.severity] || f.severity, 'sev-' + f.severity), el('span', { class: 'muted small' }, [' ' + Math.round(f.score * 100) + '%'])]),
-          el('td', {}, [RULES[f.rule] || f.rule]),
-          el('td', {}, [f.nominee ? f.nominee + ' ' + nomineeName(f.nominee) : '多位候选人']),
-          el('td', { class: 'num' }, [num(f.vote_count)]),
-          el('td', {}, [badge(FLAG_STATUS[f.status] || f.status, 'flag-' + f.status)]),
-          el('td', { class: 'small muted' }, [fmtTime(f.created_at)])
-        ]);
-        row.addEventListener('click', function () { open(f.id); });
-        row.addEventListener('keydown', function (e) { if (e.key === 'Enter') open(f.id); });
-        return row;
+        return flagRow(f, 'flag-', [el('td', {}, [badge(SEVERITY[f.severity] || f.severity, 'sev-' + f.severity), el('span', { class: 'muted small' }, [' ' + Math.round(f.score * 100) + '%'])])]);
       }), { class: 'grid selectable', id: 'flag-table' }));
+    }
+
+    /* One row of the flag or the watch table: ``lead`` cells, then rule, nominee, votes,
+       status and time; a click or Enter opens the flag. */
+    function flagRow(f, testid, lead) {
+      var row = el('tr', {
+        'data-testid': testid + f.id, 'data-id': f.id, 'data-status': f.status, tabindex: '0',
+        class: 'queue-row' + (current && current.id === f.id ? ' selected' : '')
+      }, lead.concat([
+        el('td', {}, [RULES[f.rule] || f.rule]),
+        el('td', {}, [f.nominee ? f.nominee + ' ' + nomineeName(f.nominee) : '多位候选人']),
+        el('td', { class: 'num' }, [num(f.vote_count)]),
+        el('td', {}, [badge(FLAG_STATUS[f.status] || f.status, 'flag-' + f.status)]),
+        el('td', { class: 'small muted' }, [fmtTime(f.created_at)])
+      ]));
+      row.addEventListener('click', function () { open(f.id); });
+      row.addEventListener('keydown', function (e) { if (e.key === 'Enter') open(f.id); });
+      return row;
     }
 
     function loadFlags() {
@@ -1089,19 +1094,7 @@
       setText('watch-count', watches.length ? '（' + num(watches.length) + '）' : '');
       if (!watches.length) { box.appendChild(empty('没有观察记录。')); return; }
       box.appendChild(table(['规则', '候选人', '票数', '状态', '发现时间'], watches.map(function (f) {
-        var row = el('tr', {
-          'data-testid': 'watch-' + f.id, 'data-id': f.id, 'data-status': f.status, tabindex: '0',
-          class: 'queue-row' + (current && current.id === f.id ? ' selected' : '')
-        }, [
-          el('td', {}, [RULES[f.rule] || f.rule]),
-          el('td', {}, [f.nominee ? f.nominee + ' ' + nomineeName(f.nominee) : '多位候选人']),
-          el('td', { class: 'num' }, [num(f.vote_count)]),
-          el('td', {}, [badge(FLAG_STATUS[f.status] || f.status, 'flag-' + f.status)]),
-          el('td', { class: 'small muted' }, [fmtTime(f.created_at)])
-        ]);
-        row.addEventListener('click', function () { open(f.id); });
-        row.addEventListener('keydown', function (e) { if (e.key === 'Enter') open(f.id); });
-        return row;
+        return flagRow(f, 'watch-', []);
       }), { class: 'grid selectable compact', id: 'watch-table' }));
     }
     function loadWatch() {

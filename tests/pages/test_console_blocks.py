@@ -6,7 +6,6 @@ the page's cookie and CSRF header.)"""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Flask
@@ -17,26 +16,13 @@ from campaigns.models import Campaign
 from core.audit import AuditLog
 from core.auth import read_token
 from core.extensions import db, redis_store
-from tests.factories import Org
+from tests.factories import FakeFinding, Org
 from tests.pages.browser import staff_login
 from voting import fraud, services
 from voting.keys import CampaignKeys
 from voting.models import VoterBlock
 
 PAGE = "/console/c/v1/votes"
-
-
-@dataclass
-class FakeFinding:
-    """What a detector reports (voting.detectors), for filing a flag over chosen votes."""
-
-    rule: str
-    nominee: str | None
-    vote_ids: tuple[str, ...]
-    score: float = 0.97
-    severity: str = "high"
-    evidence: dict[str, Any] = field(default_factory=lambda: {"top_addresses": []})
-    explanation: str = "测试线索"
 
 
 def _voters(

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Flask
@@ -17,7 +16,7 @@ from campaigns.models import Campaign
 from core.audit import AuditLog
 from core.auth import read_token
 from core.extensions import db, redis_store
-from tests.factories import Org
+from tests.factories import FakeFinding, Org
 from voting import blocks, fraud, services
 from voting import jobs as voting_jobs
 from voting.blocks import blocked_voter_ids
@@ -25,19 +24,6 @@ from voting.keys import CampaignKeys
 from voting.models import VoterBlock
 
 BASE = "/api/v1/admin/campaigns/v1"
-
-
-@dataclass
-class FakeFinding:
-    """What a detector reports (voting.detectors), for filing a flag over chosen votes."""
-
-    rule: str
-    nominee: str | None
-    vote_ids: tuple[str, ...]
-    score: float = 0.97
-    severity: str = "high"
-    evidence: dict[str, Any] = field(default_factory=lambda: {"top_addresses": []})
-    explanation: str = "测试线索"
 
 
 def _voter(app: Flask, client: FlaskClient, name: str) -> tuple[int, dict[str, str]]:

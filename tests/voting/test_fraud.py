@@ -3,7 +3,6 @@ or voided; freezes lifted; the vote browser and its CSV; tallies; the decision c
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -14,21 +13,10 @@ from sqlalchemy import select, update
 from campaigns.models import Campaign
 from core.extensions import db
 from core.types import utcnow
-from tests.factories import Org
+from tests.factories import FakeFinding, Org
 from voting import cast, detectors, fraud, labels, services
 from voting.detectors.model import TIERS
 from voting.models import VOTE_STATUSES, CommitteeDecision, FraudScan, Vote
-
-
-@dataclass
-class FakeFinding:
-    rule: str
-    nominee: str | None
-    vote_ids: tuple[str, ...]
-    score: float = 0.97
-    severity: str = "high"
-    evidence: dict[str, Any] = field(default_factory=lambda: {"top_addresses": []})
-    explanation: str = "测试线索"
 
 
 def _campaign() -> Campaign:
