@@ -47,7 +47,9 @@ def rate_limit(config_key: str, key_func: Callable[[], str] | None = None) -> Ca
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             spec = current_app.config.get(config_key)
             if spec and current_app.config.get("RATELIMIT_ENABLED", True):
-                _hit(scope, key_func() if key_func else f"ip:{client_ip()}", parse_limits(spec))
+                hit_limits(
+                    scope, key_func() if key_func else f"ip:{client_ip()}", parse_limits(spec)
+                )
             return view(*args, **kwargs)
 
         return wrapper  # type: ignore[return-value]
@@ -55,7 +57,8 @@ def rate_limit(config_key: str, key_func: Callable[[], str] | None = None) -> Ca
     return decorator
 
 
-def _hit(scope: str, who: str, limits: list[tuple[int, int]]) -> None:
+def hit_limits(scope: str, who: str, limits: list[tuple[int, int]]) -> None:
+    """Count one hit of ``who`` in ``scope``; 429 ``RateLimited`` past any of ``limits``."""
     now = time.time()
     pipe = redis_store.client.pipeline(transaction=False)
     keys = []

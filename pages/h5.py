@@ -20,10 +20,12 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from marshmallow import ValidationError
 
 from campaigns import services as campaign_services
+from core import device
 from core.auth import read_voter_token
-from core.errors import AppError, ServiceUnavailable, ValidationFailed
+from core.errors import AppError, RateLimited, ServiceUnavailable, ValidationFailed
 from core.extensions import db
-from core.ratelimit import rate_limit
+from core.http import client_address
+from core.ratelimit import hit_limits, parse_limits, rate_limit
 from core.types import utcnow
 from core.web import VOTER_COOKIE, csrf_token, require_csrf, set_credential
 from nominations import ports as nomination_ports
@@ -41,6 +43,8 @@ bp.register_error_handler(AppError, error_page)
 PER_PAGE = 12
 # Seconds a phone or nginx may keep a public page body (counts are at most this stale there).
 H5_MAX_AGE = 5
+# New device cookies one address may be given (ZUIMEI_DEVICE_COOKIE_ADDRESS_LIMIT; "" for none).
+DEVICE_COOKIE_ADDRESS_LIMIT = "120/minute;3000/day"
 _card = NomineeSchema()
 _detail = NomineeDetailSchema()
 _listing_schema = NomineeQueryArgsSchema(only=("category", "q", "sort", "page"))
@@ -271,19 +275,37 @@ def me(slug: str) -> Any:
 
 @bp.route("/c/<slug>/beacon", methods=["POST"])
 def beacon(slug: str) -> Any:
-    """A nominee page was shown (``{"number": "D001"}``): counted for the fraud detectors'
-    view/vote ratio while voting, as rendering the page used to count it. 204, no body."""
+    """The page script's call on every page: gives a browser without one the signed HttpOnly
+    device cookie (``core.device``; at most ``DEVICE_COOKIE_ADDRESS_LIMIT`` new devices per
+    address, past it the browser simply gets none), and counts a nominee page's view
+    (``{"number": "D001"}``) for the fraud detectors' view/vote ratio while voting. 204."""
     view = public_view.campaign_view(slug)
     body = request.get_json(silent=True)
     number = body.get("number") if isinstance(body, dict) else None
-    if not isinstance(number, str) or not 1 <= len(number.strip()) <= 16:
+    if number is not None and (not isinstance(number, str) or not 1 <= len(number.strip()) <= 16):
         raise ValidationFailed(details={"fields": {"number": ["请提供候选人编号"]}})
-    card = view.nominee(number)
-    if view.phase == "voting":
-        nomination_ports.count_view(view.slug, card["number"])
+    if number is not None:
+        card = view.nominee(number)
+        if view.phase == "voting":
+            nomination_ports.count_view(view.slug, card["number"])
     response = Response(status=204)
     response.headers["Cache-Control"] = "no-store"
+    if device.read(request.cookies.get(device.DEVICE_COOKIE)) is None and _may_issue_device():
+        device.set_cookie(response, device.issue()[1])
     return response
+
+
+def _may_issue_device() -> bool:
+    """Whether this address may be given another new device now (a script minting devices to
+    spread its votes over them meets this budget; a hospital's Wi-Fi at lunch does not)."""
+    spec = current_app.config.get("DEVICE_COOKIE_ADDRESS_LIMIT", DEVICE_COOKIE_ADDRESS_LIMIT)
+    if not spec:
+        return True
+    try:
+        hit_limits("device-cookie", client_address(), parse_limits(spec))
+    except RateLimited:
+        return False
+    return True
 
 
 @bp.route("/c/<slug>/voter", methods=["POST"])

@@ -123,11 +123,14 @@ def cast_vote(
     device: str | None,
     user_agent: str | None,
     has_pass: bool = False,
+    browser_device: str | None = None,
 ) -> tuple[dict[str, Any], bool]:
     """Decide and record one vote in one Redis round trip. Returns (answer, replayed).
 
     ``ip`` is already an IP address: the one caller, the vote route, parses it at the door with
-    ``core.http.client_address()``. Device and user agent are cut to their columns."""
+    ``core.http.client_address()``. Device and user agent are cut to their columns.
+    ``browser_device``: the id of the browser's signed device cookie (``core.device``), when it
+    sent one; the per-address soft limit counts such a browser on its own."""
     keys = CampaignKeys.of(slug)
     voter_id = str(voter["sub"])
     number = number.strip().upper()
@@ -153,6 +156,7 @@ def cast_vote(
             *fixed[3:7],
             keys.ip_minute(ip, minute),
             *fixed[7:],
+            keys.ip_minute(f"{ip}~{browser_device or '-'}", minute),
         ]
         # The order of ARGV in voting/lua/vote.lua.
         args = [

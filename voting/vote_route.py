@@ -17,6 +17,7 @@ import orjson
 from flask import Response, g, request
 from marshmallow import ValidationError
 
+from core import device
 from core.errors import ValidationFailed
 from core.http import client_address, parsed_json_body
 from core.schemas import ErrorEnvelopeSchema
@@ -55,7 +56,9 @@ def vote(slug: str) -> Response:
     (ZUIMEI_VOTE_IP_PER_MINUTE, ZUIMEI_VOTE_VOTER_PER_MINUTE): 429 rate_limited with Retry-After.
 
     Past the campaign's per-address soft limit the answer is 428 challenge_required: solve a
-    challenge (POST /challenges) and send its pass in the X-Challenge-Pass header.
+    challenge (POST /challenges) and send its pass in the X-Challenge-Pass header. The soft
+    limit counts each browser holding the page's device cookie on its own, and the votes of
+    browsers without one together, so the phones behind one Wi-Fi or NAT are not counted as one.
 
     The H5 page votes here with its cookie: then the X-CSRF-Token header is required (403
     csrf_failed without it).
@@ -69,13 +72,17 @@ def vote(slug: str) -> Response:
     headers = request.headers
     key = headers.get("Idempotency-Key", "").strip()[:IDEMPOTENCY_KEY_MAX] or None
     challenge = headers.get("X-Challenge-Pass")
+    # The device is the browser's signed device cookie (core.device), never a header the client
+    # writes: X-Device-Fingerprint is not read (anyone could frame a rival with it).
+    browser = device.read(request.cookies.get(device.DEVICE_COOKIE))
     answer, replayed = cast_vote(
         slug,
         voter,
         number,
         idempotency_key=key,
         ip=ip,
-        device=voter.get("d") or headers.get("X-Device-Fingerprint"),
+        device=browser or voter.get("d"),
+        browser_device=browser,
         user_agent=headers.get("User-Agent"),
         has_pass=bool(challenge) and challenges.has_valid_pass(challenge, voter, ip),
     )

@@ -1,6 +1,7 @@
 /* The H5 voting page: countdown, load more, the vote (identity, refusals, captcha), share card.
    The page body is public and cached; this visitor's state (identity, CSRF token, votes left)
-   comes from GET /c/<slug>/me, and a nominee page's view is counted by POST /c/<slug>/beacon. */
+   comes from GET /c/<slug>/me; POST /c/<slug>/beacon gives the browser the server's signed device
+   cookie and counts a nominee page's view. */
 (function () {
   'use strict';
   var root = document.getElementById('h5');
@@ -132,11 +133,10 @@
     return true;
   });
 
-  /* --- a nominee page counts its view (the body itself is cached) ------------------------- */
+  /* --- every page calls the beacon: the server's device cookie, and a nominee page's view --- */
+  /* (the body itself is cached, so neither can come with it)                                   */
   var shown = root.getAttribute('data-number');
-  if (shown) {
-    ZM.api('POST', '/c/' + encodeURIComponent(slug) + '/beacon', { number: shown });
-  }
+  ZM.api('POST', '/c/' + encodeURIComponent(slug) + '/beacon', shown ? { number: shown } : {});
 
   /* --- identity --------------------------------------------------------------------------- */
   function deviceId() {

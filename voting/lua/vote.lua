@@ -16,6 +16,8 @@
 -- KEYS[12] blocked   set: voters the committee blocked in this campaign
 -- KEYS[13] rewinds   list: rewind events waiting to be recorded in the database
 -- KEYS[14] rebuild   string: set while quotas must be rebuilt after a rewind
+-- KEYS[15] pressure  string: this minute's attempts from this address by this browser (its
+--                    signed device cookie), or by all browsers of the address without one
 -- ARGV: now_ms, day, voter, ip, has_pass, voter_created_ms, minute, use_idem ('1' when the
 --       request sent a key), ip_hard_per_minute, voter_hard_per_minute (0: no limit),
 --       id_suffix (random), floor_epoch, floor_seq (the highest sequence this process saw
@@ -111,10 +113,17 @@ if spent_here >= per_nominee then
   return refuse('nominee_daily_limit', tostring(per_day - spent))
 end
 
--- Pressure from one address: past the soft limit a vote needs a solved challenge.
+-- Pressure from one address: past the soft limit a vote needs a solved challenge. Each browser
+-- holding the server's device cookie is counted apart (the phones behind a hospital's Wi-Fi or a
+-- carrier's NAT are many browsers), the browsers without one together; new device cookies per
+-- address are budgeted where they are issued. The hard limit above still counts the address.
 local ip_soft = tonumber(meta[6] or '0')
-if ip_soft > 0 and from_ip > ip_soft and has_pass ~= '1' then
-  return refuse('challenge_required')
+if ip_soft > 0 and has_pass ~= '1' then
+  local pressure = redis.call('INCR', KEYS[15])
+  if pressure == 1 then redis.call('EXPIRE', KEYS[15], 120) end
+  if pressure > ip_soft then
+    return refuse('challenge_required')
+  end
 end
 
 -- A nominee's pace: votes in this minute against its average over the previous ten.
