@@ -10,6 +10,7 @@ from bench.fraud_scenarios.base import (
     Attempt,
     Context,
     Person,
+    home_address,
     identity_key,
     session,
     wechat_agent,
@@ -22,7 +23,10 @@ ATTACK = False
 def generate(ctx: Context) -> list[Attempt]:
     rng = ctx.rng
     colleague = ctx.favourites(1, noise=0.9)[0]
-    address = f"218.{rng.randrange(1, 255)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
+    # The hospital's one fixed line, from a Chinese carrier's broadband ranges like every other
+    # organic address here. (It was any 218.x.x.x: the offline IP data places much of 218/8 in
+    # Korea and Japan, which made the "hospital" a foreign address once geography was scored.)
+    address = home_address(rng)
     if ctx.realtime:
         share, mean, end = ctx.span * 0.3, ctx.span * 0.12, ctx.span - 0.5
     else:
