@@ -8,8 +8,8 @@ from pathlib import Path
 from sqlalchemy import select
 
 from awards.export_format import campaign_of, chinese_day, zone_of
-from awards.models import ResultVersion
-from campaigns.models import Campaign
+from awards.models import ResultEntry, ResultVersion
+from campaigns.models import Campaign, Category
 from core.errors import Conflict
 from core.extensions import db
 from nominations.models import Nomination
@@ -23,6 +23,7 @@ body { margin: 0; background: #f3f3f3; color: #111;
   background: #fff; }
 h1 { text-align: center; font-size: 20pt; margin: 0 0 6mm; letter-spacing: 1px; }
 h2 { font-size: 13pt; margin: 7mm 0 3mm; border-left: 4px solid #b22; padding-left: 6px; }
+h3.tier { font-size: 12pt; margin: 4mm 0 2mm; }
 .meta { text-align: center; color: #333; margin: 0 0 2mm; }
 .status { text-align: center; color: #b22; font-weight: bold; }
 .lead { text-indent: 2em; line-height: 1.8; }
@@ -38,7 +39,7 @@ td.num { text-align: center; white-space: nowrap; }
 @media print {
   body { background: #fff; }
   .sheet { width: auto; min-height: 0; margin: 0; padding: 0; }
-  h2 { page-break-after: avoid; }
+  h2, h3 { page-break-after: avoid; }
 }
 """
 
@@ -54,6 +55,24 @@ def _winners_version(campaign: Campaign) -> ResultVersion:
         if version is not None:
             return version
     raise Conflict("尚无定稿或已公示的评选结果，不能生成公示名单", code="no_final_result")
+
+
+def _by_tier(
+    category: Category, rows: list[ResultEntry]
+) -> list[tuple[str | None, list[ResultEntry]]]:
+    """A category's winners grouped by award tier, in the category's tier order, each group by
+    rank; one group without a name when the entries carry no tier (a category without tiers)."""
+    ranked = sorted(rows, key=lambda r: r.rank)
+    if not any(r.tier for r in ranked):
+        return [(None, ranked)]
+    order = [t["code"] for t in category.tier_list]
+    codes = order + [c for c in dict.fromkeys(r.tier or "" for r in ranked) if c not in order]
+    groups = []
+    for code in codes:
+        members = [r for r in ranked if (r.tier or "") == code]
+        if members:
+            groups.append((members[0].tier_name or "其他", members))
+    return groups
 
 
 def build_winners_html(campaign_id: int, path: Path) -> Path:
@@ -108,17 +127,20 @@ def build_winners_html(campaign_id: int, path: Path) -> Path:
             continue
         parts.append("<section>")
         parts.append(f"<h2>{e(category.name)}（{len(rows)}名）</h2>")
-        parts.append(
-            "<table><thead><tr><th>排名</th><th>编号</th><th>姓名</th><th>单位</th>"
-            "<th>职称</th></tr></thead><tbody>"
-        )
-        for w in sorted(rows, key=lambda r: r.rank):
+        for tier_name, tier_rows in _by_tier(category, rows):
+            if tier_name is not None:
+                parts.append(f'<h3 class="tier">{e(tier_name)}（{len(tier_rows)}名）</h3>')
             parts.append(
-                f'<tr><td class="num">{w.rank}</td><td class="num">{e(w.number)}</td>'
-                f"<td>{e(w.name)}</td><td>{e(w.unit)}</td>"
-                f"<td>{e(titles.get(w.nomination_id) or '')}</td></tr>"
+                "<table><thead><tr><th>排名</th><th>编号</th><th>姓名</th><th>单位</th>"
+                "<th>职称</th></tr></thead><tbody>"
             )
-        parts.append("</tbody></table>")
+            for w in tier_rows:
+                parts.append(
+                    f'<tr><td class="num">{w.rank}</td><td class="num">{e(w.number)}</td>'
+                    f"<td>{e(w.name)}</td><td>{e(w.unit)}</td>"
+                    f"<td>{e(titles.get(w.nomination_id) or '')}</td></tr>"
+                )
+            parts.append("</tbody></table>")
         parts.append("</section>")
     parts += [
         '<section class="notice">',

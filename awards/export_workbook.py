@@ -341,8 +341,13 @@ def _weights_text(weights: dict[str, Any]) -> str:
 
 def _results_sheet(workbook: Workbook, campaign: Campaign, zone: ZoneInfo) -> None:
     sheet = _Sheet(workbook, "评选结果", zone)
-    sheet.widths(16, 6, 10, 10, 24, 10, 10, 10, 10, 10, 10, 8, 10, 30)
     version = _report_version(campaign)
+    # An 等次 column after 获奖 only when some category awards tiers: a campaign without them
+    # keeps its columns.
+    tiered = any(c.tiers for c in campaign.categories) or any(
+        e.tier for e in (version.entries if version else [])
+    )
+    sheet.widths(16, 6, 10, 10, 24, 10, 10, 10, 10, 10, 10, 8, *((10,) if tiered else ()), 10, 30)
     if version is None:
         sheet.header("尚未计算评选结果")
         return
@@ -364,6 +369,7 @@ def _results_sheet(workbook: Workbook, campaign: Campaign, zone: ZoneInfo) -> No
         "主办方得分",
         "综合得分",
         "获奖",
+        *(("等次",) if tiered else ()),
         "调整",
         "调整理由",
     )
@@ -382,6 +388,7 @@ def _results_sheet(workbook: Workbook, campaign: Campaign, zone: ZoneInfo) -> No
             entry.organizer_score,
             entry.combined,
             bool(entry.winner),
+            *((entry.tier_name or "",) if tiered else ()),
             ADJUSTMENT_LABELS.get(entry.adjustment or "", entry.adjustment or ""),
             entry.adjustment_reason or "",
         )

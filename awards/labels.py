@@ -6,7 +6,7 @@ from __future__ import annotations
 SHEET_STATUS_LABELS = {"none": "未评", "draft": "暂存", "submitted": "已提交"}
 
 # What the office may do to a nominee in a draft result (ResultEntry.adjustment).
-ADJUSTMENT_LABELS = {"exclude": "排除", "promote": "破格入选"}
+ADJUSTMENT_LABELS = {"exclude": "排除", "promote": "破格入选", "tier": "调整等次"}
 
 # Every status of a result version (ResultVersion.status).
 VERSION_STATUS_LABELS = {

@@ -135,18 +135,22 @@ class ResultEntry(db.Model):
     combined: Mapped[float] = mapped_column(Numeric(7, 2))
     rank: Mapped[int] = mapped_column(Integer)
     winner: Mapped[bool] = mapped_column(Boolean, default=False)
-    adjustment: Mapped[str | None] = mapped_column(String(10))  # exclude | promote
+    # A winner's award tier (Category.tiers code) and its name as it was when computed; None
+    # for a non-winner and in a category without tiers.
+    tier: Mapped[str | None] = mapped_column(String(20))
+    tier_name: Mapped[str | None] = mapped_column(String(20))
+    adjustment: Mapped[str | None] = mapped_column(String(10))  # exclude | promote | tier
     adjustment_reason: Mapped[str | None] = mapped_column(Text)
 
     version: Mapped[ResultVersion] = relationship(back_populates="entries")
 
 
 class ResultAdjustment(db.Model):
-    """The committee's exclusion or promotion of a nominee in one version, with its reason and
-    author. A version reopened after an upheld objection carries its predecessor's adjustments
-    forward (``carried_from_version``), keeping the original author and time; one that no longer
-    fits the new computation stays listed as ``not_applied`` with why. Only an explicit removal
-    (``removed``, with who, when and why) takes one out of force."""
+    """The committee's exclusion, promotion or move to another award tier of a nominee in one
+    version, with its reason and author. A version reopened after an upheld objection carries
+    its predecessor's adjustments forward (``carried_from_version``), keeping the original author
+    and time; one that no longer fits the new computation stays listed as ``not_applied`` with
+    why. Only an explicit removal (``removed``, with who, when and why) takes one out of force."""
 
     __tablename__ = "result_adjustments"
 
@@ -156,7 +160,9 @@ class ResultAdjustment(db.Model):
     number: Mapped[str] = mapped_column(String(16))
     name: Mapped[str] = mapped_column(String(40))
     category_code: Mapped[str] = mapped_column(String(40))
-    action: Mapped[str] = mapped_column(String(10))  # exclude | promote
+    action: Mapped[str] = mapped_column(String(10))  # exclude | promote | tier
+    # The tier (Category.tiers code) a ``tier`` adjustment places the nominee in.
+    tier: Mapped[str | None] = mapped_column(String(20))
     reason: Mapped[str] = mapped_column(Text)
     created_by: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

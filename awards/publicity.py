@@ -12,7 +12,7 @@ from flask import current_app
 from sqlalchemy import func, select
 
 from awards.models import Objection, ResultVersion
-from awards.results import compute, publish, published
+from awards.results import compute, publish, published, winners_of
 from campaigns.models import Account, Campaign
 from core import audit
 from core.audit import AuditLog
@@ -258,9 +258,14 @@ def publicity_window(campaign: Campaign, current: ResultVersion) -> dict[str, An
         "ledger_head": current.ledger_head,
         "ledger_votes": current.ledger_votes,
         "winners": [
-            {"category": e.category_code, "number": e.number, "name": e.name, "unit": e.unit}
-            for e in current.entries
-            if e.winner
+            {
+                "category": e.category_code,
+                "number": e.number,
+                "name": e.name,
+                "unit": e.unit,
+                "tier_name": e.tier_name,
+            }
+            for e in winners_of(campaign, current)
         ],
     }
 

@@ -6,7 +6,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from flask import g, has_request_context
 from sqlalchemy import delete, func, insert, select
@@ -22,6 +22,7 @@ from awards.models import (
     ResultVersion,
     ScoreSheet,
 )
+from awards.shifts import SHIFT_STEPS, rank_shifts, weights_of  # noqa: F401 (their home before)
 from campaigns.models import Account, Campaign, Category
 from core import audit
 from core.errors import Conflict, NotFound, ValidationFailed
@@ -110,22 +111,43 @@ def _inputs(campaign: Campaign) -> _Inputs:
     )
 
 
+class _Applied(NamedTuple):
+    """An adjustment in force, as the scoring applies it."""
+
+    action: str  # exclude | promote | tier
+    reason: str | None = None
+    tier: str | None = None  # the target tier of a ``tier`` adjustment
+
+
 def _candidates(
-    inputs: _Inputs, category: Category, adjustments: dict[int, str]
+    inputs: _Inputs, category: Category, adjustments: dict[int, _Applied]
 ) -> list[scoring.Candidate]:
-    return [
-        scoring.Candidate(
-            nomination_id=n.id,
-            number=n.number or "",
-            number_seq=n.number_seq or 0,
-            valid_votes=inputs.votes.get(n.number or "", 0),
-            sheet_totals=tuple(inputs.sheets.get(n.id, [])),
-            organizer=inputs.organizer.get(n.id, Decimal(0)),
-            adjustment=adjustments.get(n.id),
+    candidates = []
+    for n in inputs.nominees:
+        if n.category_id != category.id:
+            continue
+        applied = adjustments.get(n.id)
+        candidates.append(
+            scoring.Candidate(
+                nomination_id=n.id,
+                number=n.number or "",
+                number_seq=n.number_seq or 0,
+                valid_votes=inputs.votes.get(n.number or "", 0),
+                sheet_totals=tuple(inputs.sheets.get(n.id, [])),
+                organizer=inputs.organizer.get(n.id, Decimal(0)),
+                adjustment=applied.action if applied else None,
+                tier=applied.tier if applied else None,
+            )
         )
-        for n in inputs.nominees
-        if n.category_id == category.id
-    ]
+    return candidates
+
+
+def tiers_of(category: Category) -> tuple[scoring.Tier, ...]:
+    """The category's award tiers in order; () for one implicit tier."""
+    return tuple(
+        scoring.Tier(code=t["code"], name=t["name"], count=int(t["count"]))
+        for t in category.tier_list
+    )
 
 
 # --- versions ---------------------------------------------------------------------------------
@@ -193,7 +215,7 @@ def compute(campaign: Campaign, actor: Account, reason: str | None = None) -> Re
         reason=reason,
         actor=actor,
     )
-    carried: dict[int, tuple[str, str]] = {}
+    carried: dict[int, _Applied] = {}
     if replaced is not None:
         _carry(campaign, version, replaced, inputs, actor)
         carried = _in_force(version)
@@ -204,7 +226,7 @@ def compute(campaign: Campaign, actor: Account, reason: str | None = None) -> Re
 def _fill_entries(
     campaign: Campaign,
     version: ResultVersion,
-    adjustments: dict[int, tuple[str, str]],
+    adjustments: dict[int, _Applied],
     inputs: _Inputs | None = None,
 ) -> None:
     """Replace the version's entries: one DELETE and one bulk INSERT, however many nominees."""
@@ -213,11 +235,14 @@ def _fill_entries(
     nominees = {n.id: n for n in inputs.nominees}
     rows: list[dict[str, Any]] = []
     for category in campaign.categories:
+        tiers = tiers_of(category)
+        tier_names = {t.code: t.name for t in tiers}
         ranked = scoring.score_category(
-            _candidates(inputs, category, {k: v[0] for k, v in adjustments.items()}),
+            _candidates(inputs, category, adjustments),
             weights=version.weights,
             criteria_max=inputs.criteria_max,
             award_count=category.award_count,
+            tiers=tiers,
         )
         for s in ranked:
             n = nominees[s.candidate.nomination_id]
@@ -239,8 +264,10 @@ def _fill_entries(
                     "combined": s.combined,
                     "rank": s.rank,
                     "winner": s.winner,
-                    "adjustment": adjustment[0] if adjustment else None,
-                    "adjustment_reason": adjustment[1] if adjustment else None,
+                    "tier": s.tier,
+                    "tier_name": tier_names.get(s.tier or ""),
+                    "adjustment": adjustment.action if adjustment else None,
+                    "adjustment_reason": adjustment.reason if adjustment else None,
                 }
             )
     if rows:
@@ -283,10 +310,12 @@ def _replaced_version(campaign: Campaign) -> ResultVersion | None:
     return newer or current
 
 
-def _in_force(version: ResultVersion) -> dict[int, tuple[str, str]]:
-    """The adjustments the scoring applies: nomination id → (action, reason)."""
+def _in_force(version: ResultVersion) -> dict[int, _Applied]:
+    """The adjustments the scoring applies: nomination id → (action, reason, tier)."""
     return {
-        a.nomination_id: (a.action, a.reason) for a in version.adjustments if a.status == "applied"
+        a.nomination_id: _Applied(a.action, a.reason, a.tier)
+        for a in version.adjustments
+        if a.status == "applied"
     }
 
 
@@ -302,6 +331,7 @@ def _describe(adjustment: ResultAdjustment) -> dict[str, Any]:
         "adjustment_id": adjustment.id,
         "nominee": adjustment.number,
         "action": adjustment.action,
+        "tier": adjustment.tier,
         "reason": adjustment.reason,
         "created_by": adjustment.created_by,
         "created_at": adjustment.created_at,
@@ -316,15 +346,22 @@ def _no_longer_fits(
     old: ResultAdjustment,
     nominee: Nomination | None,
     status: str | None,
-    categories: dict[int, str],
+    categories: dict[int, Category],
 ) -> str | None:
     """Why a carried adjustment cannot apply to the new computation, or None when it can."""
     if nominee is None:
         label = NOMINATION_STATUS_LABELS.get(status or "", status or "未知")
         return f"候选人已不在评选名单中（{label}），该调整未生效"
-    code = categories.get(nominee.category_id)
+    category = categories.get(nominee.category_id)
+    code = category.code if category else None
     if code != old.category_code:
         return f"候选人的奖项已由 {old.category_code} 改为 {code}，该调整未生效"
+    if (
+        old.action == "tier"
+        and category is not None
+        and old.tier not in {t.code for t in tiers_of(category)}
+    ):
+        return f"奖项已没有等次 {old.tier}，该调整未生效"
     return None
 
 
@@ -343,7 +380,7 @@ def _carry(
     if not kept:
         return
     nominees = {n.id: n for n in inputs.nominees}
-    categories = {c.id: c.code for c in campaign.categories}
+    categories = {c.id: c for c in campaign.categories}
     missing = [a.nomination_id for a in kept if a.nomination_id not in nominees]
     statuses = (
         dict(
@@ -364,6 +401,7 @@ def _carry(
             name=nominee.name if nominee else old.name,
             category_code=old.category_code,
             action=old.action,
+            tier=old.tier,
             reason=old.reason,
             created_by=old.created_by,
             created_at=old.created_at,
@@ -400,6 +438,45 @@ def _require_draft(version: ResultVersion, reason: str) -> None:
         raise ValidationFailed("调整必须填写理由", code="reason_required")
 
 
+def _check_tier_move(
+    campaign: Campaign, version: ResultVersion, entry: ResultEntry, tier: str | None
+) -> scoring.Tier:
+    """The tier a ``tier`` adjustment moves ``entry`` into, or why it may not: the category has
+    no tiers (409 tiers_not_set), no such tier (422 unknown_tier), the nominee does not win
+    (409 not_a_winner: promote first), or the committee has already placed as many winners in
+    that tier as it holds (409 tier_full: a tier never ends up over its count)."""
+    category = next((c for c in campaign.categories if c.code == entry.category_code), None)
+    tiers = tiers_of(category) if category is not None else ()
+    if not tiers:
+        raise Conflict("该奖项未设置等次", code="tiers_not_set")
+    target = next((t for t in tiers if t.code == tier), None)
+    if target is None:
+        raise ValidationFailed(
+            "该奖项没有这个等次",
+            code="unknown_tier",
+            details={"fields": {"tier": [f"可选等次：{'、'.join(t.code for t in tiers)}"]}},
+        )
+    if not entry.winner:
+        raise Conflict("只能调整获奖者的等次；未获奖的候选人请先破格入选", code="not_a_winner")
+    placed = [
+        a.number
+        for a in version.adjustments
+        if a.status == "applied"
+        and a.action == "tier"
+        and a.tier == target.code
+        and a.category_code == entry.category_code
+        and a.nomination_id != entry.nomination_id
+    ]
+    if len(placed) >= target.count:
+        raise Conflict(
+            f"「{target.name}」的 {target.count} 个名额已全部由调整指定，"
+            "请先把其中一位调出该等次或取消其调整",
+            code="tier_full",
+            details={"tier": target.code, "count": target.count, "placed": placed},
+        )
+    return target
+
+
 def adjust(
     campaign: Campaign,
     version: ResultVersion,
@@ -407,11 +484,14 @@ def adjust(
     action: str | None,
     reason: str,
     actor: Account | None = None,
+    tier: str | None = None,
 ) -> ResultVersion:
-    """Exclude or promote a nominee (or clear it) with a written reason; the draft is rescored.
+    """Exclude or promote a nominee, or move a winner to another award tier (or clear the
+    adjustment) with a written reason; the draft is rescored and its tiers derived again.
 
     Clearing removes the nominee's adjustment, a carried one included, and keeps it listed as
-    removed with who, when and why. A new action replaces the nominee's standing adjustment."""
+    removed with who, when and why. A new action replaces the nominee's standing adjustment (a
+    promoted winner moved to a tier stays a winner: the tier placement keeps them in)."""
     _require_draft(version, reason)
     number = number.strip().upper()
     entry = next((e for e in version.entries if e.number == number), None)
@@ -426,6 +506,11 @@ def adjust(
     )
     if entry is None and (action or standing is None):
         raise NotFound("候选人不在该结果中", code="nominee_not_found")
+    target = (
+        _check_tier_move(campaign, version, entry, tier)
+        if action == "tier" and entry is not None
+        else None
+    )
     before = _describe(standing) if standing else None
     if standing is not None:
         _take_out(standing, actor, reason)
@@ -438,6 +523,7 @@ def adjust(
                 name=entry.name,
                 category_code=entry.category_code,
                 action=action,
+                tier=target.code if target else None,
                 reason=reason,
                 created_by=_actor_name(actor),
                 made_in_version=version.version,
@@ -445,13 +531,16 @@ def adjust(
         )
     db.session.flush()
     _fill_entries(campaign, version, _in_force(version))
+    after: dict[str, Any] = {"nominee": number, "action": action}
+    if target is not None:
+        after |= {"tier": target.code, "tier_name": target.name}
     audit.record(
         f"results.{action or 'clear'}",
         "result_version",
         version.id,
         campaign_id=campaign.id,
         before=before,
-        after={"nominee": number, "action": action},
+        after=after,
         reason=reason,
         actor=actor,
     )
@@ -492,7 +581,11 @@ def remove_adjustment(
 
 
 def sensitivity(campaign: Campaign, version: ResultVersion) -> list[dict[str, Any]]:
-    adjustments = {e.nomination_id: e.adjustment for e in version.entries if e.adjustment}
+    adjustments = {
+        e.nomination_id: _Applied(e.adjustment, tier=e.tier)
+        for e in version.entries
+        if e.adjustment
+    }
     inputs = _inputs(campaign)
     report = []
     for category in campaign.categories:
@@ -500,7 +593,7 @@ def sensitivity(campaign: Campaign, version: ResultVersion) -> list[dict[str, An
             {
                 "category": category.code,
                 "scenarios": scoring.sensitivity(
-                    _candidates(inputs, category, adjustments),  # type: ignore[arg-type]
+                    _candidates(inputs, category, adjustments),
                     weights=version.weights,
                     criteria_max=inputs.criteria_max,
                     award_count=category.award_count,
@@ -510,103 +603,15 @@ def sensitivity(campaign: Campaign, version: ResultVersion) -> list[dict[str, An
     return report
 
 
-# Points of weight moved from the jury to the public (negative: the other way), as the
-# sensitivity report does; 0 is the version's own weights.
-SHIFT_STEPS = (-10, -5, 0, 5, 10)
+def winners_of(campaign: Campaign, version: ResultVersion) -> list[ResultEntry]:
+    """A version's winners by category, then award tier (in the category's order), then rank."""
+    order = {c.code: {t["code"]: i for i, t in enumerate(c.tier_list)} for c in campaign.categories}
 
+    def key(entry: ResultEntry) -> tuple[int, int, int]:
+        tiers = order.get(entry.category_code, {})
+        return (entry.category_position, tiers.get(entry.tier or "", len(tiers)), entry.rank)
 
-def weights_of(campaign_or_version: Campaign | ResultVersion) -> dict[str, int]:
-    """The public, jury and organiser weights (percent) of a campaign or a result version."""
-    raw = campaign_or_version.weights or {}
-    return {key: int(raw.get(key) or 0) for key in ("public", "jury", "organizer")}
-
-
-def rank_shifts(campaign: Campaign, version: ResultVersion) -> dict[str, Any]:
-    """How each nominee's rank and the winners move when 5 or 10 points of weight go from the
-    jury to the public or back, recomputed with the scoring method from the version's own figures
-    (its valid votes, jury and organiser scores and adjustments), so later sheets or votes do not
-    blur the comparison."""
-    weights = weights_of(version)
-    scenarios = []
-    for step in SHIFT_STEPS:
-        public, jury = weights["public"] + step, weights["jury"] - step
-        if public < 0 or jury < 0:
-            continue
-        scenarios.append({"step": step, "weights": dict(weights, public=public, jury=jury)})
-    entries: list[ResultEntry] = list(version.entries)
-    seqs = dict(
-        db.session.execute(
-            select(Nomination.id, Nomination.number_seq).where(
-                Nomination.id.in_([e.nomination_id for e in entries])
-            )
-        ).all()
-    )
-    categories = []
-    for category in campaign.categories:
-        rows = sorted(
-            (e for e in entries if e.category_code == category.code), key=lambda e: e.rank
-        )
-        candidates = [
-            scoring.Candidate(
-                nomination_id=e.nomination_id,
-                number=e.number,
-                number_seq=seqs.get(e.nomination_id) or 0,
-                valid_votes=e.valid_votes,
-                # The stored jury score is already the mean on 0–100: one "sheet" out of 100
-                # gives it back unchanged.
-                sheet_totals=(Decimal(str(e.jury_score)),) if e.jury_count else (),
-                organizer=Decimal(str(e.organizer_score)),
-                adjustment=e.adjustment,
-            )
-            for e in rows
-        ]
-        base_winners = {e.number for e in rows if e.winner}
-        outcomes = []
-        for scenario in scenarios:
-            scored = {
-                s.candidate.number: s
-                for s in scoring.score_category(
-                    candidates,
-                    weights=scenario["weights"],
-                    criteria_max=100,
-                    award_count=category.award_count,
-                )
-            }
-            winners = {n for n, s in scored.items() if s.winner}
-            outcomes.append(
-                {
-                    "step": scenario["step"],
-                    "weights": scenario["weights"],
-                    "current": scenario["step"] == 0,
-                    "changed": winners != base_winners,
-                    "new_winners": sorted(winners - base_winners),
-                    "dropped": sorted(base_winners - winners),
-                    "scored": scored,
-                }
-            )
-        categories.append(
-            {
-                "code": category.code,
-                "name": category.name,
-                "award_count": category.award_count,
-                "scenarios": [{k: v for k, v in o.items() if k != "scored"} for o in outcomes],
-                "rows": [
-                    {
-                        "number": e.number,
-                        "name": e.name,
-                        "unit": e.unit,
-                        "rank": e.rank,
-                        "winner": e.winner,
-                        "adjustment": e.adjustment,
-                        "ranks": [o["scored"][e.number].rank for o in outcomes],
-                        "combined": [float(o["scored"][e.number].combined) for o in outcomes],
-                        "winners": [o["scored"][e.number].winner for o in outcomes],
-                    }
-                    for e in rows
-                ],
-            }
-        )
-    return {"version": version.version, "weights": weights, "categories": categories}
+    return sorted((e for e in version.entries if e.winner), key=key)
 
 
 def finalize(campaign: Campaign, version: ResultVersion) -> ResultVersion:

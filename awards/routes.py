@@ -219,14 +219,27 @@ def sensitivity(slug: str, number: int) -> dict[str, Any]:
     schema=ErrorEnvelopeSchema,
     description="campaign_not_found, result_not_found, nominee_not_found",
 )
-@blp.alt_response(409, schema=ErrorEnvelopeSchema, description="version_locked")
+@blp.alt_response(
+    409,
+    schema=ErrorEnvelopeSchema,
+    description="version_locked; action tier: tiers_not_set, not_a_winner, tier_full",
+)
+@blp.alt_response(
+    422, schema=ErrorEnvelopeSchema, description="reason_required; action tier: unknown_tier"
+)
 @staff_required("admin")
 def adjust(body: dict[str, Any], slug: str, number: int) -> Any:
-    """Exclude or promote a nominee in a draft, with a written reason (audited)."""
+    """Exclude or promote a nominee in a draft, or move a winner to another award tier, with a
+    written reason (audited); the draft's winners and tiers are derived again."""
     campaign = get_campaign(slug)
     action = None if body["action"] == "clear" else body["action"]
     version = services.adjust(
-        campaign, services.get_version(campaign, number), body["nominee"], action, body["reason"]
+        campaign,
+        services.get_version(campaign, number),
+        body["nominee"],
+        action,
+        body["reason"],
+        tier=body["tier"],
     )
     db.session.commit()
     return version
@@ -269,7 +282,8 @@ def republish(slug: str, number: int) -> Any:
     404, schema=ErrorEnvelopeSchema, description="campaign_not_found, results_not_published"
 )
 def winners(slug: str) -> dict[str, Any]:
-    """The published winners (公示名单) with the method and the vote ledger's chain head."""
+    """The published winners (公示名单) with the method and the vote ledger's chain head; in a
+    category with award tiers each winner carries its tier (e.g. 十佳, 优秀)."""
     campaign = campaign_services.get_public_campaign(slug)
     version = services.published(campaign)
     if version is None:
@@ -281,7 +295,8 @@ def winners(slug: str) -> dict[str, Any]:
         "method": version.method,
         "ledger_head": version.ledger_head,
         "ledger_votes": version.ledger_votes,
-        "winners": [e for e in version.entries if e.winner],
+        "categories": campaign.categories,
+        "winners": services.winners_of(campaign, version),
     }
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from awards.exports import KINDS, VOTE_KINDS
 from core.schemas import PageArgsSchema, PageMetaMixin
@@ -85,8 +87,33 @@ class ComputeSchema(Schema):
 
 class AdjustSchema(Schema):
     nominee = fields.String(required=True)
-    action = fields.String(required=True, validate=validate.OneOf(("exclude", "promote", "clear")))
+    action = fields.String(
+        required=True,
+        validate=validate.OneOf(("exclude", "promote", "tier", "clear")),
+        metadata={
+            "description": "exclude (never wins), promote (wins; the lowest-ranked unadjusted "
+            "winner makes room), tier (moves a winner into `tier`; it stays a winner), clear "
+            "(takes the nominee's adjustment out)"
+        },
+    )
+    tier = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(min=1, max=20),
+        metadata={
+            "description": "only with action tier: the code of the category's tier to move the "
+            "winner into. Refused when the committee has already placed as many winners in it "
+            "as it holds (409 tier_full)"
+        },
+    )
     reason = fields.String(required=True, validate=validate.Length(min=1, max=1000))
+
+    @validates_schema
+    def _tier_with_tier_action(self, data: dict[str, Any], **_: Any) -> None:
+        if data.get("action") == "tier" and not data.get("tier"):
+            raise ValidationError("请选择要调整到的等次", "tier")
+        if data.get("action") != "tier" and data.get("tier"):
+            raise ValidationError("只有调整等次（action: tier）时才能指定等次", "tier")
 
 
 class EntrySchema(Schema):
@@ -102,7 +129,16 @@ class EntrySchema(Schema):
     combined = fields.Float()
     rank = fields.Integer()
     winner = fields.Boolean()
-    adjustment = fields.String(allow_none=True)
+    tier = fields.String(
+        allow_none=True,
+        metadata={"description": "a winner's award tier code; null without tiers or not winning"},
+    )
+    tier_name = fields.String(
+        allow_none=True, metadata={"description": "the tier's name, e.g. 十佳 (zh-CN)"}
+    )
+    adjustment = fields.String(
+        allow_none=True, metadata={"description": "exclude | promote | tier"}
+    )
     adjustment_reason = fields.String(allow_none=True)
 
 
@@ -113,7 +149,10 @@ class AdjustmentSchema(Schema):
     nominee = fields.String(attribute="number")
     name = fields.String()
     category = fields.String(attribute="category_code")
-    action = fields.String()
+    action = fields.String(metadata={"description": "exclude | promote | tier"})
+    tier = fields.String(
+        allow_none=True, metadata={"description": "action tier: the tier the winner was moved to"}
+    )
     reason = fields.String()
     created_by = fields.String()
     created_at = fields.AwareDateTime()
@@ -154,6 +193,31 @@ class WinnerSchema(Schema):
     unit = fields.String()
     rank = fields.Integer()
     combined = fields.Float()
+    tier = fields.String(
+        allow_none=True,
+        metadata={"description": "the award tier's code; null in a category without tiers"},
+    )
+    tier_name = fields.String(
+        allow_none=True,
+        metadata={"description": "the award tier as published, e.g. 十佳 or 优秀 (zh-CN)"},
+    )
+
+
+class WinnerTierSchema(Schema):
+    code = fields.String()
+    name = fields.String()
+    count = fields.Integer(metadata={"description": "the places the tier has"})
+
+
+class WinnerCategorySchema(Schema):
+    code = fields.String()
+    name = fields.String()
+    award_count = fields.Integer()
+    tiers = fields.List(
+        fields.Nested(WinnerTierSchema),
+        attribute="tier_list",
+        metadata={"description": "the award tiers in order; [] for one implicit tier"},
+    )
 
 
 class WinnersSchema(Schema):
@@ -163,7 +227,14 @@ class WinnersSchema(Schema):
     method = fields.String()
     ledger_head = fields.String(allow_none=True, metadata={"description": "the vote chain's head"})
     ledger_votes = fields.Integer(allow_none=True)
-    winners = fields.List(fields.Nested(WinnerSchema))
+    categories = fields.List(
+        fields.Nested(WinnerCategorySchema),
+        metadata={"description": "the campaign's categories in order, with their award tiers"},
+    )
+    winners = fields.List(
+        fields.Nested(WinnerSchema),
+        metadata={"description": "by category, then tier, then rank"},
+    )
 
 
 class ObjectionCreateSchema(Schema):

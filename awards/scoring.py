@@ -16,16 +16,26 @@ The method, written next to every result version (``METHOD``):
 6. Winners are the category's top ``award_count`` after the committee's adjustments: an excluded
    nominee is skipped; a promoted one is a winner and the lowest-ranked unpromoted winner makes
    room for it.
+7. Award tiers, when the category has them (e.g. 十佳 10, 优秀 10): the winners in rank order
+   fill the tiers in order, the first ``count`` the first tier, the next ones the second, and so
+   on. A winner the committee placed in a tier (with a written reason) stays there and takes one
+   of its places; the others fill what remains in rank order, so moving a winner up lets the
+   lowest-ranked of that tier down into the next one, and moving one down lets the best of the
+   next tier up.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from decimal import ROUND_HALF_UP, Decimal
 
 METHOD = __doc__.split("The method, written next to every result version (``METHOD``):")[1].strip()
 
 TWO = Decimal("0.01")
+
+# Adjustments that make a nominee a winner whatever the rank: promoted, or placed in a tier.
+PINNED = ("promote", "tier")
 
 
 def _round(value: Decimal) -> Decimal:
@@ -40,7 +50,15 @@ class Candidate:
     valid_votes: int
     sheet_totals: tuple[Decimal, ...]
     organizer: Decimal = Decimal(0)
-    adjustment: str | None = None  # exclude | promote
+    adjustment: str | None = None  # exclude | promote | tier
+    tier: str | None = None  # the tier code a ``tier`` adjustment places the nominee in
+
+
+@dataclass(frozen=True)
+class Tier:
+    code: str
+    name: str
+    count: int
 
 
 @dataclass(frozen=True)
@@ -52,6 +70,7 @@ class Scored:
     combined: Decimal
     rank: int
     winner: bool
+    tier: str | None = None
 
 
 def score_category(
@@ -60,6 +79,7 @@ def score_category(
     weights: dict[str, int],
     criteria_max: int,
     award_count: int,
+    tiers: Sequence[Tier] = (),
 ) -> list[Scored]:
     """Score and rank one category's candidates (see the module docstring for the rules)."""
     leader = max((c.valid_votes for c in candidates), default=0)
@@ -85,16 +105,40 @@ def score_category(
         key=lambda s: (-s.combined, -s.jury, -s.candidate.valid_votes, s.candidate.number_seq)
     )
     ranked = [replace(s, rank=i) for i, s in enumerate(scored, start=1)]
-    return _choose_winners(ranked, award_count)
+    return assign_tiers(_choose_winners(ranked, award_count), tiers)
 
 
 def _choose_winners(ranked: list[Scored], award_count: int) -> list[Scored]:
-    promoted = [s for s in ranked if s.candidate.adjustment == "promote"]
-    eligible = [s for s in ranked if s.candidate.adjustment not in ("exclude", "promote")]
+    promoted = [s for s in ranked if s.candidate.adjustment in PINNED]
+    eligible = [s for s in ranked if s.candidate.adjustment not in ("exclude", *PINNED)]
     room = max(0, award_count - len(promoted))
     winners = {s.candidate.nomination_id for s in promoted[:award_count]}
     winners |= {s.candidate.nomination_id for s in eligible[:room]}
     return [replace(s, winner=s.candidate.nomination_id in winners) for s in ranked]
+
+
+def assign_tiers(ranked: list[Scored], tiers: Sequence[Tier]) -> list[Scored]:
+    """Give each winner of ``ranked`` (in rank order) its tier: the committee's placement, else
+    the first tier with a place left. No tiers: nobody gets one. A placement in a tier the
+    category no longer has is ignored (the nominee still wins, placed by rank); more placements
+    in a tier than its count are kept (the office refuses making them, see results.adjust) and
+    the last tier takes whoever finds no place."""
+    if not tiers:
+        return ranked
+    codes = {t.code for t in tiers}
+    placed = {
+        s.candidate.nomination_id: s.candidate.tier
+        for s in ranked
+        if s.winner and s.candidate.adjustment == "tier" and s.candidate.tier in codes
+    }
+    room = [max(0, t.count - sum(1 for c in placed.values() if c == t.code)) for t in tiers]
+    for s in ranked:
+        if not s.winner or s.candidate.nomination_id in placed:
+            continue
+        index = next((i for i, left in enumerate(room) if left > 0), len(tiers) - 1)
+        room[index] = max(0, room[index] - 1)
+        placed[s.candidate.nomination_id] = tiers[index].code
+    return [replace(s, tier=placed.get(s.candidate.nomination_id)) for s in ranked]
 
 
 def sensitivity(

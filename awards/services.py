@@ -57,8 +57,10 @@ from awards.results import (
     remove_adjustment,
     republish,
     sensitivity,
+    tiers_of,
     versions,
     weights_of,
+    winners_of,
 )
 
 __all__ = [
@@ -110,6 +112,8 @@ __all__ = [
     "set_organizer_score",
     "sheet_queue",
     "start_export",
+    "tiers_of",
     "versions",
     "weights_of",
+    "winners_of",
 ]

@@ -25,6 +25,7 @@ ROLE_LABELS = {
 AUDIT_LABELS = {
     "campaign.create": "创建活动",
     "campaign.update": "修改设置",
+    "category.update": "修改奖项",
     "campaign.phase": "调整阶段",
     "category.create": "新增奖项",
     "account.create": "新建账号",

@@ -102,7 +102,16 @@ class Category(db.Model):
     name: Mapped[str] = mapped_column(String(120))
     prefix: Mapped[str] = mapped_column(String(8))
     award_count: Mapped[int] = mapped_column(Integer, default=10)
+    # The award tiers in order, e.g. [{"code": "top10", "name": "十佳", "count": 10},
+    # {"code": "excellent", "name": "优秀", "count": 10}]; award_count is then their sum.
+    # None: one implicit tier (the winners carry no tier name).
+    tiers: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     max_per_unit: Mapped[int] = mapped_column(Integer, default=1)
     position: Mapped[int] = mapped_column(Integer, default=0)
 
     campaign: Mapped[Campaign] = relationship(back_populates="categories")
+
+    @property
+    def tier_list(self) -> list[dict[str, Any]]:
+        """The category's tiers in order; empty when it awards one implicit tier."""
+        return list(self.tiers or [])

@@ -23,6 +23,7 @@ from campaigns.schemas import (
     CampaignUpdateSchema,
     CategoryCreateSchema,
     CategorySchema,
+    CategoryUpdateSchema,
     LoginResultSchema,
     LoginSchema,
     PasswordChangeSchema,
@@ -342,7 +343,29 @@ def change_phase(body: dict[str, Any], slug: str) -> Any:
 @blp.alt_response(409, schema=ErrorEnvelopeSchema, description="categories_locked, category_exists")
 @services.staff_required("admin")
 def add_category(body: dict[str, Any], slug: str) -> Any:
-    """Add a category (奖项) with its number prefix, award count and per-unit quota."""
+    """Add a category (奖项) with its number prefix, award count, per-unit quota and optional
+    award tiers (e.g. 十佳 10, 优秀 10; the award count is then their sum)."""
     category = services.add_category(services.get_campaign(slug), body)
+    db.session.commit()
+    return category
+
+
+@blp.route("/campaigns/<slug>/categories/<code>", methods=["PATCH"])
+@blp.doc(security=STAFF_SECURITY)
+@blp.arguments(CategoryUpdateSchema)
+@blp.response(200, CategorySchema)
+@blp.alt_response(
+    404, schema=ErrorEnvelopeSchema, description="campaign_not_found, category_not_found"
+)
+@blp.alt_response(
+    409, schema=ErrorEnvelopeSchema, description="awards_locked (publicity or closed)"
+)
+@services.staff_required("admin")
+def update_category(body: dict[str, Any], slug: str, code: str) -> Any:
+    """Change a category's award count or award tiers (audited as category.update). Allowed
+    until the campaign enters publicity; a result version already computed keeps the tiers it
+    was computed with until it is recomputed or adjusted."""
+    campaign = services.get_campaign(slug)
+    category = services.update_category(campaign, services.get_category(campaign, code), body)
     db.session.commit()
     return category

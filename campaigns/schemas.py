@@ -258,6 +258,73 @@ class PhaseChangeSchema(Schema):
     reason = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=1000))
 
 
+MAX_TIERS = 5
+TIER_CODE = validate.Regexp(
+    r"^[a-z0-9][a-z0-9_-]{0,19}$", error="等次代码为 1–20 位小写字母、数字、_ 或 -"
+)
+
+
+def _not_blank(value: str) -> None:
+    if not value.strip():
+        raise ValidationError("等次名称不能为空")
+
+
+class TierSchema(Schema):
+    """One award tier of a category (e.g. 十佳 10): its winners are the next ``count`` by rank."""
+
+    code = fields.String(
+        required=True,
+        validate=TIER_CODE,
+        metadata={"description": "stable code of the tier, unique in the category, e.g. top10"},
+    )
+    name = fields.String(
+        required=True,
+        validate=[validate.Length(min=1, max=20, error="等次名称为 1–20 个字符"), _not_blank],
+        metadata={"description": "the tier's name as published (zh-CN, 1–20 chars), e.g. 十佳"},
+    )
+    count = fields.Integer(
+        required=True,
+        strict=True,
+        validate=validate.Range(min=1, max=200, error="每个等次的名额为 1–200 名"),
+        metadata={"description": "how many winners the tier holds (at least 1)"},
+    )
+
+    @post_load
+    def _trimmed(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        data["name"] = data["name"].strip()
+        return data
+
+
+TIERS_DESCRIPTION = (
+    f"optional award tiers in order (1–{MAX_TIERS}), e.g. "
+    '[{"code": "top10", "name": "十佳", "count": 10}, '
+    '{"code": "excellent", "name": "优秀", "count": 10}]: the first `count` winners by rank '
+    "take the first tier, the next ones the second… With tiers, award_count is their sum "
+    "(derived when omitted; a different value is refused). null or []: no tiers, one "
+    "implicit tier whose winners carry no tier name"
+)
+
+
+def _tiers_field(**kwargs: Any) -> fields.List:
+    return fields.List(
+        fields.Nested(TierSchema),
+        allow_none=True,
+        validate=validate.Length(max=MAX_TIERS, error=f"最多设置 {MAX_TIERS} 个等次"),
+        metadata={"description": TIERS_DESCRIPTION},
+        **kwargs,
+    )
+
+
+def check_tiers(tiers: list[dict[str, Any]] | None) -> None:
+    """Tier codes and names unique within a category (the rest is TierSchema's)."""
+    for key, label in (("code", "代码"), ("name", "名称")):
+        seen: set[str] = set()
+        for tier in tiers or []:
+            if tier[key] in seen:
+                raise ValidationError(f"等次{label}不能重复：{tier[key]}", "tiers")
+            seen.add(tier[key])
+
+
 class CategoryCreateSchema(Schema):
     code = fields.String(required=True, validate=CODE)
     name = fields.String(required=True, validate=validate.Length(min=1, max=120))
@@ -265,8 +332,35 @@ class CategoryCreateSchema(Schema):
         required=True,
         validate=validate.Regexp(r"^[A-Z]{1,3}$", error="编号前缀为 1–3 个大写字母"),
     )
-    award_count = fields.Integer(required=True, validate=validate.Range(min=1, max=200))
+    award_count = fields.Integer(
+        load_default=None,
+        validate=validate.Range(min=1, max=200),
+        metadata={
+            "description": "winners in the category (1–200); required without tiers, "
+            "derived from the tiers (their sum) when omitted with them"
+        },
+    )
     max_per_unit = fields.Integer(required=True, validate=validate.Range(min=1, max=100))
+    tiers = _tiers_field(load_default=None)
+
+    @validates_schema
+    def _unique_tiers(self, data: dict[str, Any], **_: Any) -> None:
+        check_tiers(data.get("tiers"))
+
+
+class CategoryUpdateSchema(Schema):
+    """The award settings of a category; every field optional. Refused (409 awards_locked) once
+    the results are in publicity."""
+
+    award_count = fields.Integer(
+        validate=validate.Range(min=1, max=200),
+        metadata={"description": "winners in the category; with tiers it must equal their sum"},
+    )
+    tiers = _tiers_field()
+
+    @validates_schema
+    def _unique_tiers(self, data: dict[str, Any], **_: Any) -> None:
+        check_tiers(data.get("tiers"))
 
 
 class CategorySchema(Schema):
@@ -275,6 +369,11 @@ class CategorySchema(Schema):
     prefix = fields.String()
     award_count = fields.Integer()
     max_per_unit = fields.Integer()
+    tiers = fields.List(
+        fields.Nested(TierSchema),
+        attribute="tier_list",
+        metadata={"description": "the award tiers in order; [] for one implicit tier"},
+    )
 
 
 class PublicRulesSchema(Schema):

@@ -164,6 +164,8 @@ def results(slug: str) -> Any:
         "phase": campaign.phase,
         "weights": award_services.weights_of(campaign),
         "categories": _categories(campaign),
+        # The award tiers by category code ([] for one implicit tier), in order.
+        "tiers": {c.code: c.tier_list for c in campaign.categories},
         "versions": [_version_summary(v, campaign) for v in versions],
         "selected": selected,
         "labels": {"version_statuses": VERSION_STATUS_LABELS, "adjustments": ADJUSTMENT_LABELS},

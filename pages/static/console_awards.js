@@ -632,9 +632,20 @@
     var sensitivity = document.getElementById('b2-sensitivity');
     var sensitivityBody = document.getElementById('b2-sensitivity-body');
     var categories = data.categories || [];
+    var tiersOf = data.tiers || {};
     var version = null;
     var confirmed = {};
     categories.forEach(function (c) { CATEGORY_NAMES[c.code] = c.name; });
+
+    // The award tiers of a category in order ([] for one implicit tier), e.g. 十佳 10, 优秀 10.
+    function tiersFor(code) { return tiersOf[code] || []; }
+    function tiersText(code) {
+      return tiersFor(code).map(function (t) { return t.name + ' ' + t.count + ' 名'; }).join('、');
+    }
+    function winnerText(e) {
+      var suffix = e.adjustment === 'promote' ? '（破格）' : e.adjustment === 'tier' ? '（调整）' : '';
+      return (e.tier_name || '获奖') + suffix;
+    }
 
     function summaryOf(n) {
       return (data.versions || []).filter(function (v) { return v.version === n; })[0];
@@ -782,8 +793,9 @@
         var rows = entriesOf(v, c.code);
         var panel = el('div', { class: 'panel b2-category', 'data-category': c.code, 'data-testid': 'result-category' });
         var winners = rows.filter(function (e) { return e.winner; }).length;
+        var tiers = tiersFor(c.code);
         var head = el('div', { class: 'row' }, [
-          el('h2', { class: 'grow', text: c.name + '（设 ' + c.award_count + ' 名，获奖 ' + winners + ' 名）' })
+          el('h2', { class: 'grow', text: c.name + '（设 ' + (tiers.length ? tiersText(c.code) + '，共 ' : '') + c.award_count + ' 名，获奖 ' + winners + ' 名）' })
         ]);
         if (v.status === 'draft' && rows.length) {
           var box = el('input', { type: 'checkbox', class: 'b2-confirm', 'data-category': c.code, 'data-testid': 'confirm-category' });
@@ -806,7 +818,7 @@
         var columns = headers.filter(function (h) { return h !== null; }).length;
         rows.forEach(function (e) {
           var result = e.winner
-            ? el('span', { class: 'badge b2-win', text: e.adjustment === 'promote' ? '获奖（破格）' : '获奖' })
+            ? el('span', { class: 'badge b2-win' + (e.tier ? ' b2-tier' : ''), 'data-tier': e.tier || '', 'data-testid': 'result-tier', text: winnerText(e) })
             : el('span', { class: 'badge b2-lose', text: e.adjustment === 'exclude' ? '已排除' : '未获奖' });
           var cells = [
             el('td', { class: 'num', text: String(e.rank) }),
@@ -820,7 +832,7 @@
             el('td', { class: 'num' }, [el('b', { text: fmt(e.combined) }), combinedBar(e, w)]),
             el('td', {}, [result]),
             el('td', { class: 'small' }, e.adjustment ? [
-              el('span', { class: 'badge b2-adj-' + e.adjustment, text: ADJUST_NAMES[e.adjustment] || e.adjustment }),
+              el('span', { class: 'badge b2-adj-' + e.adjustment, text: (ADJUST_NAMES[e.adjustment] || e.adjustment) + (e.adjustment === 'tier' && e.tier_name ? ' → ' + e.tier_name : '') }),
               el('div', { class: 'muted', text: e.adjustment_reason || '' })
             ] : [el('span', { class: 'muted', text: '—' })])
           ];
@@ -833,9 +845,10 @@
             class: (e.winner ? 'b2-winner' : '') + (e.adjustment ? ' b2-adjusted' : ''),
             'data-number': e.number, 'data-testid': 'result-row'
           }, cells));
-          if (e.rank === c.award_count && rows.length > c.award_count) {
+          var line = lineAfter(c, e.rank);
+          if (line && rows.length > e.rank) {
             body.appendChild(el('tr', { class: 'b2-award-line', 'aria-hidden': 'true' }, [
-              el('td', { colspan: String(columns), text: '获奖线：前 ' + c.award_count + ' 名（调整后以「结果」列为准）' })
+              el('td', { colspan: String(columns), text: line })
             ]));
           }
         });
@@ -848,26 +861,58 @@
       if (!categories.length) tables.appendChild(el('p', { class: 'muted', text: '本活动没有奖项。' }));
     }
 
+    // The award line(s) after a rank: each tier's last place by rank, then the award line.
+    function lineAfter(c, rank) {
+      var tiers = tiersFor(c.code);
+      if (!tiers.length) {
+        return rank === c.award_count ? '获奖线：前 ' + c.award_count + ' 名（调整后以「结果」列为准）' : '';
+      }
+      var upTo = 0;
+      var from = 1;
+      for (var i = 0; i < tiers.length; i++) {
+        upTo += tiers[i].count;
+        if (rank === upTo) {
+          return '「' + tiers[i].name + '」：第 ' + (from === upTo ? upTo : from + '–' + upTo) + ' 名' +
+            (i === tiers.length - 1 ? '，获奖线' : '') + '（调整后以「结果」列为准）';
+        }
+        from = upTo + 1;
+      }
+      return '';
+    }
+
     function doAdjust(v, e) {
+      var tiers = tiersFor(e.category);
+      var canMove = tiers.length && e.winner;
       var choose = el('select', { name: 'action' }, [
         el('option', { value: 'exclude', text: '排除：不得获奖（如查实材料不实、违纪）' }),
         el('option', { value: 'promote', text: '破格入选：直接获奖，名单最末一位让出名额' }),
+        canMove ? el('option', { value: 'tier', text: '调整等次：改为下面选择的等次，该等次按排名最末的一位顺延' }) : null,
         e.adjustment ? el('option', { value: 'clear', text: '取消已有调整' }) : null
       ]);
       if (e.adjustment) choose.value = 'clear';
+      var tierSelect = el('select', { name: 'tier', 'data-testid': 'adjust-tier' }, tiers.map(function (t) {
+        return el('option', { value: t.code, text: t.name + '（' + t.count + ' 名）' });
+      }));
+      if (e.tier) tierSelect.value = e.tier;
+      var tierField = el('label', { text: '调整到等次', hidden: true }, [tierSelect]);
+      function syncTier() { tierField.hidden = choose.value !== 'tier'; }
+      choose.addEventListener('change', syncTier);
+      syncTier();
       dialog({
         title: '调整 ' + e.number + ' ' + e.name,
         body: [
-          el('p', { class: 'small muted', text: '当前第 ' + e.rank + ' 名，综合分 ' + fmt(e.combined) + (e.adjustment ? '，已' + ADJUST_NAMES[e.adjustment] : '') + '。调整会记入操作日志。' }),
+          el('p', { class: 'small muted', text: '当前第 ' + e.rank + ' 名，综合分 ' + fmt(e.combined) + (e.tier_name ? '，' + e.tier_name : '') + (e.adjustment ? '，已' + ADJUST_NAMES[e.adjustment] : '') + '。调整会记入操作日志。' }),
           el('label', { text: '调整方式' }, [choose]),
+          canMove ? tierField : null,
           reasonField('理由（必填）', 1000, '写明依据，如会议纪要编号')
         ],
         confirmText: '保存调整',
         validate: function (form) { return form.elements.reason.value.trim() ? '' : '调整必须填写理由'; },
         action: function (form) {
-          return ZM.api('POST', base + '/' + v.version + '/adjustments', {
-            nominee: e.number, action: form.elements.action.value, reason: form.elements.reason.value.trim()
-          }).then(function (res) { return res.ok ? { version: res.data } : { error: apiError(res) }; });
+          var body = { nominee: e.number, action: form.elements.action.value, reason: form.elements.reason.value.trim() };
+          if (body.action === 'tier') body.tier = form.elements.tier.value;
+          return ZM.api('POST', base + '/' + v.version + '/adjustments', body)
+            .then(function (res) { return res.ok ? { version: res.data } : { error: apiError(res) }; });
         }
       }).then(function (done) {
         if (!done || !done.version) return;
@@ -877,11 +922,21 @@
     }
 
     function winnersList(v) {
-      return categories.map(function (c) {
-        var names = entriesOf(v, c.code).filter(function (e) { return e.winner; })
-          .map(function (e) { return e.number + ' ' + e.name; });
-        return el('li', {}, [el('b', { text: c.name + '（' + names.length + ' 名）：' }), names.join('、') || '无']);
+      var items = [];
+      categories.forEach(function (c) {
+        var winners = entriesOf(v, c.code).filter(function (e) { return e.winner; });
+        var tiers = tiersFor(c.code);
+        var groups = tiers.length
+          ? tiers.map(function (t) {
+            return { label: c.name + ' · ' + t.name, rows: winners.filter(function (e) { return e.tier === t.code; }) };
+          })
+          : [{ label: c.name, rows: winners }];
+        groups.forEach(function (g) {
+          var names = g.rows.map(function (e) { return e.number + ' ' + e.name; });
+          items.push(el('li', {}, [el('b', { text: g.label + '（' + names.length + ' 名）：' }), names.join('、') || '无']));
+        });
       });
+      return items;
     }
 
     function doFinalize(v) {
