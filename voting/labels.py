@@ -35,6 +35,7 @@ RULE_LABELS = {
     "install_reuse": "一部手机多个账号（群控）",
     "address_hopping": "代理池换地址投票",
     "covote_group": "同一名单协同投票（刷票群）",
+    "proxy_origin": "机房/境外地址投票",
     "share_jump": "票数异常跃升",
 }
 

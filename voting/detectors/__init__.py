@@ -2,7 +2,7 @@
 
     findings = scan(rows, views=page_views, settings=overrides, tz_offset_hours=8.0)
 
-Ten rules (``RULES``), each with thresholds in ``DEFAULTS`` (overridable per rule through
+Eleven rules (``RULES``), each with thresholds in ``DEFAULTS`` (overridable per rule through
 ``settings``); every ``Finding`` carries a score in 0..1, a severity, exactly the vote ids it
 covers, JSON evidence and a plain Chinese explanation for the committee. Each rule module's
 docstring describes its method. No Flask, database or Redis here: the scan job reads the rows

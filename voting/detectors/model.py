@@ -16,6 +16,7 @@ RULES = (
     "install_reuse",
     "address_hopping",
     "covote_group",
+    "proxy_origin",
     "share_jump",
 )
 
@@ -208,6 +209,26 @@ DEFAULTS: dict[str, dict[str, float]] = {
         "full_lift": 500.0,
         "max_p": 1e-4,
         "smoothing": 1.0,
+    },
+    # Votes from datacenter or foreign addresses (core.geo.is_proxy_like), by nominee and kind
+    # (datacenter, at home or abroad; or foreign lines), in clusters cut at pauses longer than
+    # gap_seconds (and the rest as one slow set): identities ≥ min_lift × the kind's share of
+    # the other nominees' votes (at least min_base_share) × the nominee's votes within
+    # pad_seconds, with a Poisson tail ≤ max_p. watch_voters..min_voters−1 identities are a 观察
+    # note; from min_voters a flag, full strength at full_voters, scored up by datacenter share,
+    # one network owner and few /24s; page views can account for foreign (never datacenter) votes.
+    "proxy_origin": {
+        **_COMMON,
+        "watch_voters": 2.0,
+        "min_voters": 5.0,
+        "full_voters": 30.0,
+        "gap_seconds": 3600.0,
+        "pad_seconds": 3600.0,
+        "min_base_share": 0.002,
+        "min_lift": 5.0,
+        "max_p": 1e-3,
+        "view_leniency": 1.2,
+        "view_lead_seconds": 600.0,
     },
     # A nominee's votes per window_seconds and per long_window_seconds (each on two grids
     # offset by half) against what its page views predict (its usual votes per view, leaving

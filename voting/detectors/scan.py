@@ -5,7 +5,18 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 
-from . import address, cohort, covote, devices, identities, lockstep, night, rhythm, share
+from . import (
+    address,
+    cohort,
+    covote,
+    devices,
+    identities,
+    lockstep,
+    night,
+    origin,
+    rhythm,
+    share,
+)
 from .model import RULES, Finding, VoteRow, merged_settings
 from .prep import Campaign
 
@@ -19,6 +30,7 @@ DETECTORS: dict[str, Callable[[Campaign, Mapping[str, float]], list[Finding]]] =
     "install_reuse": cohort.detect_installs,
     "address_hopping": cohort.detect_hops,
     "covote_group": covote.detect,
+    "proxy_origin": origin.detect,
 }
 assert (*DETECTORS, "share_jump") == RULES
 
