@@ -147,6 +147,14 @@ class RulesSchema(Schema):
         metadata={"description": "how long a nominee whose pace exploded is frozen (0: never)"},
     )
 
+    require_phone = fields.Boolean(
+        load_default=False,
+        metadata={
+            "description": "一人一号: every voter proves a phone number by a text-message code "
+            "before voting, even inside WeChat (403 phone_required otherwise)"
+        },
+    )
+
     fraud = fields.Dict(
         keys=fields.String(),
         values=fields.Dict(keys=fields.String(), values=fields.Float(allow_nan=False)),
@@ -388,6 +396,9 @@ class PublicRulesSchema(Schema):
     regions = fields.List(
         fields.String(),
         metadata={"description": "地区限制: only voters placed in these regions vote (empty: all)"},
+    )
+    require_phone = fields.Boolean(
+        metadata={"description": "一人一号: voters verify a phone by text message before voting"}
     )
 
 

@@ -78,6 +78,9 @@ class DefaultConfig:
     VOTE_VOTER_PER_MINUTE = 20
     VOTER_CREATE_IP_LIMIT = "20/minute;200/hour"
     CHALLENGE_IP_LIMIT = "30/minute"
+    # New first-party device cookies (core/device.py) the page's beacon gives one address; past
+    # it a browser gets none and its votes share the address's cookieless soft-limit count.
+    DEVICE_COOKIE_ADDRESS_LIMIT = "120/minute;3000/day"
     CHALLENGE_TTL = 120
     CHALLENGE_PASS_TTL = 300
     RATELIMIT_ENABLED = True
@@ -111,6 +114,30 @@ class DefaultConfig:
     METRICS_TOKEN: str | None = None
     DEFAULT_TIMEZONE = "Asia/Shanghai"
 
+    # SMS (core/sms.py; docs/voting.md, "Phone voters (sms)"). Off unless configured:
+    # ZUIMEI_SMS_PROVIDER=tencent (implied when TENCENTCLOUD_SECRET_ID and ZUIMEI_SMS_APP_ID are
+    # set) needs the secret id and key, the app id, the sign name and the code template id;
+    # "console" writes codes to the log for the embedded demo and is refused in production.
+    SMS_PROVIDER: str | None = None
+    TENCENTCLOUD_SECRET_ID: str | None = None
+    TENCENTCLOUD_SECRET_KEY: str | None = None
+    SMS_APP_ID: str | None = None  # Tencent Cloud's SmsSdkAppId, e.g. 1400000000
+    SMS_SIGN_NAME: str | None = None  # the approved signature, e.g. 青山卫健
+    SMS_TEMPLATE_ID: str | None = None  # the code template: one variable, {1} = the code
+    SMS_REGION = "ap-guangzhou"
+    # Where the SDK sends its requests: unset, https://sms.tencentcloudapi.com; a test points it
+    # at a loopback fake (http://127.0.0.1:port). Production refuses plain http.
+    SMS_ENDPOINT: str | None = None
+    SMS_TIMEOUT = 5.0  # seconds for one SendSms call
+    SMS_CODE_TTL = 300  # seconds a code is good for
+    SMS_CODE_MAX_TRIES = 5  # wrong answers that burn a code
+    # Codes sent, counted per phone, per client address and per device cookie (core.ratelimit);
+    # answers checked, per address. "" turns one off.
+    SMS_PHONE_LIMIT = "1/minute;10/day"
+    SMS_IP_LIMIT = "10/minute;100/hour;300/day"
+    SMS_DEVICE_LIMIT = "3/minute;20/day"
+    SMS_VERIFY_IP_LIMIT = "30/minute;300/hour"
+
 
 def _truthy(value: Any) -> bool:
     if isinstance(value, bool):
@@ -128,7 +155,14 @@ def load_config(app: Flask, test_config: dict[str, Any] | None = None) -> None:
             app.config[name] = os.environ[name]
     if os.environ.get("DATABASE_URL"):
         app.config["SQLALCHEMY_DATABASE_URI"] = _normalise_db_url(os.environ["DATABASE_URL"])
-    for name in ("WECHAT_APP_ID", "WECHAT_APP_SECRET", "WECHAT_API_BASE"):
+    for name in (
+        "WECHAT_APP_ID",
+        "WECHAT_APP_SECRET",
+        "WECHAT_API_BASE",
+        # Tencent Cloud's own variable names (its SDK and CLI read the same ones).
+        "TENCENTCLOUD_SECRET_ID",
+        "TENCENTCLOUD_SECRET_KEY",
+    ):
         if os.environ.get(name):
             app.config[name] = os.environ[name]
     if test_config:
@@ -160,6 +194,43 @@ def load_config(app: Flask, test_config: dict[str, Any] | None = None) -> None:
     app.config["DEVICE_IDENTITY"] = (not production) if device is None else _truthy(device)
     if not app.config.get("MEDIA_ROOT"):
         app.config["MEDIA_ROOT"] = str(instance / "media")
+    _configure_sms(app, production)
+
+
+_SMS_REQUIRED = (
+    ("TENCENTCLOUD_SECRET_ID", "TENCENTCLOUD_SECRET_ID"),
+    ("TENCENTCLOUD_SECRET_KEY", "TENCENTCLOUD_SECRET_KEY"),
+    ("SMS_APP_ID", "ZUIMEI_SMS_APP_ID"),
+    ("SMS_SIGN_NAME", "ZUIMEI_SMS_SIGN_NAME"),
+    ("SMS_TEMPLATE_ID", "ZUIMEI_SMS_TEMPLATE_ID"),
+)
+
+
+def _configure_sms(app: Flask, production: bool) -> None:
+    """The SMS provider: ``tencent``, ``console`` or None (off), checked at start-up."""
+    config = app.config
+    # from_prefixed_env reads numbers as JSON: ids are text here.
+    for name in ("SMS_APP_ID", "SMS_TEMPLATE_ID", "SMS_SIGN_NAME"):
+        if config.get(name) not in (None, ""):
+            config[name] = str(config[name]).strip()
+    provider = str(config.get("SMS_PROVIDER") or "").strip().lower()
+    if not provider and config.get("TENCENTCLOUD_SECRET_ID") and config.get("SMS_APP_ID"):
+        provider = "tencent"
+    if provider in ("", "off", "none", "0", "false"):
+        config["SMS_PROVIDER"] = None
+        return
+    if provider not in ("tencent", "console"):
+        raise ConfigError(f"ZUIMEI_SMS_PROVIDER must be tencent or console, not {provider!r}")
+    if provider == "console" and production:
+        raise ConfigError("ZUIMEI_SMS_PROVIDER=console writes codes to the log: not in production")
+    if provider == "tencent":
+        missing = [env for key, env in _SMS_REQUIRED if not config.get(key)]
+        if missing:
+            raise ConfigError("ZUIMEI_SMS_PROVIDER=tencent needs " + ", ".join(missing))
+        endpoint = str(config.get("SMS_ENDPOINT") or "")
+        if production and "://" in endpoint and not endpoint.startswith("https://"):
+            raise ConfigError("ZUIMEI_SMS_ENDPOINT must be https:// in production")
+    config["SMS_PROVIDER"] = provider
 
 
 def _check_production(app: Flask) -> None:

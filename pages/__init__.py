@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from pages import console, console_accounts, console_awards, console_ledger, h5, portal
+from pages import console, console_accounts, console_awards, console_ledger, h5, h5_phone, portal
 from pages.common import assets, auth
 
 
@@ -15,6 +15,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(assets)
     app.register_blueprint(auth)
     app.register_blueprint(h5.bp)
+    app.register_blueprint(h5_phone.bp)
     app.register_blueprint(portal.bp)
     app.register_blueprint(console.bp)
     app.register_blueprint(console_awards.bp)

@@ -34,6 +34,7 @@ from nominations import services as nomination_services
 from nominations.public_view import CampaignView
 from nominations.schemas import NomineeDetailSchema, NomineeQueryArgsSchema, NomineeSchema
 from pages.common import campaign_zone, error_page, query_args, render_page
+from voting import phone
 from voting import services as voting_services
 from voting.schemas import DeviceVoterSchema
 
@@ -43,8 +44,6 @@ bp.register_error_handler(AppError, error_page)
 PER_PAGE = 12
 # Seconds a phone or nginx may keep a public page body (counts are at most this stale there).
 H5_MAX_AGE = 5
-# New device cookies one address may be given (ZUIMEI_DEVICE_COOKIE_ADDRESS_LIMIT; "" for none).
-DEVICE_COOKIE_ADDRESS_LIMIT = "120/minute;3000/day"
 _card = NomineeSchema()
 _detail = NomineeDetailSchema()
 _listing_schema = NomineeQueryArgsSchema(only=("category", "q", "sort", "page"))
@@ -68,7 +67,8 @@ def _wechat_enabled() -> bool:
 def _identity() -> str:
     """How this browser gets (or already has) a voter identity: ``ready`` with a valid voter
     cookie; ``wechat`` inside WeChat when the official account is configured; ``device`` where
-    the demo provider is on; otherwise ``none`` (the page says to open it in WeChat)."""
+    the demo provider is on; ``sms`` where text messages are configured (a phone browser proves
+    a phone number, voting/phone.py); otherwise ``none`` (the page says to open it in WeChat)."""
     token = request.cookies.get(VOTER_COOKIE)
     if token:
         try:
@@ -80,6 +80,8 @@ def _identity() -> str:
         return "wechat"
     if current_app.config["DEVICE_IDENTITY"]:
         return "device"
+    if phone.enabled():
+        return "sms"
     if _wechat_enabled():
         return "wechat"
     return "none"
@@ -298,7 +300,7 @@ def beacon(slug: str) -> Any:
 def _may_issue_device() -> bool:
     """Whether this address may be given another new device now (a script minting devices to
     spread its votes over them meets this budget; a hospital's Wi-Fi at lunch does not)."""
-    spec = current_app.config.get("DEVICE_COOKIE_ADDRESS_LIMIT", DEVICE_COOKIE_ADDRESS_LIMIT)
+    spec = current_app.config["DEVICE_COOKIE_ADDRESS_LIMIT"]
     if not spec:
         return True
     try:

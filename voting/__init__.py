@@ -8,7 +8,7 @@ from campaigns import ports as campaign_ports
 from core import health
 from core.extensions import api, db
 from nominations import ports as nomination_ports
-from voting import block_routes, counts, fraud, rewinds, schemas, state
+from voting import block_routes, counts, fraud, phone_routes, rewinds, schemas, state
 
 
 def init_app(app: Flask) -> None:
@@ -26,3 +26,5 @@ def init_app(app: Flask) -> None:
     health.register_alert("ledger_rewinds", rewinds.readiness_alert)
     # The committee's voter blocks have their own blueprint; this app serves and documents it.
     api.register_blueprint(block_routes.blp)
+    # Phone voters (the sms provider): codes by text message (voting/phone.py).
+    api.register_blueprint(phone_routes.blp)

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from importlib import resources
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 import orjson
@@ -23,6 +23,8 @@ from core.types import utcnow
 from voting import marks, state
 from voting.keys import CampaignKeys, ms
 from voting.models import Vote
+from voting.phone import PHONE_CLAIM
+from voting.phone import REFUSAL as PHONE_REFUSAL
 
 log = logging.getLogger("zuimei.voting")
 
@@ -72,30 +74,42 @@ def _vote_script() -> Any:
     return _script
 
 
-_local_cache: dict[str, tuple[float, int, ZoneInfo, frozenset[str]]] = {}
+class _Local(NamedTuple):
+    """What the vote path needs of a campaign's rules besides the script's meta."""
+
+    zone: ZoneInfo
+    regions: frozenset[str]  # 地区限制; empty: any
+    phone: bool  # 一人一号: a verified phone (the token's pv claim) is required
 
 
-def _campaign_local(keys: CampaignKeys, slug: str) -> tuple[ZoneInfo, frozenset[str]]:
-    """The campaign's time zone and allowed regions (地区限制; empty: any), cached for a minute per
-    process (rules cannot change while voting) and dropped at once when this process publishes
-    the campaign again (``voting.state.published``)."""
+_local_cache: dict[str, tuple[float, int, _Local]] = {}
+
+
+def _campaign_local(keys: CampaignKeys, slug: str) -> _Local:
+    """The campaign's time zone, allowed regions and phone rule, cached for a minute per process
+    (rules cannot change while voting) and dropped at once when this process publishes the
+    campaign again (``voting.state.published``)."""
     generation = state.published.get(slug, 0)
     cached = _local_cache.get(slug)
     if cached and cached[0] > time.monotonic() and cached[1] == generation:
-        return cached[2], cached[3]
-    name, regions = redis_store.votes.hmget(keys.meta, ["tz", "regions"])
+        return cached[2]
+    fields = ["tz", "regions", "phone"]
+    name, regions, phone = redis_store.votes.hmget(keys.meta, fields)
     if name is None:
         state.load_state(slug)
         generation = state.published.get(slug, 0)
-        name, regions = redis_store.votes.hmget(keys.meta, ["tz", "regions"])
-    zone = ZoneInfo(name.decode() if name else "Asia/Shanghai")
-    allowed = frozenset(regions.decode().split("\n")) if regions else frozenset()
-    _local_cache[slug] = (time.monotonic() + 60, generation, zone, allowed)
-    return zone, allowed
+        name, regions, phone = redis_store.votes.hmget(keys.meta, fields)
+    local = _Local(
+        zone=ZoneInfo(name.decode() if name else "Asia/Shanghai"),
+        regions=frozenset(regions.decode().split("\n")) if regions else frozenset(),
+        phone=phone == b"1",
+    )
+    _local_cache[slug] = (time.monotonic() + 60, generation, local)
+    return local
 
 
 def _campaign_zone(keys: CampaignKeys, slug: str) -> ZoneInfo:
-    return _campaign_local(keys, slug)[0]
+    return _campaign_local(keys, slug).zone
 
 
 def check_region(ip: str, allowed: frozenset[str]) -> None:
@@ -140,7 +154,10 @@ def cast_vote(
     try:
         client = redis_store.votes
         now = clock()
-        zone, regions = _campaign_local(keys, slug)
+        zone, regions, phone_required = _campaign_local(keys, slug)
+        if phone_required and voter.get(PHONE_CLAIM) != 1:
+            code, status, message = PHONE_REFUSAL
+            raise AppError(message, code=code, status=status)
         if regions:
             check_region(ip, regions)
         day = now.astimezone(zone).strftime("%Y-%m-%d")

@@ -43,14 +43,19 @@ def device_voter(device_id: str) -> tuple[Voter, Any]:
     return voter, voter_token(voter, device=subject[:32])
 
 
-def voter_token(voter: Voter, device: str | None = None) -> Any:
-    claims = {
+def voter_token(voter: Voter, device: str | None = None, *, phone_verified: bool = False) -> Any:
+    """The voter's signed token: ``sub`` (id), ``p`` (provider), ``c`` (made, epoch ms), ``d``
+    (device, when known) and ``pv: 1`` once the voter has proved a phone number by a one-time
+    code (voting/phone.py), so the vote path needs no look-up to apply a phone rule."""
+    claims: dict[str, Any] = {
         "sub": voter.id,
         "p": voter.provider,
         "c": int(voter.created_at.timestamp() * 1000),
     }
     if device:
         claims["d"] = device
+    if phone_verified:
+        claims["pv"] = 1
     return issue_token("voter", claims, current_app.config["VOTER_TOKEN_TTL"])
 
 

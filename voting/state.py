@@ -77,6 +77,8 @@ def campaign_state(campaign: Campaign) -> dict[str, Any]:
             "hide_from_ms": _hide_from_ms(rules),
             # 地区限制: the allowed regions, one a line ("" for none); voting/cast.py reads it.
             "regions": "\n".join(rules.get("regions") or ()),
+            # 一人一号: "1" when a voter must hold a verified phone (the token's pv claim).
+            "phone": "1" if rules.get("require_phone") else "",
         },
         "nominees": nominees,
     }

@@ -131,7 +131,8 @@ vote._apidoc = {  # type: ignore[attr-defined]
             },
             "401": _error("invalid_voter"),
             "403": _error(
-                "voting_closed, nominee_frozen, voter_blocked, csrf_failed, region_restricted"
+                "voting_closed, nominee_frozen, voter_blocked, csrf_failed, region_restricted, "
+                "phone_required (the campaign requires a verified phone: POST /voters/sms)"
             ),
             "404": _error("campaign_not_found, nominee_not_found"),
             "422": _error("validation_error: the body is not {nominee: <1 to 16 characters>}"),

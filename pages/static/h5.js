@@ -24,6 +24,7 @@
     challenge_failed: '验证码不正确，请重新输入',
     challenge_expired: '验证码已过期，请换一张',
     provider_disabled: '请在微信中打开本页面参与投票',
+    phone_required: '本活动需验证手机号后投票',
     service_unavailable: '投票人数较多，系统繁忙，本次投票未计入，请稍后再试',
     csrf_failed: '页面已过期，请刷新后再投票',
     network_error: '网络不给力，本次投票未确认，请检查网络后重试'
@@ -148,6 +149,11 @@
     }
     return id;
   }
+  /* a phone browser proves a number by text message (and 一人一号 campaigns ask it of everyone) */
+  function goToPhone(reason) {
+    location.href = '/c/' + encodeURIComponent(slug) + '/phone?' + (reason ? 'reason=' + reason + '&' : '') +
+      'next=' + encodeURIComponent(location.pathname + location.search);
+  }
   function ensureIdentity() {
     if (identity === 'pending') return state.then(ensureIdentity);
     if (identity === 'ready') return Promise.resolve(true);
@@ -157,6 +163,7 @@
         '&next=' + encodeURIComponent(next);
       return Promise.resolve(false);
     }
+    if (identity === 'sms') { goToPhone(''); return Promise.resolve(false); }
     if (identity === 'device') {
       return ZM.api('POST', '/c/' + encodeURIComponent(slug) + '/voter', { device_id: deviceId() })
         .then(function (res) {
@@ -207,6 +214,7 @@
             if (pass) return castVote(button, ZM.uuid(), pass, 0);
           });
         }
+        if (error.code === 'phone_required') { goToPhone('required'); return; }
         if (error.code === 'invalid_voter' && attempt < 1) {
           setIdentity(fallbackIdentity());
           return ensureIdentity().then(function (ok) {

@@ -166,7 +166,8 @@ def test_region_rule_is_in_the_openapi_document(client: FlaskClient) -> None:
 def test_cast_reads_the_rule_from_the_meta(org: Org, ctx: Flask) -> None:
     org.voting_campaign(rules={"regions": ["浙江省", "上海"]})
 
-    zone, allowed = cast._campaign_local(CampaignKeys.of("v1"), "v1")
+    local = cast._campaign_local(CampaignKeys.of("v1"), "v1")
+    zone, allowed = local.zone, local.regions
     assert str(zone) == "Asia/Shanghai" and allowed == frozenset({"浙江省", "上海"})
 
 
