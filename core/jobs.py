@@ -16,8 +16,10 @@ import functools
 import importlib
 import logging
 import os
+import re
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,7 +33,8 @@ from rq.utils import now as rq_now
 from sqlalchemy.exc import OperationalError
 
 from core import logs
-from core.clock import utcnow
+from core.clock import epoch, utcnow
+from core.errors import AppError
 from core.extensions import QUEUE_NAMES, VOTE_REDIS_ERRORS, db, redis_store, sqlite_write_intent
 from core.metrics import record_job
 
@@ -98,6 +101,7 @@ def init_app(app: Flask) -> None:
         return
     _process_hooks_installed = True
     os.register_at_fork(after_in_child=_dispose_after_fork)
+    install_quiet_rq_filter()
 
 
 # When the outermost job function now running first started (its retries keep it): the moment
@@ -203,8 +207,11 @@ def _with_lock_retries(func: Callable[..., Any], name: str, *args: Any, **kwargs
 
 def _run(func: Callable[..., Any], name: str, args: Any, kwargs: Any) -> Any:
     """Call ``func``; when it is the function of the RQ job being run (not a direct call, not a
-    job function called by another), carry the job's request id into its log records, and count
-    and time the run."""
+    job function called by another), carry the job's request id into its log records, count
+    and time the run, and say what happened in at most one line: a periodic job that did work
+    reports it (:func:`_report_periodic`; nothing when it did nothing), a refusal
+    (:func:`is_refusal`) is one warning without traceback, another failure one warning here
+    beside RQ's error with the traceback."""
     job = get_current_job()
     if job is None or _running_job.get() == job.id:
         return func(*args, **kwargs)
@@ -212,19 +219,73 @@ def _run(func: Callable[..., Any], name: str, args: Any, kwargs: Any) -> Any:
     context = logs.enter_job(job.id, name, (job.meta or {}).get("request_id"))
     started = time.perf_counter()
     outcome = "failed"
+    result: Any = None
+    refusal: AppError | None = None
     try:
         result = func(*args, **kwargs)
         outcome = "succeeded"
         return result
+    except AppError as exc:
+        if is_refusal(exc):
+            refusal = exc
+        raise
     finally:
         seconds = time.perf_counter() - started
         record_job(name, outcome, seconds)
-        if outcome == "failed":
+        if refusal is not None:
+            _note_refused(job.id)
+            log.warning(
+                "job %s refused: %s (%d) after %.3fs",
+                name,
+                refusal.code,
+                refusal.status,
+                seconds,
+                extra={"error_code": refusal.code, "status": refusal.status, "duration_s": seconds},
+            )
+        elif outcome == "failed":
             log.warning("job %s failed after %.3fs", name, seconds, extra={"duration_s": seconds})
         else:
             log.debug("job %s succeeded in %.3fs", name, seconds, extra={"duration_s": seconds})
+            spec = _periodic_named(name)
+            if spec is not None:
+                _report_periodic(spec, name, result, seconds)
         logs.exit_job(context)
         _running_job.reset(running)
+
+
+def is_refusal(exc: BaseException) -> bool:
+    """An expected refusal: a domain error the caller can act on (4xx), not a fault."""
+    return isinstance(exc, AppError) and exc.status < 500
+
+
+# --- what periodic jobs did ---------------------------------------------------------------------
+
+# What one run of a periodic job did, by what: {"votes drained from qingshan-2026": 340}.
+# Empty (or only zeros): the run did nothing, and nothing is logged.
+Work = dict[str, int]
+
+
+def default_work(result: Any) -> Work:
+    """Judge a periodic job's return value when it names no ``work`` function: a count, a
+    collection (its length) or a mapping of counts (its non-zero ones)."""
+    if isinstance(result, bool) or result is None:
+        return {}
+    if isinstance(result, int):
+        return {"items": result} if result else {}
+    if isinstance(result, dict):
+        return {
+            str(key): value
+            for key, value in result.items()
+            if isinstance(value, int) and not isinstance(value, bool) and value
+        }
+    if isinstance(result, list | tuple | set | frozenset):
+        return {"items": len(result)} if result else {}
+    return {}
+
+
+# A periodic job writes at most one line per this many seconds (whichever worker runs it); the
+# work of the runs in between is added up into that line.
+SUMMARY_SECONDS = 60
 
 
 @dataclass(frozen=True)
@@ -232,19 +293,207 @@ class Periodic:
     func: Callable[..., Any]
     seconds: int
     queue: str
+    work: Callable[[Any], Work] = default_work
+    summary_seconds: int = SUMMARY_SECONDS
 
 
 PERIODIC: list[Periodic] = []
 
 
-def periodic(*, seconds: int, queue: str = "default") -> Callable[[F], F]:
-    """Register a job to be enqueued every ``seconds`` by the worker's scheduler thread."""
+def periodic(
+    *,
+    seconds: int,
+    queue: str = "default",
+    work: Callable[[Any], Work] | None = None,
+    summary_seconds: int | None = None,
+) -> Callable[[F], F]:
+    """Register a job to be enqueued every ``seconds`` by the worker's scheduler thread.
+
+    ``work(result)`` tells from a run's return value what it did (:data:`Work`); without it,
+    :func:`default_work` judges. A run that did nothing logs nothing; the work of the others is
+    written in one line at most every ``summary_seconds`` (default :data:`SUMMARY_SECONDS`)."""
 
     def decorator(func: F) -> F:
-        PERIODIC.append(Periodic(func, seconds, queue))
+        PERIODIC.append(
+            Periodic(func, seconds, queue, work or default_work, summary_seconds or SUMMARY_SECONDS)
+        )
         return func
 
     return decorator
+
+
+def _periodic_named(name: str) -> Periodic | None:
+    for spec in PERIODIC:
+        if f"{spec.func.__module__}.{spec.func.__name__}" == name:
+            return spec
+    return None
+
+
+# How long an unreported tally (and the time of the last line) is kept without any run.
+_TALLY_TTL = 86400
+
+# The clock of the summaries (seconds since the epoch): a seam for tests, which move it instead
+# of sleeping for a minute.
+log_clock: Callable[[], float] = epoch
+
+# Add one run to a periodic job's tally; when it holds work and no line was written for the job
+# in the last ARGV[2] seconds, hand the tally back (and start a new one).
+# KEYS: the tally hash, the time of the last line. ARGV: now, window, seconds of this run, TTL,
+# then label, count pairs of this run's work (none: the run did nothing, and its seconds are
+# not added: the line tells how long the work took).
+_TALLY = """
+redis.call('HINCRBY', KEYS[1], '_runs', 1)
+redis.call('HSETNX', KEYS[1], '_since', ARGV[1])
+if #ARGV > 4 then
+  redis.call('HINCRBY', KEYS[1], '_worked', 1)
+  redis.call('HINCRBYFLOAT', KEYS[1], '_seconds', ARGV[3])
+  for i = 5, #ARGV, 2 do
+    redis.call('HINCRBY', KEYS[1], 'w:' .. ARGV[i], ARGV[i + 1])
+  end
+end
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+if tonumber(redis.call('HGET', KEYS[1], '_worked') or '0') == 0 then
+  return false
+end
+local last = redis.call('GET', KEYS[2])
+if last and tonumber(ARGV[1]) - tonumber(last) < tonumber(ARGV[2]) then
+  return false
+end
+local tally = redis.call('HGETALL', KEYS[1])
+redis.call('DEL', KEYS[1])
+redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[4])
+return tally
+"""
+
+
+def _report_periodic(spec: Periodic, name: str, result: Any, seconds: float) -> None:
+    """Log what a periodic run did: nothing when it (and the unreported runs before it) did
+    nothing; else one INFO line, at most one per ``summary_seconds`` per job, adding up the runs
+    since the last. Logging never fails the job."""
+    try:
+        work = {label: int(count) for label, count in spec.work(result).items() if count}
+        pairs = [part for label, count in sorted(work.items()) for part in (label, count)]
+        now = log_clock()
+        raw = redis_store.client.eval(
+            _TALLY,
+            2,
+            redis_store.key("periodic-log", name),
+            redis_store.key("periodic-log-last", name),
+            repr(now),
+            spec.summary_seconds,
+            repr(seconds),
+            _TALLY_TTL,
+            *pairs,
+        )
+    except Exception as exc:  # a log line is never worth a failed job
+        log.debug("periodic %s: work not tallied (%s)", name, exc.__class__.__name__)
+        return
+    if not raw:
+        return
+    tally = {_text(raw[i]): _text(raw[i + 1]) for i in range(0, len(raw), 2)}
+    log.info(*_summary(name, tally, now), extra={"periodic": name, **_summary_fields(tally)})
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _summary_fields(tally: dict[str, str]) -> dict[str, Any]:
+    return {
+        "runs": int(tally.get("_runs", 0)),
+        "runs_with_work": int(tally.get("_worked", 0)),
+        "work": {key[2:]: int(value) for key, value in tally.items() if key.startswith("w:")},
+        "duration_s": round(float(tally.get("_seconds", 0.0)), 3),
+    }
+
+
+def _summary(name: str, tally: dict[str, str], now: float) -> tuple[Any, ...]:
+    """The line's format and arguments: "periodic drain_all: 340 votes drained from c1 in
+    0.04 s" when one run did work; when several did, how many of how many runs over how long,
+    and the seconds they took together."""
+    fields = _summary_fields(tally)
+    what = ", ".join(f"{count:,} {label}" for label, count in sorted(fields["work"].items()))
+    short = name.rsplit(".", 1)[-1]
+    if fields["runs_with_work"] == 1:
+        return ("periodic %s: %s in %.2f s", short, what, fields["duration_s"])
+    over = max(0.0, now - float(tally.get("_since", now)))
+    return (
+        "periodic %s: %s in %d of %s runs over %.0f s (%.2f s)",
+        short,
+        what,
+        fields["runs_with_work"],
+        f"{fields['runs']:,}",
+        over,
+        fields["duration_s"],
+    )
+
+
+# --- RQ's own lines -----------------------------------------------------------------------------
+
+# Periodic runs get ids with this prefix, so RQ's lines about them can be told apart.
+PERIODIC_ID_PREFIX = "periodic-"
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+# RQ's registry maintenance, every MAINTENANCE_INTERVAL: routine, like the periodic runs.
+_ROUTINE_RQ = ("cleaning registries for queue", "cleaning group registries")
+_RQ_JOB_EXCEPTION = "exception raised while executing"
+# Ids of the runs that ended in a refusal, until RQ reports their exception (same process: the
+# work horse, or a SimpleWorker).
+_refused: dict[str, None] = {}
+
+
+def _note_refused(job_id: str) -> None:
+    _refused[job_id] = None
+    while len(_refused) > 256:
+        del _refused[next(iter(_refused))]
+
+
+def _periodic_descriptions() -> set[str]:
+    return {f"{spec.func.__module__}.{spec.func.__name__}()" for spec in PERIODIC}
+
+
+class QuietRQ(logging.Filter):
+    """On RQ's ``rq.worker`` logger: drop its INFO lines about periodic runs (taken, done,
+    result kept) and its routine registry maintenance, and its error-with-traceback for a run
+    that ended in a refusal (``_run`` wrote the one line that says so). Its warnings, errors and
+    the lines about every other job stay."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING:
+            template = str(record.msg)
+            if any(phrase in template for phrase in _ROUTINE_RQ):
+                return False
+            return not _about_periodic(record)
+        job_id = getattr(record, "job_id", None)
+        if job_id in _refused and _RQ_JOB_EXCEPTION in str(record.msg):
+            _refused.pop(job_id, None)
+            return False
+        return True
+
+
+def _about_periodic(record: logging.LogRecord) -> bool:
+    args = record.args if isinstance(record.args, tuple) else ()
+    descriptions: set[str] | None = None
+    for arg in args:
+        if not isinstance(arg, str):
+            continue
+        text = _ANSI.sub("", arg)
+        if text.startswith(PERIODIC_ID_PREFIX):
+            return True
+        if descriptions is None:
+            descriptions = _periodic_descriptions()
+        if text in descriptions:
+            return True
+    return False
+
+
+_QUIET_RQ = QuietRQ()
+
+
+def install_quiet_rq_filter() -> None:
+    """Put :class:`QuietRQ` on RQ's worker logger (once)."""
+    rq_log = logging.getLogger("rq.worker")
+    if _QUIET_RQ not in rq_log.filters:
+        rq_log.addFilter(_QUIET_RQ)
 
 
 # Modules whose @periodic jobs the worker schedules.
@@ -324,12 +573,27 @@ def _enqueue_once(job: Periodic, name: str) -> None:
             log.warning(
                 "periodic job %s: previous run %s unreadable; running it afresh", name, previous
             )
-    enqueued = enqueue(job.queue, job.func, result_ttl=60, failure_ttl=3600, job_timeout=600)
+    enqueued = enqueue(
+        job.queue,
+        job.func,
+        result_ttl=60,
+        failure_ttl=3600,
+        job_timeout=600,
+        job_id=periodic_job_id(name),
+    )
     client.set(latest, enqueued.id, ex=86400)
+
+
+def periodic_job_id(name: str) -> str:
+    """A fresh id for a run of the periodic job ``name`` (RQ ids: letters, digits, _ and -)."""
+    return f"{PERIODIC_ID_PREFIX}{name.replace('.', '_')}-{uuid.uuid4().hex}"
 
 
 def run_worker(app: Flask, *, burst: bool = False, with_scheduler: bool = True) -> None:
     set_job_app(app)
+    install_quiet_rq_filter()
+    if logs.log_format(app) == "text":
+        logs.configure_worker_text_logging()
     for module in JOB_MODULES:
         importlib.import_module(module)
     queues = [redis_store.queue(name) for name in QUEUE_NAMES]

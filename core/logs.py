@@ -142,6 +142,27 @@ def configure_json_logging(level: str | int = "INFO", stream: TextIO | None = No
     root.setLevel(level if isinstance(level, int) else str(level).upper())
 
 
+_TEXT_HANDLER_MARK = "_zuimei_text_handler"
+
+
+def configure_worker_text_logging(level: str | int = "INFO", stream: TextIO | None = None) -> None:
+    """In text mode, show the app's own records (``zuimei.*``: what the periodic jobs did,
+    refusals, failures) in the worker's output, in RQ's format (``11:10:49 message``); without
+    it only their warnings would reach stderr, bare. Nothing when the root logger has handlers
+    (JSON mode, or a host application's set-up) or once done."""
+    app_log = logging.getLogger("zuimei")
+    if logging.getLogger().handlers or any(
+        getattr(h, _TEXT_HANDLER_MARK, False) for h in app_log.handlers
+    ):
+        return
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+    setattr(handler, _TEXT_HANDLER_MARK, True)
+    app_log.addHandler(handler)
+    if app_log.level == logging.NOTSET:
+        app_log.setLevel(level if isinstance(level, int) else str(level).upper())
+
+
 def log_format(app: Flask) -> str:
     """``json`` or ``text``: ZUIMEI_LOG_FORMAT (app.config LOG_FORMAT), else json in production."""
     chosen = str(app.config.get("LOG_FORMAT") or "").strip().lower()

@@ -111,13 +111,38 @@ def drain(slug: str) -> int:
             log.warning("drain lock for %s not released (%s)", slug, exc.__class__.__name__)
 
 
-@periodic(seconds=1, queue="votes")
+def _drained(result: dict[str, int]) -> dict[str, int]:
+    return {f"votes drained from {slug}": count for slug, count in result.items()}
+
+
+def _nothing_to_report(_result: object) -> dict[str, int]:
+    """The watch's findings (a rewind, a corrected blocked set) are logged where they are made."""
+    return {}
+
+
+def _reconciled(reports: list[dict[str, Any]]) -> dict[str, int]:
+    work: dict[str, int] = {}
+    for report in reports:
+        work[f"counters repaired in {report['campaign']}"] = len(report["repairs"])
+        work[f"rankings fixed in {report['campaign']}"] = int(report["ranking_fixes"])
+    return work
+
+
+def _snapshots(result: dict[str, int]) -> dict[str, int]:
+    return {f"tally rows written for {slug}": count for slug, count in result.items()}
+
+
+def _scans_started(result: list[int]) -> dict[str, int]:
+    return {"fraud scans started": len(result)}
+
+
+@periodic(seconds=1, queue="votes", work=_drained)
 @app_job
 def drain_all() -> dict[str, int]:
     return {slug: drain(slug) for slug in _active_slugs()}
 
 
-@periodic(seconds=1, queue="votes")
+@periodic(seconds=1, queue="votes", work=_nothing_to_report)
 @app_job
 def watch_sequences() -> dict[str, int]:
     """Every second: detect a vote Redis that came back behind (restart, restore) and rebuild
@@ -138,7 +163,7 @@ def watch_sequences() -> dict[str, int]:
     return floors
 
 
-@periodic(seconds=300, queue="votes")
+@periodic(seconds=300, queue="votes", work=_reconciled)
 @app_job
 def reconcile_all() -> list[dict[str, Any]]:
     reports = []
@@ -171,7 +196,8 @@ def enqueue_scan(scan_id: int) -> Any:
     return enqueue("default", fraud_scan, scan_id, job_timeout=SCAN_TIMEOUT)
 
 
-@periodic(seconds=60, queue="default")
+# The minute's snapshot is bookkeeping, not news: one line per ten minutes says it goes on.
+@periodic(seconds=60, queue="default", work=_snapshots, summary_seconds=600)
 @app_job
 def snapshot_tallies() -> dict[str, int]:
     written = {}
@@ -182,7 +208,7 @@ def snapshot_tallies() -> dict[str, int]:
     return written
 
 
-@periodic(seconds=60, queue="default")
+@periodic(seconds=60, queue="default", work=_scans_started)
 @app_job
 def schedule_fraud_scans() -> list[int]:
     """During voting, scan each campaign every FRAUD_SCAN_INTERVAL seconds."""
