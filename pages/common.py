@@ -275,3 +275,14 @@ def change_password() -> Any:
 
 
 auth.register_error_handler(AppError, error_page)
+
+
+def in_wechat() -> bool:
+    """Whether the page is open in WeChat's in-app browser."""
+    return "MicroMessenger" in request.headers.get("User-Agent", "")
+
+
+def wechat_enabled() -> bool:
+    """Whether the official account is configured (WeChat login and the JS-SDK)."""
+    config = current_app.config
+    return bool(config.get("WECHAT_APP_ID") and config.get("WECHAT_APP_SECRET"))

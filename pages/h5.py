@@ -33,7 +33,14 @@ from nominations import public_view
 from nominations import services as nomination_services
 from nominations.public_view import CampaignView
 from nominations.schemas import NomineeDetailSchema, NomineeQueryArgsSchema, NomineeSchema
-from pages.common import campaign_zone, error_page, query_args, render_page
+from pages.common import (
+    campaign_zone,
+    error_page,
+    in_wechat,
+    query_args,
+    render_page,
+    wechat_enabled,
+)
 from voting import phone
 from voting import services as voting_services
 from voting.schemas import DeviceVoterSchema
@@ -55,15 +62,6 @@ def _no_csrf_token() -> str:
     return ""
 
 
-def _in_wechat() -> bool:
-    return "MicroMessenger" in request.headers.get("User-Agent", "")
-
-
-def _wechat_enabled() -> bool:
-    config = current_app.config
-    return bool(config.get("WECHAT_APP_ID") and config.get("WECHAT_APP_SECRET"))
-
-
 def _identity() -> str:
     """How this browser gets (or already has) a voter identity: ``ready`` with a valid voter
     cookie; ``wechat`` inside WeChat when the official account is configured; ``device`` where
@@ -76,13 +74,13 @@ def _identity() -> str:
             return "ready"
         except AppError:
             pass
-    if _in_wechat() and _wechat_enabled():
+    if in_wechat() and wechat_enabled():
         return "wechat"
     if current_app.config["DEVICE_IDENTITY"]:
         return "device"
     if phone.enabled():
         return "sms"
-    if _wechat_enabled():
+    if wechat_enabled():
         return "wechat"
     return "none"
 
@@ -108,7 +106,7 @@ def _page_context(view: CampaignView) -> dict[str, Any]:
         "voting_end_local": view.voting_end.astimezone(zone),
         "counts_hidden": voting_services.counts_hidden(view),
         # The script loads WeChat's JS-SDK only inside WeChat; the body is the same everywhere.
-        "wechat_sdk_enabled": _wechat_enabled(),
+        "wechat_sdk_enabled": wechat_enabled(),
     }
 
 
@@ -259,7 +257,7 @@ def me(slug: str) -> Any:
         "csrf_token": csrf_token(),
         "server_now": utcnow().isoformat(),
         "stage": stage,
-        "in_wechat": _in_wechat(),
+        "in_wechat": in_wechat(),
     }
     if identity == "ready" and stage == "open":
         try:

@@ -25,7 +25,7 @@ from core.http import client_address
 from core.ratelimit import rate_limit
 from core.web import VOTER_COOKIE, require_csrf, set_credential
 from nominations import public_view
-from pages.common import error_page, render_page, safe_next
+from pages.common import error_page, in_wechat, render_page, safe_next, wechat_enabled
 from voting import phone
 from voting.phone_routes import SmsCodeRequestSchema, SmsVerifySchema, current_claims, device_id
 
@@ -34,17 +34,6 @@ bp.register_error_handler(AppError, error_page)
 
 TEMPLATE = "pages/h5/phone.html"
 CONSENT = "手机号仅用于身份验证，不会公开或用于其他用途"
-
-# The page's only script: the resend countdown. Served from here (CSP: same origin, no inline).
-
-
-def _in_wechat() -> bool:
-    return "MicroMessenger" in request.headers.get("User-Agent", "")
-
-
-def _wechat_enabled() -> bool:
-    config = current_app.config
-    return bool(config.get("WECHAT_APP_ID") and config.get("WECHAT_APP_SECRET"))
 
 
 def _voter_claims() -> dict[str, Any] | None:
@@ -99,7 +88,7 @@ def page(slug: str) -> Any:
     claims = _voter_claims()
     if claims is not None and phone.phone_verified(claims):
         return redirect(_next(view.slug), code=303)
-    if claims is None and _in_wechat() and _wechat_enabled():
+    if claims is None and in_wechat() and wechat_enabled():
         back = f"/c/{view.slug}/phone?next={quote(_next(view.slug), safe='')}"
         return redirect(
             f"/api/v1/wechat/oauth/start?campaign={quote(view.slug)}&next={quote(back, safe='')}",

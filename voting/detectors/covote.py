@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 from .model import Finding
 from .prep import Campaign, clamp
-from .signals import evidence, finding, fmt_span
+from .signals import evidence, finding, fmt_span, poisson_tail
 
 RULE = "covote_group"
 
@@ -81,7 +81,7 @@ def detect(c: Campaign, cfg: Mapping[str, float]) -> list[Finding]:
             expected = window * chance
             k = len({s.voter for s in chain})
             lift = k / max(expected, 1e-9)
-            p_value = _poisson_tail(k, expected)
+            p_value = poisson_tail(k, expected)
             if lift >= cfg["min_lift"] and p_value <= cfg["max_p"]:
                 clusters.append(_Cluster(nominees, chain, expected, lift, p_value))
     if not clusters:
@@ -158,22 +158,6 @@ def _chains(group: list[_Session], gap: float) -> list[list[_Session]]:
         else:
             chains[-1].append(s)
     return chains
-
-
-def _poisson_tail(k: int, mean: float) -> float:
-    """P(X ≥ k) for X ~ Poisson(mean)."""
-    if k <= 0:
-        return 1.0
-    if mean <= 0:
-        return 0.0
-    if mean > 500:  # e^-mean underflows: the normal approximation
-        return 0.5 * math.erfc((k - 0.5 - mean) / math.sqrt(2 * mean))
-    term = math.exp(-mean)
-    below = 0.0
-    for j in range(k):
-        below += term
-        term *= mean / (j + 1)
-    return max(0.0, 1.0 - below)
 
 
 def _finding(

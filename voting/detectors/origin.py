@@ -33,7 +33,6 @@ The flag names exactly the set's votes from those addresses, never the nominee's
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -43,7 +42,7 @@ from core import geo
 
 from .model import Finding
 from .prep import Campaign, clamp
-from .signals import evidence, finding, fmt_span, noisy_or, view_explained
+from .signals import evidence, finding, fmt_span, noisy_or, poisson_tail, view_explained
 
 RULE = "proxy_origin"
 DATACENTER = "datacenter"
@@ -273,19 +272,3 @@ def _judge(
         },
     )
     return finding(c, RULE, m, score, cfg, idxs, ev, text, watch=few or scattered)
-
-
-def poisson_tail(k: int, mean: float) -> float:
-    """P(X ≥ k) for X ~ Poisson(mean)."""
-    if k <= 0:
-        return 1.0
-    if mean <= 0:
-        return 0.0
-    if mean > 500:  # e^-mean underflows: the normal approximation
-        return 0.5 * math.erfc((k - 0.5 - mean) / math.sqrt(2 * mean))
-    term = math.exp(-mean)
-    below = 0.0
-    for j in range(k):
-        below += term
-        term *= mean / (j + 1)
-    return max(0.0, 1.0 - below)

@@ -303,3 +303,19 @@ def burst_signals(
         regular,
         suspicion,
     )
+
+
+def poisson_tail(k: int, mean: float) -> float:
+    """P(X ≥ k) for X ~ Poisson(mean)."""
+    if k <= 0:
+        return 1.0
+    if mean <= 0:
+        return 0.0
+    if mean > 500:  # e^-mean underflows: the normal approximation
+        return 0.5 * math.erfc((k - 0.5 - mean) / math.sqrt(2 * mean))
+    term = math.exp(-mean)
+    below = 0.0
+    for j in range(k):
+        below += term
+        term *= mean / (j + 1)
+    return max(0.0, 1.0 - below)
