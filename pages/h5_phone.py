@@ -34,6 +34,7 @@ bp.register_error_handler(AppError, error_page)
 
 TEMPLATE = "pages/h5/phone.html"
 CONSENT = "手机号仅用于身份验证，不会公开或用于其他用途"
+_PHONE_STEP_CODES = ("sms_code_expired", "phone_in_use", "voter_has_other_phone")
 
 
 def _voter_claims() -> dict[str, Any] | None:
@@ -150,7 +151,8 @@ def verify(slug: str) -> Any:
         db.session.rollback()
         if _wants_json():
             raise
-        step = "phone" if exc.code in ("sms_code_expired", "phone_in_use") else "code"
+        # A refusal about the phone itself sends the visitor back to the phone step.
+        step = "phone" if exc.code in _PHONE_STEP_CODES else "code"
         return _page(
             view.slug,
             step,

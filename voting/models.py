@@ -40,6 +40,19 @@ class Voter(db.Model):
     blocked: Mapped[bool] = mapped_column(default=False)
 
 
+class VoterPhone(db.Model):
+    """The phone a voter proved by a one-time code (voting/phone.py): one phone verifies one
+    voter, and one voter holds one phone. ``phone_hash`` is the keyed hash (an ``sms`` voter's
+    subject); the row is the claim, so it outlives any Redis."""
+
+    __tablename__ = "voter_phones"
+
+    phone_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    voter_id: Mapped[int] = mapped_column(ForeignKey("voters.id"), unique=True)
+    # When the phone first verified the voter (verifying it again changes nothing).
+    verified_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
 class Vote(db.Model):
     """One ledger entry, drained from the Redis stream; ``id`` is the id the voter was given."""
 

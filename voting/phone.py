@@ -8,23 +8,26 @@
 - ``verify``: checks an answer in one Lua call: a right answer spends the code (single use), an
   expired code is gone, and ``SMS_CODE_MAX_TRIES`` (5) wrong answers burn it. Then:
 
-  * without a WeChat voter token: the voter of that phone — the ``sms`` voter whose subject is
-    ``subject_hash("sms", phone)`` (made on first use), or the WeChat voter that phone was
-    verified for (below);
+  * without a WeChat voter token: the voter of that phone — the voter its ``voter_phones`` row
+    names (the WeChat voter it was verified for, or its ``sms`` voter), else a new ``sms``
+    voter whose subject is ``subject_hash("sms", phone)``, made together with its row;
   * with a WeChat voter token: an **upgrade** — the same voter, with a new token carrying
     ``pv: 1``. One phone verifies one voter: if the phone already belongs to another voter
-    (an ``sms`` voter, or another WeChat voter), 409 ``phone_in_use``.
+    (an ``sms`` voter, or another WeChat voter), 409 ``phone_in_use``. One voter holds one
+    phone: a WeChat voter that verified a phone and now verifies another is refused, 409
+    ``voter_has_other_phone`` (a replacement would free the first phone to verify a second
+    voter, and 一人一号 would be one phone at a time, not one phone).
 
   Either way the token carries ``pv: 1`` (``identity.voter_token``), so the vote path checks a
   campaign's phone rule from the token alone (``phone_verified``).
 
-Where the phone → voter mapping lives: for ``sms`` voters it is the ``voters`` row itself
-(provider ``sms``, subject = the keyed hash). For WeChat upgrades there is no column or table for
-it yet, so it is held in Redis (``<prefix>:sms:owner:<phone hash>`` → voter id, no expiry) on the
-app's Redis (``REDIS_URL``, append-only in the embedded setup). A Redis that loses its data
-forgets those claims (a phone could then verify a second WeChat voter); the durable home is a
-table ``voter_phones (phone_hash varchar(64) primary key, voter_id integer not null references
-voters(id), verified_at timestamp not null)`` — see docs/voting.md, "Phone voters (sms)".
+Where the phone → voter mapping lives: the ``voter_phones`` table (``VoterPhone``: the phone's
+keyed hash as primary key, ``voter_id`` unique, ``verified_at``), for ``sms`` voters and
+upgraded WeChat voters alike; Redis holds only codes and counters, so losing Redis data forgets
+no claim. A claim is an INSERT inside a SAVEPOINT: of two voters verifying one phone at the same
+moment the database lets exactly one row in, and the other's IntegrityError becomes 409. An
+``sms`` voter without a row (made by a process older than the table; the migration gave every
+earlier one its row) still owns its phone: the look-up falls back to it.
 
 Phone numbers are never stored or logged in the clear: the keyed hash in the database and Redis,
 ``138****1234`` in log lines.
@@ -40,6 +43,8 @@ from typing import Any
 
 import redis
 from flask import current_app
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from core import clock, sms
 from core.auth import IssuedToken
@@ -47,7 +52,7 @@ from core.errors import AppError, Conflict, Forbidden, NotFound, ServiceUnavaila
 from core.extensions import db, redis_store
 from core.ratelimit import hit_limits, parse_limits
 from voting import identity
-from voting.models import Voter
+from voting.models import Voter, VoterPhone
 
 log = logging.getLogger("zuimei.phone")
 
@@ -61,6 +66,7 @@ _DISABLED = "未启用手机号验证"
 _EXPIRED = "验证码已过期或已使用，请重新获取"
 _INVALID = "验证码不正确"
 _IN_USE = "该手机号已用于验证其他投票身份"
+_HAS_OTHER = "该投票身份已验证过其他手机号，请使用原手机号验证"
 _UNAVAILABLE = "短信服务暂时不可用，请稍后再试"
 
 # KEYS[1] the code's hash; ARGV: the answer's HMAC, now (app clock, s), tries allowed.
@@ -110,10 +116,6 @@ def phone_hash(phone: str) -> str:
 
 def _code_key(hashed: str) -> str:
     return redis_store.key("sms", "code", hashed)
-
-
-def _owner_key(hashed: str) -> str:
-    return redis_store.key("sms", "owner", hashed)
 
 
 def _answer_hmac(hashed: str, code: str) -> str:
@@ -230,7 +232,9 @@ def verify(
     token with ``pv: 1``; and whether it was an upgrade. The caller commits.
 
     Refusals: 404 ``provider_disabled``; 410 ``sms_code_expired``; 400 ``sms_code_invalid``;
-    409 ``phone_in_use``; 403 ``invalid_voter`` (a blocked voter); 503 when Redis is down."""
+    409 ``phone_in_use`` (the phone verified another voter) or ``voter_has_other_phone`` (this
+    WeChat voter verified another phone); 403 ``invalid_voter`` (a blocked voter); 503 when
+    Redis is down."""
     _require_enabled()
     hashed = phone_hash(phone)
     _spend(hashed, code)
@@ -250,27 +254,46 @@ def verify(
 
 
 def _owner(hashed: str) -> int | None:
-    try:
-        value = redis_store.client.get(_owner_key(hashed))
-    except (redis.RedisError, OSError) as exc:
-        raise ServiceUnavailable() from exc
-    return int(value) if value is not None else None
+    """The id of the voter the phone belongs to, or None while it belongs to nobody."""
+    owner = db.session.scalar(select(VoterPhone.voter_id).where(VoterPhone.phone_hash == hashed))
+    if owner is None:
+        # An sms voter made without its row (by a process older than the table) owns it still.
+        owner = db.session.scalar(
+            select(Voter.id).where(Voter.provider == "sms", Voter.subject == hashed)
+        )
+    return owner
 
 
-def _usable(voter: Voter | None) -> Voter | None:
-    if voter is not None and voter.blocked:
+def _usable(voter: Voter | None) -> Voter:
+    if voter is None:
+        raise Forbidden("投票身份无效，请重新进入", code="invalid_voter")
+    if voter.blocked:
         raise Forbidden("该投票身份已被停用", code="invalid_voter")
     return voter
 
 
+def _claim_row(hashed: str, voter_id: int) -> VoterPhone:
+    return VoterPhone(phone_hash=hashed, voter_id=voter_id, verified_at=clock.utcnow())
+
+
 def _phone_voter(hashed: str) -> Voter:
-    """The one voter of this phone: the WeChat voter it was verified for, else its sms voter."""
+    """The one voter of this phone: the voter its row names, else a new sms voter with its row.
+
+    Two first logins of one phone at once: one makes the voter and the row, the other's
+    savepoint fails on the unique keys and it takes the winner's voter."""
     owner = _owner(hashed)
-    if owner is not None:
-        voter = _usable(db.session.get(Voter, owner))
-        if voter is not None:
+    if owner is None:
+        try:
+            with db.session.begin_nested():
+                voter = identity.voter_for("sms", hashed)
+                db.session.add(_claim_row(hashed, voter.id))
             return voter
-    return identity.voter_for("sms", hashed)
+        except IntegrityError:
+            owner = _owner(hashed)
+            if owner is None:
+                # A conflict that left the phone unclaimed: nothing to hand out, try again.
+                raise Conflict("请稍后重试", code="concurrent_update") from None
+    return _usable(db.session.get(Voter, owner))
 
 
 def _upgrade(hashed: str, claims: dict[str, Any]) -> Voter:
@@ -279,20 +302,23 @@ def _upgrade(hashed: str, claims: dict[str, Any]) -> Voter:
     except (KeyError, TypeError, ValueError) as exc:
         raise Forbidden("投票身份无效，请重新进入", code="invalid_voter") from exc
     voter = _usable(db.session.get(Voter, voter_id))
-    if voter is None:
-        raise Forbidden("投票身份无效，请重新进入", code="invalid_voter")
-    sms_voter = db.session.scalar(
-        db.select(Voter.id).where(Voter.provider == "sms", Voter.subject == hashed)
-    )
-    if sms_voter is not None and sms_voter != voter.id:
+    owner = _owner(hashed)
+    if owner is None:
+        held = db.session.scalar(
+            select(VoterPhone.phone_hash).where(VoterPhone.voter_id == voter.id)
+        )
+        if held is not None:
+            raise Conflict(_HAS_OTHER, code="voter_has_other_phone")
+        try:
+            with db.session.begin_nested():
+                db.session.add(_claim_row(hashed, voter.id))
+            return voter
+        except IntegrityError:
+            # Another verification got in first: of this phone (the primary key), or of another
+            # phone for this same voter (the unique voter_id).
+            owner = _owner(hashed)
+            if owner is None:
+                raise Conflict(_HAS_OTHER, code="voter_has_other_phone") from None
+    if owner != voter.id:
         raise Conflict(_IN_USE, code="phone_in_use")
-    try:
-        client = redis_store.client
-        claimed = client.set(_owner_key(hashed), voter.id, nx=True)
-        if not claimed:
-            current = client.get(_owner_key(hashed))
-            if current is not None and int(current) != voter.id:
-                raise Conflict(_IN_USE, code="phone_in_use")
-    except (redis.RedisError, OSError) as exc:
-        raise ServiceUnavailable() from exc
     return voter

@@ -5,17 +5,22 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
+import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import func, select
+from sqlalchemy import func, inspect, select
+from sqlalchemy.engine import make_url
 
 from core import clock, device
 from core.auth import read_token
-from core.extensions import db, redis_store
+from core.extensions import db, redis_store, sqlite_write_intent
 from tests.factories import Org
 from tests.pages.browser import csrf_from
 from tests.voting.sms_fake import (
@@ -27,7 +32,7 @@ from tests.voting.sms_fake import (
     FakeTencentSms,
 )
 from voting import identity, phone
-from voting.models import Voter
+from voting.models import Voter, VoterPhone
 
 PHONE = "13812341234"
 OTHER = "13998765432"
@@ -114,6 +119,18 @@ def _wrong(code: str) -> str:
     return f"{(int(code) + 1) % 1_000_000:06d}"
 
 
+def _phone_rows(client: FlaskClient) -> dict[str, int]:
+    """The claims in the database: phone hash → voter id."""
+    with client.application.app_context():
+        rows = db.session.execute(select(VoterPhone.phone_hash, VoterPhone.voter_id)).all()
+        return {hashed: voter_id for hashed, voter_id in rows}
+
+
+def _hash(client: FlaskClient, number: str) -> str:
+    with client.application.app_context():
+        return phone.phone_hash(number)
+
+
 # --- the flow -----------------------------------------------------------------------------------
 
 
@@ -139,6 +156,7 @@ def test_code_then_answer_makes_a_phone_voter_whose_token_says_verified_and_vote
     [voter] = _voters(api)
     assert (voter.id, voter.provider, voter.subject) == (claims["sub"], "sms", expected_subject)
     assert PHONE not in voter.subject
+    assert _phone_rows(api) == {expected_subject: voter.id}  # its claim, made with it
 
     vote = api.post(
         "/api/v1/campaigns/v1/votes",
@@ -358,7 +376,7 @@ def test_redis_and_the_database_never_hold_the_number(
     token = _verify(api, PHONE, _code(api, fake)).json["voter_token"]
     _code(api, fake)  # a live code too
     _, wechat = _wechat_voter(api, "openid-pii")
-    _verify(api, OTHER, _code(api, fake, OTHER), headers=wechat)  # an upgrade's mapping
+    _verify(api, OTHER, _code(api, fake, OTHER), headers=wechat)  # an upgrade's claim
     with api.application.app_context():
         client = redis_store.client
         for key in client.scan_iter(match=redis_store.key("*")):
@@ -371,8 +389,13 @@ def test_redis_and_the_database_never_hold_the_number(
                 stored = b""
             for number in (PHONE, OTHER):
                 assert number.encode() not in key + stored
+        assert not list(client.scan_iter(match=redis_store.key("sms", "owner", "*")))
         for voter in db.session.scalars(select(Voter)):
             assert PHONE not in voter.subject and OTHER not in voter.subject
+    rows = _phone_rows(api)
+    assert len(rows) == 2
+    for number in (PHONE, OTHER):
+        assert number not in " ".join(rows)
     assert PHONE not in str(_claims(api, token))
 
 
@@ -397,6 +420,7 @@ def test_a_wechat_voter_who_verifies_a_phone_keeps_its_identity_with_pv(
         1,
     )
     assert [v.provider for v in _voters(api)] == ["wechat"]  # no second voter was made
+    assert _phone_rows(api) == {_hash(api, PHONE): voter_id}
 
     # The phone now stands for that WeChat voter: a phone login (a browser outside WeChat)
     # is the same voter, and the same voter may verify it again.
@@ -404,10 +428,11 @@ def test_a_wechat_voter_who_verifies_a_phone_keeps_its_identity_with_pv(
     assert _claims(api, outside.json["voter_token"])["sub"] == voter_id
     assert _verify(api, PHONE, _code(api, fake), headers=wechat).status_code == 201
     assert len(_voters(api)) == 1
+    assert _phone_rows(api) == {_hash(api, PHONE): voter_id}
 
 
 def test_a_phone_verifies_one_voter_only(api: FlaskClient, fake: FakeTencentSms) -> None:
-    _, first = _wechat_voter(api, "openid-1")
+    first_id, first = _wechat_voter(api, "openid-1")
     _, second = _wechat_voter(api, "openid-2")
     assert _verify(api, PHONE, _code(api, fake), headers=first).status_code == 201
     taken = _verify(api, PHONE, _code(api, fake), headers=second)
@@ -418,6 +443,8 @@ def test_a_phone_verifies_one_voter_only(api: FlaskClient, fake: FakeTencentSms)
     refused = _verify(api, OTHER, _code(api, fake, OTHER), headers=second)
     assert (refused.status_code, refused.json["error"]["code"]) == (409, "phone_in_use")
     assert sorted(v.provider for v in _voters(api)) == ["sms", "wechat", "wechat"]
+    [sms_voter] = [v.id for v in _voters(api) if v.provider == "sms"]
+    assert _phone_rows(api) == {_hash(api, PHONE): first_id, _hash(api, OTHER): sms_voter}
 
 
 def test_a_blocked_voter_cannot_verify(api: FlaskClient, fake: FakeTencentSms) -> None:
@@ -427,6 +454,216 @@ def test_a_blocked_voter_cannot_verify(api: FlaskClient, fake: FakeTencentSms) -
         db.session.commit()
     refused = _verify(api, PHONE, _code(api, fake), headers=wechat)
     assert (refused.status_code, refused.json["error"]["code"]) == (403, "invalid_voter")
+
+
+def test_a_voter_keeps_the_first_phone_it_verified(api: FlaskClient, fake: FakeTencentSms) -> None:
+    voter_id, wechat = _wechat_voter(api, "openid-1")
+    assert _verify(api, PHONE, _code(api, fake), headers=wechat).status_code == 201
+    second = _verify(api, OTHER, _code(api, fake, OTHER), headers=wechat)
+    assert (second.status_code, second.json["error"]["code"]) == (409, "voter_has_other_phone")
+    assert "原手机号" in second.json["error"]["message"]
+    assert _phone_rows(api) == {_hash(api, PHONE): voter_id}  # not replaced
+
+    # The refused phone stays free: its own login makes its own voter; the first phone still
+    # verifies its voter again.
+    other = _verify(api, OTHER, _code(api, fake, OTHER))
+    assert other.status_code == 201
+    other_id = _claims(api, other.json["voter_token"])["sub"]
+    assert other_id != voter_id
+    assert _verify(api, PHONE, _code(api, fake), headers=wechat).status_code == 201
+    assert _phone_rows(api) == {_hash(api, PHONE): voter_id, _hash(api, OTHER): other_id}
+
+
+def _forget_redis(client: FlaskClient) -> int:
+    """What Redis losing its data looks like to the app: every key under the app's prefix is
+    gone (this run's own namespace; other processes' keys on a shared server are left alone)."""
+    with client.application.app_context():
+        store = redis_store.client
+        keys = list(store.scan_iter(match=redis_store.key("*"), count=1000))
+        if keys:
+            store.delete(*keys)
+        return len(keys)
+
+
+def test_a_claim_survives_redis_losing_its_data(api: FlaskClient, fake: FakeTencentSms) -> None:
+    first_id, first = _wechat_voter(api, "openid-1")
+    _, second = _wechat_voter(api, "openid-2")
+    assert _verify(api, PHONE, _code(api, fake), headers=first).status_code == 201
+    made = _verify(api, OTHER, _code(api, fake, OTHER))
+    sms_id = _claims(api, made.json["voter_token"])["sub"]
+
+    assert _forget_redis(api) > 0
+
+    taken = _verify(api, PHONE, _code(api, fake), headers=second)
+    assert (taken.status_code, taken.json["error"]["code"]) == (409, "phone_in_use")
+    refused = _verify(api, OTHER, _code(api, fake, OTHER), headers=second)
+    assert (refused.status_code, refused.json["error"]["code"]) == (409, "phone_in_use")
+    outside = _verify(api, PHONE, _code(api, fake))
+    assert _claims(api, outside.json["voter_token"])["sub"] == first_id
+    assert _phone_rows(api) == {_hash(api, PHONE): first_id, _hash(api, OTHER): sms_id}
+
+
+def _waiting_on_locks(engine: Any) -> int:
+    """PostgreSQL: the statements of this database waiting for a lock (asked in a transaction
+    of its own: pg_stat_activity is a snapshot for the length of one)."""
+    with engine.connect() as conn:
+        return int(
+            conn.exec_driver_sql(
+                "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
+                " WHERE NOT l.granted AND a.datname = current_database()"
+            ).scalar()
+        )
+
+
+def _until(condition: Callable[[], bool], what: str, seconds: float = 8.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+def _race(
+    client: FlaskClient, fake: FakeTencentSms, attempts: list[tuple[str, dict[str, str]]]
+) -> list[Any]:
+    """Verify each (phone, headers) in its own thread so that all reach the database at once.
+
+    Another connection holds the writes first (PostgreSQL: a lock on voter_phones that lets
+    reads through; SQLite: the one write transaction). Each attempt gets its code, spends it
+    (Redis) and then waits on that lock; the next one starts once it waits. When all wait the
+    lock goes, and the database alone decides who gets the phone."""
+    app = client.application
+    with app.app_context():
+        engine = db.engine
+    postgres = engine.dialect.name == "postgresql"
+    responses: list[Any] = [None] * len(attempts)
+    errors: list[BaseException] = []
+
+    def run(index: int, number: str, code: str, headers: dict[str, str]) -> None:
+        try:
+            responses[index] = _verify(app.test_client(), number, code, headers=headers)
+        except BaseException as exc:  # reported by the test thread
+            errors.append(exc)
+
+    threads: list[threading.Thread] = []
+    intent = sqlite_write_intent.set(True)  # SQLite: BEGIN IMMEDIATE, the write lock itself
+    holder = engine.connect()
+    try:
+        holder.begin()
+        if postgres:
+            holder.exec_driver_sql("LOCK TABLE voter_phones IN SHARE ROW EXCLUSIVE MODE")
+        for index, (number, headers) in enumerate(attempts):
+            code = _code(client, fake, number)
+            thread = threading.Thread(target=run, args=(index, number, code, headers))
+            thread.start()
+            threads.append(thread)
+            _until(lambda number=number: not _code_stored(client, number), "the code spent")
+            if postgres:
+                _until(lambda n=index + 1: _waiting_on_locks(engine) >= n, "a lock wait")
+            else:
+                time.sleep(0.3)  # SQLite's busy handler: nothing to observe from outside
+            assert responses[index] is None and not errors, "the attempt did not wait"
+    finally:
+        sqlite_write_intent.reset(intent)
+        holder.rollback()
+        holder.close()
+        for thread in threads:
+            thread.join(timeout=30)
+    assert not errors, errors
+    return responses
+
+
+def test_two_wechat_voters_racing_for_one_phone_one_wins(
+    api: FlaskClient, fake: FakeTencentSms
+) -> None:
+    first_id, first = _wechat_voter(api, "openid-1")
+    second_id, second = _wechat_voter(api, "openid-2")
+    results = _race(api, fake, [(PHONE, first), (PHONE, second)])
+    outcomes = sorted(
+        (r.status_code, r.json.get("upgraded") or r.json["error"]["code"]) for r in results
+    )
+    assert outcomes == [(201, True), (409, "phone_in_use")]
+    [won] = [r for r in results if r.status_code == 201]
+    winner = _claims(api, won.json["voter_token"])["sub"]
+    assert winner in (first_id, second_id)
+    assert _phone_rows(api) == {_hash(api, PHONE): winner}
+    assert len(_voters(api)) == 2  # no sms voter was made on the side
+
+
+def test_two_first_logins_of_one_phone_at_once_are_one_voter(
+    api: FlaskClient, fake: FakeTencentSms
+) -> None:
+    results = _race(api, fake, [(PHONE, {}), (PHONE, {})])
+    assert [r.status_code for r in results] == [201, 201], [r.json for r in results]
+    ids = {_claims(api, r.json["voter_token"])["sub"] for r in results}
+    [voter] = _voters(api)
+    assert ids == {voter.id}
+    assert _phone_rows(api) == {_hash(api, PHONE): voter.id}
+
+
+def test_one_voter_verifying_two_phones_at_once_keeps_one(
+    api: FlaskClient, fake: FakeTencentSms
+) -> None:
+    voter_id, wechat = _wechat_voter(api, "openid-1")
+    results = _race(api, fake, [(PHONE, wechat), (OTHER, wechat)])
+    outcomes = sorted(
+        (r.status_code, r.json.get("upgraded") or r.json["error"]["code"]) for r in results
+    )
+    assert outcomes == [(201, True), (409, "voter_has_other_phone")]
+    [won] = [
+        number for number, r in zip((PHONE, OTHER), results, strict=True) if r.status_code == 201
+    ]
+    assert _phone_rows(api) == {_hash(api, won): voter_id}
+
+
+@pytest.fixture
+def scratch_database(app: Flask, tmp_path: Path) -> Iterator[str]:
+    """An empty database of the run's kind (a PostgreSQL database beside the run's, or a SQLite
+    file), for a migration to run on from the start."""
+    url = make_url(str(app.config["SQLALCHEMY_DATABASE_URI"]))
+    if url.get_backend_name() != "postgresql":
+        yield f"sqlite:///{tmp_path / 'migrations.db'}"
+        return
+    name = f"{url.database}_phones"
+    admin = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield url.set(database=name).render_as_string(hide_password=False)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_the_migration_gives_every_sms_voter_its_row(
+    make_app: Callable[..., Flask], scratch_database: str
+) -> None:
+    from flask_migrate import downgrade, upgrade
+
+    migrations = str(Path(__file__).resolve().parents[2] / "migrations")
+    scratch = make_app(SQLALCHEMY_DATABASE_URI=scratch_database)
+    with scratch.app_context():
+        upgrade(directory=migrations, revision="e4a0b2c3d5f6")
+        made = clock.utcnow().replace(microsecond=0)
+        sms_voter = Voter(provider="sms", subject=phone.phone_hash(PHONE), created_at=made)
+        others = [
+            Voter(provider="wechat", subject="openid-before"),
+            Voter(provider="device", subject=identity.subject_hash("device", "d-1")),
+        ]
+        db.session.add_all([sms_voter, *others])
+        db.session.commit()
+        sms_id = sms_voter.id
+        db.session.remove()
+
+        upgrade(directory=migrations, revision="f5b1c3d4e6a7")
+        rows = db.session.execute(select(VoterPhone)).scalars().all()
+        assert [(r.phone_hash, r.voter_id, r.verified_at) for r in rows] == [
+            (phone.phone_hash(PHONE), sms_id, made)
+        ]
+        db.session.remove()
+
+        downgrade(directory=migrations, revision="e4a0b2c3d5f6")
+        with db.engine.connect() as conn:
+            assert "voter_phones" not in inspect(conn).get_table_names()
+        db.session.remove()
 
 
 def test_the_campaign_rule_reads_the_token_alone(app: Flask) -> None:
