@@ -13,7 +13,7 @@ from core.auth import issue_token, read_voter_token
 from core.errors import AppError, Forbidden, NotFound, Unauthorized
 from core.extensions import db
 from core.web import VOTER_COOKIE, request_credential
-from voting.models import Voter
+from voting.models import Voter, VoterPhone
 
 
 def subject_hash(provider: str, value: str) -> str:
@@ -41,6 +41,15 @@ def device_voter(device_id: str) -> tuple[Voter, Any]:
     subject = subject_hash("device", device_id)
     voter = voter_for("device", subject)
     return voter, voter_token(voter, device=subject[:32])
+
+
+def has_verified_phone(voter: Voter) -> bool:
+    """Whether the voter proved a phone number before (``voter_phones``): a WeChat voter who
+    logs in again keeps its ``pv`` claim without a new code."""
+    return (
+        db.session.scalar(select(VoterPhone.voter_id).where(VoterPhone.voter_id == voter.id))
+        is not None
+    )
 
 
 def voter_token(voter: Voter, device: str | None = None, *, phone_verified: bool = False) -> Any:

@@ -155,7 +155,8 @@ def login_with_code(code: str) -> tuple[Voter, IssuedToken]:
     """The voter for a WeChat code and a token for it; the caller commits."""
     openid = exchange_code(code)["openid"]
     voter = identity.voter_for("wechat", openid)
-    return voter, identity.voter_token(voter)
+    # A voter who proved a phone before keeps the claim (一人一号 campaigns need it).
+    return voter, identity.voter_token(voter, phone_verified=identity.has_verified_phone(voter))
 
 
 # --- JS-SDK -----------------------------------------------------------------------------------

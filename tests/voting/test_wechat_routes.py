@@ -76,6 +76,33 @@ def test_callback_logs_in_sets_the_voter_cookie_and_the_vote_works(
     assert vote.status_code == 201, vote.json
 
 
+def test_a_voter_who_proved_a_phone_keeps_the_claim_at_the_next_login(
+    wx: FlaskClient, org: Org, fake: FakeWeChat
+) -> None:
+    from core.auth import read_token
+    from core.extensions import db
+    from core.types import utcnow
+    from voting import identity
+    from voting.models import VoterPhone
+
+    org.voting_campaign()
+
+    def login(code: str) -> dict[str, object]:
+        fake.add_code(code, "openid-dora")
+        state = _start(wx)
+        answer = wx.get(f"/api/v1/wechat/oauth/callback?code={code}&state={state}&format=json")
+        assert answer.status_code == 200, answer.json
+        with wx.application.app_context():
+            return read_token("voter", answer.json["voter_token"])
+
+    assert "pv" not in login("code-p1")
+    with wx.application.app_context():
+        voter = identity.voter_for("wechat", "openid-dora")
+        db.session.add(VoterPhone(phone_hash="f" * 64, voter_id=voter.id, verified_at=utcnow()))
+        db.session.commit()
+    assert login("code-p2")["pv"] == 1
+
+
 def test_callback_can_answer_json_for_api_clients(
     wx: FlaskClient, org: Org, fake: FakeWeChat
 ) -> None:
