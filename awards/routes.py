@@ -57,13 +57,26 @@ get_campaign = campaign_services.get_campaign
 
 @blp.route("/admin/campaigns/<slug>/criteria", methods=["PUT"])
 @blp.doc(security=STAFF)
-@blp.arguments(CriteriaSchema)
+@blp.arguments(
+    CriteriaSchema,
+    example={
+        "items": [
+            {"code": "deeds", "name": "先进事迹", "max_points": 40},
+            {"code": "service", "name": "服务群众", "max_points": 30},
+            {"code": "influence", "name": "社会影响", "max_points": 30},
+        ]
+    },
+)
 @blp.response(200, CriteriaSchema)
 @blp.alt_response(404, schema=ErrorEnvelopeSchema, description="campaign_not_found")
 @blp.alt_response(409, schema=ErrorEnvelopeSchema, description="criteria_locked")
 @staff_required("admin")
 def put_criteria(body: dict[str, Any], slug: str) -> dict[str, Any]:
-    """Set the scoring criteria and their maximum points (locked once a judge has scored)."""
+    """Set the campaign's scoring criteria and their maximum points.
+
+    Admins only. The list replaces the criteria (codes unique: 422 duplicate_criterion); once
+    a judge has saved a sheet they are locked (409 criteria_locked). A judge's total is out of
+    the sum of the maximum points."""
     made = services.set_criteria(get_campaign(slug), body["items"])
     db.session.commit()
     return {"items": made}
@@ -80,7 +93,11 @@ def put_criteria(body: dict[str, Any], slug: str) -> dict[str, Any]:
 )
 @staff_required("admin")
 def assign_judge(body: dict[str, Any], slug: str) -> dict[str, Any]:
-    """Assign a judge to categories (replaces the judge's assignments in this campaign)."""
+    """Assign a judge to categories.
+
+    Admins only. The list replaces the judge's assignments in this campaign. Not a judge
+    account: 404 judge_not_found. A judge never scores a nominee of its own unit or one it
+    declared a conflict with. Audited."""
     made = services.assign_judge(get_campaign(slug), body["username"], body["categories"])
     db.session.commit()
     return {"username": body["username"], "categories": [a.category.code for a in made]}
@@ -92,7 +109,10 @@ def assign_judge(body: dict[str, Any], slug: str) -> dict[str, Any]:
 @blp.alt_response(404, schema=ErrorEnvelopeSchema, description="campaign_not_found")
 @staff_required("admin")
 def judging_progress(slug: str) -> dict[str, Any]:
-    """Who has scored what: per judge, nominees to score, sheets submitted and in draft."""
+    """Judging progress: who has scored what.
+
+    Admins only. Per assigned judge: nominees to score, sheets submitted and sheets still in
+    draft."""
     return {"items": services.progress(get_campaign(slug))}
 
 
@@ -108,7 +128,11 @@ def judging_progress(slug: str) -> dict[str, Any]:
 @blp.alt_response(409, schema=ErrorEnvelopeSchema, description="judging_closed")
 @staff_required("judge", "admin")
 def declare_conflict(body: dict[str, Any], slug: str) -> dict[str, Any]:
-    """Declare a conflict of interest: the judge never scores that nominee (a sheet is removed)."""
+    """Declare a judge's conflict of interest (回避) with a nominee.
+
+    A judge for itself, or an admin naming the ``judge``; only while the campaign is judging
+    (409 judging_closed). From then on the judge cannot score the nominee, and a sheet
+    already saved is removed from the average. Audited with the reason."""
     judge = g.account
     if g.account.role == "admin":
         judge = services.get_judge(body["judge"] or "")
@@ -123,7 +147,11 @@ def declare_conflict(body: dict[str, Any], slug: str) -> dict[str, Any]:
 @blp.alt_response(404, schema=ErrorEnvelopeSchema, description="campaign_not_found")
 @staff_required("judge")
 def judge_queue(slug: str) -> dict[str, Any]:
-    """The signed-in judge's nominees and sheets (no vote counts while scoring)."""
+    """The signed-in judge's nominees, criteria and sheets.
+
+    Judges only. The approved nominees of the categories the judge is assigned to, without
+    those of its own unit or declared conflicts, each with the judge's sheet so far. No vote
+    count is shown while scoring."""
     campaign = get_campaign(slug)
     return {
         "criteria": services.criteria(campaign),
@@ -133,7 +161,10 @@ def judge_queue(slug: str) -> dict[str, Any]:
 
 @blp.route("/judging/<slug>/sheets/<number>", methods=["PUT"])
 @blp.doc(security=STAFF)
-@blp.arguments(SheetSaveSchema)
+@blp.arguments(
+    SheetSaveSchema,
+    example={"scores": {"deeds": 36, "service": 27.5, "influence": 25}, "submit": True},
+)
 @blp.response(200, SheetSchema)
 @blp.alt_response(403, schema=ErrorEnvelopeSchema, description="not_assigned, conflict_of_interest")
 @blp.alt_response(
@@ -142,7 +173,13 @@ def judge_queue(slug: str) -> dict[str, Any]:
 @blp.alt_response(409, schema=ErrorEnvelopeSchema, description="judging_closed")
 @staff_required("judge")
 def save_sheet(body: dict[str, Any], slug: str, number: str) -> Any:
-    """Save (or revise) a score sheet; ``submit: true`` needs every criterion scored."""
+    """Save, submit or revise a score sheet.
+
+    Judges only, while the campaign is judging (409 judging_closed), for a nominee of a
+    category they are assigned to (403 not_assigned) and without a conflict (403
+    conflict_of_interest). Each score is 0 to its criterion's maximum; ``submit: true`` needs
+    every criterion scored, and so does revising a submitted sheet (422 invalid_scores with
+    the fields). Only submitted sheets count in the jury score. Audited."""
     sheet = services.save_sheet(
         g.account, get_campaign(slug), number, body["scores"], body["comment"], body["submit"]
     )
@@ -160,7 +197,10 @@ def save_sheet(body: dict[str, Any], slug: str, number: str) -> Any:
 @blp.alt_response(409, schema=ErrorEnvelopeSchema, description="judging_closed")
 @staff_required("admin")
 def organizer_score(body: dict[str, Any], slug: str, number: str) -> Any:
-    """The organiser's 0–100 score of a nominee (used when the weights give it a share)."""
+    """Set the organiser's 0–100 score of a nominee.
+
+    Admins only, while the campaign is judging (409 judging_closed). Counts in the combined
+    score with the weight ``weights.organizer`` (0 by default). Audited with the reason."""
     score = services.set_organizer_score(get_campaign(slug), number, body["points"], body["reason"])
     db.session.commit()
     return score
@@ -179,7 +219,14 @@ def organizer_score(body: dict[str, Any], slug: str, number: str) -> Any:
 )
 @staff_required("admin")
 def compute_results(body: dict[str, Any], slug: str) -> Any:
-    """Compute a new draft version of the results; the method is written next to it."""
+    """Compute a new draft result version.
+
+    Admins only, in the judging or publicity phase (409 results_closed). Uses the valid
+    votes of the ledger (every vote must be drained into the database first: 409
+    ledger_not_drained, ledger_quarantine_unresolved, ledger_rewind_unacknowledged), the
+    submitted score sheets and the organiser's scores, with the campaign's weights. The
+    method is written next to the version, with the chain head it counted up to. After a
+    publication, the earlier version's adjustments are carried forward."""
     version = services.compute(get_campaign(slug), g.account, body["reason"])
     db.session.commit()
     return version
@@ -193,7 +240,11 @@ def compute_results(body: dict[str, Any], slug: str) -> Any:
 )
 @staff_required("admin")
 def get_results(slug: str, number: int) -> Any:
-    """A result version with every nominee's scores, rank and winner flag."""
+    """A result version with every nominee's scores, rank and winner flag.
+
+    Admins only. Each entry has the valid votes, the public, jury, organiser and combined
+    scores, the rank, whether it wins and in which tier; the committee's adjustments are
+    listed with their reasons."""
     return services.get_version(get_campaign(slug), number)
 
 
@@ -205,14 +256,38 @@ def get_results(slug: str, number: int) -> Any:
 )
 @staff_required("admin")
 def sensitivity(slug: str, number: int) -> dict[str, Any]:
-    """Would the winners change if 5 or 10 points of weight moved between public and jury?"""
+    """How sensitive the winners are to the weights.
+
+    Admins only. Per category: would the winners change if 5 or 10 points of weight moved
+    between public and jury, either way? Each scenario lists the winners it adds and drops."""
     campaign = get_campaign(slug)
     return {"items": services.sensitivity(campaign, services.get_version(campaign, number))}
 
 
 @blp.route("/admin/campaigns/<slug>/results/<id:number>/adjustments", methods=["POST"])
 @blp.doc(security=STAFF)
-@blp.arguments(AdjustSchema)
+@blp.arguments(
+    AdjustSchema,
+    examples={
+        "exclude": {
+            "summary": "exclude a nominee",
+            "value": {
+                "nominee": "D007",
+                "action": "exclude",
+                "reason": "经评审委员会复核，该候选人事迹材料存在重大失实，取消入选资格",
+            },
+        },
+        "tier": {
+            "summary": "move a winner to another award tier",
+            "value": {
+                "nominee": "D012",
+                "action": "tier",
+                "tier": "top10",
+                "reason": "评审委员会一致认为其事迹突出，调整为十佳",
+            },
+        },
+    },
+)
 @blp.response(200, VersionSchema)
 @blp.alt_response(
     404,
@@ -229,8 +304,13 @@ def sensitivity(slug: str, number: int) -> dict[str, Any]:
 )
 @staff_required("admin")
 def adjust(body: dict[str, Any], slug: str, number: int) -> Any:
-    """Exclude or promote a nominee in a draft, or move a winner to another award tier, with a
-    written reason (audited); the draft's winners and tiers are derived again."""
+    """Adjust a draft result: exclude, promote, move to a tier, or clear.
+
+    Admins only, on a draft version (409 version_locked), with a written reason (422
+    reason_required). ``exclude``: the nominee never wins; ``promote``: it wins and the
+    lowest-ranked unadjusted winner makes room; ``tier``: a winner moves into another award
+    tier (409 tiers_not_set, not_a_winner, tier_full; 422 unknown_tier); ``clear`` takes
+    the nominee's adjustment out. The draft's winners and tiers are derived again. Audited."""
     campaign = get_campaign(slug)
     action = None if body["action"] == "clear" else body["action"]
     version = services.adjust(
@@ -254,7 +334,11 @@ def adjust(body: dict[str, Any], slug: str, number: int) -> Any:
 @blp.alt_response(409, schema=ErrorEnvelopeSchema, description="version_locked")
 @staff_required("admin")
 def finalize(slug: str, number: int) -> Any:
-    """Finalise a draft. Moving the campaign to publicity publishes the final version."""
+    """Finalise a draft result version.
+
+    Admins only. The version can no longer be adjusted (a finalised one: 409 version_locked);
+    an earlier final version is superseded. Moving the campaign to publicity then publishes
+    it."""
     campaign = get_campaign(slug)
     version = services.finalize(campaign, services.get_version(campaign, number))
     db.session.commit()
@@ -270,7 +354,11 @@ def finalize(slug: str, number: int) -> Any:
 @blp.alt_response(409, schema=ErrorEnvelopeSchema, description="not_in_publicity, not_final")
 @staff_required("admin")
 def republish(slug: str, number: int) -> Any:
-    """During publicity: publish a newer final version (after an upheld objection)."""
+    """Publish a newer final version during publicity.
+
+    Admins only, in the publicity phase (409 not_in_publicity), for a final version (409
+    not_final): after an upheld objection reopened the result. The new publication starts a
+    fresh publicity window of ``publicity_days``."""
     version = services.republish(get_campaign(slug), number)
     db.session.commit()
     return version
@@ -282,8 +370,12 @@ def republish(slug: str, number: int) -> Any:
     404, schema=ErrorEnvelopeSchema, description="campaign_not_found, results_not_published"
 )
 def winners(slug: str) -> dict[str, Any]:
-    """The published winners (公示名单) with the method and the vote ledger's chain head; in a
-    category with award tiers each winner carries its tier (e.g. 十佳, 优秀)."""
+    """The published winners (公示名单).
+
+    Public, no token. The winners by category, tier and rank, with the method, the vote
+    ledger's chain head and vote count the result was computed from, and the end of the
+    publicity window (objections until then). In a category with award tiers each winner
+    carries its tier (e.g. 十佳, 优秀). Before publication: 404 results_not_published."""
     campaign = campaign_services.get_public_campaign(slug)
     version = services.published(campaign)
     if version is None:
@@ -301,7 +393,15 @@ def winners(slug: str) -> dict[str, Any]:
 
 
 @blp.route("/campaigns/<slug>/objections", methods=["POST"])
-@blp.arguments(ObjectionCreateSchema)
+@blp.arguments(
+    ObjectionCreateSchema,
+    example={
+        "nominee": "D002",
+        "contact_name": "张伟",
+        "contact_phone": "13812341234",
+        "text": "该候选人所述获奖情况与实际不符。",
+    },
+)
 @blp.response(201, ObjectionFiledSchema)
 @blp.alt_response(
     404, schema=ErrorEnvelopeSchema, description="campaign_not_found, nominee_not_found"
@@ -317,7 +417,14 @@ def winners(slug: str) -> dict[str, Any]:
 )
 @rate_limit("CHALLENGE_IP_LIMIT")
 def file_objection(body: dict[str, Any], slug: str) -> Any:
-    """File an objection (异议) while the publicity window is open; a contact is required."""
+    """File an objection (异议) to the published result.
+
+    Public, no token; only while the publicity window is open (409 publicity_closed). A
+    contact name and phone are required and never published; the text is published with
+    the committee's answer. An optional attachment (JPEG, PNG or PDF as a data: URL, at most
+    1 MB: 413 attachment_too_large, 422 bad_attachment). Limited per address (429
+    rate_limited), and objections with an attachment per address and day (429
+    objection_quota_exhausted)."""
     objection = services.file_objection(
         campaign_services.get_public_campaign(slug), body, client_ip()
     )
@@ -329,7 +436,9 @@ def file_objection(body: dict[str, Any], slug: str) -> Any:
 @blp.response(200, PublicObjectionListSchema)
 @blp.alt_response(404, schema=ErrorEnvelopeSchema, description="campaign_not_found")
 def public_objections(slug: str) -> dict[str, Any]:
-    """Answered objections with their answers (no contact details)."""
+    """Answered objections with the committee's answers.
+
+    Public, no token. Never a contact detail; objections still open are not listed."""
     return {"items": services.public_objections(campaign_services.get_public_campaign(slug))}
 
 
@@ -339,13 +448,19 @@ def public_objections(slug: str) -> dict[str, Any]:
 @blp.alt_response(404, schema=ErrorEnvelopeSchema, description="campaign_not_found")
 @staff_required("admin")
 def admin_objections(slug: str) -> dict[str, Any]:
-    """Every objection with its contact."""
+    """Every objection of the campaign, with its contact.
+
+    Admins only. Open and answered ones, with the objector's name and phone and whether a
+    file is attached."""
     return {"items": services.objections(get_campaign(slug))}
 
 
 @blp.route("/admin/campaigns/<slug>/objections/<id:objection_id>", methods=["POST"])
 @blp.doc(security=STAFF)
-@blp.arguments(ObjectionAnswerSchema)
+@blp.arguments(
+    ObjectionAnswerSchema,
+    example={"decision": "dismissed", "answer": "经核实，相关获奖证书真实有效，异议不成立。"},
+)
 @blp.response(200, AnswerResultSchema)
 @blp.alt_response(
     404, schema=ErrorEnvelopeSchema, description="campaign_not_found, objection_not_found"
@@ -358,7 +473,12 @@ def admin_objections(slug: str) -> dict[str, Any]:
 )
 @staff_required("admin")
 def answer_objection(body: dict[str, Any], slug: str, objection_id: int) -> dict[str, Any]:
-    """Answer an objection: upheld reopens the result as a new draft; dismissed is published."""
+    """Answer an objection: upheld or dismissed.
+
+    Admins only; an objection is answered once (409 objection_answered). The answer is
+    published with it. ``upheld`` computes a new draft result version from the current data
+    (``reopened_version``; the same refusals as computing), for the committee to adjust,
+    finalise and publish; the published list stands until then. Audited."""
     objection, reopened = services.answer_objection(
         get_campaign(slug), objection_id, body["decision"], body["answer"], g.account
     )
@@ -373,7 +493,10 @@ def answer_objection(body: dict[str, Any], slug: str, objection_id: int) -> dict
 @blp.alt_response(404, schema=ErrorEnvelopeSchema, description="campaign_not_found")
 @staff_required("admin")
 def audit_report(args: dict[str, Any], slug: str) -> dict[str, Any]:
-    """Every decision of the campaign with actor, time, reason, before and after."""
+    """The campaign's audit trail.
+
+    Admins only. Every recorded decision with actor, role, time, reason, address, before and
+    after, paginated."""
     items, total = services.audit_trail(get_campaign(slug), args["page"], args["per_page"])
     return {"items": items, "page": args["page"], "per_page": args["per_page"], "total": total}
 
@@ -416,10 +539,13 @@ def _launch(campaign: Any, kind: str, filters: dict[str, Any] | None) -> dict[st
 @blp.alt_response(404, schema=ErrorEnvelopeSchema, description="campaign_not_found")
 @staff_required("admin")
 def create_export(body: dict[str, Any], slug: str) -> dict[str, Any]:
-    """Start an export job: the campaign workbook (xlsx), the printable winners' list (HTML),
-    the audit log (CSV), or every vote (votes_xlsx, votes_csv; with the vote browser's
-    ``filters``). An identical export still queued or running is answered instead of starting a
-    second one. Poll the job for progress, then download the file."""
+    """Start an export job.
+
+    Admins only. Kinds: the campaign workbook (xlsx), the printable winners' list (HTML), the
+    audit log (CSV), or every vote (votes_xlsx, votes_csv; with the vote browser's
+    ``filters``, 422 filters_not_supported for the other kinds). An identical export still
+    queued or running is answered instead of starting a second one. Answers 202; poll the
+    job for progress, then download the file."""
     return _launch(get_campaign(slug), body["kind"], body["filters"])
 
 
@@ -429,8 +555,10 @@ def create_export(body: dict[str, Any], slug: str) -> dict[str, Any]:
 @blp.alt_response(404, schema=ErrorEnvelopeSchema, description="campaign_not_found")
 @staff_required("admin")
 def list_exports(slug: str) -> dict[str, Any]:
-    """The campaign's latest exports (at most 20, newest first, while their jobs are kept about
-    a day), whoever started them, with status, progress and download links."""
+    """The campaign's latest exports.
+
+    Admins only. At most 20, newest first, while their jobs are kept (about a day), whoever
+    started them, with status, progress and download links."""
     campaign = get_campaign(slug)
     return {"items": [_export_state(slug, s) for s in exports.recent_exports(campaign)]}
 
@@ -443,8 +571,11 @@ def list_exports(slug: str) -> dict[str, Any]:
 )
 @staff_required("admin")
 def get_export(slug: str, job_id: str) -> dict[str, Any]:
-    """An export job's status and progress (0–100; the vote kinds also give ``rows_done`` of
-    ``rows_total``); ``download_url`` once it has finished."""
+    """An export job's status and progress.
+
+    Admins only. ``progress`` 0–100 (the vote kinds also give ``rows_done`` of
+    ``rows_total``); ``download_url`` once it has finished. A job of another campaign: 404
+    export_not_found."""
     campaign = get_campaign(slug)
     return _export_state(slug, services.export_status(campaign, job_id))
 
@@ -460,7 +591,10 @@ def get_export(slug: str, job_id: str) -> dict[str, Any]:
 )
 @staff_required("admin")
 def download_export(slug: str, job_id: str) -> Response:
-    """Download a finished export."""
+    """Download a finished export.
+
+    Admins only. The file as an attachment (xlsx, html or csv), never cached. Before it has
+    finished: 409 export_not_ready; a failed job: 409 export_failed."""
     campaign = get_campaign(slug)
     path = services.export_file(campaign, job_id)
     kind = services.kind_of(path)
@@ -513,11 +647,13 @@ _JOB_ANSWER = (
 @blp.alt_response(404, schema=ErrorEnvelopeSchema, description="campaign_not_found")
 @staff_required("admin")
 def export_votes_xlsx(args: dict[str, Any], slug: str) -> Response:
-    """The vote browser's filters, as an Excel workbook built by an export job (kind
-    ``votes_xlsx``), never inside this request. Changed: this answered the workbook itself (200)
-    before; now it starts the job (or joins the identical running one) and answers 202. The
-    workbook has a 导出说明 sheet, then the votes on 投票明细-1, -2, …: a new sheet before
-    Excel's 1,048,576 rows (header included). Times are in UTC."""
+    """The vote browser's filters, as an Excel workbook (an export job).
+
+    Admins only. Built by an export job (kind ``votes_xlsx``), never inside this request.
+    Changed: this answered the workbook itself (200) before; now it starts the job (or joins
+    the identical running one) and answers 202. The workbook has a 导出说明 sheet, then the
+    votes on 投票明细-1, -2, …: a new sheet before Excel's 1,048,576 rows (header included).
+    Times are in UTC."""
     campaign = get_campaign(slug)
     return _accepted(campaign, _launch(campaign, "votes_xlsx", args))
 
@@ -535,9 +671,12 @@ def export_votes_xlsx(args: dict[str, Any], slug: str) -> Response:
 @blp.alt_response(404, schema=ErrorEnvelopeSchema, description="campaign_not_found")
 @staff_required("admin")
 def export_votes(args: dict[str, Any], slug: str) -> Response:
-    """The vote browser's filters, as CSV. Up to 100,000 matching votes (``CSV_STREAM_MAX_ROWS``
-    of ``voting.exports``) it is streamed in this response, read in keyset pages; above that it
-    runs as an export job (kind ``votes_csv``) like the workbook: 202 (or 303 for a browser)."""
+    """The vote browser's filters, as CSV.
+
+    Admins only. Up to 100,000 matching votes (``CSV_STREAM_MAX_ROWS`` of
+    ``voting.exports``) it is streamed in this response (UTF-8 with BOM), read in keyset
+    pages; above that it runs as an export job (kind ``votes_csv``) like the workbook: 202
+    (or 303 for a browser)."""
     campaign = get_campaign(slug)
     if vote_exports.exceeds(campaign, args, vote_exports.CSV_STREAM_MAX_ROWS):
         return _accepted(campaign, _launch(campaign, "votes_csv", args))

@@ -50,7 +50,7 @@ SESSION_REFUSALS = "unauthorized, invalid_token, token_expired, token_revoked"
 
 
 @blp.route("/auth/login", methods=["POST"])
-@blp.arguments(LoginSchema)
+@blp.arguments(LoginSchema, example={"username": "admin", "password": "correct-horse-42"})
 @blp.response(200, LoginResultSchema)
 @blp.alt_response(401, schema=ErrorEnvelopeSchema, description="invalid_credentials")
 @blp.alt_response(
@@ -61,7 +61,14 @@ SESSION_REFUSALS = "unauthorized, invalid_token, token_expired, token_revoked"
 )
 @blp.alt_response(503, schema=ErrorEnvelopeSchema, description="service_unavailable (Redis)")
 def login(body: dict[str, Any]) -> dict[str, Any]:
-    """Staff login: username and password for a signed, expiring bearer token."""
+    """Staff login: username and password for a bearer token.
+
+    Anyone may call it. The token is signed, carries a random id and expires after 8 hours;
+    send it as ``Authorization: Bearer <access_token>``. A wrong name or password is 401
+    invalid_credentials; a deactivated account with the right password 403 account_inactive.
+    Failures are counted per (username, address) and per address: past the limits each try
+    must wait (429 login_throttled) and then the pair or address is locked for 15 minutes (429
+    login_locked), both with Retry-After. Redis down: 503 (login fails closed)."""
     account, token = services.login(body["username"], body["password"], client_ip())
     db.session.commit()
     return {
@@ -79,7 +86,11 @@ def login(body: dict[str, Any]) -> dict[str, Any]:
 @blp.alt_response(403, schema=ErrorEnvelopeSchema, description="csrf_failed (cookie without token)")
 @blp.alt_response(503, schema=ErrorEnvelopeSchema, description="service_unavailable (Redis)")
 def logout() -> Any:
-    """Revoke the caller's token (this session only). A missing or invalid token: 204 as well."""
+    """Log out: revoke the caller's token.
+
+    Any staff. Revokes this token only (other sessions stay); afterwards it answers 401
+    token_revoked. A missing or invalid token answers 204 as well. With the page cookie it
+    needs the CSRF header (403 csrf_failed) and clears the cookie."""
     from_cookie = services.logout()
     response = make_response("", 204)
     if from_cookie:
@@ -104,7 +115,12 @@ def logout() -> Any:
 @blp.alt_response(503, schema=ErrorEnvelopeSchema, description="service_unavailable (Redis)")
 @services.staff_required()
 def change_password(body: dict[str, Any]) -> Any:
-    """Change one's own password; every other session ends, this one gets a fresh token."""
+    """Change one's own password.
+
+    Any staff. A wrong current password is 403 wrong_password, counted and throttled like a
+    failed login (429). The new one: 10–256 characters, not the username, not the current one
+    (422 weak_password). Every other session of the account ends; the answer carries a fresh
+    token (with the page cookie, the cookie is renewed). Audited."""
     account = g.account
     token = services.change_own_password(
         account, body["current_password"], body["new_password"], client_ip()
@@ -130,7 +146,9 @@ def change_password(body: dict[str, Any]) -> Any:
 @blp.doc(security=STAFF_SECURITY)
 @services.staff_required()
 def me() -> Any:
-    """The signed-in staff account."""
+    """The signed-in staff account.
+
+    Any staff with a valid token (bearer or the page cookie): username, role, unit, state."""
 
     return g.account
 
@@ -141,7 +159,10 @@ class Units(MethodView):
     @blp.response(200, UnitListSchema)
     @services.staff_required("admin", "reviewer", "unit")
     def get(self) -> dict[str, Any]:
-        """Units the caller can see: all (admins), the sub-tree (reviewers), its own (a unit)."""
+        """Units the caller can see.
+
+        Admins: every unit. Reviewers: their unit and everything below it. Unit clerks: their
+        own unit. Judges: 403 forbidden."""
         return {"items": services.visible_units(g.account)}
 
     @blp.doc(security=STAFF_SECURITY)
@@ -151,7 +172,11 @@ class Units(MethodView):
     @blp.alt_response(409, schema=ErrorEnvelopeSchema, description="unit_exists")
     @services.staff_required("admin")
     def post(self, body: dict[str, Any]) -> Any:
-        """Create a unit under its parent (province → city → county → institution)."""
+        """Create a unit under its parent.
+
+        Admins only. Levels go province → city → county → institution, each under a unit
+        of a higher level (422 invalid_parent otherwise; an unknown parent: 404
+        unit_not_found). A code in use: 409 unit_exists. Audited."""
         unit = services.create_unit(**body)
         db.session.commit()
         return unit
@@ -163,7 +188,10 @@ class Accounts(MethodView):
     @blp.response(200, AccountListSchema)
     @services.staff_required("admin")
     def get(self) -> dict[str, Any]:
-        """All staff accounts, active or not."""
+        """All staff accounts, active or not.
+
+        Admins only. With role, unit, ``is_active`` and ``last_login_at``; never a password
+        or its hash."""
         return {"items": services.list_accounts()}
 
     @blp.doc(security=STAFF_SECURITY)
@@ -178,7 +206,12 @@ class Accounts(MethodView):
     @blp.alt_response(409, schema=ErrorEnvelopeSchema, description="account_exists")
     @services.staff_required("admin")
     def post(self, body: dict[str, Any]) -> Any:
-        """Create a staff account (password hashed with argon2)."""
+        """Create a staff account.
+
+        Admins only. Reviewers belong to a bureau (province, city or county) and unit clerks
+        to an institution (422 unit_required / invalid_unit_level). The password (10–256
+        characters, not the username) is hashed with argon2. A username in use: 409
+        account_exists. Audited."""
         account = services.create_account(**body)
         db.session.commit()
         return account
@@ -206,7 +239,11 @@ def _admin_account_change(view: Any) -> Any:
 @blp.alt_response(422, schema=ErrorEnvelopeSchema, description="validation_error, weak_password")
 @services.staff_required("admin")
 def reset_password(body: dict[str, Any], username: str) -> Any:
-    """Set another account's password (audited); all of that account's sessions end."""
+    """Set another account's password.
+
+    Admins only. All of that account's sessions end. One's own password goes through
+    ``POST /auth/password`` instead (409 use_password_change). Audited with the reason, never
+    the password."""
     account = services.reset_password(
         services.get_account(username), body["new_password"], g.account, body["reason"]
     )
@@ -225,7 +262,10 @@ def reset_password(body: dict[str, Any], username: str) -> Any:
 @blp.alt_response(422, schema=ErrorEnvelopeSchema, description="validation_error, reason_required")
 @services.staff_required("admin")
 def deactivate_account(body: dict[str, Any], username: str) -> Any:
-    """Deactivate an account with a reason (audited): it cannot log in, its sessions end."""
+    """Deactivate an account, with a reason.
+
+    Admins only. The account cannot log in and its sessions end. Oneself: 409
+    cannot_deactivate_self; twice: 409 already_inactive. Audited."""
     account = services.set_account_active(
         services.get_account(username), False, g.account, body["reason"]
     )
@@ -242,7 +282,10 @@ def deactivate_account(body: dict[str, Any], username: str) -> Any:
 @blp.alt_response(422, schema=ErrorEnvelopeSchema, description="validation_error")
 @services.staff_required("admin")
 def activate_account(body: dict[str, Any], username: str) -> Any:
-    """Reactivate an account (audited); it logs in afresh."""
+    """Reactivate a deactivated account.
+
+    Admins only. The account logs in afresh; its old tokens stay dead. Already active: 409
+    already_active. Audited."""
     account = services.set_account_active(
         services.get_account(username), True, g.account, body["reason"]
     )
@@ -254,16 +297,40 @@ def activate_account(body: dict[str, Any], username: str) -> Any:
 class Campaigns(MethodView):
     @blp.response(200, CampaignListSchema)
     def get(self) -> dict[str, Any]:
-        """Published campaigns (every phase but draft)."""
+        """Published campaigns (every phase but draft).
+
+        Public, no token. Each with its windows, phase, public rules and categories."""
         return {"items": services.list_campaigns()}
 
     @blp.doc(security=STAFF_SECURITY)
-    @blp.arguments(CampaignCreateSchema)
+    @blp.arguments(
+        CampaignCreateSchema,
+        example={
+            "slug": "zuimei-2026",
+            "title": "2026年度「最美医务工作者」评选",
+            "organizer": "青山市卫生健康委员会",
+            "description": "寻找身边的最美医务工作者。",
+            "timezone": "Asia/Shanghai",
+            "nomination_start": "2026-03-01T00:00:00+08:00",
+            "nomination_end": "2026-03-31T00:00:00+08:00",
+            "voting_start": "2026-04-10T08:00:00+08:00",
+            "voting_end": "2026-04-20T20:00:00+08:00",
+            "rules": {"votes_per_day": 5, "votes_per_nominee_per_day": 1, "hide_counts": False},
+            "weights": {"public": 30, "jury": 70, "organizer": 0},
+            "require_recommendation": True,
+            "publicity_days": 7,
+        },
+    )
     @blp.response(201, CampaignAdminSchema)
     @blp.alt_response(409, schema=ErrorEnvelopeSchema, description="campaign_exists")
     @services.staff_required("admin")
     def post(self, body: dict[str, Any]) -> Any:
-        """Create a campaign in the draft phase with its windows, voting rules and weights."""
+        """Create a campaign in the draft phase.
+
+        Admins only. Give its windows (nomination, then voting; each start before its end),
+        voting rules and score weights (summing to 100). The slug is its id in every URL and
+        never changes (409 campaign_exists when taken). Add categories, then move it to
+        ``nominating`` with ``POST /campaigns/{slug}/phase``. Audited."""
         campaign = services.create_campaign(body)
         db.session.commit()
         return campaign
@@ -274,7 +341,11 @@ class CampaignDetail(MethodView):
     @blp.response(200, CampaignSchema)
     @blp.alt_response(404, schema=ErrorEnvelopeSchema, description="campaign_not_found")
     def get(self, slug: str) -> Any:
-        """A campaign, its categories, phase, windows and public rules."""
+        """A published campaign: categories, phase, windows and public rules.
+
+        Public, no token. Only the rules a voter plans by (quotas, hidden counts, regions,
+        phone requirement): never a pressure check or detector threshold. A draft campaign
+        is 404 campaign_not_found."""
         return services.get_public_campaign(slug)
 
     @blp.doc(security=STAFF_SECURITY)
@@ -284,7 +355,12 @@ class CampaignDetail(MethodView):
     @blp.alt_response(409, schema=ErrorEnvelopeSchema, description="campaign_closed, rules_locked")
     @services.staff_required("admin")
     def patch(self, body: dict[str, Any], slug: str) -> Any:
-        """Edit a campaign. Voting rules are locked while voting is under way."""
+        """Edit a campaign; every field optional.
+
+        Admins only. While the campaign is in voting, ``rules``, ``voting_start`` and
+        ``timezone`` are locked (409 rules_locked, naming them); a closed campaign cannot
+        change (409 campaign_closed). The windows are checked again as a whole. Audited with
+        before and after."""
         campaign = services.update_campaign(services.get_campaign(slug), body)
         db.session.commit()
         return campaign
@@ -309,7 +385,11 @@ class CampaignDetail(MethodView):
 @blp.alt_response(404, schema=ErrorEnvelopeSchema, description="campaign_not_found")
 @services.staff_required("admin", "reviewer", "unit")
 def campaign_for_staff(slug: str) -> Any:
-    """A campaign as staff see it, drafts included; only admins read the full rules."""
+    """A campaign as staff see it, drafts included.
+
+    Admins, reviewers and unit clerks. Admins get ``CampaignAdmin`` with every rule (pressure
+    checks and detector thresholds); reviewers and clerks get ``CampaignClerk`` (``view:
+    clerk``) without them: knowing them is knowing how to brush unseen."""
     campaign = services.get_campaign(slug)
     if g.account.role == "admin":
         return CampaignAdminSchema().dump(campaign)
@@ -329,7 +409,14 @@ def campaign_for_staff(slug: str) -> Any:
 )
 @services.staff_required("admin")
 def change_phase(body: dict[str, Any], slug: str) -> Any:
-    """Move the campaign forward, or back with a reason (audited)."""
+    """Move the campaign to another phase.
+
+    Admins only. Phases: draft → nominating → reviewing → voting → judging → publicity →
+    closed. Forward moves are free; a move back needs a ``reason`` (422 reason_required).
+    Leaving draft needs a category (409 no_categories); publicity needs a final result (409
+    no_final_result); closing needs the publicity window over, every newer result published
+    and every objection answered (409 publicity_running, unpublished_result,
+    objections_open). Audited."""
     campaign = services.change_phase(services.get_campaign(slug), body["phase"], body["reason"])
     db.session.commit()
     return campaign
@@ -337,14 +424,30 @@ def change_phase(body: dict[str, Any], slug: str) -> Any:
 
 @blp.route("/campaigns/<slug>/categories", methods=["POST"])
 @blp.doc(security=STAFF_SECURITY)
-@blp.arguments(CategoryCreateSchema)
+@blp.arguments(
+    CategoryCreateSchema,
+    example={
+        "code": "doctor",
+        "name": "十大最美医生",
+        "prefix": "D",
+        "max_per_unit": 2,
+        "tiers": [
+            {"code": "top10", "name": "十佳", "count": 10},
+            {"code": "excellent", "name": "优秀", "count": 10},
+        ],
+    },
+)
 @blp.response(201, CategorySchema)
 @blp.alt_response(404, schema=ErrorEnvelopeSchema, description="campaign_not_found")
 @blp.alt_response(409, schema=ErrorEnvelopeSchema, description="categories_locked, category_exists")
 @services.staff_required("admin")
 def add_category(body: dict[str, Any], slug: str) -> Any:
-    """Add a category (奖项) with its number prefix, award count, per-unit quota and optional
-    award tiers (e.g. 十佳 10, 优秀 10; the award count is then their sum)."""
+    """Add a category (奖项) to a campaign.
+
+    Admins only, in the draft and nominating phases (409 categories_locked after). A category has a
+    code, a name, the prefix of its nominees' public numbers, an award count, a per-unit quota
+    and optional award tiers (e.g. 十佳 10, 优秀 10; the award count is then their sum). A
+    code in use: 409 category_exists."""
     category = services.add_category(services.get_campaign(slug), body)
     db.session.commit()
     return category
@@ -362,9 +465,11 @@ def add_category(body: dict[str, Any], slug: str) -> Any:
 )
 @services.staff_required("admin")
 def update_category(body: dict[str, Any], slug: str, code: str) -> Any:
-    """Change a category's award count or award tiers (audited as category.update). Allowed
-    until the campaign enters publicity; a result version already computed keeps the tiers it
-    was computed with until it is recomputed or adjusted."""
+    """Change a category's award count or award tiers.
+
+    Admins only, until the campaign enters publicity (409 awards_locked). A result version
+    already computed keeps the tiers it was computed with until it is recomputed or adjusted.
+    Audited as category.update."""
     campaign = services.get_campaign(slug)
     category = services.update_category(campaign, services.get_category(campaign, code), body)
     db.session.commit()

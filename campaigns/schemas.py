@@ -24,33 +24,72 @@ CODE = validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$", error="只能使用
 
 
 class LoginSchema(Schema):
-    username = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    username = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=64),
+        metadata={"description": "the staff account's username", "example": "admin"},
+    )
     password = fields.String(
-        required=True, load_only=True, validate=validate.Length(min=1, max=256)
+        required=True,
+        load_only=True,
+        validate=validate.Length(min=1, max=256),
+        metadata={"description": "the account's password; failures are throttled per address"},
     )
 
 
 class LoginResultSchema(Schema):
-    access_token = fields.String(required=True)
-    token_type = fields.String(dump_default="Bearer")
-    role = fields.String(required=True)
-    expires_at = fields.AwareDateTime(required=True)
+    access_token = fields.String(
+        required=True,
+        metadata={"description": "signed staff token: send it as `Authorization: Bearer …`"},
+    )
+    token_type = fields.String(dump_default="Bearer", metadata={"description": "always Bearer"})
+    role = fields.String(required=True, metadata={"description": "admin, reviewer, unit or judge"})
+    expires_at = fields.AwareDateTime(required=True, metadata={"description": "8 hours from login"})
     username = fields.String()
-    unit_code = fields.String(allow_none=True)
+    unit_code = fields.String(
+        allow_none=True,
+        metadata={"description": "the account's unit (reviewers and unit clerks); null for others"},
+    )
 
 
 class UnitCreateSchema(Schema):
-    code = fields.String(required=True, validate=CODE)
-    name = fields.String(required=True, validate=validate.Length(min=1, max=120))
-    level = fields.String(required=True, validate=validate.OneOf(UNIT_LEVELS))
-    parent_code = fields.String(load_default=None, allow_none=True, validate=CODE)
+    code = fields.String(
+        required=True,
+        validate=CODE,
+        metadata={"description": "stable unit code (letters, digits, _ . -), unique"},
+    )
+    name = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=120),
+        metadata={"description": "the unit's name as shown, e.g. 青山市人民医院"},
+    )
+    level = fields.String(
+        required=True,
+        validate=validate.OneOf(UNIT_LEVELS),
+        metadata={
+            "description": "province, city, county (bureaus: reviewers belong here) or "
+            "institution (hospitals: unit clerks belong here)"
+        },
+    )
+    parent_code = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=CODE,
+        metadata={
+            "description": "the unit one level up (a province has none); a reviewer of a "
+            "unit sees the nominations of its whole sub-tree"
+        },
+    )
 
 
 class UnitSchema(Schema):
     code = fields.String()
     name = fields.String()
-    level = fields.String()
-    parent_code = fields.Function(lambda unit: unit.parent.code if unit.parent else None)
+    level = fields.String(metadata={"description": "province, city, county or institution"})
+    parent_code = fields.Function(
+        lambda unit: unit.parent.code if unit.parent else None,
+        metadata={"description": "the unit one level up; null for a province"},
+    )
 
 
 class UnitListSchema(Schema):
@@ -63,27 +102,49 @@ class AccountCreateSchema(Schema):
         validate=validate.Regexp(
             r"^[A-Za-z0-9_.@-]{3,64}$", error="用户名为 3–64 位字母、数字或 _ . @ -"
         ),
+        metadata={"description": "login name: 3–64 letters, digits or _ . @ -, unique"},
     )
     password = fields.String(
         required=True,
         load_only=True,
         validate=validate.Length(min=10, max=256, error="密码长度为 10–256 个字符"),
+        metadata={"description": "10–256 characters, not the username (422 weak_password)"},
     )
-    role = fields.String(required=True, validate=validate.OneOf(ROLES))
-    unit_code = fields.String(load_default=None, allow_none=True, validate=CODE)
+    role = fields.String(
+        required=True,
+        validate=validate.OneOf(ROLES),
+        metadata={
+            "description": "admin (评选办), reviewer (主管部门), unit (推荐单位 clerk) or judge"
+        },
+    )
+    unit_code = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=CODE,
+        metadata={
+            "description": "required for reviewer (a bureau: province, city or county) and "
+            "unit (an institution); 422 unit_required / invalid_unit_level otherwise"
+        },
+    )
     display_name = fields.String(
-        load_default=None, allow_none=True, validate=validate.Length(max=80)
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(max=80),
+        metadata={"description": "the person's name as the console shows it"},
     )
 
 
 class AccountSchema(Schema):
     id = fields.Integer()
     username = fields.String()
-    role = fields.String()
+    role = fields.String(metadata={"description": "admin, reviewer, unit or judge"})
     display_name = fields.String(allow_none=True)
-    unit_code = fields.Function(lambda account: account.unit.code if account.unit else None)
-    is_active = fields.Boolean()
-    last_login_at = fields.AwareDateTime(allow_none=True)
+    unit_code = fields.Function(
+        lambda account: account.unit.code if account.unit else None,
+        metadata={"description": "the account's unit; null for admins and judges"},
+    )
+    is_active = fields.Boolean(metadata={"description": "false once deactivated (no login)"})
+    last_login_at = fields.AwareDateTime(allow_none=True, metadata={"description": "null: never"})
 
 
 class AccountListSchema(Schema):
@@ -96,35 +157,82 @@ REASON = validate.Length(max=1000, error="原因最多 1000 个字符")
 
 class PasswordChangeSchema(Schema):
     current_password = fields.String(
-        required=True, load_only=True, validate=validate.Length(min=1, max=256)
+        required=True,
+        load_only=True,
+        validate=validate.Length(min=1, max=256),
+        metadata={"description": "the password in use now (wrong: 403 wrong_password)"},
     )
-    new_password = fields.String(required=True, load_only=True, validate=NEW_PASSWORD)
+    new_password = fields.String(
+        required=True,
+        load_only=True,
+        validate=NEW_PASSWORD,
+        metadata={"description": "10–256 characters, not the username, not the current password"},
+    )
 
 
 class PasswordResetSchema(Schema):
-    new_password = fields.String(required=True, load_only=True, validate=NEW_PASSWORD)
-    reason = fields.String(load_default=None, allow_none=True, validate=REASON)
+    new_password = fields.String(
+        required=True,
+        load_only=True,
+        validate=NEW_PASSWORD,
+        metadata={"description": "10–256 characters, not the username (422 weak_password)"},
+    )
+    reason = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=REASON,
+        metadata={"description": "why, for the audit log (optional, at most 1000 characters)"},
+    )
 
 
 class AccountDeactivateSchema(Schema):
     reason = fields.String(
-        required=True, validate=validate.Length(min=1, max=1000, error="请填写 1–1000 个字符的原因")
+        required=True,
+        validate=validate.Length(min=1, max=1000, error="请填写 1–1000 个字符的原因"),
+        metadata={"description": "why the account is stopped (audited; 1–1000 characters)"},
     )
 
 
 class AccountActivateSchema(Schema):
-    reason = fields.String(load_default=None, allow_none=True, validate=REASON)
+    reason = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=REASON,
+        metadata={"description": "why, for the audit log (optional)"},
+    )
 
 
 class RulesSchema(Schema):
     """Voting rules. Unknown keys are refused, so no setting can reward shares or follows."""
 
-    votes_per_day = fields.Integer(required=True, validate=validate.Range(min=1, max=50))
-    votes_per_nominee_per_day = fields.Integer(
-        required=True, validate=validate.Range(min=1, max=50)
+    votes_per_day = fields.Integer(
+        required=True,
+        validate=validate.Range(min=1, max=50),
+        metadata={
+            "description": "votes one voter may cast per day of the campaign's time zone "
+            "(1–50), across all nominees; past it: 429 daily_quota_exhausted"
+        },
     )
-    hide_counts = fields.Boolean(load_default=False)
-    hide_counts_from = fields.AwareDateTime(load_default=None, allow_none=True)
+    votes_per_nominee_per_day = fields.Integer(
+        required=True,
+        validate=validate.Range(min=1, max=50),
+        metadata={
+            "description": "votes one voter may give the same nominee per day (1–50, at most "
+            "votes_per_day); past it: 429 nominee_daily_limit"
+        },
+    )
+    hide_counts = fields.Boolean(
+        load_default=False,
+        metadata={"description": "hide vote counts and the ranking from the public throughout"},
+    )
+    hide_counts_from = fields.AwareDateTime(
+        load_default=None,
+        allow_none=True,
+        metadata={
+            "description": "hide counts and the ranking from this moment on (e.g. the last "
+            "day of voting); null: never, unless hide_counts"
+        },
+    )
     # Pressure checks (see docs/voting.md). They can hold or slow votes, never add any.
     ip_soft_limit = fields.Integer(
         load_default=30,
@@ -205,9 +313,23 @@ class RulesSchema(Schema):
 
 
 class WeightsSchema(Schema):
-    public = fields.Integer(required=True, validate=validate.Range(min=0, max=100))
-    jury = fields.Integer(required=True, validate=validate.Range(min=0, max=100))
-    organizer = fields.Integer(load_default=0, validate=validate.Range(min=0, max=100))
+    """How the final score mixes its parts, in percent; the three add up to 100."""
+
+    public = fields.Integer(
+        required=True,
+        validate=validate.Range(min=0, max=100),
+        metadata={"description": "share of the public vote, in percent (0–100)"},
+    )
+    jury = fields.Integer(
+        required=True,
+        validate=validate.Range(min=0, max=100),
+        metadata={"description": "share of the judges' mean score, in percent (0–100)"},
+    )
+    organizer = fields.Integer(
+        load_default=0,
+        validate=validate.Range(min=0, max=100),
+        metadata={"description": "share of the organiser's own 0–100 score, in percent"},
+    )
 
     @validates_schema
     def _sum_is_100(self, data: dict[str, Any], **_: Any) -> None:
@@ -222,19 +344,45 @@ def _check_timezone(value: str) -> None:
         raise ValidationError("未知的时区") from exc
 
 
+TITLE = "the campaign's public title, e.g. 2026年度「最美医务工作者」评选"
+ORGANIZER = "who runs it, as published, e.g. 青山市卫生健康委员会"
+DESCRIPTION = "the public introduction (plain text, at most 5000 characters)"
+TIMEZONE = (
+    "IANA time zone (default Asia/Shanghai): days for the vote quotas, exports' local "
+    "columns and the console's times are counted in it. Locked while voting"
+)
+NOMINATION_START = "nominations open (ISO 8601 with an offset; stored in UTC)"
+NOMINATION_END = "nominations close; units create drafts only inside the window"
+VOTING_START = "voting opens (locked once the campaign is in voting)"
+VOTING_END = "voting closes; votes at or after this moment are refused (403 voting_closed)"
+RULES = "the voting rules; locked while the campaign is in voting (409 rules_locked)"
+WEIGHTS = "how public vote, jury and organiser scores mix into the final score (sum 100)"
+REQUIRE_RECOMMENDATION = (
+    "the committee may approve only nominations a bureau reviewer recommended "
+    "(409 recommendation_required otherwise)"
+)
+PUBLICITY_DAYS = "days the winners list is on public notice (公示) and open to objections"
+
+
 class CampaignFieldsSchema(Schema):
-    title = fields.String(validate=validate.Length(min=1, max=120))
-    organizer = fields.String(validate=validate.Length(min=1, max=120))
-    description = fields.String(validate=validate.Length(max=5000))
-    timezone = fields.String(validate=validate.Length(max=64))
-    nomination_start = fields.AwareDateTime()
-    nomination_end = fields.AwareDateTime()
-    voting_start = fields.AwareDateTime()
-    voting_end = fields.AwareDateTime()
-    rules = fields.Nested(RulesSchema)
-    weights = fields.Nested(WeightsSchema)
-    require_recommendation = fields.Boolean()
-    publicity_days = fields.Integer(validate=validate.Range(min=1, max=60))
+    title = fields.String(validate=validate.Length(min=1, max=120), metadata={"description": TITLE})
+    organizer = fields.String(
+        validate=validate.Length(min=1, max=120), metadata={"description": ORGANIZER}
+    )
+    description = fields.String(
+        validate=validate.Length(max=5000), metadata={"description": DESCRIPTION}
+    )
+    timezone = fields.String(validate=validate.Length(max=64), metadata={"description": TIMEZONE})
+    nomination_start = fields.AwareDateTime(metadata={"description": NOMINATION_START})
+    nomination_end = fields.AwareDateTime(metadata={"description": NOMINATION_END})
+    voting_start = fields.AwareDateTime(metadata={"description": VOTING_START})
+    voting_end = fields.AwareDateTime(metadata={"description": VOTING_END})
+    rules = fields.Nested(RulesSchema, metadata={"description": RULES})
+    weights = fields.Nested(WeightsSchema, metadata={"description": WEIGHTS})
+    require_recommendation = fields.Boolean(metadata={"description": REQUIRE_RECOMMENDATION})
+    publicity_days = fields.Integer(
+        validate=validate.Range(min=1, max=60), metadata={"description": PUBLICITY_DAYS}
+    )
 
     @validates("timezone")
     def _timezone(self, value: str, **_: Any) -> None:
@@ -242,19 +390,46 @@ class CampaignFieldsSchema(Schema):
 
 
 class CampaignCreateSchema(CampaignFieldsSchema):
-    slug = fields.String(required=True, validate=SLUG)
-    title = fields.String(required=True, validate=validate.Length(min=1, max=120))
-    organizer = fields.String(required=True, validate=validate.Length(min=1, max=120))
-    description = fields.String(load_default="", validate=validate.Length(max=5000))
-    timezone = fields.String(load_default="Asia/Shanghai", validate=validate.Length(max=64))
-    nomination_start = fields.AwareDateTime(required=True)
-    nomination_end = fields.AwareDateTime(required=True)
-    voting_start = fields.AwareDateTime(required=True)
-    voting_end = fields.AwareDateTime(required=True)
-    rules = fields.Nested(RulesSchema, required=True)
-    weights = fields.Nested(WeightsSchema, required=True)
-    require_recommendation = fields.Boolean(load_default=False)
-    publicity_days = fields.Integer(load_default=7, validate=validate.Range(min=1, max=60))
+    slug = fields.String(
+        required=True,
+        validate=SLUG,
+        metadata={
+            "description": "the campaign's id in every URL (lowercase letters, digits, "
+            "hyphens); never changes once created"
+        },
+    )
+    title = fields.String(
+        required=True, validate=validate.Length(min=1, max=120), metadata={"description": TITLE}
+    )
+    organizer = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=120),
+        metadata={"description": ORGANIZER},
+    )
+    description = fields.String(
+        load_default="", validate=validate.Length(max=5000), metadata={"description": DESCRIPTION}
+    )
+    timezone = fields.String(
+        load_default="Asia/Shanghai",
+        validate=validate.Length(max=64),
+        metadata={"description": TIMEZONE},
+    )
+    nomination_start = fields.AwareDateTime(
+        required=True, metadata={"description": NOMINATION_START}
+    )
+    nomination_end = fields.AwareDateTime(required=True, metadata={"description": NOMINATION_END})
+    voting_start = fields.AwareDateTime(required=True, metadata={"description": VOTING_START})
+    voting_end = fields.AwareDateTime(required=True, metadata={"description": VOTING_END})
+    rules = fields.Nested(RulesSchema, required=True, metadata={"description": RULES})
+    weights = fields.Nested(WeightsSchema, required=True, metadata={"description": WEIGHTS})
+    require_recommendation = fields.Boolean(
+        load_default=False, metadata={"description": REQUIRE_RECOMMENDATION}
+    )
+    publicity_days = fields.Integer(
+        load_default=7,
+        validate=validate.Range(min=1, max=60),
+        metadata={"description": PUBLICITY_DAYS},
+    )
 
 
 class CampaignUpdateSchema(CampaignFieldsSchema):
@@ -262,8 +437,21 @@ class CampaignUpdateSchema(CampaignFieldsSchema):
 
 
 class PhaseChangeSchema(Schema):
-    phase = fields.String(required=True, validate=validate.OneOf(PHASES))
-    reason = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=1000))
+    phase = fields.String(
+        required=True,
+        validate=validate.OneOf(PHASES),
+        metadata={
+            "description": "the phase to move to: draft → nominating → reviewing → voting → "
+            "judging → publicity → closed. Forward freely (steps may be skipped); back only "
+            "with a reason"
+        },
+    )
+    reason = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(max=1000),
+        metadata={"description": "required to move back (422 reason_required); audited"},
+    )
 
 
 MAX_TIERS = 5
@@ -334,11 +522,23 @@ def check_tiers(tiers: list[dict[str, Any]] | None) -> None:
 
 
 class CategoryCreateSchema(Schema):
-    code = fields.String(required=True, validate=CODE)
-    name = fields.String(required=True, validate=validate.Length(min=1, max=120))
+    code = fields.String(
+        required=True,
+        validate=CODE,
+        metadata={"description": "stable category code, unique in the campaign, e.g. doctor"},
+    )
+    name = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=120),
+        metadata={"description": "the award's name as published, e.g. 十大最美医生"},
+    )
     prefix = fields.String(
         required=True,
         validate=validate.Regexp(r"^[A-Z]{1,3}$", error="编号前缀为 1–3 个大写字母"),
+        metadata={
+            "description": "1–3 capital letters before approved nominees' public numbers "
+            "(D → D001, D002 …)"
+        },
     )
     award_count = fields.Integer(
         load_default=None,
@@ -348,7 +548,14 @@ class CategoryCreateSchema(Schema):
             "derived from the tiers (their sum) when omitted with them"
         },
     )
-    max_per_unit = fields.Integer(required=True, validate=validate.Range(min=1, max=100))
+    max_per_unit = fields.Integer(
+        required=True,
+        validate=validate.Range(min=1, max=100),
+        metadata={
+            "description": "nominations one unit may hold in this category (submitted, "
+            "returned and approved count; 409 unit_quota_exceeded at submit)"
+        },
+    )
     tiers = _tiers_field(load_default=None)
 
     @validates_schema
@@ -374,9 +581,9 @@ class CategoryUpdateSchema(Schema):
 class CategorySchema(Schema):
     code = fields.String()
     name = fields.String()
-    prefix = fields.String()
-    award_count = fields.Integer()
-    max_per_unit = fields.Integer()
+    prefix = fields.String(metadata={"description": "the public numbers' prefix (D → D001)"})
+    award_count = fields.Integer(metadata={"description": "winners in the category"})
+    max_per_unit = fields.Integer(metadata={"description": "nominations one unit may hold"})
     tiers = fields.List(
         fields.Nested(TierSchema),
         attribute="tier_list",
@@ -388,11 +595,18 @@ class PublicRulesSchema(Schema):
     """What a voter plans by. Never a pressure check (the per-network captcha threshold
     included) or a detector threshold: knowing them is knowing how to brush unseen."""
 
-    votes_per_day = fields.Integer()
-    votes_per_nominee_per_day = fields.Integer()
-    hide_counts = fields.Boolean()
+    votes_per_day = fields.Integer(
+        metadata={"description": "votes a voter may cast per day (campaign's time zone)"}
+    )
+    votes_per_nominee_per_day = fields.Integer(
+        metadata={"description": "votes a voter may give one nominee per day"}
+    )
+    hide_counts = fields.Boolean(metadata={"description": "counts and ranking hidden throughout"})
     # Stored as ISO 8601 text in the rules JSON.
-    hide_counts_from = fields.String(allow_none=True)
+    hide_counts_from = fields.String(
+        allow_none=True,
+        metadata={"description": "ISO 8601 moment from which counts and ranking are hidden"},
+    )
     regions = fields.List(
         fields.String(),
         metadata={"description": "地区限制: only voters placed in these regions vote (empty: all)"},
@@ -405,28 +619,38 @@ class PublicRulesSchema(Schema):
 class CampaignSchema(Schema):
     """What anyone may read about a campaign."""
 
-    slug = fields.String()
-    title = fields.String()
-    organizer = fields.String()
-    description = fields.String()
-    timezone = fields.String()
-    phase = fields.String()
-    nomination_start = fields.AwareDateTime()
-    nomination_end = fields.AwareDateTime()
-    voting_start = fields.AwareDateTime()
-    voting_end = fields.AwareDateTime()
-    voting_open = fields.Boolean()
-    publicity_days = fields.Integer()
-    rules = fields.Nested(PublicRulesSchema)
-    weights = fields.Dict()
+    slug = fields.String(metadata={"description": "the campaign's id in every URL"})
+    title = fields.String(metadata={"description": TITLE})
+    organizer = fields.String(metadata={"description": ORGANIZER})
+    description = fields.String(metadata={"description": DESCRIPTION})
+    timezone = fields.String(metadata={"description": "IANA zone the campaign's days use"})
+    phase = fields.String(
+        metadata={
+            "description": "draft, nominating, reviewing, voting, judging, publicity or closed"
+        }
+    )
+    nomination_start = fields.AwareDateTime(metadata={"description": NOMINATION_START})
+    nomination_end = fields.AwareDateTime(metadata={"description": NOMINATION_END})
+    voting_start = fields.AwareDateTime(metadata={"description": "voting opens (UTC)"})
+    voting_end = fields.AwareDateTime(metadata={"description": "voting closes (UTC)"})
+    voting_open = fields.Boolean(
+        metadata={"description": "true while the phase is voting and now is inside the window"}
+    )
+    publicity_days = fields.Integer(metadata={"description": PUBLICITY_DAYS})
+    rules = fields.Nested(PublicRulesSchema, metadata={"description": "the public voting rules"})
+    weights = fields.Dict(
+        metadata={"description": "score weights in percent: {public, jury, organizer}"}
+    )
     categories = fields.List(fields.Nested(CategorySchema))
 
 
 class CampaignAdminSchema(CampaignSchema):
     id = fields.Integer()
     # Staff see every rule, detector thresholds included (the public sees PublicRulesSchema).
-    rules = fields.Dict()
-    require_recommendation = fields.Boolean()
+    rules = fields.Dict(
+        metadata={"description": "every rule (Rules), pressure checks and thresholds included"}
+    )
+    require_recommendation = fields.Boolean(metadata={"description": REQUIRE_RECOMMENDATION})
     created_at = fields.AwareDateTime()
     updated_at = fields.AwareDateTime()
 
@@ -435,10 +659,17 @@ class ClerkRulesSchema(Schema):
     """The voting rules a clerk plans by: the daily quotas and whether counts are hidden. No
     pressure check and no detector threshold: knowing them is knowing how to brush unseen."""
 
-    votes_per_day = fields.Integer()
-    votes_per_nominee_per_day = fields.Integer()
-    hide_counts = fields.Boolean()
-    hide_counts_from = fields.String(allow_none=True)
+    votes_per_day = fields.Integer(
+        metadata={"description": "votes a voter may cast per day (campaign's time zone)"}
+    )
+    votes_per_nominee_per_day = fields.Integer(
+        metadata={"description": "votes a voter may give one nominee per day"}
+    )
+    hide_counts = fields.Boolean(metadata={"description": "counts and ranking hidden throughout"})
+    hide_counts_from = fields.String(
+        allow_none=True,
+        metadata={"description": "ISO 8601 moment from which counts and ranking are hidden"},
+    )
 
 
 class CampaignClerkSchema(CampaignSchema):
@@ -451,8 +682,8 @@ class CampaignClerkSchema(CampaignSchema):
         validate=validate.OneOf(["clerk"]),
         metadata={"description": "always `clerk`: this reduced view, not CampaignAdmin"},
     )
-    rules = fields.Nested(ClerkRulesSchema)
-    require_recommendation = fields.Boolean()
+    rules = fields.Nested(ClerkRulesSchema, metadata={"description": "the daily vote quotas"})
+    require_recommendation = fields.Boolean(metadata={"description": REQUIRE_RECOMMENDATION})
 
 
 class CampaignListSchema(Schema):

@@ -9,7 +9,7 @@ from typing import Any
 
 from flask import Flask
 
-from core import clock
+from core import api_docs, clock
 
 
 class ConfigError(RuntimeError):
@@ -52,6 +52,8 @@ class DefaultConfig:
 
     # flask-smorest / OpenAPI
     API_TITLE = "Zuimei 最美评选 API"
+    # The overview at the top of /api/docs (auth, CSRF, errors, idempotency, rate limits).
+    API_SPEC_OPTIONS = api_docs.spec_options()
     API_VERSION = "v1"
     OPENAPI_VERSION = "3.0.3"
     OPENAPI_URL_PREFIX = "/api"

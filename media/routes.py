@@ -95,7 +95,15 @@ def _int_header(name: str) -> int:
 )
 @staff_required("unit", "admin")
 def create_video_upload(nomination_id: int) -> Any:
-    """Create a resumable video upload (tus creation); then PATCH the bytes to its URL."""
+    """Start a resumable video upload (tus 1.0 creation).
+
+    The nominating unit's clerk, or an admin, while the nomination can be edited (draft or
+    returned: 409 not_editable otherwise; another unit's: 404 nomination_not_found). Send
+    ``Tus-Resumable: 1.0.0`` and ``Upload-Length``; a length over ``MEDIA_VIDEO_MAX_BYTES``
+    (500 MB) is 413 upload_too_large before any byte is sent. Answers 201 with ``Location``:
+    PATCH the bytes there, HEAD it to resume. Counts against the nomination's daily upload
+    quota (429 upload_quota_exhausted). The finished upload is checked and transcoded by the
+    worker (``GET /media/{asset_id}`` shows its status)."""
     nomination = nomination_services.get_for(g.account, nomination_id)
     length = _int_header("Upload-Length")
     name = services.parse_upload_metadata(request.headers.get("Upload-Metadata")).get("filename")
@@ -120,7 +128,10 @@ def create_video_upload(nomination_id: int) -> Any:
 @blp.alt_response(404, schema=ErrorEnvelopeSchema, description="media_not_found (no body)")
 @staff_required("unit", "admin")
 def upload_offset(asset_id: int) -> Response:
-    """tus: how many bytes the server holds (Upload-Offset)."""
+    """tus: how many bytes the server holds for an upload.
+
+    The uploader (unit clerk of the nomination, or an admin). No body: ``Upload-Offset`` and
+    ``Upload-Length`` headers; after a dropped connection, resume the PATCH from the offset."""
     asset = services.get_asset_for(g.account, asset_id)
     return Response(status=200, headers=_tus_headers(asset))
 
@@ -158,7 +169,13 @@ def upload_offset(asset_id: int) -> Response:
 )
 @staff_required("unit", "admin")
 def upload_chunk(asset_id: int) -> Response:
-    """tus: append bytes at Upload-Offset. The body streams to disk in 1 MiB chunks."""
+    """tus: append bytes to an upload at ``Upload-Offset``.
+
+    The uploader. ``Content-Type: application/offset+octet-stream`` (415 otherwise). The body
+    streams to disk in 1 MiB chunks, each fsynced before the new offset is acknowledged; bytes
+    that arrived before a dropped connection are kept. A wrong offset is 409 offset_mismatch
+    (with the server's ``Upload-Offset``), two PATCHes at once 409 upload_busy, more bytes
+    than declared 413. The last byte queues the transcoding."""
     if request.mimetype != "application/offset+octet-stream":
         raise AppError(
             "Content-Type 必须是 application/offset+octet-stream",
@@ -214,7 +231,13 @@ def upload_chunk(asset_id: int) -> Response:
 )
 @staff_required("unit", "admin")
 def upload_photo(nomination_id: int) -> Any:
-    """Upload the nominee's portrait: checked by content, re-encoded, EXIF (GPS too) removed."""
+    """Upload the nominee's portrait photo.
+
+    The nominating unit's clerk, or an admin, while the nomination can be edited. The body is
+    the image itself (JPEG, PNG or WebP; at most ``MEDIA_PHOTO_MAX_BYTES``, 413 beyond). The
+    type is decided by the content, not the header (422 not_an_image); too many pixels is 422
+    photo_too_large, refused from the header without decoding. The photo is re-encoded and its
+    EXIF (GPS too) removed. Counts against the nomination's daily upload quota (429)."""
     nomination = nomination_services.get_for(g.account, nomination_id)
     request.max_content_length = current_app.config["MEDIA_PHOTO_MAX_BYTES"]
     services.check_photo_upload(g.account, nomination, request.content_length)
@@ -232,7 +255,12 @@ def upload_photo(nomination_id: int) -> Any:
 @blp.alt_response(404, schema=ErrorEnvelopeSchema, description="media_not_found")
 @staff_required("unit", "reviewer", "admin")
 def get_media(asset_id: int) -> Any:
-    """An asset's status and renditions, with preview links valid for an hour."""
+    """A photo's or video's status and renditions.
+
+    Staff who may see the nomination (its unit, a reviewer of the sub-tree, admins; others:
+    404 media_not_found). Status goes receiving → uploaded → processing → ready | failed (a
+    failed asset carries ``failure_code`` and a Chinese ``failure_reason``); preview links are
+    signed and valid for an hour."""
     asset = services.get_asset_for(g.account, asset_id)
     return services.describe(asset, token=services.preview_token(asset))
 
@@ -243,7 +271,10 @@ def get_media(asset_id: int) -> Any:
 @blp.alt_response(404, schema=ErrorEnvelopeSchema, description="nomination_not_found")
 @staff_required("unit", "reviewer", "admin")
 def nomination_media(nomination_id: int) -> Any:
-    """Every photo and video uploaded for a nomination, newest first."""
+    """Every photo and video uploaded for a nomination, newest first.
+
+    Staff who may see the nomination (its unit, a reviewer of the sub-tree, admins), with
+    the status of each and signed preview links. Replaced and failed assets are listed too."""
     nomination = nomination_services.get_for(g.account, nomination_id)
     assets = services.nomination_assets(nomination)
     return {"items": [services.describe(a, token=services.preview_token(a)) for a in assets]}

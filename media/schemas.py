@@ -6,10 +6,10 @@ from marshmallow import Schema, fields
 
 
 class RenditionSchema(Schema):
-    label = fields.String()
-    width = fields.Integer()
-    height = fields.Integer()
-    url = fields.String()
+    label = fields.String(metadata={"description": "the rendition's name, e.g. 720p"})
+    width = fields.Integer(metadata={"description": "pixels"})
+    height = fields.Integer(metadata={"description": "pixels"})
+    url = fields.String(metadata={"description": "where to fetch it (signed, valid for an hour)"})
 
 
 class MediaAssetSchema(Schema):
@@ -19,17 +19,22 @@ class MediaAssetSchema(Schema):
         metadata={"description": "receiving, uploaded, processing, ready, failed, replaced"}
     )
     received = fields.Integer(metadata={"description": "bytes received so far"})
-    size = fields.Integer()
-    failure_code = fields.String(allow_none=True)
+    size = fields.Integer(metadata={"description": "the upload's declared length in bytes"})
+    failure_code = fields.String(
+        allow_none=True, metadata={"description": "stable code of why processing failed"}
+    )
     failure_reason = fields.String(allow_none=True, metadata={"description": "zh-CN, for the unit"})
-    duration = fields.Float(allow_none=True)
+    duration = fields.Float(allow_none=True, metadata={"description": "video length, seconds"})
     width = fields.Integer(allow_none=True)
     height = fields.Integer(allow_none=True)
     upload_url = fields.String(metadata={"description": "tus upload URL (video, while receiving)"})
-    poster_url = fields.String()
-    renditions = fields.List(fields.Nested(RenditionSchema))
-    photo_url = fields.String()
-    thumb_url = fields.String()
+    poster_url = fields.String(metadata={"description": "a still of the video (once ready)"})
+    renditions = fields.List(
+        fields.Nested(RenditionSchema),
+        metadata={"description": "the video transcoded for phones, once ready"},
+    )
+    photo_url = fields.String(metadata={"description": "the re-encoded photo (once ready)"})
+    thumb_url = fields.String(metadata={"description": "a small rendition of the photo"})
 
 
 class NominationMediaSchema(Schema):

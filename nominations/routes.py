@@ -38,7 +38,21 @@ staff_required = campaign_services.staff_required
 
 @blp.route("/campaigns/<slug>/nominations", methods=["POST"])
 @blp.doc(security=STAFF)
-@blp.arguments(NominationCreateSchema)
+@blp.arguments(
+    NominationCreateSchema,
+    example={
+        "category": "nurse",
+        "name": "李芳",
+        "gender": "female",
+        "title": "主任护师",
+        "position": "护士长",
+        "department": "急诊科",
+        "years_of_service": 22,
+        "summary": "扎根急诊二十二年，带出一支「永不掉线」的护理团队",
+        "deeds": "2020年起连续三年带队支援乡镇卫生院……",
+        "unit_opinion": "同意推荐。",
+    },
+)
 @blp.response(201, NominationSchema)
 @blp.alt_response(403, schema=ErrorEnvelopeSchema, description="foreign_unit, no_unit")
 @blp.alt_response(
@@ -49,7 +63,13 @@ staff_required = campaign_services.staff_required
 @blp.alt_response(409, schema=ErrorEnvelopeSchema, description="nomination_closed")
 @staff_required("unit", "admin")
 def create_nomination(body: dict[str, Any], slug: str) -> Any:
-    """Create a draft nomination for the caller's unit (admins name the unit)."""
+    """Create a draft nomination (推荐申报).
+
+    A unit clerk nominates for its own unit; an admin names the institution in ``unit_code``
+    (required for admins). Only while the campaign is ``nominating`` and inside its
+    nomination window (409 nomination_closed, with the window in ``details``). The draft can
+    be edited, given a photo and a video, then submitted; the unit's quota is checked at
+    submit, not here."""
     campaign = campaign_services.get_campaign(slug)
     nomination = services.create(g.account, campaign, body)
     db.session.commit()
@@ -63,7 +83,11 @@ def create_nomination(body: dict[str, Any], slug: str) -> Any:
 @blp.alt_response(404, schema=ErrorEnvelopeSchema, description="campaign_not_found")
 @staff_required("unit", "reviewer", "admin")
 def list_nominations(args: dict[str, Any], slug: str) -> dict[str, Any]:
-    """Nominations the caller may see: its unit's, its sub-tree's, or (admins) all submitted."""
+    """Nominations the caller may see, paginated.
+
+    A unit clerk: its unit's own (drafts included). A reviewer: its sub-tree's, never a draft.
+    An admin: every nomination but drafts (drafts when asked for by ``status=draft``). Filter
+    by status, category, unit and ``recommended``."""
     campaign = campaign_services.get_campaign(slug)
     items, total = services.list_for(g.account, campaign, **args)
     return {"items": items, "page": args["page"], "per_page": args["per_page"], "total": total}
@@ -75,7 +99,11 @@ def list_nominations(args: dict[str, Any], slug: str) -> dict[str, Any]:
 @blp.alt_response(404, schema=ErrorEnvelopeSchema, description="nomination_not_found")
 @staff_required("unit", "reviewer", "admin")
 def get_nomination(nomination_id: int) -> Any:
-    """One nomination with its review history."""
+    """One nomination: the dossier, its status and its review history.
+
+    Staff who may see it: its unit's clerk, a reviewer whose sub-tree holds the unit (not a
+    draft), admins. Anything else is 404 nomination_not_found, exactly like an id that does
+    not exist, so ids cannot be probed."""
     return services.get_for(g.account, nomination_id)
 
 
@@ -94,7 +122,13 @@ def get_nomination(nomination_id: int) -> Any:
 )
 @staff_required("unit", "admin")
 def update_nomination(body: dict[str, Any], nomination_id: int) -> Any:
-    """Edit a draft or returned nomination. Status and number cannot be set here."""
+    """Edit the dossier of a draft or returned nomination.
+
+    Its unit's clerk or an admin (reviewers: 403). Only the dossier fields: ``status``,
+    ``number`` and ``unit_id`` are refused with 422. A nomination in another state is 409
+    not_editable; outside the nominating and reviewing phases 409 nomination_closed; a
+    returned nomination keeps its category (409 category_locked). A concurrent change of the
+    same nomination: 409 concurrent_update (reload and retry)."""
     nomination = services.get_for(g.account, nomination_id)
     services.update_dossier(g.account, nomination, body)
     db.session.commit()
@@ -113,7 +147,12 @@ def update_nomination(body: dict[str, Any], nomination_id: int) -> Any:
 )
 @staff_required("unit", "admin")
 def submit_nomination(nomination_id: int) -> Any:
-    """Submit (or resubmit after return); the unit's quota per category is checked here."""
+    """Submit a draft, or resubmit a returned nomination.
+
+    Its unit's clerk or an admin. A draft is submitted only inside the nomination window (409
+    nomination_closed); a returned one until reviewing ends. The unit's quota per category
+    (``max_per_unit``) is checked here: submitted, returned and approved nominations hold a
+    place (409 unit_quota_exceeded, naming the category and its quota)."""
     nomination = services.get_for(g.account, nomination_id)
     services.submit(g.account, nomination)
     db.session.commit()
@@ -131,7 +170,11 @@ def submit_nomination(nomination_id: int) -> Any:
 )
 @staff_required("unit", "admin")
 def withdraw_nomination(body: dict[str, Any], nomination_id: int) -> Any:
-    """Withdraw a nomination (admins may also withdraw an approved one, with a reason)."""
+    """Withdraw a nomination; it frees its place in the unit's quota.
+
+    Its unit's clerk: a draft, submitted or returned nomination. An admin may also withdraw an
+    approved nominee, with a ``comment`` as the reason (422 reason_required without one); it
+    leaves the public list at once. Other states: 409 not_withdrawable."""
     nomination = services.get_for(g.account, nomination_id)
     services.withdraw(g.account, nomination, body["comment"])
     db.session.commit()
@@ -140,7 +183,7 @@ def withdraw_nomination(body: dict[str, Any], nomination_id: int) -> Any:
 
 @blp.route("/nominations/<id:nomination_id>/review", methods=["POST"])
 @blp.doc(security=STAFF)
-@blp.arguments(ReviewSchema)
+@blp.arguments(ReviewSchema, example={"decision": "return", "comment": "请补充近三年的获奖情况"})
 @blp.response(200, NominationSchema)
 @blp.alt_response(404, schema=ErrorEnvelopeSchema, description="nomination_not_found")
 @blp.alt_response(
@@ -151,8 +194,15 @@ def withdraw_nomination(body: dict[str, Any], nomination_id: int) -> Any:
 )
 @staff_required("reviewer", "admin")
 def review_nomination(body: dict[str, Any], nomination_id: int) -> Any:
-    """Review: a bureau reviewer's approve recommends the nomination to the committee; the
-    committee's approve assigns the public number. Return and reject need a comment."""
+    """Review a submitted nomination: approve, return or reject.
+
+    A bureau reviewer (for units in its sub-tree) or an admin, while the campaign is
+    nominating or reviewing (409 review_closed). A reviewer's ``approve`` recommends the
+    nomination to the committee (``recommended: true``; twice: 409 already_recommended); an
+    admin's ``approve`` approves it and gives its public number (D001 …), refused with 409
+    recommendation_required when the campaign requires a bureau's recommendation first.
+    ``return`` sends it back to the unit for changes and ``reject`` ends it; both need a
+    ``comment`` (422 comment_required). Only submitted nominations: 409 not_reviewable."""
     nomination = services.get_for(g.account, nomination_id)
     services.review(g.account, nomination, body["decision"], body["comment"])
     db.session.commit()
@@ -187,7 +237,12 @@ def _answer(body: public_view.Body) -> Response:
 )
 @cacheable(5)
 def list_nominees(args: dict[str, Any], slug: str) -> Any:
-    """Approved nominees: search by name or number, filter by category, paginate."""
+    """Approved nominees (候选人), public.
+
+    No token. Search with ``q`` (a name in part, or a number exactly), filter by category,
+    sort by number or votes, paginate. Vote counts and ranks are absent while the campaign
+    hides counts. Only card fields: never an account, a review comment or an internal id.
+    Cached for 5 seconds. A draft campaign is 404 campaign_not_found."""
     view = public_view.campaign_view(slug)
     if args["category"] is not None:
         view.category(args["category"])  # 404 before anything is kept
@@ -210,8 +265,11 @@ def list_nominees(args: dict[str, Any], slug: str) -> Any:
 )
 @cacheable(5)
 def get_nominee(slug: str, number: str) -> Any:
-    """One approved nominee: deeds and the unit's recommendation. A read during voting counts as
-    a view of the nominee (the fraud detectors' view/vote ratio)."""
+    """One approved nominee by number, public: deeds and the unit's recommendation.
+
+    No token; cached for 5 seconds. A read during voting counts as a view of the nominee (the
+    fraud detectors compare views with votes). A number that is not an approved nominee of
+    the campaign: 404 nominee_not_found."""
     view = public_view.campaign_view(slug)
     card = view.nominee(number[:16])
     if view.phase == "voting":

@@ -41,27 +41,56 @@ def _gender(required: bool = False) -> fields.String:
         required=required,
         validate=validate.OneOf(GENDERS, error="性别请选择男或女"),
         error_messages={**REQUIRED, **NOT_TEXT},
+        metadata={"description": "male or female", "example": "female"},
     )
 
 
+# Field descriptions shared by the create, update and output schemas.
+NAME = {"description": "the nominee's real name (1–40 characters)", "example": "李芳"}
+TITLE = {"description": "professional title (职称), e.g. 主任医师", "example": "主任护师"}
+POSITION = {"description": "post held (职务), optional, e.g. 护士长", "example": "护士长"}
+DEPARTMENT = {"description": "department (科室)", "example": "急诊科"}
+YEARS = {"description": "years in the profession (0–70), optional", "example": 22}
+SUMMARY = {
+    "description": f"one-line introduction shown on the public card (1–{SUMMARY_MAX} characters)",
+    "example": "扎根急诊二十二年，带出一支「永不掉线」的护理团队",
+}
+DEEDS = {
+    "description": f"the deeds (事迹材料), plain text with line breaks (1–{DEEDS_MAX} characters)",
+    "example": "2020年起连续三年带队支援乡镇卫生院……",
+}
+UNIT_OPINION = {
+    "description": "the nominating unit's opinion (推荐单位意见, 1–1000 characters), published "
+    "with the dossier",
+    "example": "同意推荐。",
+}
+CATEGORY = {
+    "description": "the category (奖项) code of the campaign, e.g. nurse; a returned "
+    "nomination cannot change it (409 category_locked)",
+    "example": "nurse",
+}
+
+
 class NominationFieldsSchema(Schema):
-    name = _words("姓名", 40)
+    name = _words("姓名", 40, metadata=NAME)
     gender = _gender()
-    title = _words("职称", 60)
+    title = _words("职称", 60, metadata=TITLE)
     position = fields.String(
         allow_none=True,
         validate=validate.Length(max=60, error="职务最多 {max} 个字"),
         error_messages=NOT_TEXT,
+        metadata=POSITION,
     )
-    department = _words("科室", 60)
+    department = _words("科室", 60, metadata=DEPARTMENT)
     years_of_service = fields.Integer(
         allow_none=True,
         validate=validate.Range(min=0, max=70, error="从业年限应在 {min}–{max} 年之间"),
         error_messages={"invalid": "从业年限应为整数"},
+        metadata=YEARS,
     )
-    summary = _words("一句话简介", SUMMARY_MAX)
-    deeds = _words("事迹材料", DEEDS_MAX)
-    unit_opinion = _words("推荐单位意见", 1000)
+    summary = _words("一句话简介", SUMMARY_MAX, metadata=SUMMARY)
+    deeds = _words("事迹材料", DEEDS_MAX, metadata=DEEDS)
+    unit_opinion = _words("推荐单位意见", 1000, metadata=UNIT_OPINION)
 
     @pre_load
     def _text(self, data: Any, **_: Any) -> Any:
@@ -69,79 +98,122 @@ class NominationFieldsSchema(Schema):
 
 
 class NominationCreateSchema(NominationFieldsSchema):
-    category = _words("奖项", 40, required=True)
-    name = _words("姓名", 40, required=True)
+    category = _words("奖项", 40, required=True, metadata=CATEGORY)
+    name = _words("姓名", 40, required=True, metadata=NAME)
     gender = _gender(required=True)
-    title = _words("职称", 60, required=True)
-    department = _words("科室", 60, required=True)
-    summary = _words("一句话简介", SUMMARY_MAX, required=True)
-    deeds = _words("事迹材料", DEEDS_MAX, required=True)
-    unit_opinion = _words("推荐单位意见", 1000, required=True)
+    title = _words("职称", 60, required=True, metadata=TITLE)
+    department = _words("科室", 60, required=True, metadata=DEPARTMENT)
+    summary = _words("一句话简介", SUMMARY_MAX, required=True, metadata=SUMMARY)
+    deeds = _words("事迹材料", DEEDS_MAX, required=True, metadata=DEEDS)
+    unit_opinion = _words("推荐单位意见", 1000, required=True, metadata=UNIT_OPINION)
     unit_code = fields.String(
         load_default=None,
         allow_none=True,
-        metadata={"description": "admins only: the unit the nomination is made for"},
+        metadata={
+            "description": "admins only (required for them): the institution the nomination "
+            "is made for; a unit clerk nominates for its own unit (another code: 403 foreign_unit)"
+        },
     )
 
 
 class NominationUpdateSchema(NominationFieldsSchema):
     """What a unit may change on a draft or returned nomination; nothing else can be set."""
 
-    category = _words("奖项", 40)
+    category = _words("奖项", 40, metadata=CATEGORY)
 
 
 class ReviewSchema(Schema):
     decision = fields.String(
-        required=True, validate=validate.OneOf(("approve", "return", "reject"))
+        required=True,
+        validate=validate.OneOf(("approve", "return", "reject")),
+        metadata={
+            "description": "approve (a reviewer: recommend to the committee; an admin: approve "
+            "and give the public number), return (back to the unit for changes) or reject "
+            "(final)",
+            "example": "return",
+        },
     )
-    comment = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=1000))
+    comment = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(max=1000),
+        metadata={
+            "description": "the reviewer's opinion, shown to the unit; required to return or "
+            "reject (422 comment_required)",
+            "example": "请补充近三年的获奖情况",
+        },
+    )
 
 
 class WithdrawSchema(Schema):
-    comment = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=1000))
+    comment = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(max=1000),
+        metadata={
+            "description": "why; required when an admin withdraws an approved nominee "
+            "(422 reason_required)"
+        },
+    )
 
 
 class ReviewStepSchema(Schema):
-    action = fields.String()
-    from_status = fields.String()
-    to_status = fields.String()
-    actor_role = fields.String()
-    actor_unit = fields.String(allow_none=True)
+    action = fields.String(
+        metadata={"description": "submit, recommend, approve, return, reject or withdraw"}
+    )
+    from_status = fields.String(metadata={"description": "the status before this step"})
+    to_status = fields.String(metadata={"description": "the status after this step"})
+    actor_role = fields.String(metadata={"description": "the role of who took the step"})
+    actor_unit = fields.String(allow_none=True, metadata={"description": "their unit's name"})
     comment = fields.String(allow_none=True)
     at = fields.AwareDateTime()
+
+
+STATUS = "draft, submitted, returned, approved, rejected or withdrawn"
+NUMBER = "the public number (prefix + sequence, e.g. D001), given on approval; null before"
+RECOMMENDED = "a bureau reviewer has recommended it to the committee"
 
 
 class NominationSchema(Schema):
     """A nomination as staff see it: the dossier, its status and its review history."""
 
     id = fields.Integer()
-    campaign = fields.Function(lambda n: n.campaign.slug)
-    category = fields.Function(lambda n: n.category.code)
+    campaign = fields.Function(
+        lambda n: n.campaign.slug, metadata={"description": "the campaign's slug"}
+    )
+    category = fields.Function(lambda n: n.category.code, metadata={"description": "category code"})
     category_name = fields.Function(lambda n: n.category.name)
-    unit_code = fields.Function(lambda n: n.unit.code)
-    unit = fields.Function(lambda n: n.unit.name)
-    name = fields.String()
-    gender = fields.String()
-    title = fields.String()
-    position = fields.String(allow_none=True)
-    department = fields.String()
-    years_of_service = fields.Integer(allow_none=True)
-    summary = fields.String()
-    deeds = fields.String()
-    unit_opinion = fields.String()
-    status = fields.String()
-    number = fields.String(allow_none=True)
-    recommended = fields.Boolean()
+    unit_code = fields.Function(
+        lambda n: n.unit.code, metadata={"description": "the nominating unit's code"}
+    )
+    unit = fields.Function(lambda n: n.unit.name, metadata={"description": "its name"})
+    name = fields.String(metadata=NAME)
+    gender = fields.String(metadata={"description": "male or female"})
+    title = fields.String(metadata=TITLE)
+    position = fields.String(allow_none=True, metadata=POSITION)
+    department = fields.String(metadata=DEPARTMENT)
+    years_of_service = fields.Integer(allow_none=True, metadata=YEARS)
+    summary = fields.String(metadata=SUMMARY)
+    deeds = fields.String(metadata=DEEDS)
+    unit_opinion = fields.String(metadata=UNIT_OPINION)
+    status = fields.String(metadata={"description": STATUS})
+    number = fields.String(allow_none=True, metadata={"description": NUMBER})
+    recommended = fields.Boolean(metadata={"description": RECOMMENDED})
     submitted_at = fields.AwareDateTime(allow_none=True)
     approved_at = fields.AwareDateTime(allow_none=True)
     created_at = fields.AwareDateTime()
     updated_at = fields.AwareDateTime()
-    reviews = fields.List(fields.Nested(ReviewStepSchema))
+    reviews = fields.List(
+        fields.Nested(ReviewStepSchema),
+        metadata={"description": "every step so far (submit, recommend, return …), oldest first"},
+    )
 
 
 class NominationListArgsSchema(PageArgsSchema):
-    status = fields.String(load_default=None, validate=validate.OneOf(STATUSES))
-    category = fields.String(load_default=None)
+    status = fields.String(
+        load_default=None, validate=validate.OneOf(STATUSES), metadata={"description": STATUS}
+    )
+    category = fields.String(load_default=None, metadata={"description": "category code"})
     unit = fields.String(load_default=None, metadata={"description": "unit code"})
     recommended = fields.Boolean(
         load_default=None,
@@ -156,9 +228,9 @@ class NominationSummarySchema(Schema):
     unit = fields.Function(lambda n: n.unit.name)
     name = fields.String()
     title = fields.String()
-    status = fields.String()
-    number = fields.String(allow_none=True)
-    recommended = fields.Boolean()
+    status = fields.String(metadata={"description": STATUS})
+    number = fields.String(allow_none=True, metadata={"description": NUMBER})
+    recommended = fields.Boolean(metadata={"description": RECOMMENDED})
     updated_at = fields.AwareDateTime()
 
 
@@ -188,19 +260,19 @@ class NomineeQueryArgsSchema(PageArgsSchema):
 class NomineeSchema(Schema):
     """A nominee card as the public sees it. No phone, account or review comment can leak."""
 
-    number = fields.String()
+    number = fields.String(metadata={"description": "the public number, e.g. D001"})
     name = fields.String()
-    category = fields.String()
+    category = fields.String(metadata={"description": "category code"})
     category_name = fields.String()
-    unit = fields.String()
+    unit = fields.String(metadata={"description": "the nominating unit's name"})
     title = fields.String()
     position = fields.String(allow_none=True)
     department = fields.String()
-    summary = fields.String()
+    summary = fields.String(metadata={"description": "the one-line introduction"})
     votes = fields.Integer(metadata={"description": "absent when the campaign hides counts"})
     rank = fields.Integer(metadata={"description": "absent when the campaign hides counts"})
     photo_url = fields.String(metadata={"description": "present once a photo is ready"})
-    thumb_url = fields.String()
+    thumb_url = fields.String(metadata={"description": "a small rendition of the photo"})
     video = fields.Dict(
         metadata={
             "description": "{poster_url, duration, renditions: [{label, width, height, url}]}"
@@ -211,8 +283,8 @@ class NomineeSchema(Schema):
 class NomineeDetailSchema(NomineeSchema):
     gender = fields.String()
     years_of_service = fields.Integer(allow_none=True)
-    deeds = fields.String()
-    unit_opinion = fields.String()
+    deeds = fields.String(metadata={"description": "the deeds (事迹材料), plain text"})
+    unit_opinion = fields.String(metadata={"description": "the unit's recommendation"})
 
 
 class NomineePageSchema(PageMetaMixin):

@@ -65,8 +65,11 @@ class Blocks(MethodView):
     @blp.alt_response(404, schema=ErrorEnvelopeSchema, description="campaign_not_found")
     @campaign_services.staff_required(*COMMITTEE)
     def get(self, args: dict[str, Any], slug: str) -> dict[str, Any]:
-        """屏蔽名单，最新在前 (the campaign's blocked voters, newest first; status=active by
-        default, lifted or all)."""
+        """屏蔽名单 (the campaign's blocked voters), newest first.
+
+        Admins only (403 forbidden for other roles). ``status`` chooses the active blocks
+        (default), the lifted ones or all; each row says who blocked, when and why, and who
+        lifted it. Paginated with ``page`` / ``per_page`` (at most 500)."""
         campaign = campaign_services.get_campaign(slug)
         active = _STATES[args["status"]]
         items = blocks.list_blocks(campaign, active, page=args["page"], per_page=args["per_page"])
@@ -90,10 +93,14 @@ class Blocks(MethodView):
     @blp.alt_response(422, schema=ErrorEnvelopeSchema, description=_REASON_CODES)
     @campaign_services.staff_required(*COMMITTEE)
     def post(self, body: dict[str, Any], slug: str) -> Any:
-        """屏蔽一位投票人并填写理由 (block a voter in this campaign, with a reason): from then on
-        the vote script refuses them (403 voter_blocked). The voter must have a stored vote in
-        the campaign, or be named by ``flag_id``. Audited. When the vote service cannot be told
-        at once, the block is stored all the same and ``warning`` says so."""
+        """屏蔽一位投票人 (block a voter in this campaign, with a reason).
+
+        Admins only. From then on the vote script refuses the voter (403 voter_blocked). The
+        voter must have a stored vote in the campaign (404 voter_not_in_campaign), or be named
+        by ``flag_id`` (404 voter_not_in_flag); a voter blocked already: 409 already_blocked.
+        The reason is 2–500 characters (422 reason_required / reason_length). Audited. When
+        the vote service cannot be told at once, the block is stored all the same and
+        ``warning`` says so (the next state write applies it)."""
         campaign = campaign_services.get_campaign(slug)
         source = "flag" if body["flag_id"] is not None else "browser"
         block = blocks.block_voter(
@@ -112,8 +119,11 @@ class Blocks(MethodView):
 @blp.alt_response(422, schema=ErrorEnvelopeSchema, description=_REASON_CODES)
 @campaign_services.staff_required(*COMMITTEE)
 def lift(body: dict[str, Any], slug: str, voter_id: int) -> Any:
-    """解除屏蔽并填写理由 (lift a voter's block, with a reason): the voter may vote again. The
-    block stays on record with who lifted it and why. Audited."""
+    """解除屏蔽 (lift a voter's block, with a reason).
+
+    Admins only. The voter may vote again; the block stays on record with who lifted it and
+    why. A voter without an active block: 404 not_blocked. Audited; ``warning`` as for a new
+    block."""
     campaign = campaign_services.get_campaign(slug)
     block = blocks.unblock_voter(campaign, voter_id, g.account, body["reason"])
     row = _row(block)
@@ -134,8 +144,11 @@ def lift(body: dict[str, Any], slug: str, voter_id: int) -> Any:
 )
 @campaign_services.staff_required(*COMMITTEE)
 def block_flag_voters(body: dict[str, Any], slug: str, flag_id: int) -> Any:
-    """屏蔽线索涉及的全部投票人 (block every voter a fraud flag names, with one reason); those
-    already blocked stay as they are. Each block is audited with the flag."""
+    """屏蔽线索涉及的全部投票人 (block every voter a fraud flag names, with one reason).
+
+    Admins only. Voters already blocked stay as they are (listed in ``already_blocked``); when
+    every voter the flag names is blocked already: 409 already_blocked; a flag naming no
+    voter: 422 flag_has_no_voters. Each new block is audited with the flag."""
     campaign = campaign_services.get_campaign(slug)
     result = blocks.block_flag_voters(campaign, flag_id, g.account, body["reason"])
     result["items"] = [_row(block) for block in result["items"]]

@@ -18,7 +18,7 @@ _REASON = fields.String(
 
 class WarningSchema(Schema):
     code = fields.String(metadata={"description": "e.g. vote_service_unavailable"})
-    message = fields.String()
+    message = fields.String(metadata={"description": "zh-CN, for the committee"})
 
 
 class BlockCreateSchema(Schema):
@@ -54,22 +54,36 @@ class BlockListArgsSchema(Schema):
         validate=validate.OneOf(("active", "lifted", "all")),
         metadata={"description": "active (default), lifted or all"},
     )
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100000))
-    per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
+    page = fields.Integer(
+        load_default=1,
+        validate=validate.Range(min=1, max=100000),
+        metadata={"description": "page number, from 1"},
+    )
+    per_page = fields.Integer(
+        load_default=50,
+        validate=validate.Range(min=1, max=500),
+        metadata={"description": "items per page (1–500, default 50)"},
+    )
 
 
 class BlockSchema(Schema):
     id = fields.Integer()
     voter_id = fields.Integer()
-    reason = fields.String()
-    source = fields.String(metadata={"description": "browser or flag"})
-    flag_id = fields.Integer(allow_none=True)
-    blocked_by = fields.String()
+    reason = fields.String(metadata={"description": "why the voter was blocked"})
+    source = fields.String(
+        metadata={"description": "browser (from the vote browser) or flag (from a fraud flag)"}
+    )
+    flag_id = fields.Integer(allow_none=True, metadata={"description": "the flag it came from"})
+    blocked_by = fields.String(metadata={"description": "username of who blocked"})
     blocked_at = fields.AwareDateTime()
-    active = fields.Function(lambda b: get_value(b, "lifted_at") is None, dump_only=True)
+    active = fields.Function(
+        lambda b: get_value(b, "lifted_at") is None,
+        dump_only=True,
+        metadata={"description": "true until lifted: the vote script refuses the voter"},
+    )
     lifted_at = fields.AwareDateTime(allow_none=True)
-    lifted_by = fields.String(allow_none=True)
-    lift_reason = fields.String(allow_none=True)
+    lifted_by = fields.String(allow_none=True, metadata={"description": "username of who lifted"})
+    lift_reason = fields.String(allow_none=True, metadata={"description": "why it was lifted"})
 
 
 class BlockResultSchema(BlockSchema):
@@ -85,9 +99,9 @@ class BlockResultSchema(BlockSchema):
 
 class BlockPageSchema(Schema):
     items = fields.List(fields.Nested(BlockSchema))
-    page = fields.Integer()
-    per_page = fields.Integer()
-    total = fields.Integer()
+    page = fields.Integer(metadata={"description": "this page's number"})
+    per_page = fields.Integer(metadata={"description": "items per page asked"})
+    total = fields.Integer(metadata={"description": "blocks matching status, over all pages"})
 
 
 class FlagBlockResultSchema(Schema):
@@ -96,5 +110,9 @@ class FlagBlockResultSchema(Schema):
     already_blocked = fields.List(
         fields.Integer(), metadata={"description": "voter ids that were blocked already"}
     )
-    items = fields.List(fields.Nested(BlockSchema))
-    warning = fields.Nested(WarningSchema, allow_none=True)
+    items = fields.List(fields.Nested(BlockSchema), metadata={"description": "the new blocks"})
+    warning = fields.Nested(
+        WarningSchema,
+        allow_none=True,
+        metadata={"description": "set when the vote service could not be told at once"},
+    )

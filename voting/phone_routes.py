@@ -40,7 +40,14 @@ class PhoneField(fields.String):
 
 
 class SmsCodeRequestSchema(Schema):
-    phone = PhoneField(required=True, metadata={"example": "13812341234"})
+    phone = PhoneField(
+        required=True,
+        metadata={
+            "description": "a mainland mobile number: 1[3-9] and nine digits (+86, spaces and "
+            "dashes allowed)",
+            "example": "13812341234",
+        },
+    )
     campaign = fields.String(
         load_default=None,
         validate=validate.Regexp(r"^[a-z0-9-]{1,80}$", error="活动标识格式不正确"),
@@ -50,22 +57,35 @@ class SmsCodeRequestSchema(Schema):
 
 class SmsCodeSentSchema(Schema):
     phone = fields.String(required=True, metadata={"description": "masked: 138****1234"})
-    expires_in = fields.Integer(required=True, metadata={"description": "seconds"})
-    resend_after = fields.Integer(required=True, metadata={"description": "seconds"})
+    expires_in = fields.Integer(
+        required=True, metadata={"description": "seconds the code stays valid (300)"}
+    )
+    resend_after = fields.Integer(
+        required=True, metadata={"description": "seconds before another code may be asked (60)"}
+    )
 
 
 class SmsVerifySchema(Schema):
-    phone = PhoneField(required=True)
+    phone = PhoneField(
+        required=True,
+        metadata={"description": "the number the code was sent to", "example": "13812341234"},
+    )
     code = fields.String(
         required=True,
         validate=validate.Regexp(r"^\d{6}$", error="请输入6位数字验证码"),
+        metadata={"description": "the six digits of the text message", "example": "204816"},
     )
 
 
 class PhoneVoterTokenSchema(Schema):
-    voter_token = fields.String(required=True)
-    expires_at = fields.AwareDateTime(required=True)
-    phone_verified = fields.Boolean(required=True)
+    voter_token = fields.String(
+        required=True,
+        metadata={"description": "signed voter token with pv: 1; send it as Authorization: Bearer"},
+    )
+    expires_at = fields.AwareDateTime(
+        required=True, metadata={"description": "when the token stops working (7 days)"}
+    )
+    phone_verified = fields.Boolean(required=True, metadata={"description": "always true"})
     upgraded = fields.Boolean(
         required=True, metadata={"description": "the caller's WeChat voter, now phone-verified"}
     )
@@ -102,7 +122,14 @@ def device_id() -> str | None:
 @blp.alt_response(502, schema=ErrorEnvelopeSchema, description="sms_provider_refused")
 @blp.alt_response(503, schema=ErrorEnvelopeSchema, description="sms_unavailable")
 def send_code(body: dict[str, Any]) -> dict[str, Any]:
-    """Text a 6-digit one-time code to a mainland mobile number (valid 5 minutes, one use)."""
+    """Text a one-time code to a mainland mobile number (phone voters).
+
+    Anyone may call it (no token); 404 provider_disabled unless the SMS provider is configured.
+    The code has six random digits, is valid 5 minutes and for one answer. Limits are counted
+    per client address, per device cookie and per phone (1 a minute and 10 a day by default);
+    past one: 429 rate_limited with Retry-After. Provider failures: 422 sms_bad_number, 429
+    sms_frequency_limit, 502 sms_provider_refused, 503 sms_unavailable; an earlier code stays
+    good when the provider fails. The answer shows the number masked."""
     return phone.send_code(
         body["phone"], address=client_address(), device=device_id(), campaign=body["campaign"]
     )
@@ -116,13 +143,24 @@ def send_code(body: dict[str, Any]) -> dict[str, Any]:
 @blp.alt_response(403, schema=ErrorEnvelopeSchema, description="invalid_voter (blocked)")
 @blp.alt_response(404, schema=ErrorEnvelopeSchema, description="provider_disabled")
 @blp.alt_response(
-    409, schema=ErrorEnvelopeSchema, description="phone_in_use: the phone verified another voter"
+    409,
+    schema=ErrorEnvelopeSchema,
+    description="phone_in_use: the phone verified another voter; voter_has_other_phone: this "
+    "WeChat voter verified another phone",
 )
 @blp.alt_response(410, schema=ErrorEnvelopeSchema, description="sms_code_expired (or used)")
 @blp.alt_response(429, schema=ErrorEnvelopeSchema, description="rate_limited, with Retry-After")
 def verify(body: dict[str, Any]) -> dict[str, Any]:
-    """Answer the code: a voter token with ``pv: 1`` — the phone's own voter, or, with a WeChat
-    voter token, the same WeChat voter upgraded."""
+    """Answer the code: a phone-verified voter token.
+
+    Anyone may call it; with a WeChat voter token (bearer, or the page cookie with its CSRF
+    token) the same WeChat voter is upgraded (``upgraded: true``), else the answer is the
+    phone's own voter. Every token from here carries ``pv: 1``, which campaigns requiring a
+    phone (``rules.require_phone``) ask for. A right code is spent; a wrong one is 400
+    sms_code_invalid with ``details.tries_left`` (the fifth wrong answer burns it); a used,
+    burned or expired code is 410 sms_code_expired. One phone verifies one voter: 409
+    phone_in_use (and 409 voter_has_other_phone for a WeChat voter that verified another
+    phone). Answers per address are rate limited (429 rate_limited)."""
     claims = current_claims()
     _, token, upgraded = phone.verify(body["phone"], body["code"], claims)
     db.session.commit()

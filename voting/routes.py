@@ -67,7 +67,13 @@ BEARER = [{"bearerAuth": []}]
 )
 @blp.alt_response(429, schema=ErrorEnvelopeSchema, description="rate_limited, with Retry-After")
 def device_voter(body: dict[str, Any]) -> dict[str, Any]:
-    """Demo and development only: a voter identity for a device id (404 when disabled)."""
+    """A voter token for a device id (demo and development only).
+
+    Anyone may call it while ``ZUIMEI_DEVICE_IDENTITY`` is on (off in production: 404
+    provider_disabled). The device id is stored as a keyed hash; the same id gives the same
+    voter. Limited per client address (``VOTER_CREATE_IP_LIMIT``): 429 rate_limited with
+    Retry-After. Real voters come from WeChat (``/wechat/oauth/start``) or a phone
+    (``/voters/sms``)."""
     _, token = services.device_voter(body["device_id"])
     db.session.commit()
     return {"voter_token": token.token, "expires_at": token.expires_at}
@@ -83,7 +89,11 @@ blp.add_url_rule("/campaigns/<slug>/votes", "vote", vote_route.vote, methods=["P
 @blp.alt_response(401, schema=ErrorEnvelopeSchema, description="invalid_voter")
 @blp.alt_response(404, schema=ErrorEnvelopeSchema, description="campaign_not_found")
 def my_quota(slug: str) -> dict[str, Any]:
-    """The caller's votes left today and whom they voted for today (the H5 page's counter)."""
+    """The caller's votes left today and whom they voted for today.
+
+    Voters only (a voter token: bearer, or the H5 page's cookie; 401 invalid_voter without
+    one). The day is the campaign's, in its time zone; this is the H5 page's counter. A draft
+    or unknown campaign: 404 campaign_not_found."""
     voter = services.current_voter()
     public_view.campaign_view(slug)  # 404 for a draft or an unknown campaign, without SQL
     return services.my_quota(slug, voter)
@@ -97,7 +107,12 @@ def my_quota(slug: str) -> dict[str, Any]:
 )
 @cacheable(5)
 def ranking(args: dict[str, Any], slug: str) -> dict[str, Any]:
-    """Standings of one category (empty while the campaign hides counts)."""
+    """Standings of one category, most votes first.
+
+    Public, no token; answers are cached for 5 seconds. ``items`` is empty and ``hidden``
+    true while the campaign hides counts (``rules.hide_counts`` or after
+    ``rules.hide_counts_from``). Counts are the live counters of valid votes; held (pending)
+    votes are not in them. Unknown category: 404 category_not_found."""
     view = public_view.campaign_view(slug)  # the cached public view: no SQL while current
     category = view.category(args["category"])
     hidden = services.counts_hidden(view)
@@ -115,7 +130,12 @@ def ranking(args: dict[str, Any], slug: str) -> dict[str, Any]:
 @blp.alt_response(404, schema=ErrorEnvelopeSchema, description="campaign_not_found")
 @campaign_services.staff_required("admin")
 def health(slug: str) -> dict[str, Any]:
-    """The ledger's lag: stream length, unacknowledged entries, oldest undrained age."""
+    """The vote ledger's lag and the chain head.
+
+    Admins only. Votes are acknowledged from Redis and drained to the database by the worker:
+    this shows the stream length, entries read but not yet acknowledged, the age of the oldest
+    undrained vote, votes drained, entries quarantined and the last chain hash. A growing
+    ``oldest_undrained_age_seconds`` means the drainer is behind or stopped."""
     return services.ledger_health(campaign_services.get_campaign(slug))
 
 
@@ -125,7 +145,11 @@ def health(slug: str) -> dict[str, Any]:
 @blp.alt_response(429, schema=ErrorEnvelopeSchema, description="rate_limited, with Retry-After")
 @blp.alt_response(503, schema=ErrorEnvelopeSchema, description="service_unavailable")
 def new_challenge() -> dict[str, Any]:
-    """A captcha to solve after 428 challenge_required."""
+    """A captcha to solve after 428 challenge_required.
+
+    Public (no token). Answers a PNG image and an id valid for ``CHALLENGE_TTL`` (120 s by
+    default); answer it with ``POST /challenges/{challenge_id}``. Limited per client address
+    (``CHALLENGE_IP_LIMIT``, 30 a minute): 429 rate_limited. Redis down: 503."""
     return services.new_challenge()
 
 
@@ -140,7 +164,13 @@ def new_challenge() -> dict[str, Any]:
 )
 @blp.alt_response(429, schema=ErrorEnvelopeSchema, description="rate_limited, with Retry-After")
 def answer_challenge(body: dict[str, Any], challenge_id: str) -> dict[str, Any]:
-    """Answer a captcha: a right answer earns a short-lived pass for this voter and address."""
+    """Answer a captcha for a pass that lifts the 428 on the next votes.
+
+    Voters only (a voter token). One try per challenge: a wrong answer is 422
+    challenge_failed, an expired or used challenge 410 challenge_expired (ask a new one). A
+    right answer earns a pass bound to this voter and client address, valid
+    ``CHALLENGE_PASS_TTL`` (300 s by default): send it as the ``X-Challenge-Pass`` header when
+    voting. Limited per address like ``POST /challenges``."""
     voter = services.current_voter()
     token = services.answer_challenge(challenge_id, body["answer"], voter, client_address())
     return {"challenge_pass": token.token, "expires_at": token.expires_at}
@@ -152,7 +182,13 @@ def answer_challenge(body: dict[str, Any], challenge_id: str) -> dict[str, Any]:
 @blp.alt_response(404, schema=ErrorEnvelopeSchema, description="campaign_not_found")
 @campaign_services.staff_required("admin")
 def freezes(slug: str) -> dict[str, Any]:
-    """Nominees the vote script froze for a pace far above their own, newest first, with why."""
+    """Nominee freezes, newest first, with why.
+
+    Admins only. When a nominee's votes this minute exceed ``max(rules.velocity_floor,
+    rules.velocity_factor`` × its average over the previous 10 minutes), the vote is held as
+    pending and, with ``rules.freeze_minutes`` > 0, the vote script freezes the nominee for
+    that long; votes for a frozen nominee are refused (403 nominee_frozen).
+    Each row has the minute's votes, the baseline and, once lifted, who lifted it and why."""
     return {"items": fraud.list_freezes(campaign_services.get_campaign(slug))}
 
 
@@ -181,7 +217,13 @@ def _safe_next(value: str | None, campaign: str) -> str:
 @blp.alt_response(429, schema=ErrorEnvelopeSchema, description="rate_limited, with Retry-After")
 @rate_limit("CHALLENGE_IP_LIMIT")
 def oauth_start(args: dict[str, Any]) -> Response:
-    """Start WeChat web authorisation; the state is single use and bound to this browser."""
+    """Start WeChat web authorisation (the H5 page's voter login).
+
+    Public. Redirects (302) to WeChat's ``snsapi_base`` authorisation page; WeChat sends the
+    browser back to ``/wechat/oauth/callback``. The state is single use and bound to this
+    browser by a short-lived cookie; ``next`` must be a path on this site (anything else falls
+    back to the campaign page). 404 provider_disabled without an official account configured;
+    limited per address (429 rate_limited)."""
     campaign = campaign_services.get_public_campaign(args["campaign"])
     state, nonce = wechat.new_state(_safe_next(args["next"], campaign.slug), campaign.slug)
     callback = url_for("voting.oauth_callback", _external=True)
@@ -211,8 +253,14 @@ def oauth_start(args: dict[str, Any]) -> Response:
 @blp.alt_response(404, schema=ErrorEnvelopeSchema, description="provider_disabled")
 @blp.alt_response(502, schema=ErrorEnvelopeSchema, description="wechat_error")
 def oauth_callback(args: dict[str, Any]) -> Any:
-    """WeChat sends the browser back here: check the state, exchange the code for the openid on
-    the server, and issue the voter token (cookie for the H5 page, JSON for API clients)."""
+    """WeChat's return: exchange the code and issue the voter token.
+
+    Called by the browser WeChat redirects, not by hand. Checks the state (400
+    oauth_state_invalid when unknown, used or from another browser), exchanges the code for
+    the openid on the server (never trusting one from the client), and issues the voter
+    token: a cookie and a 302 back to ``next`` for the H5 page, or JSON with
+    ``format=json``. WeChat's snapshot mode users cannot vote (403 snapshot_user); WeChat's
+    own errors are 502 wechat_error."""
     target = wechat.consume_state(args["state"], request.cookies.get(OAUTH_COOKIE))
     if not args["code"]:
         raise AppError("未获得微信授权，请重新进入", code="oauth_code_invalid", status=400)
@@ -234,7 +282,12 @@ def oauth_callback(args: dict[str, Any]) -> Any:
 @blp.alt_response(502, schema=ErrorEnvelopeSchema, description="wechat_error")
 @rate_limit("CHALLENGE_IP_LIMIT")
 def jssdk(args: dict[str, Any]) -> dict[str, Any]:
-    """The wx.config signature for a page URL (share cards); WeChat tokens are cached in Redis."""
+    """The JS-SDK ``wx.config`` signature for a page URL (share cards).
+
+    Public; 404 provider_disabled without an official account. ``url`` is the page's own
+    http(s) URL (signed without its ``#`` part; an invalid one is 422 invalid_url). WeChat's
+    access token and ticket are cached in Redis and shared by every worker; WeChat's errors
+    are 502 wechat_error. Limited per address (429)."""
     return wechat.jssdk_config(args["url"])
 
 
@@ -249,8 +302,12 @@ ADMIN = ("admin",)
 @blp.alt_response(404, schema=ErrorEnvelopeSchema, description="campaign_not_found")
 @campaign_services.staff_required(*ADMIN)
 def tally(slug: str) -> dict[str, Any]:
-    """Full tally from the votes table (valid / pending / invalid per nominee) against the live
-    counters."""
+    """Full tally from the votes table against the live counters.
+
+    Admins only. Per nominee: valid, pending (held for review) and invalid votes stored in the
+    database, and ``live_valid`` from the vote Redis; ``differences`` lists the nominees whose
+    two counts differ, ``undrained`` the votes still in the ledger stream (a difference while
+    votes are undrained is expected). Redis down: 503."""
     return fraud.full_tally(campaign_services.get_campaign(slug))
 
 
@@ -261,7 +318,10 @@ def tally(slug: str) -> dict[str, Any]:
 @blp.alt_response(404, schema=ErrorEnvelopeSchema, description="campaign_not_found")
 @campaign_services.staff_required(*ADMIN)
 def trend(args: dict[str, Any], slug: str) -> dict[str, Any]:
-    """Per-minute snapshots of each nominee's valid and pending counts."""
+    """Per-minute snapshots of each nominee's valid and pending counts.
+
+    Admins only. Filter by ``nominee`` (its number) and ``since`` (a moment); times are
+    UTC."""
     rows = fraud.trend(campaign_services.get_campaign(slug), args["nominee"], args["since"])
     return {
         "items": [
@@ -282,7 +342,11 @@ def trend(args: dict[str, Any], slug: str) -> dict[str, Any]:
 @blp.alt_response(404, schema=ErrorEnvelopeSchema, description="campaign_not_found")
 @campaign_services.staff_required(*ADMIN)
 def start_scan(slug: str) -> Any:
-    """Run every detector over the campaign's stored votes (an RQ job)."""
+    """Start a fraud scan: every detector over the campaign's stored votes.
+
+    Admins only. Answers 202 with the scan (status queued); an RQ worker runs it. Poll
+    ``GET …/fraud/scans/{scan_id}`` until ``done`` (or ``failed``), then read the flags. A
+    scan never changes a vote: flags wait for the committee's decision."""
     scan = fraud.start_scan(campaign_services.get_campaign(slug), g.account.username)
     db.session.commit()
     jobs.enqueue_scan(scan.id)
@@ -295,7 +359,10 @@ def start_scan(slug: str) -> Any:
 @blp.alt_response(404, schema=ErrorEnvelopeSchema, description="campaign_not_found, scan_not_found")
 @campaign_services.staff_required(*ADMIN)
 def get_scan(slug: str, scan_id: int) -> Any:
-    """A scan's status and what it found."""
+    """A fraud scan's status and what it found.
+
+    Admins only. ``status`` is queued, running, done or failed; once done, how many votes it
+    read and how many flags it raised. A scan of another campaign: 404 scan_not_found."""
     return fraud.get_scan(campaign_services.get_campaign(slug), scan_id)
 
 
@@ -306,7 +373,11 @@ def get_scan(slug: str, scan_id: int) -> Any:
 @blp.alt_response(404, schema=ErrorEnvelopeSchema, description="campaign_not_found")
 @campaign_services.staff_required(*ADMIN)
 def flags(args: dict[str, Any], slug: str) -> dict[str, Any]:
-    """Flags by severity, most certain first; 观察 (watch) notes only with ``severity=watch``."""
+    """Fraud flags, most certain first.
+
+    Admins only. Filter by ``status`` (open, confirmed, dismissed) and ``severity``. Weak
+    observations (观察, ``severity=watch``) are left out unless asked for, and can never be
+    confirmed: they point the committee to the vote browser."""
     campaign = campaign_services.get_campaign(slug)
     return {"items": fraud.list_flags(campaign, args["status"], args["severity"])}
 
@@ -317,13 +388,20 @@ def flags(args: dict[str, Any], slug: str) -> dict[str, Any]:
 @blp.alt_response(404, schema=ErrorEnvelopeSchema, description="campaign_not_found, flag_not_found")
 @campaign_services.staff_required(*ADMIN)
 def flag_detail(slug: str, flag_id: int) -> Any:
-    """A flag with its evidence: top addresses, devices, a per-minute histogram, sample voters."""
+    """A fraud flag with its evidence.
+
+    Admins only. ``evidence`` depends on the rule: top addresses and devices, a per-minute
+    histogram, sample voters, the thresholds that were crossed. ``explanation`` says it in
+    Chinese for the committee."""
     return fraud.get_flag(campaign_services.get_campaign(slug), flag_id)
 
 
 @blp.route("/admin/campaigns/<slug>/fraud/flags/<id:flag_id>/confirm", methods=["POST"])
 @blp.doc(security=BEARER)
-@blp.arguments(DecisionSchema)
+@blp.arguments(
+    DecisionSchema,
+    example={"reason": "同一网段 3 分钟内集中投票 412 票，设备指纹高度重复，经核实为刷票"},
+)
 @blp.response(200, FlagDetailSchema)
 @blp.alt_response(404, schema=ErrorEnvelopeSchema, description="campaign_not_found, flag_not_found")
 @blp.alt_response(
@@ -331,7 +409,12 @@ def flag_detail(slug: str, flag_id: int) -> Any:
 )
 @campaign_services.staff_required(*ADMIN)
 def flag_confirm(body: dict[str, Any], slug: str, flag_id: int) -> Any:
-    """Confirm: the flag's votes become invalid (recorded, reversible)."""
+    """Confirm a flag: its votes become invalid.
+
+    Admins only; a reason is required (422 reason_required). Every vote the flag covers that is
+    not invalid already becomes invalid (reason ``flag:<id>``) and leaves the counts; the
+    decision is written to the decision chain with its hash and can be undone (``…/undo``).
+    A flag decided already: 409 flag_decided; a watch note: 409 watch_not_actionable."""
     flag = fraud.confirm_flag(
         campaign_services.get_campaign(slug), flag_id, g.account, body["reason"]
     )
@@ -347,7 +430,10 @@ def flag_confirm(body: dict[str, Any], slug: str, flag_id: int) -> Any:
 @blp.alt_response(409, schema=ErrorEnvelopeSchema, description="flag_decided, flag_open")
 @campaign_services.staff_required(*ADMIN)
 def flag_dismiss(body: dict[str, Any], slug: str, flag_id: int) -> Any:
-    """Dismiss the flag with a reason."""
+    """Dismiss a flag: its votes stay as they are.
+
+    Admins only; a reason is required (422 reason_required). Recorded in the decision chain.
+    A flag decided already: 409 flag_decided. ``…/undo`` reopens it."""
     flag = fraud.dismiss_flag(
         campaign_services.get_campaign(slug), flag_id, g.account, body["reason"]
     )
@@ -363,7 +449,12 @@ def flag_dismiss(body: dict[str, Any], slug: str, flag_id: int) -> Any:
 @blp.alt_response(409, schema=ErrorEnvelopeSchema, description="flag_decided, flag_open")
 @campaign_services.staff_required(*ADMIN)
 def flag_undo(body: dict[str, Any], slug: str, flag_id: int) -> Any:
-    """Undo a decision: votes this flag invalidated get their earlier status back."""
+    """Undo a flag's decision and reopen it.
+
+    Admins only; a reason is required. For a confirmed flag, the votes this flag invalidated
+    get their earlier status back (votes invalidated for another cause stay invalid); a
+    dismissed flag simply reopens. An open flag: 409 flag_open. Recorded in the decision
+    chain."""
     flag = fraud.undo_flag(campaign_services.get_campaign(slug), flag_id, g.account, body["reason"])
     db.session.commit()
     return flag
@@ -377,7 +468,12 @@ def flag_undo(body: dict[str, Any], slug: str, flag_id: int) -> Any:
 @blp.alt_response(409, schema=ErrorEnvelopeSchema, description="nothing_pending")
 @campaign_services.staff_required(*ADMIN)
 def decide_pending(body: dict[str, Any], slug: str) -> Any:
-    """Release (→ valid) or void (→ invalid) held votes in bulk: by ids or by nominee."""
+    """Release or void held (pending) votes in bulk.
+
+    Admins only; a reason is required. Votes held by the pressure checks wait as ``pending``:
+    ``release`` makes them valid (they join the counts), ``void`` invalid. Choose them by
+    ``vote_ids`` or all of one ``nominee`` (neither: 422 selection_required); none pending
+    among them: 409 nothing_pending. One decision in the chain covers them all."""
     decision = fraud.decide_pending(
         campaign_services.get_campaign(slug),
         g.account,
@@ -397,7 +493,10 @@ def decide_pending(body: dict[str, Any], slug: str) -> Any:
 @blp.alt_response(404, schema=ErrorEnvelopeSchema, description="campaign_not_found, not_frozen")
 @campaign_services.staff_required(*ADMIN)
 def lift_freeze(body: dict[str, Any], slug: str, number: str) -> None:
-    """Lift a nominee's freeze with a reason (audited and chained)."""
+    """Lift a nominee's freeze early.
+
+    Admins only; a reason is required. The nominee takes votes again at once. Recorded in the
+    decision chain. A nominee that is not frozen: 404 not_frozen. Redis down: 503."""
     fraud.lift_freeze(campaign_services.get_campaign(slug), number, g.account, body["reason"])
     db.session.commit()
 
@@ -408,7 +507,11 @@ def lift_freeze(body: dict[str, Any], slug: str, number: str) -> None:
 @blp.alt_response(404, schema=ErrorEnvelopeSchema, description="campaign_not_found")
 @campaign_services.staff_required(*ADMIN)
 def decisions(slug: str) -> Any:
-    """Every committee decision on votes, in chain order, with its hash."""
+    """Every committee decision on votes, in chain order.
+
+    Admins only. Confirmations, dismissals, undos, releases, voids and freeze lifts, each
+    with actor, reason, time, the number of votes it moved and its hash (each hash covers the
+    one before, so a changed or removed decision breaks the chain)."""
     return fraud.list_decisions(campaign_services.get_campaign(slug))
 
 
@@ -419,8 +522,13 @@ def decisions(slug: str) -> Any:
 @blp.alt_response(404, schema=ErrorEnvelopeSchema, description="campaign_not_found")
 @campaign_services.staff_required(*ADMIN)
 def browse_votes(args: dict[str, Any], slug: str) -> dict[str, Any]:
-    """Votes by status, nominee, flag, voter, address prefix and time: how an auditor checks
-    any published count."""
+    """Browse stored votes: how an auditor checks any published count.
+
+    Admins only. Filter by status, nominee, flag, voter, address prefix and time (UTC
+    moments); in chain order (oldest first), paginated (``per_page`` at most 500). Each row
+    has the address, its region as the offline IP data places it, the device, the user agent
+    and its chain hash. The same filters export to CSV or Excel (``…/votes.csv``,
+    ``…/votes.xlsx``)."""
     page, per_page = args.pop("page"), args.pop("per_page")
     items, total = fraud.browse_votes(campaign_services.get_campaign(slug), args, page, per_page)
     return {"items": items, "page": page, "per_page": per_page, "total": total}

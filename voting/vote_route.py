@@ -103,6 +103,28 @@ def _error(description: str) -> dict[str, Any]:
 # The operation as flask-smorest documents it (voting/routes.py registers the view with it).
 vote._apidoc = {  # type: ignore[attr-defined]
     "manual_doc": {
+        "summary": "Cast one vote for a nominee",
+        "description": (
+            "Voters only: a voter token from WeChat (`/wechat/oauth/start`), a phone "
+            "(`/voters/sms`) or, in demos, a device (`/voters/device`), sent as "
+            "`Authorization: Bearer …` or as the H5 page's cookie (then the `X-CSRF-Token` "
+            "header is required: 403 csrf_failed). The voter is read from the token only; a "
+            "voter id in the body is refused (422).\n\nOne Redis script checks and counts the "
+            "vote, no SQL on this path; the answer says whether it counts at once (`valid`) or "
+            "is held for the committee's review (`pending`, when the nominee's pace explodes). "
+            "Refusals, in the order they are checked: a blocked voter (403 voter_blocked), the "
+            "hard per-address and per-voter limits per minute (429 rate_limited with "
+            "Retry-After), the voting window (403 voting_closed), the nominee (404 "
+            "nominee_not_found; 403 nominee_frozen), the daily quotas in the campaign's time "
+            "zone (429 daily_quota_exhausted, nominee_daily_limit), the per-address soft limit "
+            "(428 challenge_required: solve `POST /challenges` and send the pass as "
+            "`X-Challenge-Pass`). Also 403 region_restricted (地区限制) and phone_required (the "
+            "campaign requires a verified phone).\n\nSend an `Idempotency-Key` (up to 64 "
+            "characters) with every vote and the same key when retrying after a timeout, a "
+            "dropped connection or a 503: a repeat answers the first answer again "
+            "(`Idempotent-Replayed: true`) and counts nothing. If Redis does not answer the "
+            "vote is refused with 503, never counted unchecked."
+        ),
         "security": [{"bearerAuth": []}],
         "parameters": [
             {
@@ -122,7 +144,9 @@ vote._apidoc = {  # type: ignore[attr-defined]
         ],
         "requestBody": {
             "required": True,
-            "content": {"application/json": {"schema": VoteCreateSchema}},
+            "content": {
+                "application/json": {"schema": VoteCreateSchema, "example": {"nominee": "D001"}}
+            },
         },
         "responses": {
             "201": {
