@@ -52,15 +52,68 @@ def create_account(
 
 @demo_cli.command("seed")
 @click.option("--password", default=None, help="one password for every demo login (else random)")
-def seed_demo(password: str | None) -> None:
-    """Load the demo county campaign, its units, logins and 30 approved nominees."""
+@click.option(
+    "--voters",
+    default=None,
+    type=click.IntRange(min=10),
+    help="honest voters of the voting campaign (default 650: a few thousand votes)",
+)
+def seed_demo(password: str | None, voters: int | None) -> None:
+    """Load the demo county: three campaigns (voting with photos, videos and past votes; 公示;
+    open for nominations), its units, logins and judges."""
     from nominations.demo import seed
+    from nominations.demo_campaigns import Report
 
-    logins = seed(password)
-    if not logins:
-        click.echo("demo campaign already present; nothing changed")
+    report = Report()
+    started = time.monotonic()
+    size = {} if voters is None else {"people": voters, "publicity_people": max(10, voters // 4)}
+    logins = seed(password, demo_domains(), report=report, **size)
+    if not report.campaigns:
+        click.echo("demo campaigns already present; nothing changed")
         return
-    _print_logins(logins)
+    _print_demo(report, time.monotonic() - started)
+    if logins:
+        _print_logins(logins)
+
+
+def demo_domains() -> Any:
+    """The domains' services the demo drives, handed to nominations.demo (which may not import
+    them: docs/architecture.md)."""
+    from awards import judging, publicity, results
+    from media import jobs as media_jobs
+    from media import services as media_services
+    from nominations.demo import Domains
+    from voting import cast, fraud, identity
+    from voting import jobs as voting_jobs
+    from voting import services as voting_services
+
+    return Domains(
+        voting=voting_services,
+        cast=cast,
+        identity=identity,
+        fraud=fraud,
+        voting_jobs=voting_jobs,
+        media=media_services,
+        media_jobs=media_jobs,
+        judging=judging,
+        results=results,
+        publicity=publicity,
+    )
+
+
+def _print_demo(report: Any, seconds: float) -> None:
+    click.echo(f"demo loaded in {seconds:.1f} s:")
+    for slug, phase in report.campaigns.items():
+        tally = report.votes.get(slug)
+        votes = f", {tally.votes} past votes from {tally.voters} voters" if tally else ""
+        click.echo(f"  {slug:<26} {phase}{votes}")
+    if report.videos:
+        click.echo(f"  {len(report.videos)} demo videos made and transcoded")
+    if report.flags:
+        click.echo(
+            f"  fraud scan: {report.flags} flags filed "
+            f"(the seeded brushing attack on {report.attack})"
+        )
 
 
 @embedded_cli.command("stop")
@@ -80,9 +133,14 @@ def worker(burst: bool) -> None:
 
 
 def _print_logins(logins: list[dict[str, str]]) -> None:
+    from nominations.demo import SHOWCASE
+
     click.echo("demo logins (saved in instance/demo_logins.txt):")
     for login in logins:
         click.echo(f"  {login['role']:<9} {login['username']:<14} {login['password']}")
+    click.echo("which login shows what (docs/demo.md):")
+    for who, what in SHOWCASE:
+        click.echo(f"  {who}: {what}")
 
 
 def _read_saved_logins(app: Flask) -> list[dict[str, str]]:
@@ -124,11 +182,19 @@ def up(host: str, port: int, web_workers: int, no_demo: bool) -> None:
     click.echo("migrations up to date")
     if not no_demo and db.session.query(Campaign.id).first() is None:
         from nominations.demo import seed
+        from nominations.demo_campaigns import Report
 
-        seed(None)
-        click.echo("demo campaign loaded")
-    # The H5 link goes to the newest campaign (the demo's slug carries the year it was seeded).
-    newest = db.session.query(Campaign.slug).order_by(Campaign.id.desc()).first()
+        report = Report()
+        started = time.monotonic()
+        seed(None, demo_domains(), report=report)
+        _print_demo(report, time.monotonic() - started)
+    # The H5 link goes to the newest campaign in public voting (else the newest one; the demo's
+    # slugs carry the year they were seeded).
+    newest = (
+        db.session.query(Campaign.slug)
+        .order_by((Campaign.phase == "voting").desc(), Campaign.id.desc())
+        .first()
+    )
     db.session.remove()
 
     env = dict(os.environ)

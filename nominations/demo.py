@@ -1,11 +1,13 @@
-"""`flask demo seed`: the demo county campaign, walked through the real nomination workflow."""
+"""`flask demo seed` and `flask up`: the demo county's three campaigns (see demo_campaigns),
+its units, logins and judges, walked through the real services."""
 
 from __future__ import annotations
 
 import os
 import secrets
-from datetime import timedelta
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import current_app
@@ -15,7 +17,7 @@ from campaigns import services as campaign_services
 from campaigns.models import Account, Campaign, Unit
 from core.extensions import db
 from core.types import utcnow
-from nominations import demo_data, services
+from nominations import demo_campaigns, demo_data, demo_people
 
 
 def campaign_spec() -> dict[str, str]:
@@ -24,10 +26,56 @@ def campaign_spec() -> dict[str, str]:
     return demo_data.campaign(year)
 
 
-def seed(password: str | None = None) -> list[dict[str, str]]:
-    """Create the demo campaign unless it exists; return the logins made (role, name, password)."""
-    demo = campaign_spec()
-    if db.session.scalar(select(Campaign.id).where(Campaign.slug == demo["slug"])):
+# How much the demo seeds: honest voters of the voting campaign (a few thousand votes over three
+# days), of the finished one, and how many nominees get a short video.
+VOTERS = 650
+PUBLICITY_VOTERS = 150
+VIDEOS = 4
+
+
+@dataclass(frozen=True)
+class Domains:
+    """The services of the domains built on nominations that the full demo drives: votes through
+    the vote path, media through the upload services, judging, results and objections.
+    Nominations may not import them (docs/architecture.md); the command wiring (core/cli.py,
+    ``demo_domains``) hands them in. Without them the demo has its campaigns and nominees only."""
+
+    voting: Any  # voting.services: cast_vote, drain_campaign, verify_chain
+    cast: Any  # voting.cast: the vote path's clock seam
+    identity: Any  # voting.identity: voter_for, subject_hash
+    fraud: Any  # voting.fraud: start_scan
+    voting_jobs: Any  # voting.jobs: fraud_scan
+    media: Any  # media.services: the upload steps
+    media_jobs: Any  # media.jobs: enqueue_processing (the worker transcodes)
+    judging: Any  # awards.judging
+    results: Any  # awards.results
+    publicity: Any  # awards.publicity
+
+
+def seed(
+    password: str | None = None,
+    domains: Domains | None = None,
+    *,
+    people: int = VOTERS,
+    publicity_people: int = PUBLICITY_VOTERS,
+    videos: int = VIDEOS,
+    report: demo_campaigns.Report | None = None,
+) -> list[dict[str, str]]:
+    """Create the demo campaigns that do not exist yet (their slugs carry the campaign-local
+    year); return the logins made (role, name, password). ``report`` is filled with what was
+    done. A second run changes nothing."""
+    report = report if report is not None else demo_campaigns.Report()
+    now = utcnow().replace(microsecond=0)
+    year = now.astimezone(ZoneInfo(demo_data.TIMEZONE)).year
+    wanted = {
+        "voting": demo_data.campaign(year)["slug"],
+        "publicity": demo_people.nurses_campaign(year)["slug"],
+        "nominating": demo_people.village_campaign(year)["slug"],
+    }
+    present = set(
+        db.session.scalars(select(Campaign.slug).where(Campaign.slug.in_(wanted.values())))
+    )
+    if present == set(wanted.values()):
         return []
     for unit in demo_data.UNITS:
         if db.session.scalar(select(Unit.id).where(Unit.code == unit["code"])) is None:
@@ -35,7 +83,7 @@ def seed(password: str | None = None) -> list[dict[str, str]]:
 
     logins: list[dict[str, str]] = []
     accounts: dict[str, Account] = {}
-    for spec in demo_data.ACCOUNTS:
+    for spec in [*demo_data.ACCOUNTS, *demo_people.JUDGES]:
         existing = db.session.scalar(select(Account).where(Account.username == spec["username"]))
         if existing is not None:  # made by hand before the demo; keep its password
             accounts[spec["username"]] = existing
@@ -45,44 +93,46 @@ def seed(password: str | None = None) -> list[dict[str, str]]:
             spec["username"], secret, spec["role"], spec["unit_code"], spec["display_name"]
         )
         logins.append({"role": spec["role"], "username": spec["username"], "password": secret})
-
-    now = utcnow().replace(microsecond=0)
-    campaign = campaign_services.create_campaign(
-        {
-            **demo,
-            "nomination_start": now - timedelta(days=1),
-            "nomination_end": now + timedelta(days=1),
-            "voting_start": now,
-            "voting_end": now + timedelta(days=14),
-            "rules": {"votes_per_day": 5, "votes_per_nominee_per_day": 1, "hide_counts": False},
-            "weights": {"public": 30, "jury": 70, "organizer": 0},
-            "require_recommendation": True,
-        }
-    )
-    for category in demo_data.CATEGORIES:
-        campaign_services.add_category(campaign, dict(category))
-    campaign_services.change_phase(campaign, "nominating", None)
-
-    admin = accounts["admin"]
-    reviewer = next(a for a in accounts.values() if a.role == "reviewer")
-    unit_accounts = {a.unit.code: a for a in accounts.values() if a.role == "unit" and a.unit}
-    for spec in demo_data.NOMINEES:
-        fields = {k: v for k, v in spec.items() if k != "unit_code"}
-        clerk = unit_accounts[spec["unit_code"]]
-        nomination = services.create(clerk, campaign, fields)
-        services.submit(clerk, nomination)
-        services.review(reviewer, nomination, "approve", "同意推荐")
-        services.review(admin, nomination, "approve", "经评选办审核，同意列为候选人")
-
-    # The demo opens straight into public voting; nominations closed yesterday.
-    campaign_services.update_campaign(
-        campaign,
-        {"nomination_start": now - timedelta(days=30), "nomination_end": now - timedelta(days=1)},
-    )
-    campaign_services.change_phase(campaign, "voting", None)
     db.session.commit()
-    _save_logins(logins)
+    if logins:
+        _save_logins(logins)
+
+    if wanted["voting"] not in present:
+        demo_campaigns.voting(domains, accounts, now, report, people=people, videos=videos)
+        accounts = _reloaded(accounts)
+    # Judging, results and objections need the domains: without them, no campaign in 公示.
+    if wanted["publicity"] not in present and domains is not None:
+        demo_campaigns.publicity(domains, accounts, now, report, people=publicity_people)
+        accounts = _reloaded(accounts)
+    if wanted["nominating"] not in present:
+        demo_campaigns.nominating(accounts, now, report)
+    db.session.commit()
     return logins
+
+
+def _reloaded(accounts: dict[str, Account]) -> dict[str, Account]:
+    """The accounts again (a job run in between may have ended the session they were read in)."""
+    names = list(accounts)
+    return {
+        a.username: a
+        for a in db.session.scalars(select(Account).where(Account.username.in_(names)))
+    }
+
+
+# Which login shows what (printed by `flask up` and `flask demo seed`, and in docs/demo.md).
+SHOWCASE: list[tuple[str, str]] = [
+    (
+        "(no login) /c/<slug>",
+        "H5：投票中的活动（照片、视频、票数、排行）；“最美护士”活动的公示结果与异议答复",
+    ),
+    (
+        "admin /console",
+        "评选办：投票看板、刷票检测（已标记一起刷票）、投票记录与账本、评审与结果、公示与异议",
+    ),
+    ("qs-bureau /console", "县卫健局审核员：“最美乡村医生”待审核的推荐材料"),
+    ("unit-* /portal", "推荐单位：本单位的推荐材料；可立即在“最美乡村医生”活动中填报新的推荐"),
+    ("judge-* /console", "评委：“最美护士”活动已提交的评分表"),
+]
 
 
 def _save_logins(logins: list[dict[str, str]]) -> None:

@@ -93,7 +93,8 @@ def up() -> Iterator[dict[str, Any]]:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        _wait(lambda: _call(base, "GET", "/readyz")[0] == 200, 120, "flask up to be ready")
+        # A fresh instance: migrations, then the demo's three campaigns with media and votes.
+        _wait(lambda: _call(base, "GET", "/readyz")[0] == 200, 240, "flask up to be ready")
         yield {"base": base, "folder": folder, "process": process, "log": log}
     finally:
         if process.poll() is None:
@@ -131,12 +132,18 @@ def test_up_restarts_a_killed_redis_and_worker_and_loses_no_vote(up: dict[str, A
         for i in range(6)
     ]
     acknowledged = set()
+    counts = []
     for token in tokens[:4]:
         status, body = _call(
             base, "POST", f"/api/v1/campaigns/{slug}/votes", {"nominee": number}, token
         )
         assert status == 201, body
         acknowledged.add(body["vote_id"])
+        counts.append(body["nominee_votes"])
+    # The demo seeded days of past votes: the count goes on from there, one by one.
+    seeded = counts[0] - 1
+    assert counts == [seeded + 1, seeded + 2, seeded + 3, seeded + 4]
+    assert f"{slug}" in _log(up) and "brushing attack" in _log(up)
 
     redis_pid = int((folder / "redis.pid").read_text())
     os.kill(redis_pid, signal.SIGKILL)
@@ -156,7 +163,7 @@ def test_up_restarts_a_killed_redis_and_worker_and_loses_no_vote(up: dict[str, A
     status, body = _call(
         base, "POST", f"/api/v1/campaigns/{slug}/votes", {"nominee": number}, tokens[4]
     )
-    assert status == 201 and body["nominee_votes"] == 5, body
+    assert status == 201 and body["nominee_votes"] == seeded + 5, body
     acknowledged.add(body["vote_id"])
 
     # The worker loses its Redis too, exits and is started again; then it is killed itself.
@@ -175,7 +182,7 @@ def test_up_restarts_a_killed_redis_and_worker_and_loses_no_vote(up: dict[str, A
     status, body = _call(
         base, "POST", f"/api/v1/campaigns/{slug}/votes", {"nominee": number}, tokens[5]
     )
-    assert status == 201 and body["nominee_votes"] == 6, body
+    assert status == 201 and body["nominee_votes"] == seeded + 6, body
     acknowledged.add(body["vote_id"])
 
     # The restarted worker drains everything into the database, each vote once.
