@@ -1,4 +1,5 @@
-"""The audit log of a campaign as rows, and as a CSV file that Excel opens safely."""
+"""The audit log of a campaign as rows (actions, roles and objects in Chinese, the action's code
+kept in the last column), and as a CSV file that Excel opens safely."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 
 from awards.export_format import as_json, campaign_of, iso_time, streamed, zone_of
+from campaigns.labels import audit_label, audit_object_label, role_label
 from campaigns.models import Campaign
 from core.audit import AuditLog
 
@@ -24,6 +26,7 @@ AUDIT_HEADERS = (
     "变更前",
     "变更后",
     "IP",
+    "操作代码",
 )
 
 
@@ -47,17 +50,20 @@ def audit_rows(campaign: Campaign, zone: ZoneInfo) -> Iterator[tuple[str, ...]]:
     for at, actor, role, action, object_type, object_id, reason, before, after, ip in streamed(
         statement
     ):
+        # The action, role and object in the words the screens use (campaigns.labels); the
+        # action's code stays in the last column, for whoever reads the log by machine.
         yield (
             iso_time(at, zone),
             actor or "system",
-            role or "",
-            action,
-            object_type,
+            role_label(role),
+            audit_label(action),
+            audit_object_label(object_type),
             object_id,
             reason or "",
             as_json(before),
             as_json(after),
             ip or "",
+            action,
         )
 
 

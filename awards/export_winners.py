@@ -44,7 +44,8 @@ td.num { text-align: center; white-space: nowrap; }
 """
 
 
-def _winners_version(campaign: Campaign) -> ResultVersion:
+def winners_version(campaign: Campaign) -> ResultVersion:
+    """The published, else the final result version; 409 no_final_result when there is none."""
     for status in ("published", "final"):
         version = db.session.scalar(
             select(ResultVersion)
@@ -80,7 +81,7 @@ def build_winners_html(campaign_id: int, path: Path) -> Path:
     winners of the published version, or of the final one before it is published."""
     campaign = campaign_of(campaign_id)
     zone = zone_of(campaign)
-    version = _winners_version(campaign)
+    version = winners_version(campaign)
     e = html.escape
     winners = [entry for entry in version.entries if entry.winner]
     titles = dict(

@@ -31,6 +31,7 @@ from campaigns.models import Account, Campaign, Category, Unit
 from core.extensions import db
 from nominations.labels import GENDER_LABELS, STATUS_LABELS
 from nominations.models import Nomination
+from voting.labels import VOTE_STATUS_LABELS
 from voting.models import NomineeFreeze, Vote
 
 Progress = Callable[[int], None]
@@ -44,6 +45,12 @@ class _Sheet:
     def __init__(self, workbook: Workbook, title: str, zone: ZoneInfo) -> None:
         self.ws = workbook.create_sheet(title)
         self.zone = zone
+
+    def freeze(self, rows: int = 1) -> None:
+        """Keep the top ``rows`` (a title and the column headers) in view while scrolling, and on
+        every printed page. A write-only sheet takes this only before its first row."""
+        self.ws.freeze_panes = f"A{rows + 1}"
+        self.ws.print_title_rows = f"1:{rows}"
 
     def header(self, *values: Any) -> None:
         row = []
@@ -103,7 +110,9 @@ def build_workbook(campaign_id: int, path: Path, progress: Progress | None = Non
     however large the campaign is. A string cell that would start with ``=`` is forced to be text
     and characters XML cannot carry are dropped: user text never becomes a formula. Times are
     real Excel date-times in the campaign's time zone (the header names the zone); the audit
-    sheet shows them as ISO 8601 with offset.
+    sheet shows them as ISO 8601 with offset. Every sheet keeps its header rows frozen (and
+    repeated on printed pages); statuses and audited actions read as the console's screens read
+    them (nominations.labels, voting.labels, campaigns.labels.AUDIT_ACTION_LABELS).
     """
     report = progress or (lambda _pct: None)
     campaign = campaign_of(campaign_id)
@@ -128,6 +137,7 @@ def build_workbook(campaign_id: int, path: Path, progress: Progress | None = Non
 
 def _nominations_sheet(workbook: Workbook, campaign: Campaign, zone: ZoneInfo) -> None:
     sheet = _Sheet(workbook, "推荐材料", zone)
+    sheet.freeze()
     sheet.widths(8, 8, 14, 20, 10, 6, 12, 14, 12, 8, 30, 60, 30, 18, 18)
     sheet.header(
         "编号",
@@ -144,7 +154,7 @@ def _nominations_sheet(workbook: Workbook, campaign: Campaign, zone: ZoneInfo) -
         "主要事迹",
         "单位推荐意见",
         f"提交时间（{zone.key}）",
-        f"审定时间（{zone.key}）",
+        f"通过时间（{zone.key}）",
     )
     statement = (
         select(
@@ -190,8 +200,15 @@ def _nominations_sheet(workbook: Workbook, campaign: Campaign, zone: ZoneInfo) -
 
 def _tallies_sheet(workbook: Workbook, campaign: Campaign, zone: ZoneInfo) -> None:
     sheet = _Sheet(workbook, "投票统计", zone)
+    sheet.freeze()
     sheet.widths(10, 12, 16, 10, 10, 10, 10)
-    sheet.header("编号", "姓名", "奖项", "有效票", "待核票", "无效票", "合计")
+    sheet.header(
+        "编号",
+        "姓名",
+        "奖项",
+        *(f"{VOTE_STATUS_LABELS[s]}票" for s in ("valid", "pending", "invalid")),
+        "合计",
+    )
     counted = db.session.execute(
         select(
             Vote.nominee_number,
@@ -222,6 +239,7 @@ def _fraud_sheet(workbook: Workbook, campaign: Campaign, zone: ZoneInfo) -> None
     that are not valid counted by status and reason. The fraud-flag tables (suspicious voters,
     IP clusters, the committee's decisions on them) come later and will get their own section."""
     sheet = _Sheet(workbook, "异常处理", zone)
+    sheet.freeze(2)  # the section's title, then its headers
     sheet.widths(12, 18, 18, 10, 12, 60, 18, 12, 30)
     sheet.header("自动冻结记录")
     sheet.header(
@@ -265,13 +283,13 @@ def _fraud_sheet(workbook: Workbook, campaign: Campaign, zone: ZoneInfo) -> None
         .group_by(Vote.status, Vote.status_reason)
         .order_by(Vote.status, Vote.status_reason)
     ).all()
-    names = {"pending": "待核", "invalid": "无效"}
     for status, reason, count in reasons:
-        sheet.row(names.get(status, status), reason or "（未注明）", int(count))
+        sheet.row(VOTE_STATUS_LABELS.get(status, status), reason or "（未注明）", int(count))
 
 
 def _jury_sheet(workbook: Workbook, campaign: Campaign, zone: ZoneInfo) -> None:
     sheet = _Sheet(workbook, "评委评分", zone)
+    sheet.freeze()
     items = list(
         db.session.scalars(
             select(Criterion)
@@ -342,6 +360,7 @@ def _weights_text(weights: dict[str, Any]) -> str:
 def _results_sheet(workbook: Workbook, campaign: Campaign, zone: ZoneInfo) -> None:
     sheet = _Sheet(workbook, "评选结果", zone)
     version = _report_version(campaign)
+    sheet.freeze(1 if version is None else 2)  # the version's title, then the headers
     # An 等次 column after 获奖 only when some category awards tiers: a campaign without them
     # keeps its columns.
     tiered = any(c.tiers for c in campaign.categories) or any(
@@ -408,7 +427,8 @@ def _results_sheet(workbook: Workbook, campaign: Campaign, zone: ZoneInfo) -> No
 
 def _audit_sheet(workbook: Workbook, campaign: Campaign, zone: ZoneInfo) -> None:
     sheet = _Sheet(workbook, "操作日志", zone)
-    sheet.widths(26, 12, 10, 20, 14, 12, 30, 40, 40, 16)
+    sheet.freeze()
+    sheet.widths(26, 12, 10, 16, 12, 12, 30, 40, 40, 16, 20)
     sheet.header(*(f"时间（{zone.key}）" if h == "时间" else h for h in AUDIT_HEADERS))
     for row in audit_rows(campaign, zone):
         sheet.row(*row)

@@ -20,6 +20,7 @@ from flask import current_app
 from rq.exceptions import DeserializationError, InvalidJobOperation, NoSuchJobError
 from rq.job import Job
 
+from awards.export_winners import winners_version
 from campaigns.models import Campaign
 from core import audit
 from core.errors import Conflict, NotFound, ValidationFailed
@@ -154,6 +155,10 @@ def start_export(campaign: Campaign, kind: str, filters: dict[str, Any] | None =
     commits, then enqueues the job under that id (``awards.jobs.enqueue_export``). Only the vote
     kinds take filters (the vote browser's, as ``VoteFilterSchema`` loads them)."""
     dumped = _check(kind, filters)
+    if kind == "winners_html":
+        # Refused at once, as the page's disabled button says; the job checks again (the result
+        # may be reopened between the two).
+        winners_version(campaign)
     _prune(exports_dir())
     job_id = str(uuid.uuid4())
     after: dict[str, Any] = {"kind": kind}

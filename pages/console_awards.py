@@ -20,6 +20,7 @@ from awards.labels import (
     ADJUSTMENT_LABELS,
     EXPORT_HELP,
     EXPORT_LABELS,
+    OBJECTION_STATUS_LABELS,
     SHEET_STATUS_LABELS,
     VERSION_STATUS_LABELS,
     objection_status_label,
@@ -83,6 +84,7 @@ def judging(slug: str) -> Any:
     data = {
         "slug": campaign.slug,
         "phase": campaign.phase,
+        "timezone": campaign.timezone,
         "criteria": overview["criteria"],
         "criteria_locked": overview["criteria_locked"],
         "categories": _categories(campaign),
@@ -116,6 +118,7 @@ def sheets(slug: str) -> Any:
     data = {
         "slug": campaign.slug,
         "phase": campaign.phase,
+        "timezone": campaign.timezone,
         "open": campaign.phase == "judging",
         "criteria": criteria,
         "items": queue,
@@ -162,6 +165,7 @@ def results(slug: str) -> Any:
     data = {
         "slug": campaign.slug,
         "phase": campaign.phase,
+        "timezone": campaign.timezone,
         "weights": award_services.weights_of(campaign),
         "categories": _categories(campaign),
         # The award tiers by category code ([] for one implicit tier), in order.
@@ -225,6 +229,7 @@ def publicity(slug: str) -> Any:
         key: sum(1 for o in objections if o["status"] == key)
         for key in ("open", "upheld", "dismissed")
     }
+    pending_drafts = [v.version for v in award_services.reopened_versions(campaign, current)]
     return _page(
         "pages/console/publicity.html",
         campaign,
@@ -232,11 +237,28 @@ def publicity(slug: str) -> Any:
         window=window,
         objections=objections,
         counts=counts,
-        pending_drafts=[v.version for v in award_services.reopened_versions(campaign, current)],
+        pending_drafts=pending_drafts,
+        close_blocked=_close_blocked(window, counts["open"], pending_drafts),
+        objection_labels=OBJECTION_STATUS_LABELS,
         category_names={c.code: c.name for c in campaign.categories},
         publicity_days=campaign.publicity_days,
-        data={"slug": campaign.slug, "phase": campaign.phase},
+        data={"slug": campaign.slug, "phase": campaign.phase, "timezone": campaign.timezone},
     )
+
+
+def _close_blocked(window: dict[str, Any] | None, open_objections: int, drafts: list[int]) -> str:
+    """Why 「结束活动」 cannot run now ("" when it can): the page's own figures, read as the
+    server's phase guard reads them (which still refuses on its own)."""
+    if window is None:
+        return "结果尚未公示，不能结束活动"
+    if window["open"]:
+        return f"公示期至 {window['ends_at']} 才结束"
+    if open_objections:
+        return f"还有 {open_objections} 条异议未答复"
+    if drafts:
+        listed = "、".join(f"第 {v} 版" for v in drafts)
+        return f"重新核算的结果（{listed}）尚未公示"
+    return ""
 
 
 @bp.route("/c/<slug>/objections/<int:objection_id>/attachment")
@@ -272,6 +294,7 @@ def exports_page(slug: str) -> Any:
     """Every export kind to start, and the campaign's recent exports (whoever started them,
     from here or from the vote browser's download links) with progress and download."""
     campaign = _campaign(slug)
+    blocked = _export_blocked(campaign)
     labels = {**EXPORT_LABELS, **award_exports.VOTE_EXPORT_LABELS}
     helps = {**EXPORT_HELP, **award_exports.VOTE_EXPORT_HELP}
     kinds = [
@@ -280,6 +303,7 @@ def exports_page(slug: str) -> Any:
             "label": labels[kind],
             "help": helps[kind],
             "ext": award_services.EXTENSIONS[kind],
+            "blocked": blocked.get(kind, ""),
         }
         for kind in award_services.KINDS
     ]
@@ -293,5 +317,15 @@ def exports_page(slug: str) -> Any:
             "kinds": kinds,
             "focus": request.args.get("job", "")[:64],
             "filter_labels": FILTER_LABELS,
+            "timezone": campaign.timezone,
         },
     )
+
+
+def _export_blocked(campaign: Campaign) -> dict[str, str]:
+    """Per export kind, why it cannot be made now (no entry when it can): the winners' list
+    needs a final or published result. The job refuses on its own as well."""
+    statuses = {v.status for v in award_services.versions(campaign)}
+    if statuses & {"final", "published"}:
+        return {}
+    return {"winners_html": "尚无定稿或已公示的评选结果：在「综合结果」中定稿后才能生成公示名单"}

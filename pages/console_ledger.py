@@ -4,6 +4,7 @@ the sequence floors that detect them. Reads and the acknowledgement are voting's
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, g, redirect, request
@@ -36,12 +37,20 @@ def _page(slug: str, *, status: int = 200, error: AppError | None = None) -> Any
         section="dashboard",
         health=health,
         quarantine=quarantined_entries(campaign),
-        rewinds=rewinds.list_rewinds(campaign),
+        rewinds=[_in_zone(row, campaign) for row in rewinds.list_rewinds(campaign)],
         reason_labels=REASON_LABELS,
         detected_by_labels=DETECTED_BY_LABELS,
         local_time=local_time,
         error=error,
     )
+
+
+def _in_zone(row: dict[str, Any], campaign: Any) -> dict[str, Any]:
+    """A rewind's times (ISO 8601 in UTC as listed) as the campaign's people read them."""
+    return row | {
+        key: local_time(datetime.fromisoformat(row[key]), campaign) if row.get(key) else None
+        for key in ("detected_at", "acknowledged_at")
+    }
 
 
 @bp.route("/c/<slug>/ledger")

@@ -276,6 +276,7 @@ def write_votes_xlsx(
             if used == per_sheet:
                 numbered += 1
                 sheet = workbook.create_sheet(f"{SHEET_TITLE}-{numbered}")
+                sheet.freeze_panes = "A2"  # write-only: before the first row
                 sheet.append(list(COLUMNS))
                 used = 0
             assert sheet is not None
@@ -284,6 +285,8 @@ def write_votes_xlsx(
         done += len(page)
         report(done, total)
     if numbered == 0:
-        workbook.create_sheet(f"{SHEET_TITLE}-1").append(list(COLUMNS))
+        sheet = workbook.create_sheet(f"{SHEET_TITLE}-1")
+        sheet.freeze_panes = "A2"
+        sheet.append(list(COLUMNS))
     workbook.save(path)
     return done

@@ -937,6 +937,17 @@
 
     function rowOf(id) { return ZM.qs('#review-queue tr[data-id="' + id + '"]'); }
 
+    /* The tabs' figures as the server counts them now (after a decision here or a colleague's). */
+    function refreshCounts() {
+      return ZM.api('GET', '/console/c/' + SLUG + '/review/counts').then(function (res) {
+        if (!res.ok || !res.data || !res.data.views) return;
+        ZM.qsa('#review-tabs [data-count]').forEach(function (node) {
+          var value = res.data.views[node.getAttribute('data-count')];
+          if (value !== undefined) node.textContent = String(value);
+        });
+      });
+    }
+
     function updateRow(n) {
       var row = rowOf(n.id);
       if (!row) return;
@@ -997,6 +1008,8 @@
         var body = decision === 'withdraw' ? { comment: comment } : { decision: decision, comment: comment || null };
         ZM.api('POST', path, body).then(function (res) {
           buttons.forEach(function (b) { busy(b, false); });
+          // Refused or done, the tabs' figures are reread: a refusal often means a colleague acted.
+          refreshCounts();
           if (!res.ok) { showError(error, ZM.errorOf(res).message); return; }
           var n = res.data;
           current = n;
@@ -1006,6 +1019,7 @@
             'return': '已退回推荐单位', reject: '已作出不通过的决定', withdraw: '已撤销入围'
           }[decision];
           ZM.toast(done, 'ok');
+          refreshCounts();
           ZM.api('GET', '/api/v1/nominations/' + n.id + '/media').then(function (m) {
             renderDetail(n, m.ok ? (m.data.items || []) : []);
             setText('decision-note', done + '。' + $('decision-note').textContent);
@@ -1234,6 +1248,16 @@
       });
     }
 
+    /* The status filter's figures follow each decision this page makes (a flag leaves one status
+       for another), so 「待处理（N）」 never lags behind. */
+    function bumpFlagCount(status, delta) {
+      var option = ZM.qs('#flag-status option[value="' + status + '"]');
+      if (!status || !option || !option.hasAttribute('data-count')) return;
+      var value = Math.max(0, Number(option.getAttribute('data-count')) + delta);
+      option.setAttribute('data-count', String(value));
+      option.textContent = option.getAttribute('data-label') + '（' + value + '）';
+    }
+
     function act(action) {
       if (!current) return;
       var reason = $('flag-reason').value.trim();
@@ -1242,10 +1266,15 @@
       showError(error, '');
       var buttons = [$('flag-confirm'), $('flag-dismiss'), $('flag-undo')];
       buttons.forEach(function (b) { busy(b, true); });
+      var was = current.status;
       ZM.api('POST', ADMIN + '/fraud/flags/' + current.id + '/' + action, { reason: reason }).then(function (res) {
         buttons.forEach(function (b) { busy(b, false); });
         if (!res.ok) { showError(error, ZM.errorOf(res).message); return; }
         $('flag-reason').value = '';
+        if (res.data.severity !== 'watch') {  // 观察 notes are counted apart (the watch panel)
+          bumpFlagCount(was, -1);
+          bumpFlagCount(res.data.status, 1);
+        }
         renderFlag(res.data);
         ZM.toast({ confirm: '已确认：' + num(res.data.vote_count) + ' 票已作废', dismiss: '已排除该线索', undo: '已撤销决定，票数已恢复' }[action], 'ok');
         loadCounts(res.data, true);
@@ -1285,6 +1314,12 @@
         if (!current || current.id !== flagId) return;
         if (!res.ok) { showError(error, ZM.errorOf(res).message); return; }
         $('flag-block-reason').value = '';
+        var link = $('blocked-link');
+        if (link) {
+          var blocked = Number(link.getAttribute('data-value')) + res.data.blocked.length;
+          link.setAttribute('data-value', String(blocked));
+          link.textContent = '已屏蔽的投票人（' + blocked + '）';
+        }
         var text = '已屏蔽 ' + num(res.data.blocked.length) + ' 位投票人' +
           (res.data.already_blocked.length ? '（另有 ' + num(res.data.already_blocked.length) + ' 位此前已屏蔽）' : '') + '。';
         if (res.data.warning) text += res.data.warning.message;

@@ -12,6 +12,32 @@
 
   function readData() { return ZM.data('b2-data') || {}; }
 
+  // Every time the page shows is in the campaign's time zone (as the server renders its own),
+  // never the browser's: "2026-05-01 08:30".
+  var TZ = readData().timezone || 'Asia/Shanghai';
+  function fmtTime(value) {
+    if (value === null || value === undefined || value === '') return '';
+    var d = new Date(value);
+    if (isNaN(d.getTime())) return String(value);
+    var parts = {};
+    new Intl.DateTimeFormat('en-US', {
+      timeZone: TZ, year: 'numeric', month: '2-digit', day: '2-digit',
+      hour: '2-digit', minute: '2-digit', hour12: false
+    }).formatToParts(d).forEach(function (p) { parts[p.type] = p.value; });
+    if (parts.hour === '24') parts.hour = '00';
+    return parts.year + '-' + parts.month + '-' + parts.day + ' ' + parts.hour + ':' + parts.minute;
+  }
+
+  /* A button whose action cannot run now: disabled, with the reason as its title and in words
+     beside it (``why``, a node the button's aria-describedby names). '' enables it again. */
+  function blockWith(button, why, reason) {
+    if (!button) return;
+    button.disabled = !!reason;
+    if (reason) button.setAttribute('title', reason);
+    else button.removeAttribute('title');
+    if (why) { why.textContent = reason || ''; why.hidden = !reason; }
+  }
+
   // The words the page shows for the domain's codes, as the server names them (awards.labels).
   var LABELS = readData().labels || {};
 
@@ -651,7 +677,7 @@
       return (data.versions || []).filter(function (v) { return v.version === n; })[0];
     }
     function optionLabel(v) {
-      return '第 ' + v.version + ' 版 · ' + (VERSION_STATUS[v.status] || v.status) + ' · ' + ZM.fmtTime(v.created_at);
+      return '第 ' + v.version + ' 版 · ' + (VERSION_STATUS[v.status] || v.status) + ' · ' + fmtTime(v.created_at);
     }
     function rememberVersion(v) {
       var option = ZM.qs('option[value="' + v.version + '"]', select);
@@ -698,13 +724,13 @@
       var known = summaryOf(v.version);
       ZM.clear(meta).appendChild(el('div', {}, [
         el('span', { class: 'badge b2-v-' + v.status, 'data-testid': 'version-status', text: VERSION_STATUS[v.status] || v.status }),
-        ' 权重 ' + weightsText(v.weights || {}) + ' · 计算人 ' + (v.created_by || '') + ' · ' + ZM.fmtTime(v.created_at),
+        ' 权重 ' + weightsText(v.weights || {}) + ' · 计算人 ' + (v.created_by || '') + ' · ' + fmtTime(v.created_at),
         v.reason ? el('div', { class: 'muted', text: '说明：' + v.reason }) : null,
         el('div', { class: 'muted' }, [
           '投票记录 ' + (v.ledger_votes || 0) + ' 条，链头 ',
           el('code', { class: 'b2-hash', text: v.ledger_head || '—' }),
-          v.finalized_at ? ' · 定稿于 ' + ZM.fmtTime(v.finalized_at) : '',
-          v.published_at ? ' · 公示于 ' + ZM.fmtTime(v.published_at) + '，截止 ' + ZM.fmtTime(v.publicity_ends_at) : ''
+          v.finalized_at ? ' · 定稿于 ' + fmtTime(v.finalized_at) : '',
+          v.published_at ? ' · 公示于 ' + fmtTime(v.published_at) + '，截止 ' + fmtTime(v.publicity_ends_at) : ''
         ]),
         el('details', { class: 'small' }, [el('summary', { text: '计分办法' }), el('div', { class: 'b2-text', text: v.method || '' })])
       ]));
@@ -727,11 +753,12 @@
       if (v.status === 'draft') {
         var finalize = el('button', {
           type: 'button', class: 'btn primary', id: 'b2-finalize', 'data-testid': 'finalize',
-          text: '定稿第 ' + v.version + ' 版', disabled: !allConfirmed(v)
+          text: '定稿第 ' + v.version + ' 版', disabled: !allConfirmed(v), 'aria-describedby': 'b2-finalize-why'
         });
         finalize.addEventListener('click', function () { doFinalize(v); });
         nodes.push(el('p', { class: 'small', text: '草稿可以排除或破格入选候选人（须写明理由，记入操作日志）。逐个奖项核对并勾选「确认本奖项名单」后才能定稿；定稿后不能再调整。' }));
         nodes.push(el('div', { class: 'row' }, [finalize, el('span', { class: 'muted small', id: 'b2-confirm-count' })]));
+        nodes.push(el('p', { class: 'b2-why small', id: 'b2-finalize-why', 'data-testid': 'finalize-why', hidden: true }));
       } else if (v.status === 'final') {
         if (data.phase === 'judging') {
           var start = el('button', { type: 'button', class: 'btn primary', id: 'b2-publish', 'data-testid': 'publish', text: '进入公示期并发布此版本' });
@@ -764,7 +791,9 @@
       var withEntries = categories.filter(function (c) { return entriesOf(v, c.code).length; });
       var done = withEntries.filter(function (c) { return confirmed[c.code]; }).length;
       label.textContent = '已确认 ' + done + ' / ' + withEntries.length + ' 个奖项';
-      button.disabled = !withEntries.length || done < withEntries.length;
+      blockWith(button, document.getElementById('b2-finalize-why'), !withEntries.length
+        ? '本版本没有任何候选人，不能定稿'
+        : done < withEntries.length ? '还有 ' + (withEntries.length - done) + ' 个奖项未勾选「确认本奖项名单」' : '');
     }
 
     function combinedBar(e, w) {
@@ -1232,7 +1261,7 @@
       if (!keys.length) return '';
       return keys.map(function (k) {
         var v = filters[k];
-        if (k === 'start' || k === 'end') v = ZM.fmtTime(v);
+        if (k === 'start' || k === 'end') v = fmtTime(v);
         return (filterLabels[k] || k) + '：' + v;
       }).join('；');
     }
@@ -1268,15 +1297,18 @@
         if (job.job_id === data.focus) what.push(el('span', { class: 'badge', 'data-testid': 'export-focus', text: '刚刚发起' }));
         rows.appendChild(el('tr', attrs, [
           el('td', {}, what),
-          el('td', { class: 'small', text: ZM.fmtTime(job.requested_at) + (job.requested_by ? ' · ' + job.requested_by : '') }),
+          el('td', { class: 'small', text: fmtTime(job.requested_at) + (job.requested_by ? ' · ' + job.requested_by : '') }),
           el('td', {}, [el('div', { class: 'b2-meter' }, meter)]),
           el('td', {}, [outcome])
         ]));
       });
       ZM.qsa('.b2-export-start', root).forEach(function (button) {
         var kind = button.getAttribute('data-kind');
-        // Only an unfiltered run of this kind blocks the button (the button starts an unfiltered one).
-        button.disabled = jobs.some(function (j) { return j.kind === kind && running(j) && !filtersText(j.filters); });
+        // Only an unfiltered run of this kind blocks the button (the button starts an unfiltered one);
+        // what the server said cannot be made yet (no final result for the winners' list) stays blocked.
+        var busyNow = jobs.some(function (j) { return j.kind === kind && running(j) && !filtersText(j.filters); });
+        blockWith(button, document.getElementById('b2-export-why-' + kind),
+          button.getAttribute('data-blocked') || (busyNow ? '正在生成，完成后可再次生成' : ''));
       });
     }
     function merge(job, state) {

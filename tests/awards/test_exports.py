@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import csv
 import io
 from datetime import datetime
@@ -17,12 +18,16 @@ from rq import SimpleWorker
 from sqlalchemy import func, select, update
 
 from awards import export_winners, export_workbook, exports, jobs, scoring
+from awards.labels import ADJUSTMENT_LABELS, OBJECTION_STATUS_LABELS
 from awards.models import ResultVersion
+from campaigns.labels import AUDIT_ACTION_LABELS, AUDIT_LABELS, AUDIT_OBJECT_LABELS
 from campaigns.models import Campaign
 from core.errors import Conflict
 from core.extensions import db, redis_store
+from nominations.labels import ACTION_LABELS, STATUS_LABELS
 from tests.factories import Org, campaign_title
 from voting import services as voting_services
+from voting.labels import DECISION_LABELS, VOTE_STATUS_LABELS
 from voting.models import LedgerHead, Vote
 
 SHEETS = ["推荐材料", "投票统计", "异常处理", "评委评分", "评选结果", "操作日志"]
@@ -168,7 +173,7 @@ def test_workbook_is_built_by_the_worker_and_downloads(
     workbook = load_workbook(io.BytesIO(body))
     assert workbook.sheetnames == SHEETS
     tallies = _rows(workbook["投票统计"])
-    assert tallies[0] == ("编号", "姓名", "奖项", "有效票", "待核票", "无效票", "合计")
+    assert tallies[0] == ("编号", "姓名", "奖项", "有效票", "待审票", "无效票", "合计")
     by_number = {row[0]: row[3:] for row in tallies[1:]}
     assert by_number == {
         numbers[0]: (3, 0, 1, 4),
@@ -244,7 +249,9 @@ def test_results_sheet_has_the_version_the_method_and_the_ledger_head(
     assert facts["权重"] == "公众投票 30%，评委评分 70%，主办方评分 0%"
     audit = _rows(workbook["操作日志"])
     assert audit[0][0] == "时间（Asia/Shanghai）"
-    assert "results.finalize" in [row[3] for row in audit[1:]]
+    assert audit[0][3] == "操作" and audit[0][-1] == "操作代码"
+    finalize = [row for row in audit[1:] if row[-1] == "results.finalize"]
+    assert len(finalize) == 1 and finalize[0][2:5] == ("评选办", "定稿", "结果版本")
     assert all(row[0].endswith("+08:00") for row in audit[1:])
 
 
@@ -369,14 +376,14 @@ def test_winners_html_needs_a_final_result(
     with app.app_context(), pytest.raises(Conflict) as refused:
         export_winners.build_winners_html(_campaign_id(app, "c1"), tmp_path / "w.html")
     assert refused.value.code == "no_final_result"
-    started = _export(client, org, "c1", "winners_html")
-    _run_worker(app)
-    url = f"/api/v1/admin/campaigns/c1/exports/{started['job_id']}"
-    state = _ok(client.get(url, headers=org.headers("admin")))
-    assert state["status"] == "failed" and state["download_url"] is None
-    assert state["error"]["code"] == "no_final_result"
-    download = client.get(f"{url}/download", headers=org.headers("admin"))
-    assert download.status_code == 409 and download.json["error"]["code"] == "export_failed"
+    # Asking for it is refused at once (the job would fail the same way).
+    refused_now = client.post(
+        "/api/v1/admin/campaigns/c1/exports",
+        json={"kind": "winners_html"},
+        headers=org.headers("admin"),
+    )
+    assert refused_now.status_code == 409
+    assert refused_now.json["error"]["code"] == "no_final_result"
 
 
 def test_audit_csv_has_a_bom_and_every_decision(app: Flask, client: FlaskClient, org: Org) -> None:
@@ -395,13 +402,17 @@ def test_audit_csv_has_a_bom_and_every_decision(app: Flask, client: FlaskClient,
         "变更前",
         "变更后",
         "IP",
+        "操作代码",
     ]
-    actions = [row[3] for row in rows[1:]]
+    actions = [row[10] for row in rows[1:]]
     for action in ("campaign.phase", "criteria.set", "score.save", "results.finalize"):
         assert action in actions
-    assert actions[-1] == "export.start"
+    assert actions[-1] == "export.start" and rows[-1][3] == "发起导出"
     finalize = rows[1 + actions.index("results.finalize")]
-    assert finalize[1:3] == ["admin", "admin"] and finalize[8] == '{"version":1}'
+    assert finalize[1:5] == ["admin", "评选办", "定稿", "结果版本"]
+    assert finalize[8] == '{"version":1}'
+    # Every action in Chinese, as campaigns.labels words it: no code is left in the 操作 column.
+    assert all(row[3] == AUDIT_ACTION_LABELS[row[10]] for row in rows[1:])
 
 
 def test_job_called_directly_writes_its_file_whole(app: Flask, org: Org) -> None:
@@ -415,3 +426,117 @@ def test_job_called_directly_writes_its_file_whole(app: Flask, org: Org) -> None
     assert path.stat().st_size == made["size"] > 0
     assert not [p for p in folder.iterdir() if p.name.endswith(".part")]
     path.unlink()
+
+
+# --- words and layout: what the office reads in Excel is what the screens say ------------------
+
+ROOT = Path(__file__).resolve().parents[2]
+# The codes an f-string action takes, by its prefix: the domain's own enumerations.
+DYNAMIC_ACTIONS = {
+    "nomination.": set(ACTION_LABELS),
+    "votes.": set(DECISION_LABELS),
+    "results.": set(ADJUSTMENT_LABELS) | {"clear"},
+    "objection.": set(OBJECTION_STATUS_LABELS) - {"open"},
+}
+
+
+def _recorded_actions() -> dict[str, str]:
+    """Every action code an ``audit.record(...)`` call in the code base can write, with where."""
+    found: dict[str, str] = {}
+    packages = [
+        folder
+        for folder in sorted(ROOT.iterdir())
+        if (folder / "__init__.py").is_file() and folder.name not in ("tests", "bench")
+    ]
+    assert {"campaigns", "nominations", "voting", "awards"} <= {p.name for p in packages}
+    for path in (path for folder in packages for path in sorted(folder.rglob("*.py"))):
+        relative = path.relative_to(ROOT)
+        source = path.read_text(encoding="utf-8")
+        if "record(" not in source:
+            continue
+        for node in ast.walk(ast.parse(source)):
+            if not (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "record"
+                and isinstance(node.func.value, ast.Name)
+                and node.func.value.id == "audit"
+                and node.args
+            ):
+                continue
+            where = f"{relative}:{node.lineno}"
+            first = node.args[0]
+            if isinstance(first, ast.JoinedStr):
+                head = first.values[0]
+                prefix = head.value if isinstance(head, ast.Constant) else ""
+                assert prefix in DYNAMIC_ACTIONS, f"{where}: name the codes of f'{prefix}…'"
+                found |= {prefix + code: where for code in DYNAMIC_ACTIONS[prefix]}
+                continue
+            codes = [
+                n.value
+                for n in ast.walk(first)
+                if isinstance(n, ast.Constant) and isinstance(n.value, str)
+            ]
+            assert codes, f"{where}: an action the test cannot read"
+            found |= {code: where for code in codes}
+    return found
+
+
+def test_every_audited_action_has_a_chinese_label() -> None:
+    recorded = _recorded_actions()
+    assert {"campaign.phase", "nomination.approve", "votes.confirm", "export.start"} <= set(
+        recorded
+    )
+    missing = {code: where for code, where in recorded.items() if code not in AUDIT_ACTION_LABELS}
+    assert not missing, f"add these to campaigns.labels.AUDIT_ACTION_LABELS: {missing}"
+    # The settings page's change log names its entries with the same map.
+    assert AUDIT_LABELS.items() <= AUDIT_ACTION_LABELS.items()
+    assert all(label and not label.isascii() for label in AUDIT_ACTION_LABELS.values())
+
+
+def test_audit_labels_say_what_the_screens_say() -> None:
+    for code, label in ACTION_LABELS.items():
+        assert AUDIT_ACTION_LABELS[f"nomination.{code}"] == label
+    for code, label in DECISION_LABELS.items():
+        assert AUDIT_ACTION_LABELS[f"votes.{code}"] == label
+    for code, label in ADJUSTMENT_LABELS.items():
+        assert AUDIT_ACTION_LABELS[f"results.{code}"] == label
+    assert AUDIT_ACTION_LABELS["objection.upheld"] == OBJECTION_STATUS_LABELS["upheld"]
+    assert set(AUDIT_OBJECT_LABELS) >= {"nomination", "result_version", "committee_decision"}
+
+
+def test_every_sheet_keeps_its_headers_in_view_and_says_the_screens_words(
+    app: Flask, client: FlaskClient, org: Org
+) -> None:
+    _finalised_campaign(app, client, org)
+    workbook = load_workbook(io.BytesIO(_exported(app, client, org, "v1", "workbook")))
+    # One header row frozen; two where a title stands above the headers.
+    frozen = {name: workbook[name].freeze_panes for name in SHEETS}
+    assert frozen == {name: "A2" for name in SHEETS} | {"异常处理": "A3", "评选结果": "A3"}
+    for name in SHEETS:
+        rows = _rows(workbook[name])
+        below = int(frozen[name][1:])
+        assert rows[below - 2][0] and all(
+            isinstance(v, str) for v in rows[below - 2] if v is not None
+        ), name  # the last frozen row is a row of headers
+    nominations = _rows(workbook["推荐材料"])
+    assert "通过时间（Asia/Shanghai）" in nominations[0]
+    words = {v for row in _rows(workbook["推荐材料"]) + _rows(workbook["异常处理"]) for v in row}
+    assert STATUS_LABELS["approved"] in words and VOTE_STATUS_LABELS["invalid"] in words
+    assert not words & {"已审定", "待核", "approved", "invalid"}
+    audit = _rows(workbook["操作日志"])
+    assert {row[3] for row in audit[1:]} <= set(AUDIT_ACTION_LABELS.values())
+    assert {"调整阶段", "设置评分标准", "保存评分", "计算结果", "定稿"} <= {row[3] for row in audit}
+
+
+def test_an_empty_campaign_workbook_still_freezes_its_headers(
+    app: Flask, org: Org, tmp_path: Path
+) -> None:
+    org.campaign()
+    with app.app_context():
+        path = export_workbook.build_workbook(_campaign_id(app, "c1"), tmp_path / "e.xlsx")
+        db.session.remove()
+    workbook = load_workbook(path)
+    assert workbook["评选结果"].freeze_panes == "A2"
+    assert _rows(workbook["评选结果"]) == [("尚未计算评选结果",)]
+    assert all(workbook[name].freeze_panes for name in SHEETS)

@@ -358,8 +358,28 @@ def test_the_queue_shows_what_waits_for_each_role(
     ):
         assert marker in html
     tabs = html.split('id="review-tabs"')[1].split("</nav>")[0]
-    assert re.search(r'data-testid="view-todo">待我处理 <span class="count">1<', tabs)
-    assert re.search(r'data-testid="view-submitted">全部待审 <span class="count">3<', tabs)
+    assert re.search(r'data-testid="view-todo">待我处理 <span class="count"[^>]*>1<', tabs)
+    assert re.search(r'data-testid="view-submitted">全部待审 <span class="count"[^>]*>3<', tabs)
+    assert 'data-count="todo"' in tabs and 'data-count="approved"' in tabs
+    # What the page rereads after each decision: the same figures, as JSON, never cached.
+    counts = client.get("/console/c/c1/review/counts")
+    assert counts.status_code == 200 and counts.headers["Cache-Control"] == "no-store"
+    views = counts.json["views"]
+    assert (
+        views["todo"] == 1
+        and views["submitted"] == 3
+        and set(views)
+        == {
+            "todo",
+            "submitted",
+            "recommended",
+            "returned",
+            "approved",
+            "rejected",
+            "withdrawn",
+            "all",
+        }
+    )
 
 
 def test_the_queue_pages_through_long_lists(
@@ -932,3 +952,44 @@ def test_vote_filters_read_times_in_the_campaign_zone(ctx: Flask) -> None:
     assert describe_vote_reason("velocity") == "速度异常暂扣"
     assert describe_vote_reason("release:admin") == "已放行（admin）"
     assert describe_vote_reason(None) == ""
+
+
+def test_ledger_rewinds_read_in_the_campaigns_time_zone(
+    app: Flask, client: FlaskClient, org: Org
+) -> None:
+    from voting.models import LedgerRewind
+
+    org.voting_campaign(nominees=1, timezone="America/Los_Angeles")
+    seen = utcnow().replace(microsecond=0)
+    acknowledged = seen + timedelta(minutes=7)
+    with app.app_context():
+        campaign = db.session.scalar(select(Campaign).where(Campaign.slug == "v1"))
+        assert campaign is not None and campaign.timezone == "America/Los_Angeles"
+        for key, ack in (("e2e-rewind-1", None), ("e2e-rewind-2", acknowledged)):
+            db.session.add(
+                LedgerRewind(
+                    campaign_id=campaign.id,
+                    event_key=key,
+                    detected_at=seen,
+                    detected_by="watch",
+                    reason="restarted",
+                    redis_seq=0,
+                    known_seq=3,
+                    lifted_to=1003,
+                    possibly_lost=3,
+                    acknowledged_at=ack,
+                    acknowledged_by="admin" if ack else None,
+                    acknowledgement="已核对" if ack else None,
+                )
+            )
+        db.session.commit()
+        db.session.remove()
+    staff_login(client, "admin", area="console")
+    html = client.get("/console/c/v1/ledger").get_data(as_text=True)
+    zone = ZoneInfo("America/Los_Angeles")
+    local = seen.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+    assert html.count(f'<td class="small">{local}</td>') == 2
+    assert "发现时间（America/Los_Angeles）" in html
+    assert seen.isoformat() not in html  # never the raw UTC value
+    when = acknowledged.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+    assert f'admin 已确认：已核对<span class="muted">（{when}）' in html

@@ -6,14 +6,18 @@ from __future__ import annotations
 import base64
 import json
 import re
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from rq import SimpleWorker
+from sqlalchemy import update
 
+from awards.models import ResultVersion
 from core.extensions import db, redis_store
+from core.types import utcnow
 from tests.factories import PASSWORD, Org
 from tests.pages.browser import staff_login
 
@@ -670,3 +674,57 @@ def test_an_export_started_and_downloaded_with_the_cookie_session(
     judge = app.test_client()
     staff_login(judge, "judge", area="console")
     assert judge.get(state["download_url"]).status_code == 403
+
+
+# --- impossible actions: disabled, with the reason shown -------------------------------------
+
+
+def test_winners_export_waits_for_a_final_result_with_the_reason(
+    client: FlaskClient, org: Org
+) -> None:
+    _judging(client, org)
+    staff_login(client, "admin", area="console")
+    html = client.get("/console/c/c1/exports").get_data(as_text=True)
+    kinds = {k["kind"]: k for k in _page_data(html)["kinds"]}
+    assert kinds["winners_html"]["blocked"].startswith("尚无定稿或已公示的评选结果")
+    assert kinds["workbook"]["blocked"] == "" and kinds["audit_csv"]["blocked"] == ""
+    button = html.split('id="b2-export-winners_html"')[1].split(">")[0]
+    assert " disabled " in button and 'title="尚无定稿或已公示的评选结果' in button
+    assert 'data-testid="export-why-winners_html">尚无定稿' in html
+    assert 'id="b2-export-workbook" data-kind="workbook" aria-describedby' in html
+    assert "开始时间（Asia/Shanghai）" in html and _page_data(html)["timezone"] == "Asia/Shanghai"
+
+
+def test_closing_is_disabled_while_the_window_is_open_and_enabled_after(
+    app: Flask, client: FlaskClient, org: Org
+) -> None:
+    _publicity(client, org)
+    staff_login(client, "admin", area="console")
+    html = client.get("/console/c/c1/publicity").get_data(as_text=True)
+    button = html.split('id="b2-close-campaign"')[1].split(">")[0]
+    assert " disabled " in button and 'title="公示期至 ' in button
+    assert 'data-testid="close-why">现在不能结束：公示期至 ' in html
+    html = client.get("/console/c/c1/exports").get_data(as_text=True)
+    assert {k["blocked"] for k in _page_data(html)["kinds"]} == {""}
+    # The window over: nothing stands in the way, the button is enabled without a reason.
+    with app.app_context():
+        db.session.execute(
+            update(ResultVersion).values(publicity_ends_at=utcnow() - timedelta(minutes=1))
+        )
+        db.session.commit()
+        db.session.remove()
+    html = client.get("/console/c/c1/publicity").get_data(as_text=True)
+    button = html.split('id="b2-close-campaign"')[1].split(">")[0]
+    assert "disabled" not in button and "title=" not in button
+    assert 'data-testid="close-why"' not in html
+
+
+def test_the_reasons_closing_is_refused() -> None:
+    from pages.console_awards import _close_blocked
+
+    window = {"open": False, "ends_at": "2026-05-01 08:00"}
+    assert _close_blocked(None, 0, []) == "结果尚未公示，不能结束活动"
+    assert _close_blocked(window | {"open": True}, 0, []) == "公示期至 2026-05-01 08:00 才结束"
+    assert _close_blocked(window, 2, [3]) == "还有 2 条异议未答复"
+    assert _close_blocked(window, 0, [3, 4]) == "重新核算的结果（第 3 版、第 4 版）尚未公示"
+    assert _close_blocked(window, 0, []) == ""

@@ -161,6 +161,7 @@ def test_workbook_is_a_job_not_built_in_the_request(
     assert mimetype == XLSX and len(body) == done["size"]
     workbook = load_workbook(io.BytesIO(body))
     assert workbook.sheetnames == ["导出说明", "投票明细-1"]
+    assert workbook["投票明细-1"].freeze_panes == "A2"  # the header row stays in view
     info = dict(_rows(workbook["导出说明"]))
     assert info["投票数"] == 5 and info["筛选条件"] == f"候选人编号={ballots[0]}"
     rows = _rows(workbook["投票明细-1"])
