@@ -80,6 +80,8 @@ class DefaultConfig:
     VOTE_VOTER_PER_MINUTE = 20
     VOTER_CREATE_IP_LIMIT = "20/minute;200/hour"
     CHALLENGE_IP_LIMIT = "30/minute"
+    # Share posters one address may have drawn (pages/poster.py; kept ones are not counted).
+    POSTER_DRAW_IP_LIMIT = "20/minute;300/hour"
     # New first-party device cookies (core/device.py) the page's beacon gives one address; past
     # it a browser gets none and its votes share the address's cookieless soft-limit count.
     DEVICE_COOKIE_ADDRESS_LIMIT = "120/minute;3000/day"

@@ -9,6 +9,7 @@ from flask import Flask
 
 from pages import console, console_accounts, console_awards, console_ledger, h5, h5_phone, portal
 from pages.common import assets, auth
+from pages.poster import bp as poster_bp
 
 
 def init_app(app: Flask) -> None:
@@ -16,6 +17,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(auth)
     app.register_blueprint(h5.bp)
     app.register_blueprint(h5_phone.bp)
+    app.register_blueprint(poster_bp)
     app.register_blueprint(portal.bp)
     app.register_blueprint(console.bp)
     app.register_blueprint(console_awards.bp)
