@@ -12,9 +12,10 @@ import threading
 import time
 import uuid
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Literal
+
+from tests.loopback import LoopbackFake
 
 SECRET_ID = "AKIDfakeSecretId0000000000000000"
 SECRET_KEY = "fakeSecretKey00000000000000000000"
@@ -80,12 +81,14 @@ def tc3_signature(
     return hmac.new(k_signing, string_to_sign.encode(), hashlib.sha256).hexdigest()
 
 
-class FakeTencentSms:
+class FakeTencentSms(LoopbackFake):
     """``SendSms`` with Tencent Cloud's answers and error codes.
 
     ``sent`` lists the messages accepted ({"phone", "params", "template", "serial"}); ``calls``
     counts requests that reached the API (signed or not); ``verified`` counts signatures that
     checked out. ``fail_next`` spoils the next request(s)."""
+
+    thread_name = "fake-tencent-sms"
 
     def __init__(
         self,
@@ -95,6 +98,7 @@ class FakeTencentSms:
         sign_name: str = SIGN_NAME,
         templates: tuple[str, ...] = (TEMPLATE_ID,),
     ) -> None:
+        super().__init__()
         self.secret_id = secret_id
         self.secret_key = secret_key
         self.app_id = app_id
@@ -107,18 +111,13 @@ class FakeTencentSms:
         self.hang_seconds = 5.0
         self._failures: list[tuple[Failure, str]] = []
         self._lock = threading.Lock()
-        self.released = threading.Event()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     # --- set-up ------------------------------------------------------------------------------
 
     @property
     def endpoint(self) -> str:
         """The value for ZUIMEI_SMS_ENDPOINT."""
-        assert self._server is not None, "start the fake first"
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return self.base
 
     def fail_next(self, how: Failure = "500", code: str = "InternalError.OtherError") -> None:
         """Spoil the next request: ``status`` answers 200 with the number's SendStatus ``code``
@@ -131,41 +130,6 @@ class FakeTencentSms:
     def take_failure(self) -> tuple[Failure, str] | None:
         with self._lock:
             return self._failures.pop(0) if self._failures else None
-
-    # --- lifecycle ---------------------------------------------------------------------------
-
-    def start(self) -> FakeTencentSms:
-        fake = self
-
-        class Handler(_Handler):
-            owner = fake
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(0.05,), name="fake-tencent-sms", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def close(self) -> None:
-        self.released.set()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = self._thread = None
-
-    def __enter__(self) -> FakeTencentSms:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # --- the API -----------------------------------------------------------------------------
 
@@ -323,3 +287,6 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
+
+
+FakeTencentSms.handler = _Handler

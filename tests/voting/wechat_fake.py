@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
+
+from tests.loopback import LoopbackFake
 
 APP_ID = "wx123"
 APP_SECRET = "s3cret"
@@ -15,16 +16,19 @@ APP_SECRET = "s3cret"
 Failure = Literal["500", "hang", "garbage", "errcode"]
 
 
-class FakeWeChat:
+class FakeWeChat(LoopbackFake):
     """The endpoints the client calls, with WeChat's answers and error codes.
 
     ``codes`` holds the codes WeChat has handed browsers (code → {"openid", "is_snapshotuser"});
     each is good for one exchange. ``fail_next`` spoils the next request, whichever it is.
     """
 
+    thread_name = "fake-wechat"
+
     def __init__(
         self, app_id: str = APP_ID, secret: str = APP_SECRET, expires_in: int = 7200
     ) -> None:
+        super().__init__()
         self.app_id = app_id
         self.secret = secret
         self.expires_in = expires_in
@@ -38,17 +42,8 @@ class FakeWeChat:
         self.hang_seconds = 5.0
         self._failure: tuple[Failure, int] | None = None
         self._lock = threading.Lock()
-        self.released = threading.Event()  # lets hanging handlers go at shutdown
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     # --- set-up ------------------------------------------------------------------------------
-
-    @property
-    def base(self) -> str:
-        assert self._server is not None, "start the fake first"
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
 
     def add_code(self, code: str, openid: str, snapshot: bool = False) -> None:
         with self._lock:
@@ -64,42 +59,6 @@ class FakeWeChat:
         """Void every access token issued so far, as a refresh elsewhere or expiry would."""
         with self._lock:
             self.tokens.clear()
-
-    # --- lifecycle ---------------------------------------------------------------------------
-
-    def start(self) -> FakeWeChat:
-        fake = self
-
-        class Handler(_Handler):
-            owner = fake
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        # A short poll interval, so shutting down at the end of each test is quick.
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(0.05,), name="fake-wechat", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def close(self) -> None:
-        self.released.set()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = self._thread = None
-
-    def __enter__(self) -> FakeWeChat:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # --- the API -----------------------------------------------------------------------------
 
@@ -200,3 +159,6 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # keep the test output clean
+
+
+FakeWeChat.handler = _Handler
