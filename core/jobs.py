@@ -534,10 +534,24 @@ MAINTENANCE_INTERVAL = 60
 
 
 def _abandoned(job: Job) -> bool:
-    """A started run whose heartbeat stopped: the worker running it is gone (kill -9, a lost
-    host, Redis gone while it ran). It no longer counts as running."""
+    """A started run nothing will finish: its heartbeat stopped (kill -9, a lost host, Redis
+    gone while it ran), it names no worker (RQ writes the worker with the status, so a hash
+    that says "started" without one was left half-rewritten by a dying worker: the chaos suite
+    saw the every-second watch job wait on such a run for good), or its worker is no longer
+    registered. It no longer counts as running."""
     beat = job.last_heartbeat or job.started_at
-    return beat is None or (rq_now() - beat).total_seconds() > 3 * JOB_MONITORING_INTERVAL
+    if beat is None or (rq_now() - beat).total_seconds() > 3 * JOB_MONITORING_INTERVAL:
+        return True
+    if not job.worker_name:
+        return True
+    return not job.connection.exists(Worker.redis_worker_namespace_prefix + job.worker_name)
+
+
+def periodic_timeout(seconds: int) -> int:
+    """How long one run of a job due every ``seconds`` may take before RQ stops it: a run that
+    hangs (a lock, a server restarting under it) must not hold the schedule for ten minutes.
+    Long enough for a drain catching up a backlog in batches (it acknowledges as it goes)."""
+    return min(600, max(60, 30 * seconds))
 
 
 def _enqueue_once(job: Periodic, name: str) -> None:
@@ -578,7 +592,7 @@ def _enqueue_once(job: Periodic, name: str) -> None:
         job.func,
         result_ttl=60,
         failure_ttl=3600,
-        job_timeout=600,
+        job_timeout=periodic_timeout(job.seconds),
         job_id=periodic_job_id(name),
     )
     client.set(latest, enqueued.id, ex=86400)

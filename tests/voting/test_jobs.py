@@ -90,12 +90,17 @@ def test_a_run_abandoned_by_a_dead_worker_does_not_hold_the_schedule(app: Flask)
         first.save()
         _enqueue_once(drain, "voting.jobs.drain_all")
         assert queue.count == 1 and queue.jobs[0].id != first.id
-        # A run that is alive (fresh heartbeat) still holds the next one back.
+        # A run that is alive (fresh heartbeat, a registered worker) still holds the next one
+        # back.
+        from rq import Worker
+
         second = queue.jobs[0]
         queue.remove(second)
         second.set_status(JobStatus.STARTED)
         second.started_at = second.last_heartbeat = now()
+        second.worker_name = "live-drainer"
         second.save()
+        queue.connection.set(Worker.redis_worker_namespace_prefix + "live-drainer", "1", ex=60)
         _enqueue_once(drain, "voting.jobs.drain_all")
         assert queue.count == 0
         assert Job.fetch(second.id, connection=queue.connection).get_status() == "started"
@@ -120,6 +125,60 @@ def test_the_drain_lock_is_short_and_renewed_per_batch(app: Flask, org: Org) -> 
         assert stored == 5 and len(renewals) == 3
         assert jobs.DRAIN_LOCK_SECONDS <= 30
         db.session.remove()
+
+
+def test_a_started_run_no_live_worker_owns_does_not_hold_the_schedule(app: Flask) -> None:
+    """A run whose hash says "started" with a fresh heartbeat but names no worker, or a worker
+    that is no longer registered, is run afresh; one a registered worker runs is waited for."""
+    from rq import Worker
+    from rq.utils import now as rq_now
+    from rq.utils import utcformat
+
+    from core.jobs import periodic_timeout
+
+    watch = next(p for p in PERIODIC if p.func.__name__ == "watch_sequences")
+    name = "voting.jobs.watch_sequences"
+    with app.app_context():
+        queue = redis_store.queue("votes")
+        client = queue.connection
+        _enqueue_once(watch, name)
+        first = queue.jobs[0]
+        assert first.timeout == periodic_timeout(1) == 60
+        queue.remove(first)
+        fresh = utcformat(rq_now())  # RQ's own clock, as a worker's heartbeat writes it
+        client.hset(
+            first.key,
+            mapping={"status": "started", "started_at": fresh, "last_heartbeat": fresh},
+        )
+        _enqueue_once(watch, name)  # no worker named: run afresh
+        second = queue.jobs[0]
+        assert second.id != first.id
+        queue.remove(second)
+        client.hset(
+            second.key,
+            mapping={
+                "status": "started",
+                "started_at": fresh,
+                "last_heartbeat": fresh,
+                "worker_name": "gone-worker",
+            },
+        )
+        _enqueue_once(watch, name)  # its worker is not registered: run afresh
+        third = queue.jobs[0]
+        assert third.id != second.id
+        queue.remove(third)
+        client.hset(
+            third.key,
+            mapping={
+                "status": "started",
+                "started_at": fresh,
+                "last_heartbeat": fresh,
+                "worker_name": "live-worker",
+            },
+        )
+        client.set(Worker.redis_worker_namespace_prefix + "live-worker", "1", ex=60)
+        _enqueue_once(watch, name)  # a live worker runs it: wait
+        assert queue.count == 0
 
 
 def test_an_unreadable_previous_run_does_not_hold_the_schedule(app: Flask) -> None:
