@@ -722,9 +722,11 @@ def test_closing_is_disabled_while_the_window_is_open_and_enabled_after(
 def test_the_reasons_closing_is_refused() -> None:
     from pages.console_awards import _close_blocked
 
-    window = {"open": False, "ends_at": "2026-05-01 08:00"}
+    # A moment as the page shows it (formatted in the campaign's zone), derived from now.
+    ends_at = (utcnow() + timedelta(days=3)).strftime("%Y-%m-%d %H:%M")
+    window = {"open": False, "ends_at": ends_at}
     assert _close_blocked(None, 0, []) == "结果尚未公示，不能结束活动"
-    assert _close_blocked(window | {"open": True}, 0, []) == "公示期至 2026-05-01 08:00 才结束"
+    assert _close_blocked(window | {"open": True}, 0, []) == f"公示期至 {ends_at} 才结束"
     assert _close_blocked(window, 2, [3]) == "还有 2 条异议未答复"
     assert _close_blocked(window, 0, [3, 4]) == "重新核算的结果（第 3 版、第 4 版）尚未公示"
     assert _close_blocked(window, 0, []) == ""

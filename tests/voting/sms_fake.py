@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler
 from typing import Any, Literal
 
+from tencentcloud.sms.v20210111 import sms_client
+
 from tests.loopback import LoopbackFake
 
 SECRET_ID = "AKIDfakeSecretId0000000000000000"
@@ -23,7 +25,8 @@ APP_ID = "1400000001"
 SIGN_NAME = "青山卫健"
 TEMPLATE_ID = "1000001"
 SERVICE = "sms"
-VERSION = "2021-01-11"
+# The API version the SDK speaks (its own constant: a version name, not a calendar date).
+VERSION = sms_client.SmsClient._apiVersion
 MAX_SKEW = 300  # seconds: Tencent Cloud refuses older (or newer) signatures
 
 Failure = Literal["status", "error", "500", "hang", "garbage"]

@@ -20,6 +20,7 @@ from tests.voting.sms_fake import (
     SECRET_KEY,
     SIGN_NAME,
     TEMPLATE_ID,
+    VERSION,
     FakeTencentSms,
 )
 
@@ -144,7 +145,7 @@ def test_a_code_is_sent_signed_and_its_serial_returned(tc: Flask, fake: FakeTenc
     request = fake.requests[0]
     headers = request["headers"]
     assert headers["authorization"].startswith(f"TC3-HMAC-SHA256 Credential={SECRET_ID}/")
-    assert headers["x-tc-action"] == "SendSms" and headers["x-tc-version"] == "2021-01-11"
+    assert headers["x-tc-action"] == "SendSms" and headers["x-tc-version"] == VERSION
     assert headers["x-tc-region"] == "ap-guangzhou"
     body = json.loads(request["body"])
     assert body["SmsSdkAppId"] == APP_ID and body["SignName"] == SIGN_NAME
