@@ -22,7 +22,6 @@ from awards.models import (
     ResultVersion,
     ScoreSheet,
 )
-from awards.shifts import SHIFT_STEPS, rank_shifts, weights_of  # noqa: F401 (their home before)
 from campaigns.models import Account, Campaign, Category
 from core import audit
 from core.errors import Conflict, NotFound, ValidationFailed

@@ -53,15 +53,14 @@ from awards.results import (
     get_version,
     publish,
     published,
-    rank_shifts,
     remove_adjustment,
     republish,
     sensitivity,
     tiers_of,
     versions,
-    weights_of,
     winners_of,
 )
+from awards.shifts import rank_shifts, weights_of
 
 __all__ = [
     "ATTACHMENT_MIME",
