@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import hashlib
+import hmac
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,6 +21,13 @@ from core.http import client_address
 _hasher = PasswordHasher()
 # Verified against when the username is unknown, so timing does not reveal which names exist.
 _DUMMY_HASH = _hasher.hash("zuimei-no-such-account")
+
+
+def keyed_digest(purpose: str, text: str) -> bytes:
+    """HMAC-SHA256 of ``"<purpose>:<text>"`` under the app's secret: the one keyed hash for CSRF
+    tokens, device cookies, voter subjects, captcha and SMS-code answers (each its own purpose)."""
+    key = str(current_app.config["SECRET_KEY"]).encode()
+    return hmac.new(key, f"{purpose}:{text}".encode(), hashlib.sha256).digest()
 
 
 def configure_hasher(params: dict[str, int] | None) -> None:

@@ -17,13 +17,13 @@ anything that does not verify (the vote then simply carries no device)."""
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 import secrets
 import time
 
-from flask import Response, current_app
+from flask import Response
 
+from core.auth import keyed_digest
 from core.web import cookie_secure
 
 DEVICE_COOKIE = "zm_dev"
@@ -33,8 +33,7 @@ _MAX_LEN = 80
 
 
 def _signature(payload: str) -> str:
-    key = str(current_app.config["SECRET_KEY"]).encode()
-    digest = hmac.new(key, b"device:" + payload.encode(), hashlib.sha256).digest()
+    digest = keyed_digest("device", payload)
     return base64.urlsafe_b64encode(digest[:16]).decode().rstrip("=")
 
 

@@ -8,14 +8,13 @@ pages can read (``X-CSRF-Token`` header, or a ``csrf_token`` form field).
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 from typing import Any
 
 from flask import Flask, Response, current_app, g, request
 
-from core.auth import bearer_token
+from core.auth import bearer_token, keyed_digest
 from core.errors import Forbidden
 
 STAFF_COOKIE = "zm_staff"
@@ -46,8 +45,7 @@ def _csrf_seed() -> str:
 
 
 def _sign(seed: str) -> str:
-    key = str(current_app.config["SECRET_KEY"]).encode()
-    return hmac.new(key, b"csrf:" + seed.encode(), hashlib.sha256).hexdigest()
+    return keyed_digest("csrf", seed).hex()
 
 
 def csrf_token() -> str:

@@ -13,7 +13,7 @@ import redis
 from flask import current_app
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from core.auth import issue_token, read_token
+from core.auth import issue_token, keyed_digest, read_token
 from core.errors import AppError, ServiceUnavailable
 from core.extensions import redis_store
 from core.types import utcnow
@@ -58,8 +58,7 @@ def _captcha_png(text: str) -> bytes:
 
 
 def _answer_digest(challenge_id: str, answer: str) -> str:
-    key = current_app.config["SECRET_KEY"].encode()
-    return hmac.new(key, f"{challenge_id}:{answer.strip().upper()}".encode(), "sha256").hexdigest()
+    return keyed_digest(challenge_id, answer.strip().upper()).hex()
 
 
 def new_challenge() -> dict[str, Any]:

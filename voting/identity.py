@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from typing import Any
 
 from flask import current_app, g
 from sqlalchemy import select
 
-from core.auth import issue_token, read_voter_token
+from core.auth import issue_token, keyed_digest, read_voter_token
 from core.errors import AppError, Forbidden, NotFound, Unauthorized
 from core.extensions import db
 from core.web import VOTER_COOKIE, request_credential
@@ -18,8 +16,7 @@ from voting.models import Voter, VoterPhone
 
 def subject_hash(provider: str, value: str) -> str:
     """A keyed hash, so device ids and phone numbers never sit in the database in the clear."""
-    key = current_app.config["SECRET_KEY"].encode()
-    return hmac.new(key, f"{provider}:{value}".encode(), hashlib.sha256).hexdigest()
+    return keyed_digest(provider, value).hex()
 
 
 def voter_for(provider: str, subject: str) -> Voter:

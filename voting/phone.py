@@ -35,8 +35,6 @@ Phone numbers are never stored or logged in the clear: the keyed hash in the dat
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 import secrets
 from typing import Any
@@ -47,7 +45,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from core import clock, sms
-from core.auth import IssuedToken
+from core.auth import IssuedToken, keyed_digest
 from core.errors import AppError, Conflict, Forbidden, NotFound, ServiceUnavailable
 from core.extensions import db, redis_store
 from core.ratelimit import hit_limits, parse_limits
@@ -119,8 +117,7 @@ def _code_key(hashed: str) -> str:
 
 
 def _answer_hmac(hashed: str, code: str) -> str:
-    key = str(current_app.config["SECRET_KEY"]).encode()
-    return hmac.new(key, f"sms-code:{hashed}:{code}".encode(), hashlib.sha256).hexdigest()
+    return keyed_digest("sms-code", f"{hashed}:{code}").hex()
 
 
 def _limit(scope: str, who: str, setting: str) -> None:
