@@ -45,11 +45,7 @@ def rate_limit(config_key: str, key_func: Callable[[], str] | None = None) -> Ca
 
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            spec = current_app.config.get(config_key)
-            if spec and current_app.config.get("RATELIMIT_ENABLED", True):
-                hit_limits(
-                    scope, key_func() if key_func else f"ip:{client_ip()}", parse_limits(spec)
-                )
+            limit(config_key, scope, key_func() if key_func else f"ip:{client_ip()}")
             return view(*args, **kwargs)
 
         return wrapper  # type: ignore[return-value]
@@ -57,7 +53,16 @@ def rate_limit(config_key: str, key_func: Callable[[], str] | None = None) -> Ca
     return decorator
 
 
-def hit_limits(scope: str, who: str, limits: list[tuple[int, int]]) -> None:
+def limit(config_key: str, scope: str, who: str) -> None:
+    """Count one hit of ``who`` in ``scope`` against the limits in ``config[config_key]``
+    ("" or unset: none; none either when RATELIMIT_ENABLED is off): 429 ``RateLimited`` past
+    any of them."""
+    spec = current_app.config.get(config_key)
+    if spec and current_app.config.get("RATELIMIT_ENABLED", True):
+        _hit(scope, who, parse_limits(spec))
+
+
+def _hit(scope: str, who: str, limits: list[tuple[int, int]]) -> None:
     """Count one hit of ``who`` in ``scope``; 429 ``RateLimited`` past any of ``limits``."""
     now = time.time()
     pipe = redis_store.client.pipeline(transaction=False)

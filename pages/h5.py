@@ -25,7 +25,7 @@ from core.auth import read_voter_token
 from core.errors import AppError, RateLimited, ServiceUnavailable, ValidationFailed
 from core.extensions import db
 from core.http import client_address
-from core.ratelimit import hit_limits, parse_limits, rate_limit
+from core.ratelimit import limit, rate_limit
 from core.types import utcnow
 from core.web import VOTER_COOKIE, csrf_token, require_csrf, set_credential
 from nominations import ports as nomination_ports
@@ -298,11 +298,8 @@ def beacon(slug: str) -> Any:
 def _may_issue_device() -> bool:
     """Whether this address may be given another new device now (a script minting devices to
     spread its votes over them meets this budget; a hospital's Wi-Fi at lunch does not)."""
-    spec = current_app.config["DEVICE_COOKIE_ADDRESS_LIMIT"]
-    if not spec:
-        return True
     try:
-        hit_limits("device-cookie", client_address(), parse_limits(spec))
+        limit("DEVICE_COOKIE_ADDRESS_LIMIT", "device-cookie", client_address())
     except RateLimited:
         return False
     return True

@@ -55,7 +55,7 @@ from werkzeug.exceptions import HTTPException
 
 from core.errors import AppError
 from core.http import client_address
-from core.ratelimit import hit_limits, parse_limits
+from core.ratelimit import limit
 from media import services as media_services
 from media.storage import storage
 from nominations import public_view
@@ -528,9 +528,7 @@ def poster(slug: str, number: str) -> Response:
     path = _cache_file(view, card["number"], digest)
     png = _read(path)
     if png is None:
-        spec = current_app.config["POSTER_DRAW_IP_LIMIT"]
-        if spec and current_app.config.get("RATELIMIT_ENABLED", True):
-            hit_limits("poster-draw", client_address(), parse_limits(spec))
+        limit("POSTER_DRAW_IP_LIMIT", "poster-draw", client_address())
         content = PosterContent(
             campaign_title=view.title,
             organizer=view.organizer,

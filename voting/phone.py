@@ -48,7 +48,7 @@ from core import clock, sms
 from core.auth import IssuedToken, keyed_digest
 from core.errors import AppError, Conflict, Forbidden, NotFound, ServiceUnavailable
 from core.extensions import db, redis_store
-from core.ratelimit import hit_limits, parse_limits
+from core.ratelimit import limit
 from voting import identity
 from voting.models import Voter, VoterPhone
 
@@ -120,12 +120,6 @@ def _answer_hmac(hashed: str, code: str) -> str:
     return keyed_digest("sms-code", f"{hashed}:{code}").hex()
 
 
-def _limit(scope: str, who: str, setting: str) -> None:
-    spec = current_app.config.get(setting)
-    if spec and current_app.config.get("RATELIMIT_ENABLED", True):
-        hit_limits(scope, who, parse_limits(spec))
-
-
 # --- sending a code ----------------------------------------------------------------------------
 
 
@@ -142,10 +136,10 @@ def send_code(
     try:
         # The address and the device first: a script spraying numbers from one place stops
         # there before it spends each victim's per-phone allowance.
-        _limit("sms-code-ip", address, "SMS_IP_LIMIT")
+        limit("SMS_IP_LIMIT", "sms-code-ip", address)
         if device:
-            _limit("sms-code-device", device, "SMS_DEVICE_LIMIT")
-        _limit("sms-code-phone", hashed, "SMS_PHONE_LIMIT")
+            limit("SMS_DEVICE_LIMIT", "sms-code-device", device)
+        limit("SMS_PHONE_LIMIT", "sms-code-phone", hashed)
     except (redis.RedisError, OSError) as exc:
         raise ServiceUnavailable() from exc
     code = f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
