@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
 
 from awards.models import Criterion, JudgeAssignment, JudgeConflict, OrganizerScore, ScoreSheet
-from campaigns import services as campaign_services
+from campaigns import categories as campaign_categories
 from campaigns.models import Account, Campaign, Category, Unit
 from core import audit
 from core.errors import Conflict, Forbidden, NotFound, ValidationFailed
@@ -76,7 +76,7 @@ def assign_judge(campaign: Campaign, username: str, categories: list[str]) -> li
     judge = _find_judge(username)
     if judge is None:
         raise NotFound("评委账号不存在", code="judge_not_found", details={"username": username})
-    wanted = [campaign_services.get_category(campaign, code) for code in categories]
+    wanted = [campaign_categories.get_category(campaign, code) for code in categories]
     existing = {
         a.category_id: a
         for a in db.session.scalars(

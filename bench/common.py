@@ -99,6 +99,7 @@ def voting_campaign(
     os.environ["ZUIMEI_INSTANCE_PATH"] = str(instance)
     from flask_migrate import upgrade
 
+    from campaigns import categories as campaign_categories
     from campaigns import services as campaign_services
     from campaigns.models import Account
     from campaigns.schemas import CampaignCreateSchema
@@ -132,7 +133,7 @@ def voting_campaign(
                 }
             )
         )
-        campaign_services.add_category(
+        campaign_categories.add_category(
             campaign,
             {
                 "code": "doctor",

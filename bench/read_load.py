@@ -57,6 +57,7 @@ def _prepare(instance: Path, nominees: int) -> list[str]:
     os.environ["ZUIMEI_INSTANCE_PATH"] = str(instance)
     from flask_migrate import upgrade
 
+    from campaigns import categories as campaign_categories
     from campaigns import services as campaign_services
     from campaigns.models import Account
     from campaigns.schemas import CampaignCreateSchema
@@ -96,7 +97,7 @@ def _prepare(instance: Path, nominees: int) -> list[str]:
             )
         )
         for code, name, prefix in CATEGORIES:
-            campaign_services.add_category(
+            campaign_categories.add_category(
                 campaign,
                 {
                     "code": code,

@@ -8,6 +8,7 @@ from flask import current_app, g, make_response
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from campaigns import categories as campaign_categories
 from campaigns import services
 from campaigns.schemas import (
     AccountActivateSchema,
@@ -448,7 +449,7 @@ def add_category(body: dict[str, Any], slug: str) -> Any:
     code, a name, the prefix of its nominees' public numbers, an award count, a per-unit quota
     and optional award tiers (e.g. 十佳 10, 优秀 10; the award count is then their sum). A
     code in use: 409 category_exists."""
-    category = services.add_category(services.get_campaign(slug), body)
+    category = campaign_categories.add_category(services.get_campaign(slug), body)
     db.session.commit()
     return category
 
@@ -471,6 +472,8 @@ def update_category(body: dict[str, Any], slug: str, code: str) -> Any:
     already computed keeps the tiers it was computed with until it is recomputed or adjusted.
     Audited as category.update."""
     campaign = services.get_campaign(slug)
-    category = services.update_category(campaign, services.get_category(campaign, code), body)
+    category = campaign_categories.update_category(
+        campaign, campaign_categories.get_category(campaign, code), body
+    )
     db.session.commit()
     return category

@@ -602,12 +602,3 @@ def change_phase(campaign: Campaign, phase: str, reason: str | None) -> Campaign
     )
     campaign_changed.send(campaign)
     return campaign
-
-
-# Categories moved to campaigns/categories.py; callers may keep importing them from here.
-from campaigns.categories import (  # noqa: E402,F401
-    add_category,
-    award_settings,
-    get_category,
-    update_category,
-)

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
+from campaigns import categories as campaign_categories
 from campaigns import services as campaign_services
 from campaigns.models import Account, Campaign
 from core.extensions import db
@@ -161,7 +162,7 @@ def voting(
         require_recommendation=True,
     )
     for category in demo_data.CATEGORIES:
-        campaign_services.add_category(campaign, dict(category))
+        campaign_categories.add_category(campaign, dict(category))
     campaign_services.change_phase(campaign, "nominating", None)
     attach = transcode = None
     if domains is not None:
@@ -212,7 +213,7 @@ def publicity(
         require_recommendation=True,
         publicity_days=7,
     )
-    campaign_services.add_category(campaign, dict(demo_people.NURSE_CATEGORY))
+    campaign_categories.add_category(campaign, dict(demo_people.NURSE_CATEGORY))
     campaign_services.change_phase(campaign, "nominating", None)
 
     def attach(clerk: Account, nomination: Nomination, label: str, seed: int) -> None:
@@ -289,7 +290,7 @@ def nominating(accounts: dict[str, Account], now: datetime, report: Report) -> C
         weights={"public": 30, "jury": 70, "organizer": 0},
         require_recommendation=True,
     )
-    campaign_services.add_category(campaign, dict(demo_people.VILLAGE_CATEGORY))
+    campaign_categories.add_category(campaign, dict(demo_people.VILLAGE_CATEGORY))
     campaign_services.change_phase(campaign, "nominating", None)
     _nominate(campaign, accounts, demo_people.VILLAGE_NOMINEES[:1], approve=False)
     clerk = _clerks(accounts)[demo_people.VILLAGE_NOMINEES[1]["unit_code"]]

@@ -9,6 +9,7 @@ from sqlalchemy import Select, func, or_, select, update
 from sqlalchemy.orm import joinedload, selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
+from campaigns import categories as campaign_categories
 from campaigns import services as campaign_services
 from campaigns.models import Account, Campaign, Unit
 from core import audit
@@ -124,7 +125,7 @@ def list_for(
         query = query.where(Nomination.status == status)
     if category:
         query = query.where(
-            Nomination.category_id == campaign_services.get_category(campaign, category).id
+            Nomination.category_id == campaign_categories.get_category(campaign, category).id
         )
     if unit:
         query = query.where(Unit.code == unit)
@@ -258,7 +259,7 @@ def _require_nominating(campaign: Campaign) -> None:
 def create(account: Account, campaign: Campaign, fields: dict[str, Any]) -> Nomination:
     fields = dict(fields)
     unit = _nominating_unit(account, fields.pop("unit_code", None))
-    category = campaign_services.get_category(campaign, fields.pop("category"))
+    category = campaign_categories.get_category(campaign, fields.pop("category"))
     _require_nominating(campaign)
     nomination = Nomination(
         campaign=campaign,
@@ -309,7 +310,7 @@ def update_dossier(account: Account, nomination: Nomination, changes: dict[str, 
         code = changes.pop("category")
         if nomination.status != "draft" and code != nomination.category.code:
             raise Conflict("退回修改时不能更换奖项", code="category_locked")
-        nomination.category = campaign_services.get_category(nomination.campaign, code)
+        nomination.category = campaign_categories.get_category(nomination.campaign, code)
     for name, value in changes.items():
         setattr(nomination, name, value)
     _flush_or_conflict()

@@ -13,6 +13,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import event
 
+from campaigns import categories as campaign_categories
 from campaigns import services as campaign_services
 from campaigns.models import Account, Campaign
 from core.auth import issue_token
@@ -136,7 +137,7 @@ class Org:
                 ("doctor", "十大最美医生", "D"),
                 ("nurse", "十大最美护士", "N"),
             ):
-                campaign_services.add_category(
+                campaign_categories.add_category(
                     campaign,
                     {
                         "code": code,

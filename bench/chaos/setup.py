@@ -44,6 +44,7 @@ def make_campaign(
 ) -> list[str]:
     """A province, a hospital, its clerk and an admin; the campaign with one category and
     ``nominees`` doctors taken through create → submit → approve; then the voting phase."""
+    from campaigns import categories as campaign_categories
     from campaigns import services as campaign_services
     from campaigns.schemas import CampaignCreateSchema
     from core.extensions import db
@@ -72,7 +73,7 @@ def make_campaign(
                 }
             )
         )
-        campaign_services.add_category(
+        campaign_categories.add_category(
             campaign,
             {
                 "code": "doctor",
