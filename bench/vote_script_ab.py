@@ -2,7 +2,9 @@
 
     .venv/bin/python -m bench.vote_script_ab [--base HEAD] [--votes 4000] [--rounds 5]
 
-Version A is ``voting/lua/vote.lua`` as committed at ``--base``; version B is the working tree's.
+Version A is ``voting/lua/vote.lua`` as committed at ``--base``; version B is the working tree's,
+or ``--b-file PATH`` (a variant kept outside the tree, e.g. one with a part taken out to see what
+that part costs).
 Both are called through the same vote path (``voting.cast.cast_vote``, no HTTP) with every check
 the product runs on (the per-address soft limit, the pace check, idempotency keys), in
 alternating blocks of ``--votes`` calls, so a noisy machine slows both alike. Each block's
@@ -41,8 +43,12 @@ def main() -> None:
     parser.add_argument("--base", default="HEAD", help="the git revision of version A")
     parser.add_argument("--votes", type=int, default=4000, help="calls per block")
     parser.add_argument("--rounds", type=int, default=5, help="blocks per version")
+    parser.add_argument(
+        "--b-file", type=Path, default=None, help="version B from this file (default: the tree's)"
+    )
     opts = parser.parse_args()
-    sources = {"A": _committed(opts.base), "B": (ROOT / SCRIPT).read_text()}
+    b_source = (opts.b_file or ROOT / SCRIPT).read_text()
+    sources = {"A": _committed(opts.base), "B": b_source}
     instance = Path(tempfile.mkdtemp(prefix="zm-scriptab-"))
     app, numbers = voting_campaign(
         instance,
@@ -94,7 +100,8 @@ def main() -> None:
     a, b = statistics.median(usec["A"]), statistics.median(usec["B"])
     print(f"vote script inside Redis, median of {opts.rounds} blocks of {opts.votes} calls:")
     print(f"  A ({opts.base}): {a:.1f} µs   blocks {', '.join(f'{x:.1f}' for x in usec['A'])}")
-    print(f"  B (working tree): {b:.1f} µs   blocks {', '.join(f'{x:.1f}' for x in usec['B'])}")
+    b_name = opts.b_file or "working tree"
+    print(f"  B ({b_name}): {b:.1f} µs   blocks {', '.join(f'{x:.1f}' for x in usec['B'])}")
     print(f"  B / A = {b / a:.3f}")
 
 
