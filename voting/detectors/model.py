@@ -132,7 +132,8 @@ DEFAULTS: dict[str, dict[str, float]] = {
     # Quiet hours are the local hours whose median share of a day's votes is below quiet_share ×
     # 1/24 (00–06 when fewer than min_days days are known). A nominee's votes in quiet hours,
     # clustered (gaps ≤ burst_gap_seconds), ≥ min_votes and ≥ min_ratio × what its usual daily
-    # votes and the campaign's rhythm predict for that span.
+    # votes and the campaign's rhythm predict for that span, times how far every other nominee
+    # is above the rhythm in that span (at least 1).
     "night_burst": {
         **_COMMON,
         "quiet_share": 0.4,

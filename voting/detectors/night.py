@@ -5,7 +5,13 @@ votes (robust to a single night's attack). Quiet hours are those whose share is 
 ``quiet_share`` / 24; with fewer than ``min_days`` days of votes, 00:00–06:00 local. A nominee's
 votes in quiet hours are clustered (gaps ≤ ``burst_gap_seconds``); a cluster is a burst when it
 has ≥ ``min_votes`` votes and ≥ ``min_ratio`` × what the nominee's average daily votes and the
-rhythm predict for that span (at least 10 minutes).
+rhythm predict for that span (at least 10 minutes) — scaled up by how far the rest of the campaign
+(every other nominee) is itself above what the rhythm predicts for that span. A night burst is one
+nominee's night, not the campaign's: a campaign launched at 1 a.m. (the link shared into WeChat
+groups at night), or one whose first hours are all night, has every nominee "above its night
+rhythm" together, and that is no flag; a farm working one nominee while the rest of the campaign
+sleeps keeps its ratio. When nothing but night is known this degrades to no flag, never to
+"every nominee bursts".
 
 Score = strength × (base + (1 − base) × suspicion) × (1 − ½ × explained): night-shift wards do
 share pages at 3 a.m., and then page views rise with the votes. The flag covers the cluster."""
@@ -13,6 +19,7 @@ share pages at 3 a.m., and then page views rise with the votes. The flag covers 
 from __future__ import annotations
 
 import itertools
+from bisect import bisect_left, bisect_right
 from collections.abc import Mapping
 
 from .model import Finding
@@ -58,10 +65,16 @@ def detect(c: Campaign, cfg: Mapping[str, float]) -> list[Finding]:
     return out
 
 
-def _expected(c: Campaign, start: float, end: float, daily: float, profile: list[float]) -> float:
+def _span(start: float, end: float) -> tuple[float, float]:
+    """The span a cluster is judged over: at least 10 minutes, centred on it."""
     if end - start < 600:
         pad = (600 - (end - start)) / 2
         start, end = start - pad, end + pad
+    return start, end
+
+
+def _day_share(c: Campaign, start: float, end: float, profile: list[float]) -> float:
+    """The share of a day's votes the rhythm puts in [start, end)."""
     total = 0.0
     t = start
     while t < end:
@@ -69,7 +82,21 @@ def _expected(c: Campaign, start: float, end: float, daily: float, profile: list
         stop = min(end, hour_end)
         total += profile[c.local_hour(t)] * (stop - t) / HOUR
         t = stop
-    return daily * total
+    return total
+
+
+def _campaign_lift(
+    c: Campaign, m: int, start: float, end: float, share: float, days: float
+) -> float:
+    """How far every other nominee's votes in [start, end) are above what the rhythm predicts
+    (their daily votes × the span's share of a day); at least 1. The +1 on both sides keeps a
+    quiet campaign's few votes from making a lift out of noise."""
+    rest_in = bisect_right(c.at, end) - bisect_left(c.at, start)
+    own = c.by_nominee[m]
+    times = [c.at[i] for i in own]
+    rest_in -= bisect_right(times, end) - bisect_left(times, start)
+    rest_expected = (c.n - len(own)) / days * share
+    return max(1.0, (rest_in + 1) / (rest_expected + 1))
 
 
 def _emit(
@@ -85,7 +112,10 @@ def _emit(
     if n < cfg["min_votes"]:
         return
     start, end = c.at[cluster[0]], c.at[cluster[-1]]
-    expected = _expected(c, start, end, daily, profile)
+    lo, hi = _span(start, end)
+    share = _day_share(c, lo, hi, profile)
+    campaign_lift = _campaign_lift(c, m, lo, hi, share, max(c.span / 86400, 1.0))
+    expected = daily * share * campaign_lift
     ratio = n / max(expected, 0.5)
     if ratio < cfg["min_ratio"]:
         return
@@ -105,6 +135,8 @@ def _emit(
         f"{hour_share:.1%}；按该候选人平均每天 {daily:.0f} 票推算，此时段应{_about(expected)}，"
         f"实际是其 {ratio:.0f} 倍。"
     )
+    if campaign_lift >= 1.5:
+        text += f"（已计入全活动其他候选人同时段的投票是平常的 {campaign_lift:.1f} 倍。）"
     signs = []
     if one_net >= 0.5:
         signs.append(f"其中 {top_votes} 票来自同一网段 {c.prefixes[top_prefix]}")
@@ -125,6 +157,7 @@ def _emit(
         cluster,
         expected_votes=expected,
         ratio=ratio,
+        campaign_lift=campaign_lift,
         quiet_hours=hours,
         campaign_hour_share=hour_share,
         nominee_daily_votes=daily,
