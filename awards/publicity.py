@@ -16,7 +16,7 @@ from awards.results import compute, publish, published, winners_of
 from campaigns.models import Account, Campaign
 from core import audit
 from core.audit import AuditLog
-from core.errors import AppError, Conflict, NotFound, ValidationFailed
+from core.errors import AppError, Conflict, NotFound, RateLimited, ValidationFailed
 from core.extensions import db
 from core.types import utcnow
 from media import quotas
@@ -93,6 +93,7 @@ def file_objection(campaign: Campaign, fields: dict[str, Any], ip: str) -> Objec
     number = (fields.get("nominee") or "").strip().upper() or None
     if number and not any(e.number == number for e in current.entries):
         raise NotFound("候选人不存在", code="nominee_not_found")
+    _check_person_limit(current, fields["contact_phone"])
     objection = Objection(
         campaign_id=campaign.id,
         version_id=current.id,
@@ -114,6 +115,38 @@ def file_objection(campaign: Campaign, fields: dict[str, Any], ip: str) -> Objec
         actor=None,
     )
     return objection
+
+
+def phone_key(phone: str) -> str:
+    """A contact phone as one person: digits only, without a leading +86 / 0086 country code
+    (``138 0000 0000``, ``138-0000-0000`` and ``+86 13800000000`` are one person)."""
+    digits = "".join(ch for ch in phone if ch.isdigit())
+    for prefix in ("0086", "86"):
+        if digits.startswith(prefix) and len(digits) - len(prefix) == 11:
+            return digits[len(prefix) :]
+    return digits
+
+
+def _check_person_limit(current: ResultVersion, phone: str) -> None:
+    """At most OBJECTION_PER_PERSON objections per contact phone against one published version
+    (its publicity window): 429 ``objection_person_limit``. Counted from the stored objections,
+    so it holds across addresses, restarts and Redis flushes; a new publication (a new window)
+    starts afresh. The per-address limits are the route's rate limit and the attachment quota."""
+    limit = int(current_app.config["OBJECTION_PER_PERSON"] or 0)
+    if limit <= 0:
+        return
+    wanted = phone_key(phone)
+    filed = db.session.scalars(
+        select(Objection.contact_phone).where(
+            Objection.campaign_id == current.campaign_id, Objection.version_id == current.id
+        )
+    )
+    if sum(1 for stored in filed if phone_key(stored) == wanted) >= limit:
+        raise RateLimited(
+            f"同一联系电话在本次公示期内已提出 {limit} 条异议，已达上限",
+            code="objection_person_limit",
+            details={"limit": limit},
+        )
 
 
 _ATTACHMENT_KINDS = ((b"\xff\xd8\xff", "jpg"), (b"\x89PNG\r\n\x1a\n", "png"), (b"%PDF-", "pdf"))

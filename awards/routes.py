@@ -413,7 +413,8 @@ def winners(slug: str) -> dict[str, Any]:
     schema=ErrorEnvelopeSchema,
     description="rate_limited, with Retry-After; objection_quota_exhausted: "
     "OBJECTION_ATTACHMENTS_PER_IP_PER_DAY objections with an attachment from this address "
-    "today (Retry-After: until local midnight)",
+    "today (Retry-After: until local midnight); objection_person_limit: "
+    "OBJECTION_PER_PERSON objections from one contact phone in this publicity window",
 )
 @rate_limit("CHALLENGE_IP_LIMIT")
 def file_objection(body: dict[str, Any], slug: str) -> Any:
@@ -423,8 +424,9 @@ def file_objection(body: dict[str, Any], slug: str) -> Any:
     contact name and phone are required and never published; the text is published with
     the committee's answer. An optional attachment (JPEG, PNG or PDF as a data: URL, at most
     1 MB: 413 attachment_too_large, 422 bad_attachment). Limited per address (429
-    rate_limited), and objections with an attachment per address and day (429
-    objection_quota_exhausted)."""
+    rate_limited), objections with an attachment per address and day (429
+    objection_quota_exhausted), and objections per contact phone in one publicity window (429
+    objection_person_limit)."""
     objection = services.file_objection(
         campaign_services.get_public_campaign(slug), body, client_ip()
     )

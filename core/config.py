@@ -114,6 +114,8 @@ class DefaultConfig:
     MEDIA_FAILED_KEEP = 7 * 24 * 3600
     # Objections with an attachment accepted from one address per local day; then 429.
     OBJECTION_ATTACHMENTS_PER_IP_PER_DAY = 5
+    # Objections one contact phone may file against one published version (its window); 0: off.
+    OBJECTION_PER_PERSON = 5
     # /metrics bearer token (ZUIMEI_METRICS_TOKEN); required in production.
     METRICS_TOKEN: str | None = None
     DEFAULT_TIMEZONE = "Asia/Shanghai"

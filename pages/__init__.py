@@ -7,7 +7,16 @@ from __future__ import annotations
 
 from flask import Flask
 
-from pages import console, console_accounts, console_awards, console_ledger, h5, h5_phone, portal
+from pages import (
+    console,
+    console_accounts,
+    console_awards,
+    console_ledger,
+    h5,
+    h5_phone,
+    h5_publicity,
+    portal,
+)
 from pages.common import assets, auth
 from pages.poster import bp as poster_bp
 
@@ -17,6 +26,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(auth)
     app.register_blueprint(h5.bp)
     app.register_blueprint(h5_phone.bp)
+    app.register_blueprint(h5_publicity.bp)
     app.register_blueprint(poster_bp)
     app.register_blueprint(portal.bp)
     app.register_blueprint(console.bp)
