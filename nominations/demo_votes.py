@@ -95,14 +95,33 @@ def _address(rng: random.Random) -> str:
     return f"{rng.choice(pool)}.{rng.randrange(0, 250)}.{rng.randrange(1, 255)}"
 
 
+def _open_hours(day: datetime, start: datetime, end: datetime) -> list[tuple[float, float, float]]:
+    """Local ``day``'s hours that overlap [start, end): (weight × overlap, from, to) in seconds
+    after the day's midnight. A day already under way or not yet over is cut to what is inside,
+    so the demo's traffic does not depend on the hour it is seeded at."""
+    out = []
+    for hour, weight in enumerate(HOUR_WEIGHTS):
+        lo = max(day + timedelta(hours=hour), start)
+        hi = min(day + timedelta(hours=hour + 1), end)
+        if hi > lo:
+            span = (hi - lo).total_seconds()
+            offset = (lo - day).total_seconds()
+            out.append((weight * span / 3600, offset, offset + span))
+    return out
+
+
+def _day_share(day: datetime, start: datetime, end: datetime) -> float:
+    """How much of a whole day's visiting falls inside [start, end) on local ``day``."""
+    return sum(w for w, _, _ in _open_hours(day, start, end)) / sum(HOUR_WEIGHTS)
+
+
 def _moment(rng: random.Random, day: datetime, start: datetime, end: datetime) -> datetime | None:
     """A moment on local ``day`` at a human hour, inside [start, end)."""
-    for _ in range(8):
-        hour = rng.choices(range(24), weights=HOUR_WEIGHTS)[0]
-        at = day + timedelta(hours=hour, seconds=rng.uniform(0, 3600))
-        if start <= at < end:
-            return at
-    return None
+    hours = _open_hours(day, start, end)
+    if not hours:
+        return None
+    _, lo, hi = rng.choices(hours, weights=[w for w, _, _ in hours])[0]
+    return day + timedelta(seconds=rng.uniform(lo, hi))
 
 
 def organic(
@@ -122,7 +141,10 @@ def organic(
     days = []
     day = first_day
     while day < end:
-        days.append(day)
+        # A day counts when most of its visiting hours are inside the window: seeded at 01:30,
+        # today is not a voting day yet (its few minutes would swallow people's visits).
+        if _day_share(day, start, end) >= 0.5:
+            days.append(day)
         day = (day + timedelta(days=1, hours=2)).replace(hour=0)  # next local midnight
     visits: list[Visit] = []
     for index in range(people):

@@ -5,9 +5,12 @@ second seed that changes nothing."""
 
 from __future__ import annotations
 
+import random
 from datetime import timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
+import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
@@ -18,7 +21,7 @@ from core.cli import demo_domains
 from core.extensions import db
 from core.types import utcnow
 from media.models import MediaAsset
-from nominations import demo, demo_people
+from nominations import demo, demo_data, demo_people, demo_votes
 from nominations.demo_campaigns import Report
 from nominations.models import Nomination
 from voting import fraud
@@ -156,3 +159,22 @@ def test_the_command_seeds_once_and_says_which_login_shows_what(app: Flask) -> N
     assert "brushing attack" in first.output
     second = runner.invoke(args=["demo", "seed"])
     assert second.exit_code == 0 and "nothing changed" in second.output
+
+
+@pytest.mark.parametrize("hour", [0.5, 1.5, 9.0, 20.0, 23.5])
+def test_the_demo_traffic_does_not_depend_on_the_hour_it_is_seeded(hour: float) -> None:
+    """The voting demo's past votes are three days of visits whatever the hour of seeding: at
+    01:30 local, today is not a voting day yet (it once swallowed a quarter of people's visits,
+    and the demo test failed at night)."""
+    zone = ZoneInfo(demo_data.TIMEZONE)
+    midnight = utcnow().astimezone(zone).replace(hour=0, minute=0, second=0, microsecond=0)
+    now = midnight + timedelta(hours=hour)
+    start = now.replace(hour=0) - timedelta(days=3)
+    numbers = [f"D{i:03d}" for i in range(1, 31)]
+    visits = demo_votes.organic(
+        random.Random(7), numbers, start, now - timedelta(minutes=2), zone, 300, per_day=4
+    )
+    votes = [v for v in visits if v.vote]
+    assert all(start <= v.at < now for v in visits)
+    # 300 people, 1–3 days each (≈ 1.67), 1–4 nominees a day (≈ 2.5), 85 % of visits vote
+    assert 0.8 * 300 * 1.67 * 2.5 * 0.85 < len(votes) < 1.2 * 300 * 1.67 * 2.5 * 0.85
