@@ -52,6 +52,13 @@ AUDIT_ACTION_LABELS = {
     "nomination.return": "退回修改",
     "nomination.reject": "审核未通过",
     "nomination.withdraw": "撤回",
+    # recommendation level by level (nominations.levels)
+    "nomination.pass_up": "推荐上报",
+    "nomination.level_return": "退回修改",
+    "nomination.level_reject": "不予推荐",
+    "levels.set": "设置推荐层级",
+    "levels.extend": "延长推荐截止",
+    "levels.unit_quota": "设置单位名额",
     # photos and videos
     "media.upload_start": "开始上传视频",
     "media.uploaded": "视频上传完成",

@@ -22,7 +22,23 @@ ACTION_LABELS = {
     "return": "退回修改",
     "reject": "审核未通过",
     "withdraw": "撤回",
+    # a bureau at a level of the recommendation chain (nominations.levels)
+    "pass_up": "推荐上报",
+    "level_return": "退回修改",
+    "level_reject": "不予推荐",
 }
+
+# The levels of a recommendation chain: the bureaus' unit levels, and the committee on top.
+LEVEL_LABELS = {
+    "county": "县（旗）级",
+    "city": "市（盟）级",
+    "province": "省（区）级",
+    "committee": "评选办",
+    "unit": "推荐单位",
+}
+
+# A bureau's decision at its level (LevelDecision.decision); the committee's return reads the same.
+LEVEL_DECISION_LABELS = {"pass": "推荐上报", "return": "退回修改", "reject": "不予推荐"}
 
 GENDER_LABELS = {"male": "男", "female": "女"}
 
@@ -36,3 +52,8 @@ def status_label(status: str | None, recommended: bool = False) -> str:
     """A nomination's status in Chinese; an unknown code shows as itself."""
     key = status_key(status or "", recommended)
     return STATUS_LABELS.get(key, key)
+
+
+def level_label(level: str | None) -> str:
+    """A chain level in Chinese; an unknown code shows as itself."""
+    return LEVEL_LABELS.get(level or "", level or "")

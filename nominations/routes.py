@@ -11,7 +11,14 @@ from campaigns import services as campaign_services
 from core.extensions import db
 from core.http import cacheable
 from core.schemas import ErrorEnvelopeSchema
-from nominations import ports, public_view, services
+from nominations import level_config, levels, ports, public_view, services
+from nominations.level_schemas import (
+    ExtendSchema,
+    LevelDecisionSchema,
+    LevelsInSchema,
+    LevelsSchema,
+    UnitQuotasInSchema,
+)
 from nominations.schemas import (
     NominationCreateSchema,
     NominationListArgsSchema,
@@ -120,11 +127,13 @@ def get_nomination(nomination_id: int) -> Any:
     schema=ErrorEnvelopeSchema,
     description="not_editable, nomination_closed, category_locked, concurrent_update",
 )
-@staff_required("unit", "admin")
+@staff_required("unit", "reviewer", "admin")
 def update_nomination(body: dict[str, Any], nomination_id: int) -> Any:
     """Edit the dossier of a draft or returned nomination.
 
-    Its unit's clerk or an admin (reviewers: 403). Only the dossier fields: ``status``,
+    Its unit's clerk or an admin; in a chain campaign also the bureau holding a submitted
+    nomination at its open level (it corrects what was returned to it); other reviewers: 403
+    not_owner. Only the dossier fields: ``status``,
     ``number`` and ``unit_id`` are refused with 422. A nomination in another state is 409
     not_editable; outside the nominating and reviewing phases 409 nomination_closed; a
     returned nomination keeps its category (409 category_locked). A concurrent change of the
@@ -202,9 +211,158 @@ def review_nomination(body: dict[str, Any], nomination_id: int) -> Any:
     admin's ``approve`` approves it and gives its public number (D001 …), refused with 409
     recommendation_required when the campaign requires a bureau's recommendation first.
     ``return`` sends it back to the unit for changes and ``reject`` ends it; both need a
-    ``comment`` (422 comment_required). Only submitted nominations: 409 not_reviewable."""
+    ``comment`` (422 comment_required). Only submitted nominations: 409 not_reviewable. In a
+    campaign with a recommendation chain a bureau reviewer's call is its level decision (as
+    ``POST …/level-decision``), and the committee decides only what every level passed up (409
+    recommendation_required); its ``return`` goes to the last level that passed it up."""
     nomination = services.get_for(g.account, nomination_id)
     services.review(g.account, nomination, body["decision"], body["comment"])
+    db.session.commit()
+    return nomination
+
+
+# --- recommendation level by level (nominations.levels) ----------------------------------------
+
+
+def _levels_answer(campaign: Any) -> dict[str, Any]:
+    return {
+        "levels": level_config.describe(campaign, levels.chain(campaign)),
+        "unit_quotas": level_config.unit_quotas(campaign),
+        "mine": levels.my_level(g.account, campaign),
+    }
+
+
+@blp.route("/campaigns/<slug>/levels", methods=["GET"])
+@blp.doc(security=STAFF)
+@blp.response(200, LevelsSchema)
+@blp.alt_response(404, schema=ErrorEnvelopeSchema, description="campaign_not_found")
+@staff_required("unit", "reviewer", "admin")
+def get_levels(slug: str) -> dict[str, Any]:
+    """The campaign's recommendation chain (推荐层级): levels, quotas, deadlines.
+
+    Empty ``levels``: a single-level campaign. A bureau reviewer also gets ``mine``: its level,
+    deadline, what waits for it and its places used per category."""
+    campaign = campaign_services.get_campaign(slug)
+    return _levels_answer(campaign)
+
+
+@blp.route("/campaigns/<slug>/levels", methods=["PUT"])
+@blp.doc(security=STAFF)
+@blp.arguments(
+    LevelsInSchema,
+    example={
+        "levels": [
+            {
+                "unit_level": "county",
+                "deadline": "2026-05-10T18:00:00+08:00",
+                "quotas": {"doctor": 2, "nurse": 2},
+            },
+            {
+                "unit_level": "city",
+                "deadline": "2026-05-20T18:00:00+08:00",
+                "quotas": {"doctor": 3, "nurse": 3},
+            },
+        ]
+    },
+)
+@blp.response(200, LevelsSchema)
+@blp.alt_response(403, schema=ErrorEnvelopeSchema, description="forbidden (not the committee)")
+@blp.alt_response(
+    404, schema=ErrorEnvelopeSchema, description="campaign_not_found, category_not_found"
+)
+@blp.alt_response(409, schema=ErrorEnvelopeSchema, description="levels_locked")
+@blp.alt_response(
+    422,
+    schema=ErrorEnvelopeSchema,
+    description="invalid_level_order, invalid_deadline_order, quota_required, too_many_levels",
+)
+@staff_required("admin")
+def put_levels(body: dict[str, Any], slug: str) -> dict[str, Any]:
+    """Set the recommendation chain (committee only).
+
+    Bureau levels lowest first, each with a deadline and a quota per category. Nominations
+    climb the bureaus among their unit's ancestors (a unit directly under a city skips the
+    county). Once a nomination was submitted, the levels themselves cannot change (409
+    levels_locked); quotas and deadlines still can. Audited as ``levels.set``."""
+    campaign = campaign_services.get_campaign(slug)
+    level_config.configure(campaign, body["levels"])
+    db.session.commit()
+    return _levels_answer(campaign)
+
+
+@blp.route("/campaigns/<slug>/levels/<unit_level>/extend", methods=["POST"])
+@blp.doc(security=STAFF)
+@blp.arguments(ExtendSchema)
+@blp.response(200, LevelsSchema)
+@blp.alt_response(403, schema=ErrorEnvelopeSchema, description="forbidden (not the committee)")
+@blp.alt_response(
+    404, schema=ErrorEnvelopeSchema, description="campaign_not_found, level_not_found"
+)
+@blp.alt_response(422, schema=ErrorEnvelopeSchema, description="invalid_deadline")
+@staff_required("admin")
+def extend_level(body: dict[str, Any], slug: str, unit_level: str) -> dict[str, Any]:
+    """Extend one level's deadline (committee only): its locked list opens until then.
+
+    The new deadline must be later than the old one and than now (422 invalid_deadline); the
+    ``reason`` is kept in the audit log (``levels.extend``)."""
+    campaign = campaign_services.get_campaign(slug)
+    level_config.extend(campaign, unit_level, body["deadline"], body["reason"])
+    db.session.commit()
+    return _levels_answer(campaign)
+
+
+@blp.route("/campaigns/<slug>/unit-quotas/<unit_code>", methods=["PUT"])
+@blp.doc(security=STAFF)
+@blp.arguments(UnitQuotasInSchema)
+@blp.response(200, LevelsSchema)
+@blp.alt_response(403, schema=ErrorEnvelopeSchema, description="forbidden (not the committee)")
+@blp.alt_response(
+    404,
+    schema=ErrorEnvelopeSchema,
+    description="campaign_not_found, unit_not_found, category_not_found",
+)
+@staff_required("admin")
+def put_unit_quotas(body: dict[str, Any], slug: str, unit_code: str) -> dict[str, Any]:
+    """Set one unit's own places per category (committee only).
+
+    For a unit directly under a higher level (厅直属单位, 三级医院): how many it may submit,
+    instead of the category's ``max_per_unit``; for a bureau: how many it may pass up, instead
+    of its level's quota. ``null`` returns a category to the usual figure."""
+    campaign = campaign_services.get_campaign(slug)
+    unit = campaign_services.get_unit(unit_code)
+    level_config.set_unit_quotas(campaign, unit, body["quotas"])
+    db.session.commit()
+    return _levels_answer(campaign)
+
+
+@blp.route("/nominations/<id:nomination_id>/level-decision", methods=["POST"])
+@blp.doc(security=STAFF)
+@blp.arguments(LevelDecisionSchema, example={"decision": "pass", "comment": "同意推荐上报"})
+@blp.response(200, NominationSchema)
+@blp.alt_response(403, schema=ErrorEnvelopeSchema, description="forbidden, not_a_level")
+@blp.alt_response(404, schema=ErrorEnvelopeSchema, description="nomination_not_found")
+@blp.alt_response(
+    409,
+    schema=ErrorEnvelopeSchema,
+    description="not_at_your_level, level_closed, level_quota_exceeded, review_closed, "
+    "concurrent_update",
+)
+@blp.alt_response(422, schema=ErrorEnvelopeSchema, description="comment_required")
+@staff_required("reviewer")
+def decide_at_level(body: dict[str, Any], nomination_id: int) -> Any:
+    """A bureau's decision on a nomination waiting at its level (chain campaigns).
+
+    ``pass`` (推荐上报) sends it to the next level, or to the committee from the top level,
+    taking one of the bureau's places in the category, exact under parallel requests (409
+    level_quota_exceeded). ``return`` (退回修改) sends it back to the level that passed it up,
+    freeing that level's place (from the lowest level: back to the unit, status returned).
+    ``reject`` (不予推荐) ends it with the level and reason recorded. Only a reviewer of the
+    bureau holding it: a bureau outside the chain is 403 not_a_level, a nomination outside the
+    caller's sub-tree 404, one waiting elsewhere 409 not_at_your_level; after the level's
+    deadline 409 level_closed. ``POST …/review`` by a bureau reviewer does the same
+    (``approve`` = ``pass``)."""
+    nomination = services.get_for(g.account, nomination_id)
+    levels.decide(g.account, nomination, body["decision"], body["comment"])
     db.session.commit()
     return nomination
 

@@ -7,6 +7,7 @@ from typing import Any
 from marshmallow import Schema, fields, pre_load, validate
 
 from core.schemas import PageArgsSchema, PageMetaMixin
+from nominations import levels
 from nominations.models import DEEDS_MAX, STATUSES, SUMMARY_MAX
 
 GENDERS = ("male", "female")
@@ -127,9 +128,10 @@ class ReviewSchema(Schema):
         required=True,
         validate=validate.OneOf(("approve", "return", "reject")),
         metadata={
-            "description": "approve (a reviewer: recommend to the committee; an admin: approve "
-            "and give the public number), return (back to the unit for changes) or reject "
-            "(final)",
+            "description": "approve (a reviewer: recommend to the committee, or in a chain "
+            "campaign pass up from its level; an admin: approve and give the public number), "
+            "return (back to the unit for changes; in a chain campaign to the level below) or "
+            "reject (final)",
             "example": "return",
         },
     )
@@ -159,7 +161,10 @@ class WithdrawSchema(Schema):
 
 class ReviewStepSchema(Schema):
     action = fields.String(
-        metadata={"description": "submit, recommend, approve, return, reject or withdraw"}
+        metadata={
+            "description": "submit, recommend, approve, return, reject or withdraw; in chain "
+            "campaigns also pass_up, level_return and level_reject (see ``levels``)"
+        }
     )
     from_status = fields.String(metadata={"description": "the status before this step"})
     to_status = fields.String(metadata={"description": "the status after this step"})
@@ -167,6 +172,34 @@ class ReviewStepSchema(Schema):
     actor_unit = fields.String(allow_none=True, metadata={"description": "their unit's name"})
     comment = fields.String(allow_none=True)
     at = fields.AwareDateTime()
+
+
+class LevelStepSchema(Schema):
+    """One level's decision on a nomination (nominations.levels): the trail of a chain campaign."""
+
+    unit_level = fields.String(
+        metadata={"description": "the level: county, city, province, or committee"}
+    )
+    level_label = fields.String(metadata={"description": "the level in Chinese, e.g. 县（旗）级"})
+    unit = fields.String(
+        allow_none=True, metadata={"description": "the deciding bureau's name (null: committee)"}
+    )
+    decision = fields.String(
+        metadata={"description": "pass (推荐上报), return (退回修改) or reject (不予推荐)"}
+    )
+    returned_to = fields.String(
+        allow_none=True,
+        metadata={
+            "description": "a return: the level it went back to, or unit (the nominating unit)"
+        },
+    )
+    holds_place = fields.Boolean(
+        metadata={"description": "a pass still holding one of the bureau's places"}
+    )
+    actor = fields.String(metadata={"description": "who decided (display name or username)"})
+    actor_role = fields.String(metadata={"description": "their role: reviewer or admin"})
+    comment = fields.String(allow_none=True, metadata={"description": "why (the opinion)"})
+    at = fields.AwareDateTime(metadata={"description": "when"})
 
 
 STATUS = "draft, submitted, returned, approved, rejected or withdrawn"
@@ -207,6 +240,25 @@ class NominationSchema(Schema):
         fields.Nested(ReviewStepSchema),
         metadata={"description": "every step so far (submit, recommend, return …), oldest first"},
     )
+    at_level = fields.String(
+        allow_none=True,
+        metadata={
+            "description": "chain campaigns: the level where it waits (county, city, province, "
+            "committee); null in single-level campaigns and for drafts"
+        },
+    )
+    at_unit = fields.Function(
+        lambda n: n.at_unit.name if n.at_unit is not None else None,
+        metadata={"description": "the bureau holding it at that level (null: the committee)"},
+    )
+    at_unit_code = fields.Function(
+        lambda n: n.at_unit.code if n.at_unit is not None else None,
+        metadata={"description": "that bureau's code"},
+    )
+    levels = fields.Function(
+        lambda n: LevelStepSchema(many=True).dump(levels.trail(n)),
+        metadata={"description": "every level's decision (who, when, why), oldest first"},
+    )
 
 
 class NominationListArgsSchema(PageArgsSchema):
@@ -218,6 +270,13 @@ class NominationListArgsSchema(PageArgsSchema):
     recommended = fields.Boolean(
         load_default=None,
         metadata={"description": "true: only those the bureau recommended; false: only the rest"},
+    )
+    awaiting = fields.Boolean(
+        load_default=None,
+        metadata={
+            "description": "chain campaigns: true, only those waiting for the caller's decision "
+            "(a bureau: at its level; the committee: passed up by every level); false, the rest"
+        },
     )
 
 
@@ -231,6 +290,9 @@ class NominationSummarySchema(Schema):
     status = fields.String(metadata={"description": STATUS})
     number = fields.String(allow_none=True, metadata={"description": NUMBER})
     recommended = fields.Boolean(metadata={"description": RECOMMENDED})
+    at_level = fields.String(
+        allow_none=True, metadata={"description": "chain campaigns: the level where it waits"}
+    )
     updated_at = fields.AwareDateTime()
 
 

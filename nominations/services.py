@@ -7,7 +7,6 @@ from typing import Any
 
 from sqlalchemy import Select, func, or_, select, update
 from sqlalchemy.orm import joinedload, selectinload
-from sqlalchemy.orm.exc import StaleDataError
 
 from campaigns import categories as campaign_categories
 from campaigns import services as campaign_services
@@ -17,14 +16,14 @@ from core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from core.extensions import db
 from core.signals import campaign_changed
 from core.types import utcnow
-from nominations import ports, public_view
+from nominations import levels, ports, public_view
 from nominations.labels import status_key
 from nominations.models import (
+    COMMITTEE,
     EDITABLE,
     HOLDS_QUOTA,
     STATUSES,
     Nomination,
-    NominationReview,
     NumberCounter,
 )
 from nominations.public_view import CampaignView
@@ -42,15 +41,6 @@ _DOSSIER_FIELDS = (
 )
 
 _NOT_FOUND = "推荐材料不存在"
-
-
-def _state(nomination: Nomination) -> dict[str, Any]:
-    return {
-        "status": nomination.status,
-        "number": nomination.number,
-        "category": nomination.category.code if nomination.category else None,
-        "recommended": nomination.recommended,
-    }
 
 
 def _dossier(nomination: Nomination) -> dict[str, Any]:
@@ -109,6 +99,7 @@ def list_for(
     category: str | None = None,
     unit: str | None = None,
     recommended: bool | None = None,
+    awaiting: bool | None = None,
     page: int = 1,
     per_page: int = 20,
 ) -> tuple[list[Nomination], int]:
@@ -132,6 +123,10 @@ def list_for(
     if recommended is not None:
         mark = Nomination.recommended_at
         query = query.where(mark.is_not(None) if recommended else mark.is_(None))
+    if awaiting is not None:
+        # Chain campaigns (nominations.levels): what waits for the caller's own decision.
+        waiting = levels.awaiting(account)
+        query = query.where(waiting if awaiting else ~waiting)
     total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
     items = db.session.scalars(
         query.options(joinedload(Nomination.category), joinedload(Nomination.unit))
@@ -276,7 +271,7 @@ def create(account: Account, campaign: Campaign, fields: dict[str, Any]) -> Nomi
         "nomination",
         nomination.id,
         campaign_id=campaign.id,
-        after={**_state(nomination), "name": nomination.name, "unit": unit.code},
+        after={**levels.state(nomination), "name": nomination.name, "unit": unit.code},
     )
     return nomination
 
@@ -302,8 +297,9 @@ def _require_editable(nomination: Nomination) -> None:
 
 
 def update_dossier(account: Account, nomination: Nomination, changes: dict[str, Any]) -> Nomination:
-    _require_owner(account, nomination)
-    _require_editable(nomination)
+    if not levels.may_fix(account, nomination):  # a bureau corrects what waits at its level
+        _require_owner(account, nomination)
+        _require_editable(nomination)
     before = _dossier(nomination)
     changes = dict(changes)
     if "category" in changes:
@@ -326,48 +322,8 @@ def update_dossier(account: Account, nomination: Nomination, changes: dict[str, 
     return nomination
 
 
-def _flush_or_conflict() -> None:
-    try:
-        db.session.flush()
-    except StaleDataError as exc:
-        db.session.rollback()
-        raise Conflict("该材料刚被其他人处理过，请刷新后重试", code="concurrent_update") from exc
-
-
-def _transition(
-    account: Account,
-    nomination: Nomination,
-    action: str,
-    to_status: str,
-    comment: str | None = None,
-    *,
-    audit_reason: str | None = None,
-) -> None:
-    from_status = nomination.status
-    before = _state(nomination)
-    nomination.status = to_status
-    db.session.add(
-        NominationReview(
-            nomination=nomination,
-            actor_id=account.id,
-            actor_role=account.role,
-            actor_unit=account.unit.name if account.unit else None,
-            action=action,
-            from_status=from_status,
-            to_status=to_status,
-            comment=comment,
-        )
-    )
-    _flush_or_conflict()
-    audit.record(
-        f"nomination.{action}",
-        "nomination",
-        nomination.id,
-        campaign_id=nomination.campaign_id,
-        before=before,
-        after=_state(nomination),
-        reason=audit_reason or comment,
-    )
+_flush_or_conflict = levels.flush_or_conflict
+_transition = levels.record_step
 
 
 def submit(account: Account, nomination: Nomination) -> Nomination:
@@ -384,8 +340,10 @@ def submit(account: Account, nomination: Nomination) -> Nomination:
     elif campaign.phase not in ("nominating", "reviewing"):
         raise Conflict("当前阶段不能重新提交", code="nomination_closed")
     _check_quota(nomination)
+    before = levels.state(nomination)
+    levels.enter(nomination)  # a chain campaign: to the first bureau on its way
     nomination.submitted_at = utcnow()
-    _transition(account, nomination, "submit", "submitted")
+    _transition(account, nomination, "submit", "submitted", before=before)
     return nomination
 
 
@@ -402,7 +360,7 @@ def _check_quota(nomination: Nomination) -> None:
             Nomination.id != nomination.id,
         )
     )
-    limit = nomination.category.max_per_unit
+    limit = levels.submit_quota(nomination)
     if (held or 0) >= limit:
         raise Conflict(
             f"本单位在「{nomination.category.name}」奖项的推荐名额（{limit} 名）已用完",
@@ -423,7 +381,9 @@ def withdraw(account: Account, nomination: Nomination, comment: str | None) -> N
     if nomination.status == "approved" and not (comment or "").strip():
         raise ValidationFailed("撤回已通过的候选人必须填写原因", code="reason_required")
     was_public = nomination.status == "approved"
-    _transition(account, nomination, "withdraw", "withdrawn", comment)
+    before = levels.state(nomination)
+    levels.leave(nomination)  # the bureaus' places it held are free again
+    _transition(account, nomination, "withdraw", "withdrawn", comment, before=before)
     if was_public:
         campaign_changed.send(nomination.campaign)
     return nomination
@@ -437,6 +397,11 @@ def review(
 ) -> Nomination:
     if account.role not in ("admin", "reviewer"):
         raise Forbidden()
+    chained = levels.has_chain(nomination.campaign)
+    if chained and account.role == "reviewer":
+        # A chain campaign: a bureau's approve passes the nomination up from its level.
+        levels.decide(account, nomination, "pass" if decision == "approve" else decision, comment)
+        return nomination
     if nomination.status != "submitted":
         raise Conflict(
             "只有已提交的材料可以审核", code="not_reviewable", details={"status": nomination.status}
@@ -450,12 +415,18 @@ def review(
             code="comment_required",
             details={"fields": {"comment": ["必填"]}},
         )
-    if decision == "return":
+    if chained:
+        levels.committee_gate(nomination)
+    if decision == "return" and chained:
+        levels.committee_return(account, nomination, comment)
+    elif decision == "return":
         # A returned dossier will change: the bureau must recommend the new version afresh.
         nomination.recommended_at = None
         nomination.recommended_by_id = None
         _transition(account, nomination, "return", "returned", comment)
     elif decision == "reject":
+        if chained:
+            levels.committee_reject(account, nomination, comment)
         _transition(account, nomination, "reject", "rejected", comment)
     elif account.role == "reviewer":
         _recommend(account, nomination, comment)
@@ -473,7 +444,10 @@ def _recommend(account: Account, nomination: Nomination, comment: str | None) ->
 
 
 def _approve(account: Account, nomination: Nomination, comment: str | None) -> None:
-    if nomination.campaign.require_recommendation and not nomination.recommended:
+    # A chain campaign's committee_gate has checked every level (a unit with no bureau above it
+    # nominates straight to the committee).
+    passed = nomination.recommended or nomination.at_level == COMMITTEE
+    if nomination.campaign.require_recommendation and not passed:
         raise Conflict("该材料尚未经主管部门推荐", code="recommendation_required")
     # The number is taken inside this transaction; if the status change below loses a race,
     # the rollback gives the number back.

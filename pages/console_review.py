@@ -5,6 +5,7 @@ draft, a reviewer only its own sub-tree)."""
 from __future__ import annotations
 
 from campaigns.models import Account, Campaign
+from nominations import levels
 from nominations import services as nomination_services
 from nominations.labels import STATUS_LABELS
 from nominations.models import Nomination
@@ -34,19 +35,27 @@ _COUNTED = (
 
 def status_counts(account: Account, campaigns: list[Campaign]) -> dict[int, dict[str, int]]:
     """Per campaign id: the nominations the caller may review, per status, with submitted split
-    into recommended (``recommended``) and not yet recommended (``unrecommended``), and ``all``."""
+    into recommended (``recommended``) and not yet recommended (``unrecommended``), and ``all``;
+    in a chain campaign (nominations.levels) also ``awaiting``: what waits at the caller's level
+    (a bureau) or at the committee (an admin)."""
     out: dict[int, dict[str, int]] = {}
+    waiting = levels.awaiting_by_campaign(account, [c.id for c in campaigns])
     for campaign_id, by_status in nomination_services.count_by_status(account, campaigns).items():
         counts = {key: by_status[status] for key, status in _COUNTED}
         counts["submitted"] = counts["recommended"] + counts["unrecommended"]
         counts["all"] = sum(counts[key] for key, _ in _COUNTED)
+        if waiting.get(campaign_id) is not None:
+            counts["awaiting"] = waiting[campaign_id] or 0
         out[campaign_id] = counts
     return out
 
 
 def todo_count(account: Account, campaign: Campaign, counts: dict[str, int]) -> int:
     """What waits for the caller: a reviewer recommends; the committee decides (only on
-    recommended nominations when the campaign requires a recommendation)."""
+    recommended nominations when the campaign requires a recommendation). In a chain campaign
+    (nominations.levels): what waits at the caller's own level, or at the committee."""
+    if "awaiting" in counts:
+        return counts["awaiting"]
     if account.role == "reviewer":
         return counts.get("unrecommended", 0)
     if campaign.require_recommendation:
@@ -79,6 +88,10 @@ def review_queue(
             category=category,
             page=page,
             per_page=per_page,
+        )
+    if view == "todo" and levels.has_chain(campaign):
+        return nomination_services.list_for(
+            account, campaign, awaiting=True, category=category, page=page, per_page=per_page
         )
     recommended: bool | None = None
     if view == "recommended":

@@ -18,9 +18,15 @@ from core.errors import AppError
 from media import services as media_services
 from media.labels import MEDIA_STATUS_LABELS, VIDEO_PROGRESS_LABELS
 from media.models import MediaAsset
-from nominations import labels
+from nominations import labels, levels
 from nominations import services as nomination_services
-from nominations.labels import ACTION_LABELS, GENDER_LABELS, STATUS_LABELS
+from nominations.labels import (
+    ACTION_LABELS,
+    GENDER_LABELS,
+    LEVEL_DECISION_LABELS,
+    STATUS_LABELS,
+    level_label,
+)
 from nominations.models import EDITABLE, HOLDS_QUOTA, Nomination, NominationReview
 from nominations.schemas import NominationCreateSchema, NominationUpdateSchema
 from pages.common import error_page, local_time, render_page, staff_page
@@ -135,6 +141,28 @@ def _history(nomination: Nomination) -> list[dict[str, Any]]:
     ]
 
 
+def level_trail(nomination: Nomination) -> list[dict[str, Any]]:
+    """Every level's decision (chain campaigns), as the clerk reads it: level, bureau, who,
+    when, why, and where a return sent it."""
+    return [
+        {
+            **step,
+            "decision_label": LEVEL_DECISION_LABELS.get(step["decision"], step["decision"]),
+            "returned_to_label": level_label(step["returned_to"]) if step["returned_to"] else "",
+            "at": local_time(step["at"], nomination.campaign),
+        }
+        for step in levels.trail(nomination)
+    ]
+
+
+def waiting_at(nomination: Nomination) -> str:
+    """Where a submitted nomination of a chain campaign waits, e.g. 「县（旗）级 · 某县卫健局」."""
+    if nomination.status != "submitted" or not nomination.at_level:
+        return ""
+    where = level_label(nomination.at_level)
+    return f"{where} · {nomination.at_unit.name}" if nomination.at_unit is not None else where
+
+
 def _reviewer_comments(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [h for h in history if h["comment"] and h["actor_role"] in ("reviewer", "admin")]
 
@@ -164,9 +192,19 @@ def _flags(account: Account, nomination: Nomination) -> dict[str, bool]:
     return {"editable": editable, "submittable": submittable, "withdrawable": withdrawable}
 
 
-def _quota(unit: Unit, campaign: Campaign, nominations: list[Nomination]) -> list[dict[str, Any]]:
+def _quota(
+    unit: Unit,
+    campaign: Campaign,
+    nominations: list[Nomination],
+    own: dict[tuple[int, int], int] | None = None,
+) -> list[dict[str, Any]]:
+    """The unit's places per category: the category's ``max_per_unit``, or the unit's own figure
+    where the committee set one (``own``: nominations.levels.own_places)."""
+    if own is None:
+        own = levels.own_places(unit, [campaign.id])
     rows = []
     for category in campaign.categories:
+        limit = own.get((campaign.id, category.id), category.max_per_unit)
         used = sum(
             1
             for n in nominations
@@ -177,8 +215,8 @@ def _quota(unit: Unit, campaign: Campaign, nominations: list[Nomination]) -> lis
                 "code": category.code,
                 "name": category.name,
                 "used": used,
-                "max": category.max_per_unit,
-                "full": used >= category.max_per_unit,
+                "max": limit,
+                "full": used >= limit,
             }
         )
     return rows
@@ -210,6 +248,7 @@ def index() -> Any:
     if unit is not None:
         campaigns = nomination_services.campaigns_for_unit(unit)
         nominations = nomination_services.unit_nominations(unit, campaigns)
+        own = levels.own_places(unit, [c.id for c in campaigns])
         for campaign in campaigns:
             mine = [n for n in nominations if n.campaign_id == campaign.id]
             rows = []
@@ -225,6 +264,7 @@ def index() -> Any:
                         "history": history,
                         "comments": comments,
                         "last_comment": comments[-1] if comments else None,
+                        "waiting_at": waiting_at(nomination),
                         "updated": local_time(nomination.updated_at, campaign),
                         **_flags(account, nomination),
                     }
@@ -238,7 +278,7 @@ def index() -> Any:
                         local_time(campaign.nomination_start, campaign),
                         local_time(campaign.nomination_end, campaign),
                     ),
-                    "quota": _quota(unit, campaign, mine),
+                    "quota": _quota(unit, campaign, mine, own),
                     "rows": rows,
                 }
             )
@@ -374,6 +414,8 @@ def _render_form(
             local_time(campaign.nomination_end, campaign),
         ),
         history=history,
+        trail=level_trail(nomination) if nomination is not None else [],
+        waiting_at=waiting_at(nomination) if nomination is not None else "",
         returned=returned,
         media=media,
         flags=flags,

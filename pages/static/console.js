@@ -812,6 +812,62 @@
   function review() {
     var current = null;
     var rows = ZM.qsa('#review-queue tbody tr');
+    // A campaign's recommendation chain (nominations.levels): null until read, then
+    // {levels: [...], mine: {...} | null}; an empty chain is a single-level campaign.
+    var CHAIN = null;
+    var LEVEL_DECISION = { pass: '推荐上报', 'return': '退回修改', reject: '不予推荐' };
+
+    function chained() { return !!(CHAIN && CHAIN.levels && CHAIN.levels.length); }
+
+    function levelName(code) {
+      if (code === 'committee') return '评选办';
+      var level = chained() ? CHAIN.levels.filter(function (l) { return l.unit_level === code; })[0] : null;
+      return level ? level.label : (code || '');
+    }
+
+    function waitingAt(n) {
+      if (n.status !== 'submitted' || !n.at_level) return '';
+      return levelName(n.at_level) + (n.at_unit ? ' · ' + n.at_unit : '');
+    }
+
+    /* A bureau's standing at its level: deadline, lock, places per category. */
+    function renderStanding() {
+      var box = $('level-standing');
+      if (!box || !chained()) return;
+      var mine = CHAIN.mine;
+      var chainText = '本活动逐级推荐：' + CHAIN.levels.map(function (l) {
+        return l.label + '（截止 ' + fmtTime(l.deadline) + (l.locked ? '，已截止' : '') + '）';
+      }).join(' → ') + ' → 评选办。';
+      var text = chainText;
+      if (mine) {
+        text = '您是' + mine.label + '主管部门（' + mine.unit + '）：本级推荐截止 ' + fmtTime(mine.deadline) +
+          (mine.locked ? '，已截止，如需延长请联系评选办' : '') + '；推荐上报名额 ' +
+          mine.places.map(function (p) { return p.name + ' ' + p.used + '/' + p.quota; }).join('，') +
+          '。' + chainText;
+      }
+      box.textContent = text;
+      show(box, true);
+    }
+
+    function loadChain() {
+      return ZM.api('GET', '/api/v1/campaigns/' + SLUG + '/levels').then(function (res) {
+        if (!res.ok) return;
+        CHAIN = res.data;
+        renderStanding();
+        if (current) configureDecisions(current);
+      });
+    }
+
+    function renderTrail(steps) {
+      return el('ol', { class: 'history', id: 'detail-levels', 'data-testid': 'detail-levels' }, steps.map(function (t) {
+        return el('li', { 'data-decision': t.decision, 'data-level': t.unit_level }, [
+          el('span', { class: 'muted small' }, [fmtTime(t.at) + ' · ' + t.level_label + (t.unit ? ' · ' + t.unit : '') + ' · ' + t.actor + ' ']),
+          el('b', {}, [LEVEL_DECISION[t.decision] || t.decision]),
+          t.returned_to ? el('span', { class: 'muted small' }, ['（退回' + (t.returned_to === 'unit' ? '推荐单位' : levelName(t.returned_to)) + '）']) : null,
+          t.comment ? el('div', { class: 'comment' }, [t.comment]) : null
+        ]);
+      }));
+    }
 
     function field(label, value) {
       if (value === null || value === undefined || value === '') value = '—';
@@ -873,6 +929,7 @@
         field('职务', n.position),
         field('科室', n.department),
         field('从业年限', n.years_of_service === null || n.years_of_service === undefined ? '' : n.years_of_service + ' 年'),
+        waitingAt(n) ? field('当前层级', '待 ' + waitingAt(n) + ' 推荐') : null,
         field('提交时间', fmtTime(n.submitted_at)),
         field('通过时间', fmtTime(n.approved_at))
       ])]));
@@ -880,6 +937,10 @@
       body.appendChild(el('div', { class: 'deeds', id: 'detail-deeds' }, [n.deeds]));
       body.appendChild(el('h3', {}, ['单位推荐意见']));
       body.appendChild(el('div', { class: 'deeds', id: 'detail-opinion' }, [n.unit_opinion]));
+      if (n.levels && n.levels.length) {
+        body.appendChild(el('h3', {}, ['逐级推荐记录']));
+        body.appendChild(renderTrail(n.levels));
+      }
       body.appendChild(el('h3', {}, ['审核记录']));
       body.appendChild(renderHistory(n.reviews));
       show(body, true);
@@ -901,6 +962,29 @@
       if (n.status === 'submitted') {
         if (!DATA.review_open) {
           note = '当前阶段（' + PHASES[DATA.phase] + '）不能审核。';
+        } else if (chained()) {
+          // Level by level: only the bureau holding it decides; the committee once every level passed it up.
+          var mine = CHAIN.mine;
+          var here = role === 'admin' ? n.at_level === 'committee'
+            : !!(mine && n.at_level === mine.unit_level && n.at_unit_code === mine.unit_code);
+          if (!here) {
+            note = '该材料当前待 ' + (waitingAt(n) || '其他层级') + ' 推荐，不在您的待办中。';
+          } else if (role === 'reviewer' && mine.locked) {
+            note = '本级推荐已于 ' + fmtTime(mine.deadline) + ' 截止，如需延长请联系评选办。';
+          } else {
+            any = true;
+            show(buttons['return'], true);
+            show(buttons.reject, true);
+            if (role === 'reviewer') {
+              show(buttons.recommend, true);
+              buttons.recommend.textContent = '推荐上报';
+              buttons.reject.textContent = '不予推荐';
+              note = '推荐上报占用本级一个名额；退回修改将退回' + (n.levels.some(function (t) { return t.decision === 'pass' && t.holds_place; }) ? '报送本级的下一级' : '推荐单位') + '。';
+            } else {
+              show(buttons.approve, true);
+              note = '各级均已推荐上报；退回将退回最后报送的层级。';
+            }
+          }
         } else {
           any = true;
           show(buttons['return'], true);
@@ -1014,12 +1098,17 @@
           var n = res.data;
           current = n;
           updateRow(n);
-          var done = {
+          var done = chained() && DATA.role === 'reviewer' ? {
+            approve: '已推荐上报' + (n.at_level ? '至' + levelName(n.at_level) : ''),
+            'return': n.status === 'returned' ? '已退回推荐单位' : '已退回' + levelName(n.at_level),
+            reject: '已作出不予推荐的决定'
+          }[decision] : {
             approve: DATA.role === 'reviewer' ? '已推荐至评选办' : '审核通过，公开编号 ' + (n.number || ''),
             'return': '已退回推荐单位', reject: '已作出不通过的决定', withdraw: '已撤销入围'
           }[decision];
           ZM.toast(done, 'ok');
           refreshCounts();
+          if (chained()) loadChain();
           ZM.api('GET', '/api/v1/nominations/' + n.id + '/media').then(function (m) {
             renderDetail(n, m.ok ? (m.data.items || []) : []);
             setText('decision-note', done + '。' + $('decision-note').textContent);
@@ -1040,6 +1129,7 @@
     });
     var filter = $('filter-category');
     if (filter) filter.addEventListener('change', function () { $('review-filters').submit(); });
+    loadChain();
     if (DATA.selected) select(DATA.selected);
     else if (rows.length === 1) select(rows[0].getAttribute('data-id'));
   }
