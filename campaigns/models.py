@@ -72,6 +72,9 @@ class Campaign(db.Model):
     require_recommendation: Mapped[bool] = mapped_column(Boolean, default=False)
     # How long the published winners stay open to objections (公示期).
     publicity_days: Mapped[int] = mapped_column(Integer, default=7, server_default="7")
+    # The H5 page's banner image: the storage key of its folder (``b-`` and 32 hex digits,
+    # holding ``photo.jpg``), uploaded from the console's settings; None shows the plain header.
+    banner_key: Mapped[str | None] = mapped_column(String(40))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 

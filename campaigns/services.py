@@ -602,3 +602,24 @@ def change_phase(campaign: Campaign, phase: str, reason: str | None) -> Campaign
     )
     campaign_changed.send(campaign)
     return campaign
+
+
+def set_banner(campaign: Campaign, key: str | None) -> str | None:
+    """Make ``key`` (a stored banner image's folder, or None to remove it) the campaign's H5
+    banner, audited as a settings change; returns the key it replaced (its folder is the
+    caller's to delete once this commits). The public view is rebuilt after the commit."""
+    previous = campaign.banner_key
+    if previous == key:
+        return None
+    campaign.banner_key = key
+    db.session.flush()
+    audit.record(
+        "campaign.update",
+        "campaign",
+        campaign.slug,
+        campaign_id=campaign.id,
+        before={"banner": previous},
+        after={"banner": key},
+    )
+    campaign_changed.send(campaign)
+    return previous

@@ -82,6 +82,9 @@ class DefaultConfig:
     CHALLENGE_IP_LIMIT = "30/minute"
     # Share posters one address may have drawn (pages/poster.py; kept ones are not counted).
     POSTER_DRAW_IP_LIMIT = "20/minute;300/hour"
+    # 我的投票 and receipts (voting/receipt_routes.py): per voter, and the public reads per address.
+    RECEIPT_VOTER_LIMIT = "60/minute;600/hour"
+    RECEIPT_PUBLIC_IP_LIMIT = "30/minute;300/hour"
     # New first-party device cookies (core/device.py) the page's beacon gives one address; past
     # it a browser gets none and its votes share the address's cookieless soft-limit count.
     DEVICE_COOKIE_ADDRESS_LIMIT = "120/minute;3000/day"

@@ -93,11 +93,18 @@ class CampaignView:
     nominees: tuple[dict[str, Any], ...]
     token: str
     built_at: float
+    # The banner image's storage key (Campaign.banner_key); its URL names it, so it is cached.
+    banner_key: str | None = None
     by_number: dict[str, dict[str, Any]] = field(default_factory=dict)
     details: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def is_voting_open(self, now: datetime) -> bool:
         return self.phase == "voting" and self.voting_start <= now < self.voting_end
+
+    @property
+    def banner_url(self) -> str | None:
+        """Where the H5 page loads the banner from (pages.h5 serves it, immutable)."""
+        return f"/c/{self.slug}/banner/{self.banner_key}.jpg" if self.banner_key else None
 
     def category(self, code: str) -> CategoryView:
         for category in self.categories:
@@ -171,6 +178,7 @@ def _build(slug: str, token: str) -> CampaignView:
             Campaign.voting_end,
             Campaign.rules,
             Campaign.weights,
+            Campaign.banner_key,
         ).where(Campaign.slug == slug)
     ).first()
     if row is None or row.phase == "draft":
@@ -250,6 +258,7 @@ def _build(slug: str, token: str) -> CampaignView:
         nominees=tuple(nominees),
         token=token,
         built_at=time.monotonic(),
+        banner_key=row.banner_key,
     )
     view.by_number.update((card["number"], card) for card in nominees if card["number"])
     return view

@@ -13,6 +13,7 @@ from pages import (
     console_awards,
     console_ledger,
     h5,
+    h5_myvotes,
     h5_phone,
     h5_publicity,
     portal,
@@ -27,6 +28,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(h5.bp)
     app.register_blueprint(h5_phone.bp)
     app.register_blueprint(h5_publicity.bp)
+    app.register_blueprint(h5_myvotes.bp)
     app.register_blueprint(poster_bp)
     app.register_blueprint(portal.bp)
     app.register_blueprint(console.bp)

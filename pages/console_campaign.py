@@ -1,19 +1,26 @@
 """The console's campaign pages: the create form's rules (from CampaignCreateSchema itself), the
 wording of the settings page's change log (campaigns.services.settings_history reads it), input
-times in the campaign's zone, and the campaign's categories and numbered nominees as the page
-scripts receive them."""
+times in the campaign's zone, the campaign's categories and numbered nominees as the page
+scripts receive them, and the H5 banner image the settings page uploads (stored as photos are:
+checked by content, re-encoded without metadata; pages.h5 takes the form post and serves it)."""
 
 from __future__ import annotations
 
+import secrets
 from datetime import datetime
-from typing import Any
+from typing import Any, BinaryIO
 
+from flask import current_app
 from marshmallow import fields, missing, validate
 
 from campaigns.labels import SETTING_LABELS
 from campaigns.models import Campaign
 from campaigns.schemas import CampaignCreateSchema
 from core.audit import AuditLog
+from core.errors import AppError
+from media.photos import process_photo
+from media.rejections import MediaRejected
+from media.storage import IncompleteChunk, storage
 from nominations import services as nomination_services
 from pages.common import local_time
 
@@ -178,5 +185,56 @@ def describe_change(entry: AuditLog) -> str:
     if entry.action == "campaign.create":
         return "活动已创建"
     before, after = entry.before or {}, entry.after or {}
+    if set(after) == {"banner"}:
+        return "更换横幅图片" if after["banner"] else "移除横幅图片"
     changed = [key for key in after if before.get(key) != after.get(key)]
     return "、".join(SETTING_LABELS.get(key, key) for key in changed) or "无实际变化"
+
+
+# --- the H5 banner ------------------------------------------------------------------------------
+
+BANNER_FILE = "photo.jpg"
+# The banner's longest side after re-encoding (a phone shows it 390–750 px wide, 2× for retina).
+BANNER_MAX_SIDE = 1500
+
+
+def banner_limit() -> int:
+    """The largest banner upload in bytes (the photos' limit)."""
+    return int(current_app.config["MEDIA_PHOTO_MAX_BYTES"])
+
+
+def store_banner(body: BinaryIO) -> str:
+    """Store an uploaded banner image: the body is kept at most ``banner_limit`` bytes, its type
+    decided by the content (JPEG, PNG or WebP), its pixels bounded before decoding, and it is
+    re-encoded as a JPEG without EXIF (media.photos, as nominees' photos are). Returns the new
+    storage key (``b-`` and 32 hex digits); raises AppError with the photos' refusal codes.
+    Holds no database transaction: call with none open."""
+    limit = banner_limit()
+    key = f"b-{secrets.token_hex(16)}"
+    store = storage()
+    original = "original"
+    try:
+        written = store.append(key, original, body, limit + 1)
+    except IncompleteChunk as exc:
+        store.delete(key)
+        raise AppError("图片没有上传完整，请重试", code="incomplete_upload", status=400) from exc
+    if written > limit:
+        store.delete(key)
+        raise AppError("图片太大", code="upload_too_large", status=413)
+    if written == 0:
+        store.delete(key)
+        raise AppError("请选择一张图片", code="empty_upload", status=400)
+    try:
+        result = process_photo(
+            store.local_path(key, original),
+            store.workdir(key),
+            max_pixels=current_app.config["MEDIA_PHOTO_MAX_PIXELS"],
+            decode_pixels=current_app.config["MEDIA_PHOTO_DECODE_PIXELS"],
+            max_side=BANNER_MAX_SIDE,
+        )
+    except MediaRejected as exc:
+        store.delete(key)
+        raise AppError(exc.message, code=exc.code, status=422) from exc
+    store.local_path(key, original).unlink(missing_ok=True)  # the EXIF lives there
+    result.thumb.unlink(missing_ok=True)  # a portrait's square crop: the banner needs none
+    return key

@@ -8,26 +8,38 @@ goes through the same output schemas, so the page cannot show a field the API wo
 A page's body is public: the same for every visitor (no voter state, no CSRF token, nothing from
 a cookie or the user agent), so it is sent ``Cache-Control: public, max-age=H5_MAX_AGE`` with an
 ETag and may be kept by nginx and the phone. What belongs to one visitor — their identity, the
-CSRF token, votes left today — comes from ``GET /c/<slug>/me``, and a nominee page's view is
-counted by ``POST /c/<slug>/beacon``; the page script makes both calls."""
+CSRF token, votes left today and whom they voted for (the vote buttons' 已投 / 明日再来) — comes
+from ``GET /c/<slug>/me``, and every page view (the stats bar's 访问量; a nominee page's also for
+the fraud detectors) is counted by ``POST /c/<slug>/beacon``; the page script makes both calls.
+
+The campaign's banner image is uploaded from the console's settings page (a form post handled
+here, stored by pages.console_campaign as photos are) and served here under its storage key, so
+its URL changes with the image and the file is cached for good."""
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import re
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, redirect, request
+from markupsafe import Markup, escape
 from marshmallow import ValidationError
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from campaigns import services as campaign_services
 from core import device
 from core.auth import read_voter_token
-from core.errors import AppError, RateLimited, ServiceUnavailable, ValidationFailed
-from core.extensions import db
+from core.errors import AppError, NotFound, RateLimited, ServiceUnavailable, ValidationFailed
+from core.extensions import VOTE_REDIS_ERRORS, db, redis_store
 from core.http import client_address
 from core.ratelimit import limit, rate_limit
 from core.types import utcnow
 from core.web import VOTER_COOKIE, csrf_token, require_csrf, set_credential
+from media.serving import send_media
+from media.storage import storage
 from nominations import ports as nomination_ports
 from nominations import public_view
 from nominations import services as nomination_services
@@ -39,10 +51,13 @@ from pages.common import (
     in_wechat,
     query_args,
     render_page,
+    staff_page,
     wechat_enabled,
 )
+from pages.console_campaign import BANNER_FILE, banner_limit, store_banner
 from voting import phone
 from voting import services as voting_services
+from voting.keys import CampaignKeys
 from voting.schemas import DeviceVoterSchema
 
 bp = Blueprint("h5", __name__, template_folder="templates")
@@ -54,6 +69,20 @@ H5_MAX_AGE = 5
 _card = NomineeSchema()
 _detail = NomineeDetailSchema()
 _listing_schema = NomineeQueryArgsSchema(only=("category", "q", "sort", "page"))
+
+
+# Where a campaign's title may break besides spaces and after punctuation: after a leading year
+# (「2026年度」), and before an opening quote or bracket, so that a quoted name and what follows
+# it stay whole (「“最美医务工作者”评选」). With ``word-break: keep-all`` (h5.css) these are the
+# only breaks inside CJK text: without them Chromium finds none in 「”“」 and breaks mid-word.
+_TITLE_BREAKS = re.compile(r"(?<=^\d{4}年度)|(?<=^\d{4}年)(?!度)|(?<=.)(?=[“「『《（(‘])")
+
+
+@bp.app_template_filter("title_breaks")
+def title_breaks(title: str) -> Markup:
+    """``title`` escaped, with ``<wbr>`` at its word boundaries (``_TITLE_BREAKS``)."""
+    parts = [part for part in _TITLE_BREAKS.split(str(title or "")) if part]
+    return Markup("<wbr>").join(escape(part) for part in parts)
 
 
 def _no_csrf_token() -> str:
@@ -114,7 +143,9 @@ def _fingerprint(ctx: dict[str, Any]) -> int:
     rows = [*ctx.get("listing", {}).get("items", ()), *ctx.get("items", ())]
     if "person" in ctx:
         rows.append(ctx["person"])
-    return public_view.counts_fingerprint(*rows, extra=ctx.get("unavailable"))
+    stats = ctx.get("stats")
+    extra = (ctx.get("unavailable"), tuple(sorted(stats.items())) if stats else None)
+    return public_view.counts_fingerprint(*rows, extra=extra)
 
 
 def _dumped(ctx: dict[str, Any]) -> dict[str, Any]:
@@ -183,7 +214,7 @@ def _listing(view: CampaignView, args: dict[str, Any]) -> dict[str, Any]:
 @bp.route("/")
 def landing() -> Any:
     """The campaigns the public can open, newest first; staff find their way in from here."""
-    campaigns = [c for c in campaign_services.list_campaigns() if c.phase != "archived"]
+    campaigns = [c for c in campaign_services.list_campaigns() if c.phase != "draft"]
     return render_page("pages/h5/landing.html", campaigns=campaigns)
 
 
@@ -192,7 +223,9 @@ def home(slug: str) -> Any:
     view = public_view.campaign_view(slug)
     args = _listing_args()
     return _public(
-        "pages/h5/home.html", view, lambda: {"listing": _listing(view, args), "args": args}
+        "pages/h5/home.html",
+        view,
+        lambda: {"listing": _listing(view, args), "args": args, "stats": _stats(view)},
     )
 
 
@@ -233,12 +266,133 @@ def ranking(slug: str) -> Any:
             "reviewing",
         ):
             try:
-                items = voting_services.ranking(view, category)
+                items = _with_photos_and_gaps(view, voting_services.ranking(view, category))
             except ServiceUnavailable:
                 unavailable = True
-        return {"category": category, "items": items, "unavailable": unavailable}
+        # The podium: the first three, once anyone has a vote (a podium of noughts says nothing).
+        podium = items[:3] if items and items[0]["votes"] > 0 else []
+        return {"category": category, "items": items, "podium": podium, "unavailable": unavailable}
 
     return _public("pages/h5/ranking.html", view, build)
+
+
+def _with_photos_and_gaps(view: CampaignView, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The standings with each nominee's photo (from the cached view's cards) and ``gap``: the
+    votes between a nominee and the nearest place above with more votes (None for the first
+    place and those tied with it), for 「距上一名差 X 票」."""
+    above: int | None = None  # the votes of the nearest place above with more votes
+    previous: int | None = None
+    for item in items:
+        card = view.by_number.get(item["number"]) or {}
+        item["photo"] = card.get("thumb_url") or card.get("photo_url")
+        if previous is not None and item["votes"] < previous:
+            above = previous
+        item["gap"] = None if above is None else above - item["votes"]
+        previous = item["votes"]
+    return items
+
+
+def _stats(view: CampaignView) -> dict[str, int] | None:
+    """The home page's stats bar: 参与人数 (distinct voters so far, the drain's HyperLogLog:
+    voting.ledger.count_voters), 累计票数 (the sum of the live vote counters) and 访问量 (pages
+    opened, counted by the beacon): one pipeline to the vote Redis, no SQL. None where no bar
+    is shown: while the campaign hides its counts, before the ballot is public, or when the
+    vote Redis cannot say."""
+    if voting_services.counts_hidden(view) or _stage(view) == "nominating":
+        return None
+    keys = CampaignKeys.of(view.slug)
+    try:
+        pipe = redis_store.votes.pipeline(transaction=False)
+        pipe.hvals(keys.counts)
+        pipe.get(keys.pageviews)
+        pipe.pfcount(keys.voters)
+        counts, views, voters = pipe.execute()
+    except VOTE_REDIS_ERRORS:
+        return None
+    return {
+        "voters": int(voters or 0),
+        "votes": sum(int(value) for value in counts),
+        "views": int(views or 0),
+    }
+
+
+def _count_page_view(slug: str) -> None:
+    """One more 访问量: every page the script runs on calls the beacon once (bodies are cached,
+    so the server cannot count them as it renders). Lost, not failed, without the vote Redis."""
+    with contextlib.suppress(*VOTE_REDIS_ERRORS):
+        redis_store.votes.incr(CampaignKeys.of(slug).pageviews)
+
+
+# --- the banner image ---------------------------------------------------------------------------
+
+
+@bp.route("/c/<slug>/banner/<key>.jpg")
+def banner(slug: str, key: str) -> Response:
+    """The campaign's banner image (JPEG). Its URL names its storage key, which changes with
+    every upload, so the file is served immutable (a year's caching); a replaced or unknown key
+    is a 404. Read from the cached public view: no SQL."""
+    view = public_view.campaign_view(slug)
+    if not view.banner_key or key != view.banner_key:
+        raise NotFound("图片不存在", code="media_not_found")
+    return send_media(
+        storage().local_path(key, BANNER_FILE),
+        mime="image/jpeg",
+        etag=key,
+        immutable=True,
+        accel_prefix=current_app.config.get("MEDIA_ACCEL_PREFIX"),
+        accel_path=f"{key}/{BANNER_FILE}",
+    )
+
+
+def _banner_form(view: Callable[..., Any]) -> Callable[..., Any]:
+    """The settings page's banner form: the body is bounded (the photos' limit and room for the
+    form) before it is parsed, and its CSRF token checked before the session, so a stale page
+    gets "页面已过期" rather than a trip to the login page."""
+
+    @functools.wraps(view)
+    def wrapper(slug: str) -> Any:
+        room = banner_limit() + 64 * 1024
+        if (request.content_length or 0) > room:
+            return _back_to_settings(slug, "upload_too_large")
+        request.max_content_length = room
+        try:
+            require_csrf()  # reads the form: the file is spooled to disk past 500 KB
+        except RequestEntityTooLarge:
+            return _back_to_settings(slug, "upload_too_large")
+        return view(slug)
+
+    return wrapper
+
+
+def _back_to_settings(slug: str, outcome: str) -> Response:
+    return redirect(f"/console/c/{slug}/settings?banner={outcome}#banner-panel", 303)
+
+
+@bp.route("/console/c/<slug>/banner", methods=["POST"])
+@_banner_form
+@staff_page("admin", login="console")
+def upload_banner(slug: str) -> Response:
+    """The console's banner upload (admins; a multipart form with ``banner``, the image, or
+    ``remove=1``), then back to the settings page, which says what happened. The image is
+    checked and re-encoded with no transaction open; the replaced file is deleted after the
+    commit."""
+    campaign = campaign_services.get_campaign(slug)
+    key: str | None = None
+    if not request.form.get("remove"):
+        upload = request.files.get("banner")
+        db.session.commit()  # no transaction (SQLite's write lock) open while the image is worked
+        try:
+            if upload is None or not upload.filename:
+                raise AppError("请选择一张图片", code="empty_upload", status=400)
+            key = store_banner(upload.stream)
+        except AppError as exc:
+            return _back_to_settings(slug, exc.code)
+        campaign = campaign_services.get_campaign(slug)
+    replaced = campaign_services.set_banner(campaign, key)
+    db.session.commit()
+    if replaced:
+        storage().delete(replaced)
+    return _back_to_settings(slug, "saved" if key else "removed")
 
 
 # --- the visitor's own state, apart from the public body ----------------------------------------
@@ -264,7 +418,9 @@ def me(slug: str) -> Any:
             claims = read_voter_token(request.cookies.get(VOTER_COOKIE, ""))
             quota = voting_services.my_quota(view.slug, claims)
             state["remaining_today"] = quota["remaining_today"]
+            # Whom they voted for today (number → votes): the script marks those buttons 已投.
             state["voted_today"] = quota["voted_today"]
+            state["votes_per_nominee_per_day"] = quota["votes_per_nominee_per_day"]
         except (AppError, ServiceUnavailable):
             pass  # the page shows no counter; the vote itself says what is left
     response = jsonify(state)
@@ -277,8 +433,9 @@ def me(slug: str) -> Any:
 def beacon(slug: str) -> Any:
     """The page script's call on every page: gives a browser without one the signed HttpOnly
     device cookie (``core.device``; at most ``DEVICE_COOKIE_ADDRESS_LIMIT`` new devices per
-    address, past it the browser simply gets none), and counts a nominee page's view
-    (``{"number": "D001"}``) for the fraud detectors' view/vote ratio while voting. 204."""
+    address, past it the browser simply gets none), counts the page view (the stats bar's
+    访问量), and a nominee page's view (``{"number": "D001"}``) for the fraud detectors'
+    view/vote ratio while voting. 204."""
     view = public_view.campaign_view(slug)
     body = request.get_json(silent=True)
     number = body.get("number") if isinstance(body, dict) else None
@@ -288,6 +445,7 @@ def beacon(slug: str) -> Any:
         card = view.nominee(number)
         if view.phase == "voting":
             nomination_ports.count_view(view.slug, card["number"])
+    _count_page_view(view.slug)
     response = Response(status=204)
     response.headers["Cache-Control"] = "no-store"
     if device.read(request.cookies.get(device.DEVICE_COOKIE)) is None and _may_issue_device():

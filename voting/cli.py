@@ -1,4 +1,4 @@
-"""`flask votes drain|reconcile|verify --campaign SLUG`."""
+"""`flask votes drain|reconcile|verify --campaign SLUG`, and `flask votes receipts …`."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from flask.cli import AppGroup
 from campaigns import services as campaign_services
 from core.errors import AppError
 from core.extensions import db, sqlite_write_intent
-from voting import ledger, rewinds, services
+from voting import ledger, receipt_check, receipts, rewinds, services
 from voting.reconciliation import quarantined_entries
 
 votes_cli = AppGroup("votes", help="The vote ledger.")
@@ -157,3 +157,50 @@ def quarantine_resolve(stream_id: str, slug: str, note: str, actor: str) -> None
         raise click.ClickException(f"{exc.code}: {stream_id}") from exc
     db.session.commit()
     click.echo(f"quarantined entry {stream_id} resolved")
+
+
+@votes_cli.group("receipts")
+def receipts_group() -> None:
+    """Vote receipts after 公示: publish, export, check one (docs/receipts.md)."""
+
+
+@receipts_group.command("publish")
+@click.option("--campaign", "slug", required=True)
+def receipts_publish(slug: str) -> None:
+    """Compute the campaign's receipt publication now (once; in publicity, ledger drained)."""
+    campaign = _campaign(slug)
+    try:
+        pub = receipts.publication(campaign)
+    except AppError as exc:
+        raise click.ClickException(f"{exc.code}: {exc.message}") from exc
+    click.echo(f"published: {pub.leaf_count} counted votes, root {pub.root}")
+
+
+@receipts_group.command("export")
+@click.option("--campaign", "slug", required=True)
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False, writable=True))
+def receipts_export(slug: str, out: str) -> None:
+    """Write the publication (summary and every leaf) to a file, as the API serves it (computed
+    first if it is not yet)."""
+    campaign = _campaign(slug)
+    try:
+        pub = receipts.publication(campaign)
+    except AppError as exc:
+        raise click.ClickException(f"{exc.code}: {exc.message}") from exc
+    with open(out, "wb") as handle:
+        for chunk in receipts.stream_publication(campaign, pub):
+            handle.write(chunk)
+    click.echo(f"wrote {out}")
+
+
+@receipts_group.command("verify")
+@click.option("--receipt", "receipt_file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--published", required=True, help="the publication: a file, or its URL")
+def receipts_verify(receipt_file: str | None, published: str) -> None:
+    """Check the publication (every root, every count) and a receipt in it; exit 1 if not.
+
+    The same as `python -m voting.receipt_check`, which needs nothing of the app."""
+    argv = ["--published", published] + (["--receipt", receipt_file] if receipt_file else [])
+    code = receipt_check.main(argv)
+    if code:
+        raise SystemExit(code)

@@ -77,6 +77,7 @@ def drain_campaign(
             rewinds.record_floor(campaign.id, rewinds.campaign_epoch(campaign), highest)
         db.session.commit()
         ledger.acknowledge(client, keys, entries)
+        ledger.count_voters(client, keys, entries)
         total += len(entries)
         if on_batch is not None:
             on_batch()

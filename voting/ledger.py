@@ -142,6 +142,17 @@ def _insert(model: Any) -> Any:
     return (pg_insert if db.engine.dialect.name == "postgresql" else sqlite_insert)(model)
 
 
+def count_voters(client: Any, keys: CampaignKeys, entries: list[Entry]) -> None:
+    """Add a drained batch's voters to the campaign's distinct-voter estimate (a HyperLogLog,
+    about 0.8 % off; the H5 stats bar's 参与人数). Counted here rather than in the vote script,
+    which stays as lean as it can; the figure lags the votes by the drain (a second or so) and
+    is a display figure only: a lost key (a Redis rewind) counts again from the next batch, so
+    it may then show fewer voters than have voted."""
+    voters = {raw[b"v"] for _, raw in entries if raw.get(b"kind") == b"vote" and raw.get(b"v")}
+    if voters:
+        client.pfadd(keys.voters, *voters)
+
+
 def store_batch(campaign: Campaign, entries: list[Entry]) -> int:
     """Append a batch of stream entries to the chain (votes) and the freezes (flush only).
 

@@ -295,3 +295,40 @@ class CommitteeDecision(db.Model):
     undone: Mapped[bool] = mapped_column(Boolean, default=False)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class ReceiptPublication(db.Model):
+    """A campaign's published receipt leaves (docs/receipts.md), computed once in publicity.
+
+    ``status`` is ``building`` while one process computes it (a stale claim is taken over) and
+    ``done`` after; ``nominees`` holds each nominee's number, count and Merkle root, and ``root``
+    commits to them and to the ledger chain's head (``chain_index``, ``chain_head``) read in the
+    same transaction as the counted votes."""
+
+    __tablename__ = "receipt_publications"
+
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), primary_key=True)
+    status: Mapped[str] = mapped_column(String(10), default="building")
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    chain_index: Mapped[int] = mapped_column(BigInteger, default=0)
+    chain_head: Mapped[str] = mapped_column(String(64), default="")
+    root: Mapped[str | None] = mapped_column(String(64))
+    leaf_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    nominees: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+
+
+class ReceiptNode(db.Model):
+    """One node of a nominee's receipt tree: level 0 holds the sorted leaves (with the vote each
+    stands for, never published), the levels above the inner nodes, so a voter's Merkle path is
+    a few indexed reads instead of a rebuild."""
+
+    __tablename__ = "receipt_nodes"
+    __table_args__ = (Index("ix_receipt_nodes_campaign_vote", "campaign_id", "vote_id"),)
+
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), primary_key=True)
+    nominee_number: Mapped[str] = mapped_column(String(16), primary_key=True)
+    level: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    position: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    hash: Mapped[str] = mapped_column(String(64))
+    vote_id: Mapped[str | None] = mapped_column(String(40))

@@ -16,7 +16,7 @@ from core.ratelimit import rate_limit
 from core.schemas import ErrorEnvelopeSchema
 from core.web import VOTER_COOKIE, set_credential
 from nominations import public_view
-from voting import fraud, jobs, services, vote_route, wechat
+from voting import fraud, jobs, receipt_routes, services, vote_route, wechat
 from voting.schemas import (
     ChallengeAnswerSchema,
     ChallengePassSchema,
@@ -56,6 +56,9 @@ blp = Blueprint(
 )
 
 BEARER = [{"bearerAuth": []}]
+
+# 我的投票 and vote receipts (voting/receipt_routes.py, docs/receipts.md).
+receipt_routes.attach(blp)
 
 
 @blp.route("/voters/device", methods=["POST"])

@@ -1,7 +1,8 @@
-/* The H5 voting page: countdown, load more, the vote (identity, refusals, captcha), share card.
-   The page body is public and cached; this visitor's state (identity, CSRF token, votes left)
-   comes from GET /c/<slug>/me; POST /c/<slug>/beacon gives the browser the server's signed device
-   cookie and counts a nominee page's view. */
+/* The H5 voting page: countdown, load more, the vote (identity, refusals, captcha), the vote
+   buttons' states, share card. The page body is public and cached; this visitor's state
+   (identity, CSRF token, votes left, whom they voted for today) comes from GET /c/<slug>/me;
+   POST /c/<slug>/beacon gives the browser the server's signed device cookie and counts the page
+   view (and a nominee page's view). */
 (function () {
   'use strict';
   var root = document.getElementById('h5');
@@ -55,9 +56,31 @@
   }
 
   /* --- vote buttons come disabled from the server: a tap before this script ran did nothing -- */
+  /* Their state is this voter's (the body is everyone's): 已投 once today's votes for that
+     nominee are in, 明日再来 once the day's votes are spent. A tap still goes to the server
+     (a new day may have begun); its answer is what the voter reads. */
+  var voter = { remaining: null, voted: {} };
+  var perNominee = parseInt(root.getAttribute('data-votes-per-nominee') || '1', 10) || 1;
+  var LABELS = { voted: '已投', spent: '明日再来', '': '投票' };
+  function buttonState(number) {
+    if ((voter.voted[number] || 0) >= perNominee) return 'voted';
+    if (voter.remaining === 0) return 'spent';
+    return '';
+  }
+  function applyStates(scope) {
+    if (stage !== 'open') return;
+    ZM.qsa('button.vote[data-number]', scope || document).forEach(function (b) {
+      var next = buttonState(b.getAttribute('data-number'));
+      if (next === (b.getAttribute('data-state') || '')) return;
+      if (next) b.setAttribute('data-state', next); else b.removeAttribute('data-state');
+      b.classList.toggle('primary', !next);
+      b.textContent = LABELS[next];
+    });
+  }
   function enableVotes(scope) {
     if (stage !== 'open') return;
     ZM.qsa('button.vote[data-number]', scope).forEach(function (b) { b.disabled = false; });
+    applyStates(scope);
   }
   enableVotes(document);
 
@@ -131,6 +154,10 @@
     inWechat = !!res.data.in_wechat;
     setIdentity(res.data.identity);
     showRemaining(res.data.remaining_today);
+    if (typeof res.data.remaining_today === 'number') voter.remaining = res.data.remaining_today;
+    if (res.data.voted_today) voter.voted = res.data.voted_today;
+    if (res.data.votes_per_nominee_per_day) perNominee = res.data.votes_per_nominee_per_day;
+    applyStates(document);
     return true;
   });
 
@@ -196,6 +223,12 @@
           if (refusal) refusal.textContent = '';
           setCount(number, res.data.nominee_votes);
           showRemaining(res.data.remaining_today);
+          var left = res.data.remaining_today;
+          // More left than before this vote: a new day began since the page learnt its state.
+          if (typeof voter.remaining === 'number' && left >= voter.remaining) voter.voted = {};
+          voter.voted[number] = (voter.voted[number] || 0) + 1;
+          if (typeof left === 'number') voter.remaining = left;
+          applyStates(document);
           var name = button.getAttribute('data-name') || '';
           var status = res.data.status === 'pending' ? '（待核验）' : '';
           ZM.toast('投票成功' + status + '！感谢您为' + name + '投票，今日还可投 ' + res.data.remaining_today + ' 票', 'ok');
@@ -223,7 +256,11 @@
         }
         if (error.details && typeof error.details.remaining_today === 'number') {
           showRemaining(error.details.remaining_today);
+          voter.remaining = error.details.remaining_today;
         }
+        if (error.code === 'daily_quota_exhausted') voter.remaining = 0;
+        if (error.code === 'nominee_daily_limit') voter.voted[number] = perNominee;
+        applyStates(document);
         ZM.toast(refusalText(error, res), 'error');
         if (refusal) refusal.textContent = refusalText(error, res);
       });
