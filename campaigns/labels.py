@@ -59,6 +59,20 @@ AUDIT_ACTION_LABELS = {
     "levels.set": "设置推荐层级",
     "levels.extend": "延长推荐截止",
     "levels.unit_quota": "设置单位名额",
+    # the campaign's own recommendation form (nominations.form_fields)
+    "form_fields.set": "设置推荐表字段",
+    # 群众评议 (appraisal)
+    "appraisal.programme.create": "创建评议项目",
+    "appraisal.programme.update": "修改评议项目",
+    "appraisal.window.create": "新增评议窗口",
+    "appraisal.upload": "上传就诊记录",
+    "appraisal.register": "登记就诊记录",
+    "appraisal.export": "导出评议数据",
+    "appraisal.report.export": "导出评议通报",
+    "appraisal.opt_out": "退订评议短信",
+    "appraisal.case.open": "不满意转办",
+    "appraisal.case.respond": "单位核实反馈",
+    "appraisal.case.escalate": "逾期上报",
     # photos and videos
     "media.upload_start": "开始上传视频",
     "media.uploaded": "视频上传完成",

@@ -48,6 +48,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     import nominations
     import pages
     import voting
+    from appraisal.routes import blp as appraisal_blp
     from awards.routes import blp as awards_blp
     from campaigns.routes import blp as campaigns_blp
     from media.routes import blp as media_blp
@@ -61,6 +62,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     api.register_blueprint(voting_blp)
     api.register_blueprint(media_blp)
     api.register_blueprint(awards_blp)
+    api.register_blueprint(appraisal_blp)
     app.register_blueprint(media_files_blp)
     app.register_blueprint(health.blp)
     nominations.init_app(app)

@@ -147,6 +147,33 @@ class DefaultConfig:
     SMS_DEVICE_LIMIT = "3/minute;20/day"
     SMS_VERIFY_IP_LIMIT = "30/minute;300/hour"
 
+    # Satisfaction programmes 群众评议 (appraisal/, docs/appraisal.md).
+    # ZUIMEI_PII_KEY: 32 random bytes, as 64 hex digits or URL-safe base64; encrypts patients'
+    # phone numbers at rest. Unset: development derives one from SECRET_KEY; production refuses
+    # to store a phone number without it (503 pii_key_missing).
+    PII_KEY: str | None = None
+    # The invitation template (two variables: {1} the unit's name, {2} the rating link) and the
+    # base of the link in it, e.g. https://pj.example.cn (unset: SERVER_NAME, else loopback).
+    APPRAISAL_SMS_TEMPLATE_ID: str | None = None
+    APPRAISAL_LINK_BASE: str | None = None
+    APPRAISAL_SMS_PER_SECOND = 50  # invitations sent per second, all workers together
+    APPRAISAL_SMS_MAX_ATTEMPTS = 4  # tries of one invitation while the provider fails transiently
+    APPRAISAL_SMS_RETRY_SECONDS = 60  # wait before the first retry, doubled for each next one
+    APPRAISAL_SMS_BATCH = 500  # invitations one dispatch run claims
+    APPRAISAL_UPLOAD_MAX_ROWS = 20000  # rows in one uploaded file
+    APPRAISAL_API_MAX_ROWS = 500  # encounters in one API call
+    APPRAISAL_LINK_DAYS = 30  # a rating link is good for this many days after its encounter
+    # Walk-in ratings (QR code at a unit's window), per device cookie and per address; page
+    # answers per address.
+    APPRAISAL_WALKIN_DEVICE_LIMIT = "2/hour;5/day"
+    APPRAISAL_WALKIN_IP_LIMIT = "30/hour;200/day"
+    APPRAISAL_ANSWER_IP_LIMIT = "30/minute;300/hour"
+    # The SMS provider's callbacks (delivery receipts, replies such as 退订/TD) are accepted at
+    # /api/v1/appraisal/sms/status|replies?token=<this>; unset, both are off (404).
+    APPRAISAL_SMS_CALLBACK_TOKEN: str | None = None
+    # A 「不满意」 answer's case is due by the end of this day of the next month (local time).
+    APPRAISAL_CASE_DAY = 15
+
 
 def _truthy(value: Any) -> bool:
     if isinstance(value, bool):

@@ -193,6 +193,8 @@ def init_app(app: Flask) -> None:
         sqlite_write_intent.set(request.method in _WRITE_METHODS)
         if "\x00" in request.path:
             return error_response(404, "not_found", "未找到请求的地址")
+        if request.routing_exception is not None:
+            return None  # 404 / 405 answer first: no route means no body to judge
         view = app.view_functions.get(request.endpoint or "")
         if request.method in _WRITE_METHODS and request.path.startswith("/api/"):
             has_body = bool(request.content_length) or "chunked" in request.headers.get(

@@ -497,7 +497,7 @@ def install_quiet_rq_filter() -> None:
 
 
 # Modules whose @periodic jobs the worker schedules.
-JOB_MODULES = ("voting.jobs", "media.jobs")
+JOB_MODULES = ("voting.jobs", "media.jobs", "appraisal.jobs")
 
 
 def _schedule_forever(app: Flask, stop: threading.Event) -> None:

@@ -17,6 +17,7 @@ from pages import (
     h5_phone,
     h5_publicity,
     portal,
+    rating,
 )
 from pages.common import assets, auth
 from pages.poster import bp as poster_bp
@@ -29,6 +30,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(h5_phone.bp)
     app.register_blueprint(h5_publicity.bp)
     app.register_blueprint(h5_myvotes.bp)
+    app.register_blueprint(rating.bp)
     app.register_blueprint(poster_bp)
     app.register_blueprint(portal.bp)
     app.register_blueprint(console.bp)

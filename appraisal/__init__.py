@@ -1,0 +1,2 @@
+"""Satisfaction programmes 群众评议: encounters in, invitations out, patients' answers
+(docs/appraisal.md)."""

@@ -1,0 +1,49 @@
+"""Appraisal jobs: send due invitations (after each upload and every minute), delete phone
+numbers past their retention (hourly). Idempotent; they commit here."""
+
+from __future__ import annotations
+
+from rq.job import Job
+
+from appraisal import cases, invitations, services
+from core.extensions import db
+from core.jobs import app_job, enqueue, periodic
+
+
+@periodic(seconds=60)
+@app_job
+def dispatch_invitations() -> dict[str, int]:
+    """Send the invitations that are due (appraisal.invitations)."""
+    return invitations.dispatch()
+
+
+@app_job
+def dispatch_now() -> dict[str, int]:
+    """The same, enqueued at once after encounters arrive."""
+    return invitations.dispatch()
+
+
+@periodic(seconds=3600)
+@app_job
+def purge_expired_phones() -> int:
+    """Delete phone numbers past their programme's retention period, in batches."""
+    total = 0
+    while True:
+        count = services.purge_expired()
+        db.session.commit()
+        total += count
+        if count == 0:
+            return total
+
+
+@periodic(seconds=900)
+@app_job
+def escalate_overdue_cases() -> int:
+    """Escalate to the bureau the cases past their deadline (once each, audited)."""
+    count = cases.escalate_overdue()
+    db.session.commit()
+    return count
+
+
+def enqueue_dispatch() -> Job:
+    return enqueue("default", dispatch_now, job_timeout=600)
