@@ -14,10 +14,12 @@ from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ERROR_CODES, ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
-from sqlalchemy import case, func, select
+from sqlalchemy import case, exists, func, select
+from sqlalchemy.orm import selectinload
 
 from awards.export_audit import AUDIT_HEADERS, audit_rows
 from awards.export_format import (
+    BATCH,
     as_json,
     campaign_of,
     plain_number,
@@ -29,8 +31,9 @@ from awards.labels import ADJUSTMENT_LABELS, version_status_label
 from awards.models import Criterion, ResultVersion, ScoreSheet
 from campaigns.models import Account, Campaign, Category, Unit
 from core.extensions import db
-from nominations.labels import GENDER_LABELS, STATUS_LABELS
-from nominations.models import Nomination
+from nominations.labels import GENDER_LABELS, LEVEL_DECISION_LABELS, STATUS_LABELS, level_label
+from nominations.levels import has_chain, trail
+from nominations.models import LevelDecision, Nomination
 from voting.labels import VOTE_STATUS_LABELS
 from voting.models import NomineeFreeze, Vote
 
@@ -98,7 +101,8 @@ class _Sheet:
 def build_workbook(campaign_id: int, path: Path, progress: Progress | None = None) -> Path:
     """The campaign's archive workbook, streamed (openpyxl write-only). Sheets:
 
-    * 推荐材料 (nominations): every nomination but drafts, with its dossier fields.
+    * 推荐材料 (nominations): every nomination but drafts, with its dossier fields; in a campaign
+      with a recommendation chain a last column 逐级推荐 holds every level's decision.
     * 投票统计 (vote tallies): valid / pending / invalid per approved nominee, from the votes table.
     * 异常处理 (fraud decisions): nominee freezes and the non-valid votes counted by reason.
     * 评委评分 (jury scores): one row per submitted score sheet, a column per criterion.
@@ -138,7 +142,14 @@ def build_workbook(campaign_id: int, path: Path, progress: Progress | None = Non
 def _nominations_sheet(workbook: Workbook, campaign: Campaign, zone: ZoneInfo) -> None:
     sheet = _Sheet(workbook, "推荐材料", zone)
     sheet.freeze()
-    sheet.widths(8, 8, 14, 20, 10, 6, 12, 14, 12, 8, 30, 60, 30, 18, 18)
+    # The 逐级推荐 column only where levels decided something: a single-level campaign keeps its
+    # columns.
+    chained = has_chain(campaign) or bool(
+        db.session.scalar(select(exists().where(LevelDecision.campaign_id == campaign.id)))
+    )
+    sheet.widths(
+        8, 8, 14, 20, 10, 6, 12, 14, 12, 8, 30, 60, 30, 18, 18, *((60,) if chained else ())
+    )
     sheet.header(
         "编号",
         "状态",
@@ -155,9 +166,11 @@ def _nominations_sheet(workbook: Workbook, campaign: Campaign, zone: ZoneInfo) -
         "单位推荐意见",
         f"提交时间（{zone.key}）",
         f"通过时间（{zone.key}）",
+        *((f"逐级推荐（{zone.key}）",) if chained else ()),
     )
     statement = (
         select(
+            Nomination.id,
             Nomination.number,
             Nomination.status,
             Category.name,
@@ -185,17 +198,60 @@ def _nominations_sheet(workbook: Workbook, campaign: Campaign, zone: ZoneInfo) -
             Nomination.id,
         )
     )
+    batch: list[Any] = []
+
+    def write() -> None:
+        trails = _trails([row[0] for row in batch], zone) if chained else {}
+        for row in batch:
+            (nomination_id, number, status, category, unit, name, gender, *rest) = row
+            sheet.row(
+                number or "",
+                STATUS_LABELS.get(status, status),
+                category,
+                unit,
+                name,
+                GENDER_LABELS.get(gender, gender),
+                *rest,
+                *((trails.get(nomination_id, ""),) if chained else ()),
+            )
+        batch.clear()
+
     for row in streamed(statement):
-        (number, status, category, unit, name, gender, *rest) = row
-        sheet.row(
-            number or "",
-            STATUS_LABELS.get(status, status),
-            category,
-            unit,
-            name,
-            GENDER_LABELS.get(gender, gender),
-            *rest,
-        )
+        batch.append(row)
+        if len(batch) >= BATCH:
+            write()
+    write()
+
+
+def _trails(nomination_ids: list[int], zone: ZoneInfo) -> dict[int, str]:
+    """The 逐级推荐 text of each nomination (nominations.levels.trail), one line per level's
+    decision: when, level and bureau, decision, who, why. Two statements per batch of rows."""
+    if not nomination_ids:
+        return {}
+    nominations = db.session.scalars(
+        select(Nomination)
+        .where(Nomination.id.in_(nomination_ids))
+        .options(selectinload(Nomination.level_decisions).selectinload(LevelDecision.unit))
+    ).all()
+    out: dict[int, str] = {}
+    for nomination in nominations:
+        lines = []
+        for step in trail(nomination):
+            where = step["level_label"] + (f"·{step['unit']}" if step["unit"] else "")
+            decision = LEVEL_DECISION_LABELS.get(step["decision"], step["decision"])
+            if step["returned_to"]:
+                decision += f"至{level_label(step['returned_to'])}"
+            at = step["at"].astimezone(zone).strftime("%Y-%m-%d %H:%M") if step["at"] else ""
+            line = f"{at} {where} {decision}（{step['actor']}）"
+            if step["comment"]:
+                line += f"：{step['comment']}"
+            lines.append(line)
+        out[nomination.id] = "\n".join(lines)
+        # Rows already written need not stay in the session: memory stays flat.
+        for decision in nomination.level_decisions:
+            db.session.expunge(decision)
+        db.session.expunge(nomination)
+    return out
 
 
 def _tallies_sheet(workbook: Workbook, campaign: Campaign, zone: ZoneInfo) -> None:

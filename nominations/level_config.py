@@ -20,7 +20,8 @@ from nominations.levels import MAX_LEVELS, RANK, chain, get_level
 from nominations.models import LevelQuota, Nomination, RecommendationLevel, UnitQuota
 
 
-def _started(campaign: Campaign) -> bool:
+def started(campaign: Campaign) -> bool:
+    """Whether any nomination left the draft stage: from then on the levels are fixed."""
     return bool(
         db.session.scalar(
             select(
@@ -79,7 +80,7 @@ def configure(campaign: Campaign, specs: list[dict[str, Any]]) -> list[Recommend
             )
     current = chain(campaign)
     before = describe(campaign, current)
-    if [level.unit_level for level in current] != names and _started(campaign):
+    if [level.unit_level for level in current] != names and started(campaign):
         raise Conflict(
             "已有推荐材料提交，推荐层级不能再更改（名额和截止时间仍可调整）",
             code="levels_locked",

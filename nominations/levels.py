@@ -257,21 +257,40 @@ def _decision(
     )
 
 
+def _holding(campaign_id: int) -> tuple[Any, ...]:
+    """The passes that hold a place: kept by the bureau, for a nomination not withdrawn."""
+    return (
+        LevelDecision.campaign_id == campaign_id,
+        LevelDecision.holds_place.is_(True),
+        Nomination.status != "withdrawn",
+    )
+
+
 def _used(campaign_id: int, category_id: int, unit_id: int) -> int:
     return (
         db.session.scalar(
             select(func.count(LevelDecision.id))
             .join(Nomination, Nomination.id == LevelDecision.nomination_id)
             .where(
-                LevelDecision.campaign_id == campaign_id,
+                *_holding(campaign_id),
                 LevelDecision.category_id == category_id,
                 LevelDecision.unit_id == unit_id,
-                LevelDecision.holds_place.is_(True),
-                Nomination.status != "withdrawn",
             )
         )
         or 0
     )
+
+
+def places_used(campaign_id: int) -> dict[tuple[int, int], int]:
+    """Places taken in the whole campaign, by (bureau id, category id), in one query (the
+    console's 推荐层级 page); the same count a pass checks against its quota."""
+    rows = db.session.execute(
+        select(LevelDecision.unit_id, LevelDecision.category_id, func.count(LevelDecision.id))
+        .join(Nomination, Nomination.id == LevelDecision.nomination_id)
+        .where(*_holding(campaign_id), LevelDecision.unit_id.is_not(None))
+        .group_by(LevelDecision.unit_id, LevelDecision.category_id)
+    )
+    return {(unit_id, category_id): int(n) for unit_id, category_id, n in rows}
 
 
 def bureau_quota(level: RecommendationLevel, category_id: int, unit_id: int) -> int:

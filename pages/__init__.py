@@ -12,6 +12,7 @@ from pages import (
     console_accounts,
     console_awards,
     console_ledger,
+    console_levels,
     h5,
     h5_myvotes,
     h5_phone,
@@ -37,3 +38,4 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(console_awards.bp)
     app.register_blueprint(console_accounts.bp)
     app.register_blueprint(console_ledger.bp)
+    app.register_blueprint(console_levels.bp)
