@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from campaigns.models import Account, Campaign, Category, Unit
@@ -38,6 +39,8 @@ class Nomination(db.Model):
     summary: Mapped[str] = mapped_column(String(SUMMARY_MAX))
     deeds: Mapped[str] = mapped_column(Text)
     unit_opinion: Mapped[str] = mapped_column(Text)
+    # The campaign-defined fields' values (nominations.form_fields), by key; null: none filled.
+    extra: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     status: Mapped[str] = mapped_column(String(20), default="draft", index=True)
     number: Mapped[str | None] = mapped_column(String(16))

@@ -33,7 +33,7 @@ from campaigns.models import Campaign, Category, Unit
 from core.errors import NotFound
 from core.extensions import VOTE_REDIS_ERRORS, db, redis_store
 from core.signals import campaign_changed
-from nominations import ports
+from nominations import form_fields, ports
 from nominations.models import Nomination
 
 log = logging.getLogger("zuimei.public_view")
@@ -96,7 +96,7 @@ class CampaignView:
     # The banner image's storage key (Campaign.banner_key); its URL names it, so it is cached.
     banner_key: str | None = None
     by_number: dict[str, dict[str, Any]] = field(default_factory=dict)
-    details: dict[str, dict[str, str]] = field(default_factory=dict)
+    details: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def is_voting_open(self, now: datetime) -> bool:
         return self.phase == "voting" and self.voting_start <= now < self.voting_end
@@ -264,18 +264,20 @@ def _build(slug: str, token: str) -> CampaignView:
     return view
 
 
-def nominee_text(view: CampaignView, number: str) -> dict[str, str]:
-    """The deeds and the unit's opinion of one approved nominee of ``view``: one column-only
-    statement the first time, none after (until the view is replaced)."""
+def nominee_text(view: CampaignView, number: str) -> dict[str, Any]:
+    """The deeds, the unit's opinion and the public extra fields (nominations.form_fields) of one
+    approved nominee of ``view``: two column-only statements the first time, none after (until
+    the view is replaced)."""
     card = view.nominee(number)
     text = view.details.get(card["number"])
     if text is None:
         found = db.session.execute(
-            select(Nomination.deeds, Nomination.unit_opinion).where(
-                Nomination.id == card["nomination_id"]
-            )
+            select(
+                Nomination.deeds, Nomination.unit_opinion, Nomination.campaign_id, Nomination.extra
+            ).where(Nomination.id == card["nomination_id"])
         ).first()
         text = {"deeds": found[0] if found else "", "unit_opinion": found[1] if found else ""}
+        text["extra"] = form_fields.shown(found[2], found[3], public_only=True) if found else []
         with _lock:
             if len(view.details) >= DETAILS_KEPT:
                 for stale in list(view.details)[: DETAILS_KEPT // 2]:

@@ -11,7 +11,8 @@ from campaigns import services as campaign_services
 from core.extensions import db
 from core.http import cacheable
 from core.schemas import ErrorEnvelopeSchema
-from nominations import level_config, levels, ports, public_view, services
+from nominations import form_fields, level_config, levels, ports, public_view, services
+from nominations.form_fields import FormFieldsInSchema, FormFieldsSchema
 from nominations.level_schemas import (
     ExtendSchema,
     LevelDecisionSchema,
@@ -154,6 +155,7 @@ def update_nomination(body: dict[str, Any], nomination_id: int) -> Any:
     schema=ErrorEnvelopeSchema,
     description="not_submittable, nomination_closed, unit_quota_exceeded, concurrent_update",
 )
+@blp.alt_response(422, schema=ErrorEnvelopeSchema, description="extra_required")
 @staff_required("unit", "admin")
 def submit_nomination(nomination_id: int) -> Any:
     """Submit a draft, or resubmit a returned nomination.
@@ -219,6 +221,69 @@ def review_nomination(body: dict[str, Any], nomination_id: int) -> Any:
     services.review(g.account, nomination, body["decision"], body["comment"])
     db.session.commit()
     return nomination
+
+
+# --- the campaign's own form fields (nominations.form_fields) ----------------------------------
+
+
+@blp.route("/campaigns/<slug>/form-fields", methods=["GET"])
+@blp.doc(security=STAFF)
+@blp.response(200, FormFieldsSchema)
+@blp.alt_response(404, schema=ErrorEnvelopeSchema, description="campaign_not_found")
+@staff_required("unit", "reviewer", "admin")
+def get_form_fields(slug: str) -> dict[str, Any]:
+    """The campaign's extra form fields (推荐表 填报项), in display order.
+
+    Staff read them to fill in or review ``extra`` on nominations; ``locked`` tells whether a
+    nomination was submitted already (see PUT)."""
+    campaign = campaign_services.get_campaign(slug)
+    return form_fields.answer(campaign)
+
+
+@blp.route("/campaigns/<slug>/form-fields", methods=["PUT"])
+@blp.doc(security=STAFF)
+@blp.arguments(
+    FormFieldsInSchema,
+    example={
+        "fields": [
+            {"key": "birth_month", "label": "出生年月", "type": "date", "required": True},
+            {
+                "key": "ethnicity",
+                "label": "民族",
+                "type": "choice",
+                "options": ["汉族", "蒙古族", "回族", "其他"],
+                "public": True,
+            },
+            {"key": "phone", "label": "联系电话", "type": "phone", "required": True},
+            {"key": "honours", "label": "荣誉及获奖情况", "type": "long_text", "max_length": 2000},
+        ]
+    },
+)
+@blp.response(200, FormFieldsSchema)
+@blp.alt_response(403, schema=ErrorEnvelopeSchema, description="forbidden (not the committee)")
+@blp.alt_response(404, schema=ErrorEnvelopeSchema, description="campaign_not_found")
+@blp.alt_response(409, schema=ErrorEnvelopeSchema, description="form_fields_locked")
+@blp.alt_response(
+    422,
+    schema=ErrorEnvelopeSchema,
+    description="invalid_field_key, duplicate_field_key, invalid_field_label, phone_not_public, "
+    "invalid_field_limit, invalid_field_options, too_many_fields",
+)
+@staff_required("admin")
+def put_form_fields(body: dict[str, Any], slug: str) -> dict[str, Any]:
+    """Set the campaign's extra form fields (committee only); replaces the whole list.
+
+    Each field: a key, a label, a type (text, long_text, integer, date, choice, phone), its
+    limit (length, range or options), whether it is required at submit and whether it is
+    public. A phone is never public (422 phone_not_public). Once a nomination was submitted, a
+    field cannot be removed, change type or become required, a new field cannot be required,
+    and new limits or options must keep every stored value valid (409 form_fields_locked);
+    labels, order and limits that fit the stored values still change. Audited as
+    ``form_fields.set``."""
+    campaign = campaign_services.get_campaign(slug)
+    form_fields.configure(campaign, body["fields_"])
+    db.session.commit()
+    return form_fields.answer(campaign)
 
 
 # --- recommendation level by level (nominations.levels) ----------------------------------------

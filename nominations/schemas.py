@@ -8,6 +8,7 @@ from marshmallow import Schema, fields, pre_load, validate
 
 from core.schemas import PageArgsSchema, PageMetaMixin
 from nominations import levels
+from nominations.form_fields import PublicExtraSchema
 from nominations.models import DEEDS_MAX, STATUSES, SUMMARY_MAX
 
 GENDERS = ("male", "female")
@@ -65,6 +66,13 @@ UNIT_OPINION = {
     "with the dossier",
     "example": "同意推荐。",
 }
+EXTRA = {
+    "description": "the campaign's own fields (GET /campaigns/<slug>/form-fields) by key, e.g. "
+    '{"ethnicity": "汉族", "birth_month": "1980-05-01"}; on update merged over what '
+    'is stored (null or "" clears one). Unknown keys, wrong types and limits: 422 invalid_extra '
+    "with a message per ``extra.<key>``; required ones are checked at submit (422 extra_required)",
+    "example": {"ethnicity": "汉族"},
+}
 CATEGORY = {
     "description": "the category (奖项) code of the campaign, e.g. nurse; a returned "
     "nomination cannot change it (409 category_locked)",
@@ -92,6 +100,9 @@ class NominationFieldsSchema(Schema):
     summary = _words("一句话简介", SUMMARY_MAX, metadata=SUMMARY)
     deeds = _words("事迹材料", DEEDS_MAX, metadata=DEEDS)
     unit_opinion = _words("推荐单位意见", 1000, metadata=UNIT_OPINION)
+    extra = fields.Dict(
+        keys=fields.String(), error_messages={"invalid": "填报项格式有误"}, metadata=EXTRA
+    )
 
     @pre_load
     def _text(self, data: Any, **_: Any) -> Any:
@@ -229,6 +240,10 @@ class NominationSchema(Schema):
     summary = fields.String(metadata=SUMMARY)
     deeds = fields.String(metadata=DEEDS)
     unit_opinion = fields.String(metadata=UNIT_OPINION)
+    extra = fields.Function(
+        lambda n: n.extra or {},
+        metadata={"description": "the campaign's own fields' values by key (all, phone included)"},
+    )
     status = fields.String(metadata={"description": STATUS})
     number = fields.String(allow_none=True, metadata={"description": NUMBER})
     recommended = fields.Boolean(metadata={"description": RECOMMENDED})
@@ -347,6 +362,13 @@ class NomineeDetailSchema(NomineeSchema):
     years_of_service = fields.Integer(allow_none=True)
     deeds = fields.String(metadata={"description": "the deeds (事迹材料), plain text"})
     unit_opinion = fields.String(metadata={"description": "the unit's recommendation"})
+    extra = fields.List(
+        fields.Nested(PublicExtraSchema),
+        metadata={
+            "description": "the campaign's own fields marked public and filled, in form order "
+            "(never a phone)"
+        },
+    )
 
 
 class NomineePageSchema(PageMetaMixin):

@@ -16,7 +16,7 @@ from core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from core.extensions import db
 from core.signals import campaign_changed
 from core.types import utcnow
-from nominations import levels, ports, public_view
+from nominations import form_fields, levels, ports, public_view
 from nominations.labels import status_key
 from nominations.models import (
     COMMITTEE,
@@ -38,6 +38,7 @@ _DOSSIER_FIELDS = (
     "summary",
     "deeds",
     "unit_opinion",
+    "extra",
 )
 
 _NOT_FOUND = "推荐材料不存在"
@@ -256,6 +257,8 @@ def create(account: Account, campaign: Campaign, fields: dict[str, Any]) -> Nomi
     unit = _nominating_unit(account, fields.pop("unit_code", None))
     category = campaign_categories.get_category(campaign, fields.pop("category"))
     _require_nominating(campaign)
+    if "extra" in fields:  # the campaign's own fields (nominations.form_fields)
+        fields["extra"] = form_fields.clean(campaign.id, fields["extra"]) or None
     nomination = Nomination(
         campaign=campaign,
         category=category,
@@ -307,6 +310,10 @@ def update_dossier(account: Account, nomination: Nomination, changes: dict[str, 
         if nomination.status != "draft" and code != nomination.category.code:
             raise Conflict("退回修改时不能更换奖项", code="category_locked")
         nomination.category = campaign_categories.get_category(nomination.campaign, code)
+    if "extra" in changes:  # merged over what is stored; a new dict, so the change is seen
+        stored = nomination.extra
+        extra = form_fields.clean(nomination.campaign_id, changes.pop("extra"), stored)
+        nomination.extra = extra or None
     for name, value in changes.items():
         setattr(nomination, name, value)
     _flush_or_conflict()
@@ -339,6 +346,7 @@ def submit(account: Account, nomination: Nomination) -> Nomination:
         _require_nominating(campaign)
     elif campaign.phase not in ("nominating", "reviewing"):
         raise Conflict("当前阶段不能重新提交", code="nomination_closed")
+    form_fields.require_complete(nomination)
     _check_quota(nomination)
     before = levels.state(nomination)
     levels.enter(nomination)  # a chain campaign: to the first bureau on its way

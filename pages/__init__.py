@@ -13,6 +13,7 @@ from pages import (
     console_awards,
     console_ledger,
     console_levels,
+    dossier,
     h5,
     h5_myvotes,
     h5_phone,
@@ -39,3 +40,4 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(console_accounts.bp)
     app.register_blueprint(console_ledger.bp)
     app.register_blueprint(console_levels.bp)
+    app.register_blueprint(dossier.bp)

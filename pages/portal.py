@@ -18,7 +18,7 @@ from core.errors import AppError
 from media import services as media_services
 from media.labels import MEDIA_STATUS_LABELS, VIDEO_PROGRESS_LABELS
 from media.models import MediaAsset
-from nominations import labels, levels
+from nominations import form_fields, labels, levels
 from nominations import services as nomination_services
 from nominations.labels import (
     ACTION_LABELS,
@@ -49,6 +49,7 @@ FIELD_LABELS = {
     "summary": "一句话简介",
     "deeds": "事迹材料",
     "unit_opinion": "推荐单位意见",
+    "extra": "本活动的其他填报项",
 }
 FIELD_HINTS = {
     "title": "如：主任医师、主管护师",
@@ -67,6 +68,7 @@ FIELD_ORDER = (
     "position",
     "department",
     "years_of_service",
+    "extra",
     "summary",
     "deeds",
     "unit_opinion",
@@ -115,6 +117,34 @@ def form_rules() -> list[dict[str, Any]]:
             rules.append(_rule(name, create.fields[name], required=create.fields[name].required))
         else:
             rules.append(_rule(name, update.fields[name], required=False))
+    return rules
+
+
+EXTRA_ROWS = 4  # a long-text extra field's textarea
+
+
+def extra_rules(campaign: Campaign) -> list[dict[str, Any]]:
+    """The campaign's own fields (nominations.form_fields) as form rules, named ``extra.<key>``:
+    portal.js sends them inside ``extra`` and the API's per-field errors come back by that name."""
+    rules = []
+    for field in form_fields.definition(campaign.id):
+        kind = field.type
+        rules.append(
+            {
+                "name": f"extra.{field.key}",
+                "label": field.label,
+                "hint": "不公开" if kind == "phone" else ("公开展示" if field.public else ""),
+                "required": field.required,
+                "nullable": True,
+                "type": kind if kind in ("integer", "date", "phone") else "string",
+                "rows": EXTRA_ROWS if kind == "long_text" else None,
+                "min_length": None,
+                "max_length": field.max_length,
+                "min": field.min_value,
+                "max": field.max_value,
+                "choices": [(o, o) for o in field.options or []] if kind == "choice" else None,
+            }
+        )
     return rules
 
 
@@ -343,6 +373,7 @@ def _values(nomination: Nomination | None, unit: Unit | None) -> dict[str, Any]:
     values = {name: getattr(nomination, name, None) for name in FIELD_LABELS}
     values["category"] = nomination.category.code
     values["unit_code"] = nomination.unit.code
+    values.update((f"extra.{key}", value) for key, value in (nomination.extra or {}).items())
     return values
 
 
@@ -402,7 +433,15 @@ def _render_form(
             if account.role == "admin"
             else ([unit] if unit is not None else [])
         ),
-        rules=form_rules(),
+        rules=[
+            rule | {"fields": extra_rules(campaign)} if rule["name"] == "extra" else rule
+            for rule in form_rules()
+        ],
+        extra_shown=(
+            form_fields.shown(campaign.id, nomination.extra, public_only=False)
+            if nomination is not None
+            else []
+        ),
         values=_values(nomination, unit),
         categories=_categories(campaign, unit),
         gender_labels=GENDER_LABELS,

@@ -195,6 +195,12 @@
       }
       return '';
     }
+    if (input.getAttribute('data-type') === 'phone' && raw.trim() !== '') {
+      if (!/^(1[3-9]\d{9}|0\d{2,3}-?\d{7,8})$/.test(raw.replace(/ /g, ''))) {
+        return label + '应为手机号码或带区号的固定电话';
+      }
+      return '';
+    }
     if (input.tagName === 'SELECT') {
       if (!raw) return required ? '请选择' + label : '';
       return '';
@@ -241,7 +247,8 @@
     this.errorBox.hidden = !message;
   };
 
-  /* The body for the API: enabled fields only; the unit only when an admin creates. */
+  /* The body for the API: enabled fields only; the unit only when an admin creates. The
+     campaign's own fields (named extra.<key>) go inside body.extra. */
   Form.prototype.payload = function () {
     var body = {};
     var creating = this.data.mode === 'new';
@@ -249,12 +256,19 @@
       if (input.disabled) return;
       if (input.getAttribute('data-send') === 'create' && !creating) return;
       var value = input.value;
+      var target = body;
+      var name = input.name;
+      if (name.indexOf('extra.') === 0) {
+        body.extra = body.extra || {};
+        target = body.extra;
+        name = name.slice(6);
+      }
       if (input.getAttribute('data-type') === 'integer') {
-        body[input.name] = value.trim() === '' ? null : parseInt(value.trim(), 10);
+        target[name] = value.trim() === '' ? null : parseInt(value.trim(), 10);
       } else if (textLength(value) === 0 && input.hasAttribute('data-nullable')) {
-        body[input.name] = null;
+        target[name] = null;
       } else {
-        body[input.name] = value;
+        target[name] = value;
       }
     });
     return body;
