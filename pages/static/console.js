@@ -33,49 +33,19 @@
 
   /* ---------------------------------------------------------------- time and numbers */
 
-  function partsIn(date, tz) {
-    var fmt = new Intl.DateTimeFormat('en-US', {
-      timeZone: tz, year: 'numeric', month: '2-digit', day: '2-digit',
-      hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false
-    });
-    var out = {};
-    fmt.formatToParts(date).forEach(function (p) { out[p.type] = p.value; });
-    if (out.hour === '24') out.hour = '00';
-    return out;
-  }
-
   /* "2026-05-01 08:30" in the campaign's time zone. */
   function fmtTime(value, withSeconds) {
     if (value === null || value === undefined || value === '') return '';
     var d = value instanceof Date ? value : new Date(value);
     if (isNaN(d.getTime())) return String(value);
-    var p = partsIn(d, TZ);
+    var p = ZM.partsIn(d, TZ);
     return p.year + '-' + p.month + '-' + p.day + ' ' + p.hour + ':' + p.minute +
       (withSeconds ? ':' + p.second : '');
   }
 
   function fmtClock(d, withSeconds) {
-    var p = partsIn(d, TZ);
+    var p = ZM.partsIn(d, TZ);
     return p.hour + ':' + p.minute + (withSeconds ? ':' + p.second : '');
-  }
-
-  function tzOffsetMs(ms, tz) {
-    var p = partsIn(new Date(ms), tz);
-    var asUtc = Date.UTC(+p.year, +p.month - 1, +p.day, +p.hour, +p.minute, +p.second);
-    return asUtc - Math.floor(ms / 1000) * 1000;
-  }
-
-  /* A datetime-local value read as a wall time in ``tz`` → ISO 8601 with that zone's offset. */
-  function wallToIso(value, tz) {
-    var m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})/.exec(value || '');
-    if (!m) return null;
-    var guess = Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5]);
-    var offset = tzOffsetMs(guess - tzOffsetMs(guess, tz), tz);
-    var minutes = Math.round(offset / 60000);
-    var sign = minutes < 0 ? '-' : '+';
-    minutes = Math.abs(minutes);
-    return m[1] + '-' + m[2] + '-' + m[3] + 'T' + m[4] + ':' + m[5] + ':00' + sign +
-      ZM.pad(Math.floor(minutes / 60)) + ':' + ZM.pad(minutes % 60);
   }
 
   function num(n) {
@@ -277,7 +247,7 @@
     }
     grid.appendChild(svg('line', { x1: L, x2: L, y1: T, y2: T + ph, stroke: '#9ca3af', 'stroke-width': 1 }));
     var step = niceTimeStep(x1 - x0, Math.max(2, Math.floor(pw / 80)));
-    var offset = tzOffsetMs(x0, TZ);
+    var offset = ZM.tzOffsetMs(x0, TZ);
     var first = Math.ceil((x0 + offset) / step) * step - offset;
     for (var t = first; t <= x1; t += step) {
       var x = sx(t);
@@ -649,7 +619,7 @@
       if (changed('publicity_days')) body.publicity_days = intOrNull(now.publicity_days);
       if (changed('require_recommendation')) body.require_recommendation = now.require_recommendation;
       ['nomination_start', 'nomination_end', 'voting_start', 'voting_end'].forEach(function (n) {
-        if (changed(n) || (changed('timezone') && now[n] && n in now)) body[n] = wallToIso(now[n], tz);
+        if (changed(n) || (changed('timezone') && now[n] && n in now)) body[n] = ZM.wallToIso(now[n], tz);
       });
       var ruleNames = Object.keys(now).filter(function (n) { return n.indexOf('rules.') === 0; });
       if (ruleNames.some(changed)) {
@@ -664,7 +634,7 @@
           votes_per_day: intOrNull(now['rules.votes_per_day']),
           votes_per_nominee_per_day: intOrNull(now['rules.votes_per_nominee_per_day']),
           hide_counts: now['rules.hide_counts'],
-          hide_counts_from: now['rules.hide_counts_from'] ? wallToIso(now['rules.hide_counts_from'], tz) : null,
+          hide_counts_from: now['rules.hide_counts_from'] ? ZM.wallToIso(now['rules.hide_counts_from'], tz) : null,
           ip_soft_limit: intOrNull(now['rules.ip_soft_limit']),
           velocity_factor: intOrNull(now['rules.velocity_factor']),
           velocity_floor: intOrNull(now['rules.velocity_floor']),
@@ -1721,7 +1691,7 @@
         }
         return '';
       }
-      if (rule.type === 'datetime') return wallToIso(value, zone()) ? '' : '请填写有效的' + label + '时间';
+      if (rule.type === 'datetime') return ZM.wallToIso(value, zone()) ? '' : '请填写有效的' + label + '时间';
       var length = Array.from(value).length;
       if (rule.min_length && length < rule.min_length) return label + '至少 ' + rule.min_length + ' 个字';
       if (rule.max_length && length > rule.max_length) return label + '最多 ' + rule.max_length + ' 个字（现有 ' + length + ' 个）';
@@ -1750,7 +1720,7 @@
       });
       var ms = {};
       TIMES.forEach(function (n) {
-        var iso = out[n] ? null : wallToIso(raw(n), zone());
+        var iso = out[n] ? null : ZM.wallToIso(raw(n), zone());
         ms[n] = iso ? Date.parse(iso) : null;
       });
       var known = function (a, b) { return ms[a] !== null && ms[b] !== null; };
@@ -1789,7 +1759,7 @@
         require_recommendation: raw('require_recommendation'),
         publicity_days: intOrNull(raw('publicity_days'))
       };
-      TIMES.forEach(function (n) { out[n] = wallToIso(raw(n), tz); });
+      TIMES.forEach(function (n) { out[n] = ZM.wallToIso(raw(n), tz); });
       // Optional fields left empty take the API's defaults.
       if (out.weights.organizer === null) delete out.weights.organizer;
       if (out.publicity_days === null) delete out.publicity_days;

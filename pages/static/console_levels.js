@@ -12,35 +12,6 @@
   var TZ = DATA.timezone || 'Asia/Shanghai';
   var BASE = '/api/v1/campaigns/' + encodeURIComponent(DATA.slug);
 
-  function partsIn(date, tz) {
-    var out = {};
-    new Intl.DateTimeFormat('en-US', {
-      timeZone: tz, year: 'numeric', month: '2-digit', day: '2-digit',
-      hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false
-    }).formatToParts(date).forEach(function (p) { out[p.type] = p.value; });
-    if (out.hour === '24') out.hour = '00';
-    return out;
-  }
-
-  function tzOffsetMs(ms, tz) {
-    var p = partsIn(new Date(ms), tz);
-    var asUtc = Date.UTC(+p.year, +p.month - 1, +p.day, +p.hour, +p.minute, +p.second);
-    return asUtc - Math.floor(ms / 1000) * 1000;
-  }
-
-  /* A datetime-local value read as a wall time in ``tz`` → ISO 8601 with that zone's offset. */
-  function wallToIso(value, tz) {
-    var m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})/.exec(value || '');
-    if (!m) return null;
-    var guess = Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5]);
-    var offset = tzOffsetMs(guess - tzOffsetMs(guess, tz), tz);
-    var minutes = Math.round(offset / 60000);
-    var sign = minutes < 0 ? '-' : '+';
-    minutes = Math.abs(minutes);
-    return m[1] + '-' + m[2] + '-' + m[3] + 'T' + m[4] + ':' + m[5] + ':00' + sign +
-      ZM.pad(Math.floor(minutes / 60)) + ':' + ZM.pad(minutes % 60);
-  }
-
   function categoryName(code) {
     var found = (DATA.categories || []).filter(function (c) { return c.code === code; })[0];
     return found ? found.name : code;
@@ -74,7 +45,7 @@
       var on = ZM.qs('input[name=on]', set);
       if (!on.checked) return;
       var label = on.parentNode.textContent.trim();
-      var deadline = wallToIso(ZM.qs('input[name=deadline]', set).value, TZ);
+      var deadline = ZM.wallToIso(ZM.qs('input[name=deadline]', set).value, TZ);
       if (!deadline) { problem = '请填写' + label + '的截止时间'; return; }
       var quotas = {};
       ZM.qsa('input[name=quota]', set).forEach(function (input) {
@@ -142,7 +113,7 @@
       event.preventDefault();
       var error = $('extend-error');
       var level = extendLevel.value;
-      var deadline = wallToIso(extendDeadline.value, TZ);
+      var deadline = ZM.wallToIso(extendDeadline.value, TZ);
       var reason = $('extend-reason').value.trim();
       if (!level) { ZM.showError(error, '本活动尚未设置推荐层级'); return; }
       if (!deadline) { ZM.showError(error, '请填写新的截止时间'); return; }

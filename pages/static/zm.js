@@ -118,6 +118,37 @@
   };
 
   ZM.pad = function (n) { return (n < 10 ? '0' : '') + n; };
+
+  /* A moment's wall-clock parts (year … second, as strings) in the time zone ``tz``. */
+  ZM.partsIn = function (date, tz) {
+    var out = {};
+    new Intl.DateTimeFormat('en-US', {
+      timeZone: tz, year: 'numeric', month: '2-digit', day: '2-digit',
+      hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false
+    }).formatToParts(date).forEach(function (p) { out[p.type] = p.value; });
+    if (out.hour === '24') out.hour = '00';
+    return out;
+  };
+
+  /* How far ``tz``'s wall clock is ahead of UTC at the moment ``ms`` (milliseconds). */
+  ZM.tzOffsetMs = function (ms, tz) {
+    var p = ZM.partsIn(new Date(ms), tz);
+    var asUtc = Date.UTC(+p.year, +p.month - 1, +p.day, +p.hour, +p.minute, +p.second);
+    return asUtc - Math.floor(ms / 1000) * 1000;
+  };
+
+  /* A datetime-local value read as a wall time in ``tz`` → ISO 8601 with that zone's offset. */
+  ZM.wallToIso = function (value, tz) {
+    var m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})/.exec(value || '');
+    if (!m) return null;
+    var guess = Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5]);
+    var offset = ZM.tzOffsetMs(guess - ZM.tzOffsetMs(guess, tz), tz);
+    var minutes = Math.round(offset / 60000);
+    var sign = minutes < 0 ? '-' : '+';
+    minutes = Math.abs(minutes);
+    return m[1] + '-' + m[2] + '-' + m[3] + 'T' + m[4] + ':' + m[5] + ':00' + sign +
+      ZM.pad(Math.floor(minutes / 60)) + ':' + ZM.pad(minutes % 60);
+  };
   ZM.fmtTime = function (iso) {
     if (!iso) return '';
     var d = new Date(iso);
