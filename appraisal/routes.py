@@ -10,7 +10,7 @@ from typing import Any
 from flask import Response, current_app, g, request
 from flask_smorest import Blueprint
 
-from appraisal import cases, invitations, jobs, pii, services, uploads
+from appraisal import cases, invitations, jobs, pii, report_routes, services, uploads
 from appraisal.invitations import link_base
 from appraisal.labels import CHOICE_LABELS, INVITATION_STATUS_LABELS
 from appraisal.models import Upload, Window
@@ -505,3 +505,6 @@ def sms_reply(args: dict[str, Any], reply: dict[str, Any]) -> Any:
         services.opt_out_phone(reply["mobile"], "reply")
         db.session.commit()
     return {"result": 0, "errmsg": "OK"}
+
+
+report_routes.attach(blp)

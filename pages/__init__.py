@@ -10,6 +10,7 @@ from flask import Flask
 from pages import (
     console,
     console_accounts,
+    console_appraisal,
     console_awards,
     console_ledger,
     console_levels,
@@ -38,6 +39,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(console.bp)
     app.register_blueprint(console_awards.bp)
     app.register_blueprint(console_accounts.bp)
+    app.register_blueprint(console_appraisal.bp)
     app.register_blueprint(console_ledger.bp)
     app.register_blueprint(console_levels.bp)
     app.register_blueprint(dossier.bp)
