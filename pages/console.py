@@ -19,6 +19,7 @@ from urllib.parse import urlencode
 
 from flask import Blueprint, Response, g, jsonify, redirect, request
 
+from appraisal import services as appraisal_services
 from awards import services as award_services
 from campaigns import services as campaign_services
 from campaigns.labels import AUDIT_LABELS, PHASE_LABELS, ROLE_LABELS
@@ -159,11 +160,18 @@ def index() -> Any:
             # Slugs already taken (admins list every campaign, drafts included).
             "slugs": [row["campaign"].slug for row in rows],
         }
+    # 群众评议: the programmes this account may read reports of (their own page each).
+    programmes = (
+        appraisal_services.visible_programmes(account)
+        if account.role in ("admin", "reviewer")
+        else []
+    )
     return _page(
         "pages/console/index.html",
         None,
         None,
         rows=rows,
+        programmes=programmes,
         role=account.role,
         create=create,
         data=data,

@@ -105,3 +105,17 @@ def test_others_are_refused(client: FlaskClient, org: Org, programme: str) -> No
     judge = client.application.test_client()
     staff_login(judge, "judge", "console")
     assert judge.get(PAGE).status_code == 403
+
+
+def test_the_console_home_links_the_programmes_its_reader_may_see(
+    client: FlaskClient,
+    org: Org,
+    programme: str,  # noqa: F811
+) -> None:
+    staff_login(client, "rev-k1", "console")
+    html = client.get("/console").get_data(as_text=True)
+    assert 'data-testid="programmes"' in html
+    assert 'href="/console/appraisal/pj" data-testid="programme-pj"' in html
+    # A judge reads no reports: no section.
+    staff_login(client, "judge", "console")
+    assert 'data-testid="programmes"' not in client.get("/console").get_data(as_text=True)
