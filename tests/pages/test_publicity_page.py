@@ -100,6 +100,9 @@ def test_published_winners_by_category_and_tier_with_method_counts_and_chain_hea
     response = client.get(PAGE)
     html = response.get_data(as_text=True)
     assert response.status_code == 200, html[:500]
+    # The same five tabs as every H5 page, 公示 the active one.
+    tabs = re.findall(r'data-testid="nav-([a-z-]+)"', html)
+    assert tabs == ["home", "ranking", "publicity", "my-votes", "rules"]
     winners = client.get("/api/v1/campaigns/v1/winners").json
     # Winners by tier in the category's order; the losers are not listed.
     assert html.index("十佳") < html.index(f"winner-{d1}") < html.index("优秀")
