@@ -1,27 +1,33 @@
 """Sending invitations: claim due ones, text each through core.sms at a bounded rate, record
 what the provider said.
 
-An invitation is ``queued`` when its encounter is registered. A dispatch run (an RQ job,
-enqueued after each upload and every minute by the scheduler) claims up to
-``APPRAISAL_SMS_BATCH`` due invitations (``queued``, or ``retrying`` whose time has come) by a
-conditional update to ``sending`` committed before anything is sent, so two runs never text
-the same patient. Each is then sent at most ``APPRAISAL_SMS_PER_SECOND`` a second over all
-workers (a per-second counter in Redis), and ends ``sent`` (with the provider's message id),
-``retrying`` after a transient failure (after ``APPRAISAL_SMS_RETRY_SECONDS``, doubled each
-time, at most ``APPRAISAL_SMS_MAX_ATTEMPTS`` tries) or ``failed`` (a refusal, or out of tries).
-A phone that opted out meanwhile is not texted (``opted_out``). A run that died leaves
-``sending`` rows; after ten minutes they are put back as ``retrying`` (the message may have
-gone: at most one duplicate text, never a lost one).
+An invitation is ``queued`` when its encounter is registered. A dispatch run (one batch; the RQ
+jobs of appraisal/jobs.py run batch after batch) claims up to ``APPRAISAL_SMS_BATCH`` due
+invitations (``queued``, or ``retrying`` whose time has come) by one conditional
+``UPDATE … RETURNING`` to ``sending`` committed before anything is sent, so two runs never text
+the same patient, and reads them in a few queries. Each is then sent at most
+``APPRAISAL_SMS_PER_SECOND`` a second over all workers (a per-second counter in Redis), a few at
+once, and ends ``sent`` (with the provider's message id), ``retrying`` after a transient failure
+(after ``APPRAISAL_SMS_RETRY_SECONDS``, doubled each time, at most ``APPRAISAL_SMS_MAX_ATTEMPTS``
+tries) or ``failed`` (a refusal, or out of tries); outcomes are written ``FLUSH_ROWS`` at a time
+in one executemany. A phone that opted out meanwhile is not texted (``opted_out``: checked when
+the batch is read and again before each ``FLUSH_ROWS`` messages). A run that died leaves
+``sending`` rows (those whose outcome was not yet written); after ten minutes they are put back
+as ``retrying`` (the message may have gone: at most one duplicate text, never a lost one).
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 from appraisal import pii
 from appraisal.models import Encounter, Invitation, OptOut, Programme
@@ -46,21 +52,36 @@ def link_base() -> str:
     return "http://127.0.0.1:8000"
 
 
-def _wait_for_slot() -> None:
-    """Block until this send fits in the per-second budget shared by every worker."""
-    per_second = int(current_app.config.get("APPRAISAL_SMS_PER_SECOND") or 0)
-    if per_second <= 0:
-        return
-    while True:
-        now = time.time()
-        key = redis_store.key("appraisal", "sms-rate", int(now))
-        pipe = redis_store.client.pipeline(transaction=False)
-        pipe.incr(key)
-        pipe.expire(key, 3)
-        count = pipe.execute()[0]
-        if count <= per_second:
+class _Slots:
+    """The per-second budget shared by every worker (a counter per second in Redis), taken a
+    few slots at a time so that a fast run does not ask Redis before each message: at most a
+    tenth of a second's budget (and never more than 50) is held by one run."""
+
+    def __init__(self, per_second: int) -> None:
+        self.per_second = per_second
+        self.chunk = max(1, min(50, per_second // 10))
+        self.second = -1
+        self.held = 0
+
+    def wait(self) -> None:
+        """Block until one more send fits in the budget."""
+        if self.per_second <= 0:
             return
-        time.sleep(max(0.005, 1 - now % 1))
+        while True:
+            now = time.time()
+            if int(now) == self.second and self.held > 0:
+                self.held -= 1
+                return
+            key = redis_store.key("appraisal", "sms-rate", int(now))
+            pipe = redis_store.client.pipeline(transaction=False)
+            pipe.incrby(key, self.chunk)
+            pipe.expire(key, 3)
+            count = int(pipe.execute()[0])
+            granted = min(self.chunk, self.per_second - (count - self.chunk))
+            if granted > 0:
+                self.second, self.held = int(now), granted - 1
+                return
+            time.sleep(max(0.005, 1 - now % 1))
 
 
 def release_stale(now: datetime) -> int:
@@ -73,115 +94,238 @@ def release_stale(now: datetime) -> int:
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
+_CLAIMABLE = ("queued", "retrying")
+# Outcomes are written this many at a time (or after FLUSH_SECONDS): a run that dies loses at
+# most these, which stay "sending" and go out again after STALE_SENDING.
+FLUSH_ROWS = 100
+FLUSH_SECONDS = 0.5
+# Messages on their way at once (each a provider call in a thread of the run; the database is
+# only touched by the run's own thread).
+SEND_THREADS = 4
+
+
 def claim(now: datetime, batch: int) -> list[int]:
-    """Take up to ``batch`` due invitations for this run (committed)."""
+    """Take up to ``batch`` due invitations for this run, in one conditional UPDATE … RETURNING
+    (committed). A row another run took meanwhile no longer matches and is not returned."""
     release_stale(now)
-    ids = list(
+    due = (
+        select(Invitation.id)
+        .where(Invitation.status.in_(_CLAIMABLE), Invitation.next_attempt_at <= now)
+        .order_by(Invitation.next_attempt_at, Invitation.id)
+        .limit(batch)
+    )
+    taken = db.session.scalars(
+        update(Invitation)
+        .where(Invitation.id.in_(due.scalar_subquery()), Invitation.status.in_(_CLAIMABLE))
+        .values(status="sending", claimed_at=now, updated_at=now)
+        .returning(Invitation.id)
+        .execution_options(synchronize_session=False)
+    ).all()
+    db.session.commit()
+    return sorted(taken)
+
+
+@dataclass
+class _Pending:
+    """One claimed invitation, as read before sending (plain values: no ORM objects are kept)."""
+
+    id: int
+    attempts: int
+    next_attempt_at: datetime
+    phone_hash: str = ""
+    phone: str = ""
+    params: list[str] = field(default_factory=list)
+
+
+_OUTCOME_COLUMNS = (
+    "status",
+    "attempts",
+    "next_attempt_at",
+    "provider",
+    "message_id",
+    "error_code",
+    "provider_code",
+    "sent_at",
+)
+
+
+def _outcome_row(pending: _Pending, status: str, **values: object) -> dict[str, object]:
+    row: dict[str, object] = {
+        "status": status,
+        "attempts": pending.attempts,
+        "next_attempt_at": pending.next_attempt_at,
+        "provider": None,
+        "message_id": None,
+        "error_code": None,
+        "provider_code": None,
+        "sent_at": None,
+    }
+    row.update(values)
+    row["b_id"] = pending.id
+    return row
+
+
+def _write(rows: list[dict[str, object]]) -> None:
+    """Record outcomes in one executemany (only rows this run still holds) and commit."""
+    if not rows:
+        return
+    table = Invitation.__table__
+    now = utcnow()
+    db.session.execute(
+        update(table)
+        .where(table.c.id == bindparam("b_id"), table.c.status == "sending")
+        .values(
+            {
+                **{name: bindparam(name) for name in _OUTCOME_COLUMNS},
+                "claimed_at": None,
+                "updated_at": now,
+            }
+        ),
+        rows,
+    )
+    db.session.commit()
+
+
+def _prepare(ids: list[int]) -> tuple[list[_Pending], list[dict[str, object]]]:
+    """Read the claimed invitations in a few queries: those to text (number decrypted, template
+    parameters), and the outcomes of those with nothing to send."""
+    rows = db.session.execute(
+        select(
+            Invitation.id,
+            Invitation.attempts,
+            Invitation.next_attempt_at,
+            Encounter.id.label("encounter_id"),
+            Encounter.link_nonce,
+            Encounter.phone_cipher,
+            Encounter.phone_hash,
+            Encounter.unit_id,
+            Encounter.programme_id,
+        )
+        .join(Encounter, Encounter.id == Invitation.encounter_id)
+        .where(Invitation.id.in_(ids), Invitation.status == "sending")
+        .order_by(Invitation.id)
+    ).all()
+    hashes = {r.phone_hash for r in rows if r.phone_hash is not None}
+    opted = set(db.session.scalars(select(OptOut.phone_hash).where(OptOut.phone_hash.in_(hashes))))
+    units = dict(
+        db.session.execute(
+            select(Unit.id, Unit.name).where(Unit.id.in_({r.unit_id for r in rows}))
+        ).all()
+    )
+    active = set(
         db.session.scalars(
-            select(Invitation.id)
-            .where(
-                Invitation.status.in_(("queued", "retrying")),
-                Invitation.next_attempt_at <= now,
+            select(Programme.id).where(
+                Programme.id.in_({r.programme_id for r in rows}), Programme.status == "active"
             )
-            .order_by(Invitation.next_attempt_at, Invitation.id)
-            .limit(batch)
         )
     )
-    taken = []
-    for invitation_id in ids:
-        result = db.session.execute(
-            update(Invitation)
-            .where(Invitation.id == invitation_id, Invitation.status.in_(("queued", "retrying")))
-            .values(status="sending", claimed_at=now, updated_at=now)
-            .execution_options(synchronize_session=False)
-        )
-        if result.rowcount:  # type: ignore[attr-defined]
-            taken.append(invitation_id)
+    base = link_base()
+    to_send: list[_Pending] = []
+    settled: list[dict[str, object]] = []
+    for r in rows:
+        pending = _Pending(r.id, r.attempts, r.next_attempt_at, r.phone_hash or "")
+        if r.phone_cipher is None or r.phone_hash is None:
+            settled.append(_outcome_row(pending, "failed", error_code="purged"))
+        elif r.phone_hash in opted:
+            settled.append(_outcome_row(pending, "opted_out"))
+        elif r.programme_id not in active:
+            settled.append(_outcome_row(pending, "failed", error_code="programme_closed"))
+        else:
+            pending.phone = pii.decrypt(r.phone_cipher)
+            link = link_path(SimpleNamespace(id=r.encounter_id, link_nonce=r.link_nonce))
+            pending.params = [units.get(r.unit_id, ""), base + link]
+            to_send.append(pending)
+    return to_send, settled
+
+
+def _opted_out_since(group: list[_Pending]) -> set[str]:
+    """The numbers of ``group`` that opted out after the batch was read (one short read)."""
+    hashes = {p.phone_hash for p in group}
+    opted = set(db.session.scalars(select(OptOut.phone_hash).where(OptOut.phone_hash.in_(hashes))))
     db.session.commit()
-    return taken
+    return opted
 
 
-def _prepare(invitation: Invitation) -> tuple[str, list[str]] | str:
-    """(phone, template params) to send, or the outcome when nothing is to be sent."""
-    encounter: Encounter = invitation.encounter
-    if encounter.phone_cipher is None or encounter.phone_hash is None:
-        invitation.status, invitation.error_code = "failed", "purged"
-        return "failed"
-    if db.session.get(OptOut, encounter.phone_hash) is not None:
-        invitation.status = "opted_out"
-        return "opted_out"
-    unit = db.session.get(Unit, encounter.unit_id)
-    programme = db.session.get(Programme, encounter.programme_id)
-    if programme is None or programme.status != "active":
-        invitation.status, invitation.error_code = "failed", "programme_closed"
-        return "failed"
-    phone = pii.decrypt(encounter.phone_cipher)
-    return phone, [unit.name if unit else "", link_base() + link_path(encounter)]
-
-
-def _record(invitation: Invitation, outcome: sms.SendResult | sms.SmsError) -> str:
-    invitation.attempts += 1
+def _record(pending: _Pending, outcome: sms.SendResult | sms.SmsError) -> dict[str, object]:
+    pending.attempts += 1
     if isinstance(outcome, sms.SmsError):
-        invitation.error_code = outcome.code
-        invitation.provider_code = outcome.provider_code
+        codes = {"error_code": outcome.code, "provider_code": outcome.provider_code}
         max_attempts = int(current_app.config.get("APPRAISAL_SMS_MAX_ATTEMPTS") or 1)
-        if outcome.transient and invitation.attempts < max_attempts:
+        if outcome.transient and pending.attempts < max_attempts:
             delay = int(current_app.config.get("APPRAISAL_SMS_RETRY_SECONDS") or 60)
-            invitation.status = "retrying"
-            invitation.next_attempt_at = utcnow() + timedelta(
-                seconds=delay * 2 ** (invitation.attempts - 1)
+            pending.next_attempt_at = utcnow() + timedelta(
+                seconds=delay * 2 ** (pending.attempts - 1)
             )
-            return "retrying"
-        invitation.status = "failed"
-        return "failed"
-    invitation.status = "sent"
-    invitation.provider = outcome.provider
-    invitation.message_id = outcome.message_id
-    invitation.error_code = None
-    invitation.provider_code = None
-    invitation.sent_at = utcnow()
-    return "sent"
+            return _outcome_row(pending, "retrying", **codes)
+        return _outcome_row(pending, "failed", **codes)
+    return _outcome_row(
+        pending,
+        "sent",
+        provider=outcome.provider,
+        message_id=outcome.message_id,
+        sent_at=utcnow(),
+    )
 
 
-def _send_one(invitation_id: int, provider: sms.SmsProvider, template: str) -> str | None:
-    """One invitation, in two short transactions around the provider's call: no database
-    lock (SQLite's write lock, a PostgreSQL transaction) is held while the text goes out."""
-    invitation = db.session.get(Invitation, invitation_id)
-    if invitation is None or invitation.status != "sending":
-        db.session.rollback()
-        return None
-    prepared = _prepare(invitation)
-    if isinstance(prepared, str):
-        invitation.claimed_at = None
-        db.session.commit()
-        return prepared
-    db.session.commit()  # ends the read; the claim ("sending") keeps others off it
-    phone, params = prepared
-    _wait_for_slot()
+def _settle(
+    pending: _Pending, answer: Future[sms.SendResult], counts: dict[str, int]
+) -> dict[str, object]:
+    """The outcome row of a message once its provider call is over (counted)."""
     try:
-        outcome: sms.SendResult | sms.SmsError = provider.send(phone, params, template=template)
+        outcome: sms.SendResult | sms.SmsError = answer.result()
     except sms.SmsError as exc:
         outcome = exc
-    invitation = db.session.get(Invitation, invitation_id)
-    assert invitation is not None
-    status = _record(invitation, outcome)
-    invitation.claimed_at = None
-    db.session.commit()  # each message's fate is kept as soon as it is known
-    return status
+    row = _record(pending, outcome)
+    counts[str(row["status"])] = counts.get(str(row["status"]), 0) + 1
+    return row
 
 
 def dispatch(batch: int | None = None) -> dict[str, int]:
-    """One run: claim due invitations and send them. Counts by outcome."""
+    """One run: claim due invitations and send them. Counts by outcome.
+
+    The provider is called from ``SEND_THREADS`` threads (a few messages on their way at once);
+    this thread alone uses the database, and no database lock (SQLite's write lock, a PostgreSQL
+    transaction) is held while it waits for a text to go out: the claim, the read, each re-check
+    of opt-outs and each write of outcomes are short transactions of their own."""
     provider = sms.provider()
     template = current_app.config.get("APPRAISAL_SMS_TEMPLATE_ID")
     counts: dict[str, int] = {}
     if provider is None or not template:
         return counts
+    template = str(template)
     size = batch or int(current_app.config.get("APPRAISAL_SMS_BATCH") or 500)
-    for invitation_id in claim(utcnow(), size):
-        outcome = _send_one(invitation_id, provider, str(template))
-        if outcome is not None:
-            counts[outcome] = counts.get(outcome, 0) + 1
+    ids = claim(utcnow(), size)
+    if not ids:
+        return counts
+    to_send, settled = _prepare(ids)
+    _write(settled)
+    db.session.commit()  # the read ends here; the claim ("sending") keeps others off these rows
+    for row in settled:
+        counts[str(row["status"])] = counts.get(str(row["status"]), 0) + 1
+    written: list[dict[str, object]] = []
+    flushed = time.monotonic()
+    slots = _Slots(int(current_app.config.get("APPRAISAL_SMS_PER_SECOND") or 0))
+    in_flight: deque[tuple[_Pending, Future[sms.SendResult]]] = deque()
+    with ThreadPoolExecutor(SEND_THREADS, thread_name_prefix="appraisal-sms") as pool:
+        opted: set[str] = set()
+        for position, pending in enumerate(to_send):
+            if position % FLUSH_ROWS == 0 and position:  # 退订 meanwhile: checked again
+                opted = _opted_out_since(to_send[position : position + FLUSH_ROWS])
+            if pending.phone_hash in opted:
+                counts["opted_out"] = counts.get("opted_out", 0) + 1
+                written.append(_outcome_row(pending, "opted_out"))
+                continue
+            slots.wait()  # here, in order: the budget is taken before each message leaves
+            future = pool.submit(provider.send, pending.phone, pending.params, template=template)
+            in_flight.append((pending, future))
+            while in_flight and (len(in_flight) >= SEND_THREADS or in_flight[0][1].done()):
+                written.append(_settle(*in_flight.popleft(), counts))
+            if len(written) >= FLUSH_ROWS or time.monotonic() - flushed >= FLUSH_SECONDS:
+                _write(written)
+                written, flushed = [], time.monotonic()
+        while in_flight:
+            written.append(_settle(*in_flight.popleft(), counts))
+    _write(written)
     if counts:
         log.info("appraisal invitations: %s", counts)
     return counts

@@ -1,0 +1,225 @@
+"""Sending appraisal invitations: N encounters registered, then texted through Tencent Cloud's
+SDK against the loopback fake of its SMS API (which checks every TC3 signature), by the job the
+worker runs (target: >= 500 a second, the sending process's memory flat and <= 300 MB).
+
+    .venv/bin/python -m bench.appraisal_send [--invitations 100000]
+
+Uses DATABASE_URL / REDIS_URL when set, else the embedded default. The encounters are registered
+through ``appraisal.services.register`` (the path uploads and the API take, in batches); the fake
+runs in this process; the sending runs in a process of its own (``--send``), which calls the job
+function ``appraisal.jobs.dispatch_now`` as the worker does, run after run until nothing is due,
+and samples its own resident memory as it goes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+PER_SECOND = 5000  # the rate limit: above the target, so the bench measures the sending path
+UNITS = 46
+REGISTER_BATCH = 2000
+
+
+def _sms_config(endpoint: str) -> dict[str, Any]:
+    from tests.voting.sms_fake import APP_ID, SECRET_ID, SECRET_KEY, SIGN_NAME, TEMPLATE_ID
+
+    return {
+        "SMS_PROVIDER": "tencent",
+        "TENCENTCLOUD_SECRET_ID": SECRET_ID,
+        "TENCENTCLOUD_SECRET_KEY": SECRET_KEY,
+        "SMS_APP_ID": APP_ID,
+        "SMS_SIGN_NAME": SIGN_NAME,
+        "SMS_TEMPLATE_ID": TEMPLATE_ID,
+        "SMS_ENDPOINT": endpoint,
+        "SMS_TIMEOUT": 5,
+        "APPRAISAL_SMS_TEMPLATE_ID": TEMPLATE_ID,
+        "APPRAISAL_LINK_BASE": "https://pj.example.cn",
+        "APPRAISAL_SMS_PER_SECOND": PER_SECOND,
+        "PII_KEY": "ab" * 32,
+    }
+
+
+def _rss_kb() -> tuple[int, int]:
+    """(VmRSS, VmHWM) of this process in kB."""
+    values = {}
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(("VmRSS:", "VmHWM:")):
+                values[line.split(":")[0]] = int(line.split()[1])
+    return values.get("VmRSS", 0), values.get("VmHWM", 0)
+
+
+def register(app: Any, total: int) -> float:
+    """A county bureau, its units, an active programme, and ``total`` encounters (seconds)."""
+    from flask_migrate import upgrade
+
+    from appraisal import services
+    from bench.common import ROOT, local_midnight
+    from campaigns import services as campaign_services
+    from campaigns.models import Account
+    from core.extensions import db
+
+    with app.app_context():
+        upgrade(directory=str(ROOT / "migrations"))
+        bureau = campaign_services.create_unit("BK1", "压测县卫健局", "county")
+        units = [
+            campaign_services.create_unit(f"BH{n:02d}", f"压测医院{n}", "institution", "BK1")
+            for n in range(UNITS)
+        ]
+        # No login: the programme's creator only (a hash no password matches).
+        admin = Account(username="bench-admin", password_hash="!", role="admin")  # noqa: S106
+        db.session.add(admin)
+        db.session.flush()
+        programme = services.create_programme(
+            admin, {"code": "bench", "title": "压测评议", "bureau_code": bureau.code}
+        )
+        db.session.commit()
+        day = local_midnight(days_ago=1).date().isoformat()
+        started = time.perf_counter()
+        for first in range(0, total, REGISTER_BATCH):
+            count = min(REGISTER_BATCH, total - first)
+            unit = units[(first // REGISTER_BATCH) % UNITS]
+            rows = [
+                (n + 1, {"phone": f"1{3 + i % 7}{i:09d}", "date": day, "department": "内科"})
+                for n, i in enumerate(range(first, first + count))
+            ]
+            outcome = services.register(programme, unit, rows, source="api")
+            assert not outcome.refused, outcome.refused[:3]
+            db.session.commit()
+        seconds = time.perf_counter() - started
+        db.session.remove()
+    return seconds
+
+
+def send(config: dict[str, Any]) -> dict[str, Any]:
+    """The worker side (a process of its own): run the dispatch job until nothing is due."""
+    from core import create_app
+    from core.jobs import set_job_app
+
+    app = create_app(config)
+    set_job_app(app)
+    from appraisal import jobs
+
+    samples: list[tuple[float, int]] = []
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.05):
+            samples.append((time.perf_counter(), _rss_kb()[0]))
+
+    counts: dict[str, int] = {}
+    sampler = threading.Thread(target=sample, daemon=True)
+    started = time.perf_counter()
+    sampler.start()
+    runs = 0
+    while True:
+        result = jobs.dispatch_now()  # as the worker runs it: outside any app context
+        runs += 1
+        for key, value in result.items():
+            counts[key] = counts.get(key, 0) + value
+        if not result:
+            break
+    seconds = time.perf_counter() - started
+    done.set()
+    sampler.join()
+    rss, hwm = _rss_kb()
+    samples.append((time.perf_counter(), rss))
+    return {
+        "seconds": seconds,
+        "counts": counts,
+        "runs": runs,
+        "samples": [[t - started, kb] for t, kb in samples],
+        "hwm_kb": hwm,
+    }
+
+
+def _statuses(app: Any) -> dict[str, int]:
+    from sqlalchemy import func, select
+
+    from appraisal.models import Invitation
+    from core.extensions import db
+
+    with app.app_context():
+        rows = db.session.execute(
+            select(Invitation.status, func.count()).group_by(Invitation.status)
+        ).all()
+        db.session.remove()
+    return {status: int(count) for status, count in rows}
+
+
+def _rss_at(samples: list[list[float]], share: float) -> float:
+    """RSS (MB) of the sample nearest ``share`` of the sending time."""
+    end = samples[-1][0]
+    nearest = min(samples, key=lambda s: abs(s[0] - share * end))
+    return nearest[1] / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--invitations", type=int, default=100_000)
+    # The worker side: its config as JSON. BENCH_PROFILE=path profiles it (cProfile).
+    parser.add_argument("--send", help=argparse.SUPPRESS)
+    opts = parser.parse_args()
+    if opts.send:
+        profile = os.environ.get("BENCH_PROFILE")  # a path: cProfile the sending into it
+        if profile:
+            import cProfile
+
+            profiler = cProfile.Profile()
+            result = profiler.runcall(send, json.loads(opts.send))
+            profiler.dump_stats(profile)
+        else:
+            result = send(json.loads(opts.send))
+        print(json.dumps(result))
+        return
+    instance = Path(tempfile.mkdtemp(prefix="zm-appraisal-send-"))
+    os.environ["ZUIMEI_INSTANCE_PATH"] = str(instance)
+    from bench.common import cleanup, private_services
+    from core import create_app
+    from tests.voting.sms_fake import FakeTencentSms
+
+    with FakeTencentSms() as fake:
+        config = {**private_services(), **_sms_config(fake.endpoint)}
+        app = create_app(config)
+        registered = register(app, opts.invitations)
+        child = subprocess.run(
+            [sys.executable, "-m", "bench.appraisal_send", "--send", json.dumps(config)],
+            cwd=Path(__file__).resolve().parent.parent,
+            env=os.environ.copy(),
+            stdout=subprocess.PIPE,
+            check=True,
+        )
+        calls, verified, accepted = fake.calls, fake.verified, len(fake.sent)
+    run = json.loads(child.stdout.decode().strip().splitlines()[-1])
+    statuses = _statuses(app)
+    samples = run["samples"]
+    at10, at100 = _rss_at(samples, 0.1), _rss_at(samples, 1.0)
+    peak = max(run["hwm_kb"], max(kb for _, kb in samples)) / 1024
+    rate = opts.invitations / run["seconds"] if run["seconds"] else float("nan")
+    flat = at100 <= at10 * 1.10 + 5 and peak <= 300
+    print(f"database: {app.config['SQLALCHEMY_DATABASE_URI'].split(':')[0]}")
+    print(f"registered {opts.invitations:,} encounters in {registered:.1f} s")
+    print(
+        f"sent: {run['counts'].get('sent', 0):,} in {run['seconds']:.1f} s over {run['runs']} "
+        f"job runs: {rate:.0f} invitations/s (target >= 500)"
+    )
+    print(f"statuses: {json.dumps(statuses, sort_keys=True)}")
+    print(f"fake: {calls:,} requests, {verified:,} signatures verified, {accepted:,} accepted")
+    print(
+        f"sender RSS: peak {peak:.0f} MB (limit 300), at 10 % {at10:.0f} MB, "
+        f"at 100 % {at100:.0f} MB: {'flat' if flat else 'NOT flat'}"
+    )
+    cleanup(instance)
+
+
+if __name__ == "__main__":
+    main()
