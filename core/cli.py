@@ -59,8 +59,9 @@ def create_account(
     help="honest voters of the voting campaign (default 650: a few thousand votes)",
 )
 def seed_demo(password: str | None, voters: int | None) -> None:
-    """Load the demo county: three campaigns (voting with photos, videos and past votes; 公示;
-    open for nominations), its units, logins and judges."""
+    """Load the demo county: four campaigns (voting with photos, videos and past votes; 公示;
+    open for nominations; a provincial one recommended level by level), its units, logins and
+    judges."""
     from nominations.demo import seed
     from nominations.demo_campaigns import Report
 

@@ -309,7 +309,9 @@ class TencentSms:
                 response.RequestId,
             )
             raise error
-        log.info(
+        # DEBUG: the outcome is recorded where it matters (the invitation's or code's status);
+        # a line per accepted text would be 100,000 lines for one county's month of invitations.
+        log.debug(
             "sms to %s accepted (template %s, serial %s, request %s)",
             mask(number),
             template,

@@ -1,5 +1,5 @@
-"""`flask demo seed` and `flask up`: the demo county's three campaigns (see demo_campaigns),
-its units, logins and judges, walked through the real services."""
+"""`flask demo seed` and `flask up`: the demo county's four campaigns (see demo_campaigns and
+demo_levels), its units, logins and judges, walked through the real services."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from campaigns import services as campaign_services
 from campaigns.models import Account, Campaign, Unit
 from core.extensions import db
 from core.types import utcnow
-from nominations import demo_campaigns, demo_data, demo_people
+from nominations import demo_campaigns, demo_data, demo_levels, demo_people
 
 
 def campaign_spec() -> dict[str, str]:
@@ -71,6 +71,7 @@ def seed(
         "voting": demo_data.campaign(year)["slug"],
         "publicity": demo_people.nurses_campaign(year)["slug"],
         "nominating": demo_people.village_campaign(year)["slug"],
+        "levels": demo_levels.campaign(year)["slug"],
     }
     present = set(
         db.session.scalars(select(Campaign.slug).where(Campaign.slug.in_(wanted.values())))
@@ -83,7 +84,7 @@ def seed(
 
     logins: list[dict[str, str]] = []
     accounts: dict[str, Account] = {}
-    for spec in [*demo_data.ACCOUNTS, *demo_people.JUDGES]:
+    for spec in [*demo_data.ACCOUNTS, *demo_people.JUDGES, *demo_levels.ACCOUNTS]:
         existing = db.session.scalar(select(Account).where(Account.username == spec["username"]))
         if existing is not None:  # made by hand before the demo; keep its password
             accounts[spec["username"]] = existing
@@ -106,6 +107,8 @@ def seed(
         accounts = _reloaded(accounts)
     if wanted["nominating"] not in present:
         demo_campaigns.nominating(accounts, now, report)
+    if wanted["levels"] not in present:
+        demo_levels.seed_campaign(_reloaded(accounts), now, report)
     db.session.commit()
     return logins
 
@@ -127,9 +130,15 @@ SHOWCASE: list[tuple[str, str]] = [
     ),
     (
         "admin /console",
-        "评选办：投票看板、刷票检测（已标记一起刷票）、投票记录与账本、评审与结果、公示与异议",
+        "评选办：投票看板、刷票检测（已标记一起刷票）、投票记录与账本、评审与结果、公示与异议；"
+        "逐级推荐活动的推荐层级与已推荐至评选办的材料",
     ),
-    ("qs-bureau /console", "县卫健局审核员：“最美乡村医生”待审核的推荐材料"),
+    (
+        "qs-bureau /console",
+        "县卫健局审核员：“最美乡村医生”待审核的推荐材料；逐级推荐活动的县级待推荐名单"
+        "（含市级退回修改的一份）",
+    ),
+    ("jn-city /console", "市卫健委审核员：逐级推荐活动中各县推荐上报、待市级推荐的名单"),
     ("unit-* /portal", "推荐单位：本单位的推荐材料；可立即在“最美乡村医生”活动中填报新的推荐"),
     ("judge-* /console", "评委：“最美护士”活动已提交的评分表"),
 ]
