@@ -21,6 +21,7 @@ from campaigns.models import Campaign
 from core import audit
 from core.errors import Conflict, ValidationFailed
 from core.extensions import db
+from core.signals import campaign_changed
 from core.types import UTCDateTime, utcnow
 from nominations.models import Nomination
 
@@ -353,6 +354,9 @@ def configure(campaign: Campaign, items: list[dict[str, Any]]) -> list[FormField
         before={"fields": before},
         after={"fields": new},
     )
+    # A label or a public flag changed what the public pages show: rebuild the cached view
+    # (nominations.public_view listens) once this commits.
+    campaign_changed.send(campaign)
     return definition(campaign.id)
 
 

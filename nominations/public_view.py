@@ -266,8 +266,8 @@ def _build(slug: str, token: str) -> CampaignView:
 
 def nominee_text(view: CampaignView, number: str) -> dict[str, Any]:
     """The deeds, the unit's opinion and the public extra fields (nominations.form_fields) of one
-    approved nominee of ``view``: two column-only statements the first time, none after (until
-    the view is replaced)."""
+    approved nominee of ``view``: one column-only statement the first time (and the campaign's
+    field definitions when the nominee has values), none after (until the view is replaced)."""
     card = view.nominee(number)
     text = view.details.get(card["number"])
     if text is None:
@@ -277,7 +277,10 @@ def nominee_text(view: CampaignView, number: str) -> dict[str, Any]:
             ).where(Nomination.id == card["nomination_id"])
         ).first()
         text = {"deeds": found[0] if found else "", "unit_opinion": found[1] if found else ""}
-        text["extra"] = form_fields.shown(found[2], found[3], public_only=True) if found else []
+        # The campaign's field definitions are read only for a nominee with values to show.
+        text["extra"] = (
+            form_fields.shown(found[2], found[3], public_only=True) if found and found[3] else []
+        )
         with _lock:
             if len(view.details) >= DETAILS_KEPT:
                 for stale in list(view.details)[: DETAILS_KEPT // 2]:

@@ -270,6 +270,12 @@ def test_the_public_sees_only_public_fields(client: FlaskClient, org: Org) -> No
     assert 'data-testid="extra-fields"' in page
     assert "<dt>民族</dt><dd>汉族</dd>" in page and "<dt>职称</dt><dd>主任</dd>" in page
     assert "13800138000" not in page and "中共党员" not in page
+    # Making a field public (labels and the public flag may change after submissions) reaches
+    # the cached public pages at once.
+    public_politics = [{**f, "public": True} if f["key"] == "politics" else f for f in FIELDS]
+    _ok(_define(client, org, public_politics))
+    page = client.get(f"/c/c1/n/{number}").get_data(as_text=True)
+    assert "<dt>政治面貌</dt><dd>中共党员</dd>" in page
     # Staff see every value, the phone included.
     listed = _ok(client.get("/api/v1/campaigns/c1/nominations", headers=org.headers("admin")))
     staff = _ok(
