@@ -37,9 +37,9 @@ TYPE_LABELS = {
 MAX_FIELDS = 30
 KEY_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,29}$")
 # The built-in dossier fields: an extra field cannot shadow one of them.
-RESERVED = (
-    "category",
-    "unit_code",
+# A nomination's own dossier fields (what a clerk fills and edits; nominations.services), and
+# the keys a campaign's extra field may not take: those plus what a nomination is filed under.
+DOSSIER_FIELDS = (
     "name",
     "gender",
     "title",
@@ -51,6 +51,7 @@ RESERVED = (
     "unit_opinion",
     "extra",
 )
+RESERVED = ("category", "unit_code", *DOSSIER_FIELDS)
 # Default and largest length per text type; integers default to 0–100.
 TEXT_LIMITS = {"text": (60, 200), "long_text": (1000, 5000)}
 INTEGER_BOUNDS = (-1_000_000, 1_000_000)

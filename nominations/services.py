@@ -28,18 +28,7 @@ from nominations.models import (
 )
 from nominations.public_view import CampaignView
 
-_DOSSIER_FIELDS = (
-    "name",
-    "gender",
-    "title",
-    "position",
-    "department",
-    "years_of_service",
-    "summary",
-    "deeds",
-    "unit_opinion",
-    "extra",
-)
+_DOSSIER_FIELDS = form_fields.DOSSIER_FIELDS
 
 _NOT_FOUND = "推荐材料不存在"
 

@@ -114,7 +114,8 @@ def _identity() -> str:
     return "none"
 
 
-def _stage(view: CampaignView) -> str:
+def stage(view: CampaignView) -> str:
+    """Where the campaign stands for a voter: before, open, nominating or closed."""
     now = utcnow()
     if view.phase == "voting" and now < view.voting_start:
         return "before"
@@ -130,7 +131,7 @@ def _page_context(view: CampaignView) -> dict[str, Any]:
     return {
         "campaign": view,
         "categories": list(view.categories),
-        "stage": _stage(view),
+        "stage": stage(view),
         "voting_start_local": view.voting_start.astimezone(zone),
         "voting_end_local": view.voting_end.astimezone(zone),
         "counts_hidden": voting_services.counts_hidden(view),
@@ -298,7 +299,7 @@ def _stats(view: CampaignView) -> dict[str, int] | None:
     opened, counted by the beacon): one pipeline to the vote Redis, no SQL. None where no bar
     is shown: while the campaign hides its counts, before the ballot is public, or when the
     vote Redis cannot say."""
-    if voting_services.counts_hidden(view) or _stage(view) == "nominating":
+    if voting_services.counts_hidden(view) or stage(view) == "nominating":
         return None
     keys = CampaignKeys.of(view.slug)
     try:
@@ -404,16 +405,16 @@ def me(slug: str) -> Any:
     their writes, the server's clock, and votes left today once they have an identity. Read from
     the cookies, the cached view and the vote Redis: no SQL. Never cached."""
     view = public_view.campaign_view(slug)
-    stage = _stage(view)
+    stage_now = stage(view)
     identity = _identity()
     state: dict[str, Any] = {
         "identity": identity,
         "csrf_token": csrf_token(),
         "server_now": utcnow().isoformat(),
-        "stage": stage,
+        "stage": stage_now,
         "in_wechat": in_wechat(),
     }
-    if identity == "ready" and stage == "open":
+    if identity == "ready" and stage_now == "open":
         try:
             claims = read_voter_token(request.cookies.get(VOTER_COOKIE, ""))
             quota = voting_services.my_quota(view.slug, claims)

@@ -18,10 +18,9 @@ from campaigns import services as campaign_services
 from core.auth import read_voter_token
 from core.errors import AppError, ServiceUnavailable
 from core.ratelimit import limit
-from core.types import utcnow
 from core.web import VOTER_COOKIE
 from nominations import public_view
-from nominations.public_view import CampaignView
+from pages import h5
 from pages.common import error_page, render_page, wechat_enabled
 from voting import receipts
 from voting import services as voting_services
@@ -40,17 +39,6 @@ def _voter_id() -> int | None:
         return int(read_voter_token(token)["sub"])
     except (AppError, KeyError, TypeError, ValueError):
         return None
-
-
-def _stage(view: CampaignView) -> str:
-    now = utcnow()
-    if view.phase == "voting" and now < view.voting_start:
-        return "before"
-    if view.is_voting_open(now):
-        return "open"
-    if view.phase in ("draft", "nominating", "reviewing"):
-        return "nominating"
-    return "closed"
 
 
 def _publication(campaign: Any) -> tuple[Any, str]:
@@ -83,7 +71,7 @@ def my_votes(slug: str) -> Any:
         TEMPLATE,
         campaign=view,
         tab="my_votes",
-        stage=_stage(view),
+        stage=h5.stage(view),
         counts_hidden=voting_services.counts_hidden(view),
         wechat_sdk_enabled=wechat_enabled(),
         mine=mine,
