@@ -889,6 +889,11 @@
         ])
       ]));
       body.appendChild(el('p', { class: 'muted', id: 'detail-summary' }, [n.summary]));
+      // The printable 推荐审批表 (pages/dossier.py), in a tab of its own for the print dialog.
+      body.appendChild(el('p', {}, [el('a', {
+        class: 'btn small', id: 'detail-dossier', target: '_blank', rel: 'noopener',
+        href: '/console/campaigns/' + SLUG + '/nominations/' + n.id + '/dossier'
+      }, ['打印推荐审批表'])]));
       body.appendChild(renderMedia(media));
       body.appendChild(el('table', { class: 'grid kv', id: 'detail-fields' }, [el('tbody', {}, [
         field('编号', n.number),
