@@ -114,6 +114,11 @@ def test_the_page_shows_the_chain_each_bureaus_places_and_its_queue(
     assert _cell(html, "places-C-doctor") == "0/2"
     assert _cell(html, "waiting-C") == "1"
     assert 'data-testid="waiting-committee">0<' in html
+    # Each bureau's bound set of 推荐审批表 (pages/dossier.py): K1's holds what it passed up.
+    link = re.search(r'href="([^"]+)"[^>]*data-testid="dossiers-K1"', html)
+    assert link and link.group(1) == "/console/campaigns/c1/dossiers?level=county&amp;unit=K1"
+    bound = client.get(link.group(1).replace("&amp;", "&")).get_data(as_text=True)
+    assert "李晓梅" in bound and "王建国" not in bound
     assert 'data-testid="unit-quota-K2"' in html
     # Submitted nominations fix the levels: the boxes are disabled with the reason shown.
     assert 'data-testid="levels-locked"' in html and "推荐层级不能再增减" in html
