@@ -12,15 +12,15 @@ from typing import Any
 
 from flask import current_app
 from redis.exceptions import LockError, RedisError
-from sqlalchemy import select
+from sqlalchemy import exists, select
 
 from campaigns.models import Campaign
-from core.errors import ServiceUnavailable
+from core.errors import Conflict, ServiceUnavailable
 from core.extensions import VOTE_REDIS_ERRORS, db, redis_store
 from core.jobs import app_job, enqueue, job_started_at, periodic
 from core.types import utcnow
-from voting import blocks, fraud, ledger, rewinds
-from voting.models import FraudScan
+from voting import blocks, fraud, ledger, receipts, rewinds
+from voting.models import FraudScan, ReceiptPublication
 from voting.reconciliation import reconcile
 from voting.state import sync_campaign
 
@@ -195,6 +195,28 @@ def fraud_scan(scan_id: int) -> dict[str, Any]:
 def enqueue_scan(scan_id: int) -> Any:
     """Queue a scan started (and committed) by the committee or the schedule."""
     return enqueue("default", fraud_scan, scan_id, job_timeout=SCAN_TIMEOUT)
+
+
+@periodic(seconds=60, queue="default")
+@app_job
+def publish_receipts() -> dict[str, int]:
+    """Once 公示 has begun, build each campaign's receipt publication here (docs/receipts.md),
+    so no visitor's request waits for millions of leaves. A campaign whose votes still wait to
+    be drained, or whose publication another process is building, is tried again next minute.
+    Returns the leaves published, by campaign (nothing when there was nothing to do)."""
+    done = exists().where(
+        ReceiptPublication.campaign_id == Campaign.id, ReceiptPublication.status == "done"
+    )
+    waiting = db.session.scalars(
+        select(Campaign).where(Campaign.phase.in_(("publicity", "closed")), ~done)
+    ).all()
+    built: dict[str, int] = {}
+    for campaign in waiting:
+        try:
+            built[campaign.slug] = receipts.publication(campaign).leaf_count
+        except Conflict as exc:  # not drained yet, or being built elsewhere: next minute
+            log.debug("receipts of %s not built yet: %s", campaign.slug, exc.code)
+    return built
 
 
 # The minute's snapshot is bookkeeping, not news: one line per ten minutes says it goes on.

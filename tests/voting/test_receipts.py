@@ -415,3 +415,24 @@ def test_public_reads_are_limited_per_address_and_refused_for_drafts(
     assert codes == [200, 200, 429]
     limited = client.get("/api/v1/campaigns/v1/receipts/leaves")
     assert limited.status_code == 429 and limited.headers["Retry-After"]
+
+
+def test_the_worker_builds_the_publication_once_publicity_begins(app: Flask, org: Org) -> None:
+    """The periodic job builds it (no visitor waits for it): not before 公示, not while votes
+    wait to be drained, once after, and then it has nothing to do."""
+    from voting import jobs
+
+    _numbers, cast = _campaign_with_votes(app, org)
+    counted = sum(len(ids) for ids in cast.values())
+    with app.app_context():
+        assert jobs.publish_receipts() == {}  # still voting
+    _set_phase(app, "publicity")
+    with app.app_context():
+        assert jobs.publish_receipts() == {}  # the votes are not drained yet
+        assert db.session.scalars(select(ReceiptPublication)).all() == []
+    _drain(app)
+    with app.app_context():
+        assert jobs.publish_receipts() == {"v1": counted}
+        assert jobs.publish_receipts() == {}
+    roots = app.test_client().get("/api/v1/campaigns/v1/receipts")
+    assert roots.status_code == 200 and roots.json["leaf_count"] == counted
