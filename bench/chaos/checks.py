@@ -342,6 +342,7 @@ class Checker:
 
         from rq import Worker
         from rq.exceptions import NoSuchJobError
+        from rq.executions import Execution
         from rq.job import Job
 
         from core.extensions import QUEUE_NAMES, redis_store
@@ -367,11 +368,18 @@ class Checker:
                 queue = redis_store.queue(name)
                 state.queued[name] = queue.count
                 later: list[Job] = []
-                started = queue.started_job_registry.get_job_ids(cleanup=False)
-                for job_id in started:
+                pairs = queue.started_job_registry.get_job_and_execution_ids(cleanup=False)
+                started = [job_id for job_id, _ in pairs]
+                for job_id, execution_id in pairs:
                     job = _fetch(job_id)
-                    # A live worker runs it (or has just finished it): not abandoned.
-                    if job is not None and job.worker_name in live_names:
+                    # A live worker runs it (or has just finished it): not abandoned. RQ 3
+                    # registers the execution, with its worker, before the work horse writes
+                    # the worker into the job: in between the job names none (a chaos run once
+                    # counted such a run, taken a moment before the check, as stuck).
+                    runner = _execution_worker(job_id, execution_id) or (
+                        job.worker_name if job is not None else None
+                    )
+                    if job is not None and runner in live_names:
                         continue
                     if not later:
                         later = [
@@ -424,6 +432,13 @@ class Checker:
             holder = client.get(self.lock_key)
             state.drain_lock_holder = holder.decode() if holder else None
             return state
+
+        def _execution_worker(job_id: str, execution_id: str) -> str | None:
+            try:
+                execution = Execution.fetch(execution_id, job_id, connection=redis_store.client)
+            except Exception:  # gone (ended meanwhile) or never written whole
+                return None
+            return execution.worker_name or None
 
         def _fetch(job_id: str) -> Job | None:
             try:

@@ -158,6 +158,8 @@ def test_the_polished_home_ranking_and_vote_buttons_on_a_phone(
     desktop.click("#banner-upload")
     expect(desktop.locator("#banner-notice")).to_contain_text("横幅图片已更新")
     expect(desktop.locator("#banner-preview")).to_be_visible()
+    # (Visible is not loaded: wait for the image before reading its size.)
+    desktop.wait_for_function("() => document.getElementById('banner-preview').naturalWidth > 0")
     assert desktop.evaluate("document.getElementById('banner-preview').naturalWidth") == 1500
     desktop.locator("#banner-panel").scroll_into_view_if_needed()
     shoot(desktop, "console-banner-desktop")
