@@ -30,7 +30,7 @@ from appraisal.models import (
 )
 from campaigns import services as campaign_services
 from campaigns.models import Account, Unit
-from core import audit
+from core import audit, clock
 from core.auth import keyed_digest
 from core.clock import utcnow
 from core.errors import AppError, Conflict, Forbidden, NotFound, ValidationFailed
@@ -48,10 +48,7 @@ class LinkExpired(AppError):
 
 
 def zone(programme: Programme) -> ZoneInfo:
-    try:
-        return ZoneInfo(programme.timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("Asia/Shanghai")
+    return clock.zone(programme.timezone)
 
 
 def local_today(programme: Programme, now: datetime | None = None) -> date:

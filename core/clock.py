@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import time
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 OFFSET_VARIABLE = "ZUIMEI_CLOCK_OFFSET"
 
@@ -58,3 +59,12 @@ def utcnow() -> datetime:
 def epoch() -> float:
     """Now, in seconds since the epoch."""
     return time.time() + _offset_seconds
+
+
+def zone(name: str | None, default: str = "Asia/Shanghai") -> ZoneInfo:
+    """A campaign's or programme's time zone by name; ``default`` when unset or unknown (a zone
+    the machine's tz database lacks must not make a page or a job fail)."""
+    try:
+        return ZoneInfo(name or default)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo(default)

@@ -364,7 +364,8 @@ def configure(campaign: Campaign, items: list[dict[str, Any]]) -> list[FormField
 # --- the values -------------------------------------------------------------------------------
 
 
-def _text(value: Any) -> str:
+def plain_text(value: str) -> str:
+    """Browsers send CRLF; a textarea counts a line break as one character, and so do we."""
     return value.replace("\r\n", "\n").replace("\r", "\n").strip()
 
 
@@ -377,7 +378,7 @@ def _check(field: FormField, value: Any) -> tuple[Any, str | None]:
     if kind in ("text", "long_text"):
         if not isinstance(value, str):
             return None, f"{label}应为文字"
-        value = _text(value)
+        value = plain_text(value)
         if field.max_length is not None and len(value) > field.max_length:
             return None, f"{label}最多 {field.max_length} 个字"
         return value, None

@@ -8,19 +8,19 @@ from marshmallow import Schema, fields, pre_load, validate
 
 from core.schemas import PageArgsSchema, PageMetaMixin
 from nominations import levels
-from nominations.form_fields import PublicExtraSchema
+from nominations.form_fields import PublicExtraSchema, plain_text
 from nominations.models import DEEDS_MAX, STATUSES, SUMMARY_MAX
 
 GENDERS = ("male", "female")
 
 
 def _normalise_text(data: Any, names: tuple[str, ...]) -> Any:
-    """Browsers send CRLF; a textarea counts a line break as one character, and so do we."""
+    """The named text fields as plain text (form_fields.plain_text: CRLF is one break)."""
     if isinstance(data, dict):
         data = dict(data)
         for name in names:
             if isinstance(data.get(name), str):
-                data[name] = data[name].replace("\r\n", "\n").replace("\r", "\n").strip()
+                data[name] = plain_text(data[name])
     return data
 
 

@@ -11,7 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from flask import (
     Blueprint,
@@ -28,6 +28,7 @@ from flask import (
 from marshmallow import Schema, ValidationError
 
 from campaigns import services as campaign_services
+from core import clock
 from core.auth import client_ip
 from core.errors import AppError, ServiceUnavailable, error_response
 from core.extensions import db
@@ -101,10 +102,7 @@ def error_page(exc: AppError):  # type: ignore[no-untyped-def]
 
 def campaign_zone(campaign: Any) -> ZoneInfo:
     """The campaign's time zone: every window and daily quota is counted in it."""
-    try:
-        return ZoneInfo(campaign.timezone or "Asia/Shanghai")
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("Asia/Shanghai")
+    return clock.zone(campaign.timezone)
 
 
 def local_time(value: datetime | None, campaign: Any, fmt: str = "%Y-%m-%d %H:%M") -> str:

@@ -164,36 +164,47 @@ def _dumped(ctx: dict[str, Any]) -> dict[str, Any]:
     return ctx
 
 
-def _public(template: str, view: CampaignView, build: Callable[[], dict[str, Any]]) -> Response:
-    """A public body: cacheable for H5_MAX_AGE seconds, with an ETag (304 on If-None-Match).
+def public_page(
+    view: CampaignView,
+    key: tuple[Any, ...],
+    template: str,
+    build: Callable[[], dict[str, Any]],
+    fingerprint: Callable[[dict[str, Any]], int],
+    prepare: Callable[[dict[str, Any]], dict[str, Any]] = dict,
+) -> Response:
+    """A public H5 body (this module's pages, the 公示 page): the same for every visitor, no
+    CSRF token, cacheable for H5_MAX_AGE seconds with an ETag (304 on If-None-Match).
 
-    ``build`` makes the page's own context (it reads the counts from Redis). The rendered body
-    is kept per process under (view version, URL, stage, counts hidden): reused without reading
-    the counts for ``H5_RENDER_SECONDS`` (1 s, 0 under test: a body's counts are at most that
-    much older than Redis, before any H5_MAX_AGE in a cache), then for as long as the counts it
-    shows are unchanged (public_view.cached_body)."""
-    page = _page_context(view)
+    The rendered body is kept per process under (view version, ``key``): reused without calling
+    ``build`` for ``H5_RENDER_SECONDS`` (1 s, 0 under test), then for as long as
+    ``fingerprint`` of a fresh context is unchanged (public_view.cached_body). ``prepare``
+    turns the context into the template's (only when a body is rendered)."""
 
     def render(ctx: dict[str, Any]) -> tuple[bytes, list[tuple[str, str]]]:
-        ctx = _dumped(dict(ctx))
-        rendered: Response = render_page(
-            template, wechat_sdk=ctx["wechat_sdk_enabled"], csrf_token=_no_csrf_token, **ctx
-        )
+        rendered: Response = render_page(template, csrf_token=_no_csrf_token, **prepare(ctx))
         rendered.headers["Cache-Control"] = f"public, max-age={H5_MAX_AGE}"
         rendered.add_etag()
         return rendered.get_data(), list(rendered.headers.items())
 
-    key = ("h5", request.full_path, page["stage"], page["counts_hidden"])
-    key += (page["wechat_sdk_enabled"],)
     body = public_view.cached_body(
-        view,
-        key,
-        public_view.render_seconds("H5_RENDER_SECONDS"),
-        lambda: page | build(),
-        _fingerprint,
-        render,
+        view, key, public_view.render_seconds("H5_RENDER_SECONDS"), build, fingerprint, render
     )
     return Response(body.data, headers=body.headers).make_conditional(request)
+
+
+def _public(template: str, view: CampaignView, build: Callable[[], dict[str, Any]]) -> Response:
+    """One of this module's pages: ``build`` makes the page's own context (it reads the counts
+    from Redis); the body is kept per (URL, stage, counts hidden, WeChat SDK) besides the view
+    version, its counts at most a second older than Redis before any cache's H5_MAX_AGE."""
+    page = _page_context(view)
+
+    def prepare(ctx: dict[str, Any]) -> dict[str, Any]:
+        ctx = _dumped(dict(ctx))
+        return ctx | {"wechat_sdk": ctx["wechat_sdk_enabled"]}
+
+    key = ("h5", request.full_path, page["stage"], page["counts_hidden"])
+    key += (page["wechat_sdk_enabled"],)
+    return public_page(view, key, template, lambda: page | build(), _fingerprint, prepare)
 
 
 def _listing_args() -> dict[str, Any]:

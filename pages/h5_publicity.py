@@ -40,7 +40,7 @@ from nominations import public_view
 from nominations.public_view import CampaignView
 from nominations.schemas import NomineeDetailSchema
 from pages.common import error_page, local_time, render_page
-from pages.h5 import H5_MAX_AGE
+from pages.h5 import public_page
 from voting import services as voting_services
 
 bp = Blueprint("h5_publicity", __name__, template_folder="templates")
@@ -53,11 +53,6 @@ _detail = NomineeDetailSchema()
 _winner = WinnerSchema()
 _answer = ObjectionPublicSchema()
 WEIGHT_LABELS = (("public", "大众投票"), ("jury", "评委评分"), ("organizer", "组织方评分"))
-
-
-def _no_csrf_token() -> str:
-    """The public body carries no CSRF token (and so sets no seed cookie)."""
-    return ""
 
 
 def _person(view: CampaignView, number: str, counts: dict[str, dict[str, int]]) -> dict[str, Any]:
@@ -183,22 +178,8 @@ def _fingerprint(context: dict[str, Any]) -> int:
 def page(slug: str) -> Any:
     """The 公示 page: a public, cacheable body (``public, max-age=5`` with an ETag)."""
     view = public_view.campaign_view(slug)
-
-    def render(context: dict[str, Any]) -> tuple[bytes, list[tuple[str, str]]]:
-        rendered: Response = render_page(PAGE, csrf_token=_no_csrf_token, **context)
-        rendered.headers["Cache-Control"] = f"public, max-age={H5_MAX_AGE}"
-        rendered.add_etag()
-        return rendered.get_data(), list(rendered.headers.items())
-
-    body = public_view.cached_body(
-        view,
-        ("h5-publicity", request.full_path, voting_services.counts_hidden(view)),
-        public_view.render_seconds("H5_RENDER_SECONDS"),
-        lambda: _build(view),
-        _fingerprint,
-        render,
-    )
-    return Response(body.data, headers=body.headers).make_conditional(request)
+    key = ("h5-publicity", request.full_path, voting_services.counts_hidden(view))
+    return public_page(view, key, PAGE, lambda: _build(view), _fingerprint)
 
 
 # --- the objection form (not cached: it carries the CSRF token) ---------------------------------

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import orjson
 from sqlalchemy import and_, delete, insert, or_, select, update
@@ -21,6 +21,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from campaigns.models import Campaign
+from core import clock
 from core.auth import keyed_digest
 from core.errors import Conflict, NotFound
 from core.extensions import VOTE_REDIS_ERRORS, db, redis_store, sqlite_write_intent
@@ -59,13 +60,6 @@ STATE_LABELS = {
 def vote_secret(slug: str, vote_id: str) -> str:
     """The per-vote secret of a receipt: only the server can make it, only the voter sees it."""
     return keyed_digest("receipt", f"{slug}:{vote_id}").hex()
-
-
-def campaign_zone(campaign: Any) -> ZoneInfo:
-    try:
-        return ZoneInfo(campaign.timezone or "Asia/Shanghai")
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("Asia/Shanghai")
 
 
 def published_phase(campaign: Any) -> bool:
@@ -131,7 +125,7 @@ def my_votes(campaign: Campaign, voter_id: int, names: dict[str, str]) -> dict[s
     """Every vote ``voter_id`` cast in ``campaign``, newest first: time in the campaign's zone,
     nominee, state (已计入 / 待审核 / 已核减 and why / 正在计入 while still in the stream), and
     whether a receipt is ready. ``names`` maps nominee numbers to names."""
-    zone = campaign_zone(campaign)
+    zone = clock.zone(campaign.timezone)
     rows = db.session.execute(
         select(
             Vote.id,
