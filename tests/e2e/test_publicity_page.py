@@ -133,11 +133,9 @@ def test_publicity_page_winners_an_objection_the_limit_and_the_answer(
         expect(winner).to_contain_text(NAMES[0])
         expect(winner).to_contain_text("十佳")
         expect(winner.locator(".pub-votes")).to_have_text("5")
-        assert (
-            page.evaluate(
-                f"() => document.querySelector('[data-testid=winner-{first}] img').naturalWidth"
-            )
-            > 0
+        # (Rendered is not loaded: wait for the photo to arrive rather than read it once.)
+        page.wait_for_function(
+            f"() => document.querySelector('[data-testid=winner-{first}] img').naturalWidth > 0"
         )
         video = winner.locator(f"[data-testid=video-{first}]")
         expect(video).to_be_visible()
