@@ -170,8 +170,19 @@ def voting_campaign(
 # --- gunicorn and wrk, as the load benches use them ----------------------------------------------
 
 
-def start_gunicorn(port: int, workers: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    """``wsgi:app`` under gunicorn on 127.0.0.1:``port`` (sync workers, warnings only)."""
+def start_gunicorn(
+    port: int,
+    workers: int,
+    env: dict[str, str],
+    *,
+    worker_class: str = "sync",
+    threads: int = 1,
+) -> subprocess.Popen[bytes]:
+    """``wsgi:app`` under gunicorn on 127.0.0.1:``port`` (warnings only): ``workers`` processes
+    of ``worker_class`` (sync, gthread), ``threads`` each for gthread."""
+    extra = ["--worker-class", worker_class]
+    if worker_class == "gthread":
+        extra += ["--threads", str(threads)]
     return subprocess.Popen(
         [
             sys.executable,
@@ -184,6 +195,7 @@ def start_gunicorn(port: int, workers: int, env: dict[str, str]) -> subprocess.P
             str(workers),
             "--log-level",
             "warning",
+            *extra,
         ],
         cwd=ROOT,
         env=env,

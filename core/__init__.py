@@ -25,10 +25,6 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     load_config(app, test_config)
     logs.init_app(app)
     jobs.init_app(app)
-    if app.config["TRUSTED_PROXIES"]:
-        n = app.config["TRUSTED_PROXIES"]
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=0)  # type: ignore[method-assign]
-
     configure_hasher(app.config.get("ARGON2_PARAMS"))
     init_db(app)
     redis_store.init_app(app)
@@ -54,6 +50,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from media.routes import blp as media_blp
     from media.routes import files as media_files_blp
     from nominations.routes import blp as nominations_blp
+    from voting import vote_lane
     from voting.cli import votes_cli
     from voting.routes import blp as voting_blp
 
@@ -73,4 +70,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     metrics.init_app(app)
     cli.init_app(app)
     app.cli.add_command(votes_cli)
+    # The vote's lane sits beneath ProxyFix, so both see the address ProxyFix settled on.
+    vote_lane.install(app)
+    if app.config["TRUSTED_PROXIES"]:
+        n = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=0)  # type: ignore[method-assign]
     return app

@@ -34,6 +34,8 @@ class DefaultConfig:
     # Stricter mode: after the vote script, WAIT until this many replicas have the vote (0: off)
     # for at most VOTE_WAIT_TIMEOUT_MS; a vote not confirmed in time is answered 503.
     VOTE_WAIT_REPLICAS = 0
+    # The vote's own lane beneath Flask (voting/vote_lane.py); off: every vote through the view.
+    VOTE_LANE = True
     VOTE_WAIT_TIMEOUT_MS = 100
     # How often (seconds) each process publishes the highest vote sequence it acknowledged, so
     # that a vote Redis that lost acknowledged votes (failover, restore) is detected and its

@@ -65,7 +65,7 @@ class ServiceUnavailable(AppError):
 
 
 # What the caller sees for HTTP errors that arrive without a domain error behind them.
-_HTTP_CODES: dict[int, tuple[str, str]] = {
+HTTP_CODES: dict[int, tuple[str, str]] = {
     400: ("bad_request", "请求有误"),
     401: ("unauthorized", "请先登录"),
     403: ("forbidden", "没有权限执行此操作"),
@@ -119,7 +119,7 @@ def _handle_app_error(exc: AppError) -> Response:
 
 def _handle_http_exception(exc: HTTPException) -> Response:
     status = exc.code or 500
-    code, message = _HTTP_CODES.get(status, ("http_error", "请求无法完成"))
+    code, message = HTTP_CODES.get(status, ("http_error", "请求无法完成"))
     details: dict[str, Any] = {}
     data = getattr(exc, "data", None)  # webargs puts validation messages here
     if isinstance(data, dict) and "messages" in data:
@@ -169,7 +169,7 @@ def _handle_unexpected(exc: Exception) -> Response:
     if isinstance(exc, redis.RedisError | ConnectionError):
         # Redis is out of reach (a rate-limit check, a counter read): refuse, never guess.
         log.error("redis unavailable on %s %s: %s", request.method, request.path, exc)
-        code, message = _HTTP_CODES[503]
+        code, message = HTTP_CODES[503]
         return error_response(503, code, message)
     log.exception(
         "unhandled error on %s %s (request_id=%s)",
@@ -177,7 +177,7 @@ def _handle_unexpected(exc: Exception) -> Response:
         request.path,
         getattr(g, "request_id", "-"),
     )
-    code, message = _HTTP_CODES[500]
+    code, message = HTTP_CODES[500]
     return error_response(500, code, message)
 
 

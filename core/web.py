@@ -67,6 +67,11 @@ def csrf_ok() -> bool:
         "multipart/form-data",
     ):
         sent = request.form.get(CSRF_FIELD, "")
+    return csrf_matches(seed, sent)
+
+
+def csrf_matches(seed: str, sent: str) -> bool:
+    """Whether ``sent`` is the token of the cookie seed ``seed`` (both present)."""
     return bool(seed) and bool(sent) and hmac.compare_digest(_sign(seed), sent)
 
 
