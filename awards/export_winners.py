@@ -7,7 +7,9 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from awards import components, scoring
 from awards.export_format import campaign_of, chinese_day, zone_of
+from awards.labels import COMPONENT_LABELS
 from awards.models import ResultEntry, ResultVersion
 from campaigns.models import Campaign, Category
 from core.errors import Conflict
@@ -76,6 +78,25 @@ def _by_tier(
     return groups
 
 
+def _components_line(version: ResultVersion) -> str:
+    """The score's parts and weights, when the version weights satisfaction, 同行互评 or 领导点评
+    (a campaign without them keeps its page as it was); "" otherwise."""
+    weights = version.weights or {}
+    if not components.extra_weighted(weights):
+        return ""
+    parts = "，".join(
+        f"{COMPONENT_LABELS[key]} {int(weights.get(key) or 0)}%"
+        for key in components.weighted(weights)
+    )
+    note = ""
+    if "satisfaction" in weights and int(weights.get("satisfaction") or 0):
+        note = (
+            f"群众满意度按受邀群众评议计算，评议不足 {scoring.min_answers(weights)} 份的候选人"
+            "记为“样本不足”，其综合得分按其余各项权重折算为百分制。"
+        )
+    return f'<p class="lead">计分构成：{html.escape(parts)}。{html.escape(note)}</p>'
+
+
 def build_winners_html(campaign_id: int, path: Path) -> Path:
     """A printable, self-contained page (inline CSS, no script, no outside asset) announcing the
     winners of the published version, or of the final one before it is published."""
@@ -121,6 +142,7 @@ def build_winners_html(campaign_id: int, path: Path) -> Path:
         status_line,
         f'<p class="lead">经单位推荐、资格审核、公众投票和专家评审，并按公布的计分办法综合评定，'
         f"{e(stem)}评选结果已经产生，现将获奖人员名单予以公示。</p>",
+        _components_line(version),
     ]
     for category in campaign.categories:
         rows = [w for w in winners if w.category_code == category.code]

@@ -17,6 +17,7 @@ from openpyxl.utils import get_column_letter
 from sqlalchemy import case, exists, func, select
 from sqlalchemy.orm import selectinload
 
+from awards import components, scoring
 from awards.export_audit import AUDIT_HEADERS, audit_rows
 from awards.export_format import (
     BATCH,
@@ -27,8 +28,14 @@ from awards.export_format import (
     to_local,
     zone_of,
 )
-from awards.labels import ADJUSTMENT_LABELS, version_status_label
-from awards.models import Criterion, ResultVersion, ScoreSheet
+from awards.labels import (
+    ADJUSTMENT_LABELS,
+    COMPONENT_LABELS,
+    INSUFFICIENT,
+    PANEL_LABELS,
+    version_status_label,
+)
+from awards.models import Criterion, ResultEntry, ResultVersion, ScoreSheet
 from campaigns.models import Account, Campaign, Category, Unit
 from core.extensions import db
 from nominations.labels import GENDER_LABELS, LEVEL_DECISION_LABELS, STATUS_LABELS, level_label
@@ -353,7 +360,13 @@ def _jury_sheet(workbook: Workbook, campaign: Campaign, zone: ZoneInfo) -> None:
             .order_by(Criterion.position, Criterion.id)
         )
     )
-    sheet.widths(12, 12, 10, 12, *([12] * len(items)), 10, 18, 30)
+    # A 评分组 column only when peers or leaders scored too: a jury-only campaign keeps its columns.
+    panels = db.session.scalar(
+        select(func.count(ScoreSheet.id)).where(
+            ScoreSheet.campaign_id == campaign.id, ScoreSheet.panel != "jury"
+        )
+    )
+    sheet.widths(12, 12, 10, 12, *([12] * len(items)), 10, 18, 30, *((10,) if panels else ()))
     sheet.header(
         "评委账号",
         "评委姓名",
@@ -363,6 +376,7 @@ def _jury_sheet(workbook: Workbook, campaign: Campaign, zone: ZoneInfo) -> None:
         "总分",
         f"提交时间（{zone.key}）",
         "评语",
+        *(("评分组",) if panels else ()),
     )
     statement = (
         select(
@@ -374,13 +388,14 @@ def _jury_sheet(workbook: Workbook, campaign: Campaign, zone: ZoneInfo) -> None:
             ScoreSheet.total,
             ScoreSheet.submitted_at,
             ScoreSheet.comment,
+            ScoreSheet.panel,
         )
         .join(Account, Account.id == ScoreSheet.judge_id)
         .join(Nomination, Nomination.id == ScoreSheet.nomination_id)
         .where(ScoreSheet.campaign_id == campaign.id, ScoreSheet.status == "submitted")
         .order_by(Account.username, Nomination.number_seq, Nomination.id)
     )
-    for username, display, number, name, scores, total, at, comment in streamed(statement):
+    for username, display, number, name, scores, total, at, comment, panel in streamed(statement):
         scores = scores or {}
         sheet.row(
             username,
@@ -391,6 +406,7 @@ def _jury_sheet(workbook: Workbook, campaign: Campaign, zone: ZoneInfo) -> None:
             total,
             at,
             comment or "",
+            *((PANEL_LABELS.get(panel or "jury", panel),) if panels else ()),
         )
 
 
@@ -409,8 +425,35 @@ def _report_version(campaign: Campaign) -> ResultVersion | None:
 
 
 def _weights_text(weights: dict[str, Any]) -> str:
+    """The weights as the office reads them; the further components only when weighted."""
     names = (("public", "公众投票"), ("jury", "评委评分"), ("organizer", "主办方评分"))
-    return "，".join(f"{label} {weights.get(key, 0)}%" for key, label in names)
+    text = "，".join(f"{label} {weights.get(key, 0)}%" for key, label in names)
+    for key in components.extra_weighted(weights):
+        text += f"，{COMPONENT_LABELS[key]} {weights[key]}%"
+        if key == "satisfaction":
+            text += f"（不少于 {scoring.min_answers(weights)} 份评议）"
+    return text
+
+
+# The further components' columns of the results sheet: (header, width, value of an entry).
+_EXTRA_COLUMNS: dict[str, tuple[tuple[str, int, Callable[[ResultEntry], Any]], ...]] = {
+    "satisfaction": (
+        (
+            "群众满意度",
+            12,
+            lambda e: INSUFFICIENT if e.satisfaction_score is None else e.satisfaction_score,
+        ),
+        ("评议份数", 10, lambda e: e.satisfaction_answers),
+    ),
+    "peer": (
+        ("同行互评得分", 12, lambda e: e.peer_score),
+        ("互评人数", 10, lambda e: e.peer_count),
+    ),
+    "leader": (
+        ("领导点评得分", 12, lambda e: e.leader_score),
+        ("点评人数", 10, lambda e: e.leader_count),
+    ),
+}
 
 
 def _results_sheet(workbook: Workbook, campaign: Campaign, zone: ZoneInfo) -> None:
@@ -422,7 +465,15 @@ def _results_sheet(workbook: Workbook, campaign: Campaign, zone: ZoneInfo) -> No
     tiered = any(c.tiers for c in campaign.categories) or any(
         e.tier for e in (version.entries if version else [])
     )
-    sheet.widths(16, 6, 10, 10, 24, 10, 10, 10, 10, 10, 10, 8, *((10,) if tiered else ()), 10, 30)
+    extra = [
+        column
+        for key in components.extra_weighted(version.weights if version else {})
+        for column in _EXTRA_COLUMNS[key]
+    ]
+    sheet.widths(
+        16, 6, 10, 10, 24, 10, 10, 10, 10, 10, *(c[1] for c in extra), 10, 8,
+        *((10,) if tiered else ()), 10, 30,
+    )  # fmt: skip
     if version is None:
         sheet.header("尚未计算评选结果")
         return
@@ -442,6 +493,7 @@ def _results_sheet(workbook: Workbook, campaign: Campaign, zone: ZoneInfo) -> No
         "评委得分",
         "评委人数",
         "主办方得分",
+        *(c[0] for c in extra),
         "综合得分",
         "获奖",
         *(("等次",) if tiered else ()),
@@ -461,6 +513,7 @@ def _results_sheet(workbook: Workbook, campaign: Campaign, zone: ZoneInfo) -> No
             entry.jury_score,
             entry.jury_count,
             entry.organizer_score,
+            *(c[2](entry) for c in extra),
             entry.combined,
             bool(entry.winner),
             *((entry.tier_name or "",) if tiered else ()),

@@ -10,7 +10,15 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
 
-from awards.models import Criterion, JudgeAssignment, JudgeConflict, OrganizerScore, ScoreSheet
+from awards.models import (
+    PANELS,
+    Criterion,
+    JudgeAssignment,
+    JudgeConflict,
+    OrganizerScore,
+    ScoreSheet,
+)
+from awards.panels import panel_conflict
 from campaigns import categories as campaign_categories
 from campaigns.models import Account, Campaign, Category, Unit
 from core import audit
@@ -72,10 +80,34 @@ def get_judge(username: str) -> Account:
     return judge
 
 
-def assign_judge(campaign: Campaign, username: str, categories: list[str]) -> list[JudgeAssignment]:
+def assign_judge(
+    campaign: Campaign, username: str, categories: list[str], panel: str = "jury"
+) -> list[JudgeAssignment]:
+    """Replace a judge's categories in the campaign, on one panel (jury, peer or leader). A judge
+    who has saved sheets keeps their panel (409 panel_locked): a sheet counts for the panel it
+    was scored for."""
     judge = _find_judge(username)
     if judge is None:
         raise NotFound("评委账号不存在", code="judge_not_found", details={"username": username})
+    if panel not in PANELS:
+        raise ValidationFailed(
+            "未知的评分组", code="unknown_panel", details={"fields": {"panel": list(PANELS)}}
+        )
+    other_panel = db.session.scalar(
+        select(ScoreSheet.panel)
+        .where(
+            ScoreSheet.campaign_id == campaign.id,
+            ScoreSheet.judge_id == judge.id,
+            ScoreSheet.panel != panel,
+        )
+        .limit(1)
+    )
+    if other_panel is not None:
+        raise Conflict(
+            "该评委已按原评分组打分，不能改到其他评分组",
+            code="panel_locked",
+            details={"panel": other_panel},
+        )
     wanted = [campaign_categories.get_category(campaign, code) for code in categories]
     existing = {
         a.category_id: a
@@ -89,19 +121,24 @@ def assign_judge(campaign: Campaign, username: str, categories: list[str]) -> li
         if category.id not in existing:
             db.session.add(
                 JudgeAssignment(
-                    campaign_id=campaign.id, account_id=judge.id, category_id=category.id
+                    campaign_id=campaign.id,
+                    account_id=judge.id,
+                    category_id=category.id,
+                    panel=panel,
                 )
             )
     for category_id, assignment in existing.items():
         if category_id not in {c.id for c in wanted}:
             db.session.delete(assignment)
+        else:
+            assignment.panel = panel
     db.session.flush()
     audit.record(
         "judge.assign",
         "account",
         judge.username,
         campaign_id=campaign.id,
-        after={"categories": categories},
+        after={"categories": categories, "panel": panel},
     )
     return list(
         db.session.scalars(
@@ -164,11 +201,6 @@ def declare_conflict(judge: Account, campaign: Campaign, number: str, reason: st
     return conflict
 
 
-def is_conflict(judge_unit_id: int | None, nomination_unit_id: int, declared: bool) -> bool:
-    """A judge never scores a nominee of their own unit, nor one they declared a conflict with."""
-    return declared or (judge_unit_id is not None and judge_unit_id == nomination_unit_id)
-
-
 def declared_conflicts(
     campaign: Campaign, judge_ids: Iterable[int] | None = None
 ) -> set[tuple[int, int]]:
@@ -183,13 +215,20 @@ def declared_conflicts(
     return {(judge_id, nomination_id) for judge_id, nomination_id in db.session.execute(statement)}
 
 
-def _conflicted(judge: Account, nomination: Nomination) -> bool:
+def _conflicted(judge: Account, nomination: Nomination, panel: str) -> bool:
     declared = db.session.scalar(
         select(JudgeConflict.id).where(
             JudgeConflict.account_id == judge.id, JudgeConflict.nomination_id == nomination.id
         )
     )
-    return is_conflict(judge.unit_id, nomination.unit_id, declared is not None)
+    return panel_conflict(
+        panel,
+        judge.unit_id,
+        judge.display_name,
+        nomination.unit_id,
+        nomination.name,
+        declared is not None,
+    )
 
 
 # --- queues and progress ----------------------------------------------------------------------
@@ -197,23 +236,30 @@ def _conflicted(judge: Account, nomination: Nomination) -> bool:
 
 def _queues(
     judges: list[Account], campaign: Campaign
-) -> tuple[dict[int, list[dict[str, Any]]], dict[int, set[int]]]:
-    """Per judge id: the judge's queue, and the ids of the categories the judge is assigned.
+) -> tuple[dict[int, list[dict[str, Any]]], dict[int, set[int]], dict[int, str]]:
+    """Per judge id: the judge's queue, the ids of the categories the judge is assigned, and
+    the judge's panel (jury, peer, leader).
 
-    Four queries however many judges and nominees: assignments, nominees, sheets, conflicts."""
+    Four queries however many judges and nominees: assignments, nominees, sheets, conflicts.
+    Each item carries the ``panel`` the judge scores it for (``panel_conflict`` decides who
+    is left out)."""
     queues: dict[int, list[dict[str, Any]]] = {judge.id: [] for judge in judges}
     assigned: dict[int, set[int]] = defaultdict(set)
+    panels: dict[int, str] = {}
     if not judges:
-        return queues, assigned
+        return queues, assigned, panels
     judge_ids = list(queues)
-    for judge_id, category_id in db.session.execute(
-        select(JudgeAssignment.account_id, JudgeAssignment.category_id).where(
+    for judge_id, category_id, panel in db.session.execute(
+        select(
+            JudgeAssignment.account_id, JudgeAssignment.category_id, JudgeAssignment.panel
+        ).where(
             JudgeAssignment.campaign_id == campaign.id, JudgeAssignment.account_id.in_(judge_ids)
         )
     ):
         assigned[judge_id].add(category_id)
+        panels[judge_id] = panel or "jury"
     if not assigned:
-        return queues, assigned
+        return queues, assigned, panels
     nominees = db.session.execute(
         select(Nomination, Category.code, Unit.name)
         .join(Category, Category.id == Nomination.category_id)
@@ -236,15 +282,22 @@ def _queues(
     declared = declared_conflicts(campaign, judge_ids)
     for judge in judges:
         categories = assigned.get(judge.id, set())
+        panel = panels.get(judge.id, "jury")
         for nomination, category_code, unit_name in nominees:
-            if nomination.category_id not in categories or is_conflict(
-                judge.unit_id, nomination.unit_id, (judge.id, nomination.id) in declared
+            if nomination.category_id not in categories or panel_conflict(
+                panel,
+                judge.unit_id,
+                judge.display_name,
+                nomination.unit_id,
+                nomination.name,
+                (judge.id, nomination.id) in declared,
             ):
                 continue
             sheet = sheets.get((judge.id, nomination.id))
             queues[judge.id].append(
                 {
                     "number": nomination.number,
+                    "panel": panel,
                     "name": nomination.name,
                     "category": category_code,
                     "unit": unit_name,
@@ -257,7 +310,7 @@ def _queues(
                     "comment": sheet.comment if sheet else None,
                 }
             )
-    return queues, assigned
+    return queues, assigned, panels
 
 
 def judge_queues(judges: list[Account], campaign: Campaign) -> dict[int, list[dict[str, Any]]]:
@@ -329,9 +382,14 @@ def _tally(queue: list[dict[str, Any]]) -> dict[str, int]:
 def progress(campaign: Campaign) -> list[dict[str, Any]]:
     """Per judge: how many nominees to score, how many sheets submitted or in draft."""
     judges = _assigned_judges(campaign)
-    queues = judge_queues(judges, campaign)
+    queues, _, panels = _queues(judges, campaign)
     return [
-        {"judge": judge.username, "display_name": judge.display_name} | _tally(queues[judge.id])
+        {
+            "judge": judge.username,
+            "display_name": judge.display_name,
+            "panel": panels.get(judge.id, "jury"),
+        }
+        | _tally(queues[judge.id])
         for judge in judges
     ]
 
@@ -349,7 +407,7 @@ def judging_overview(campaign: Campaign) -> dict[str, Any]:
     categories = list(campaign.categories)
     by_id = {c.id: c for c in categories}
     judges = _assigned_judges(campaign)
-    queues, assigned = _queues(judges, campaign)
+    queues, assigned, panels = _queues(judges, campaign)
     approved = db.session.execute(
         select(Nomination.id, Nomination.category_id, Nomination.number, Nomination.name)
         .where(Nomination.campaign_id == campaign.id, Nomination.status == "approved")
@@ -357,8 +415,11 @@ def judging_overview(campaign: Campaign) -> dict[str, Any]:
     ).all()
     scored = set(
         db.session.scalars(
+            # A nominee the jury has not scored is listed, whatever the peers or leaders did.
             select(ScoreSheet.nomination_id).where(
-                ScoreSheet.campaign_id == campaign.id, ScoreSheet.status == "submitted"
+                ScoreSheet.campaign_id == campaign.id,
+                ScoreSheet.status == "submitted",
+                ScoreSheet.panel == "jury",
             )
         )
     )
@@ -412,6 +473,7 @@ def judging_overview(campaign: Campaign) -> dict[str, Any]:
             {
                 "username": judge.username,
                 "display_name": judge.display_name or judge.username,
+                "panel": panels.get(judge.id, "jury"),
                 "unit": judge.unit.name if judge.unit else "",
                 "active": judge.is_active,
                 "categories": cells,
@@ -420,7 +482,8 @@ def judging_overview(campaign: Campaign) -> dict[str, Any]:
                 "drafts": tally["drafts"],
                 "percent": _percent(tally["submitted"], tally["to_score"]),
                 "declared": declared[judge.id],
-                # Nominees the judge never sees: their own unit's and declared conflicts.
+                # Nominees the judge never sees: their own unit's (not for peers), declared
+                # conflicts, themselves.
                 "recused": sum(approved_count[i] for i in mine) - tally["to_score"],
             }
         )
@@ -520,17 +583,18 @@ def save_sheet(
     if campaign.phase != "judging":
         raise Conflict("评审已结束或尚未开始，评分已锁定", code="judging_closed")
     nomination = approved_nominee(campaign, number)
-    assigned = db.session.scalar(
-        select(JudgeAssignment.id).where(
+    panel = db.session.scalar(
+        select(JudgeAssignment.panel).where(
             JudgeAssignment.account_id == judge.id,
             JudgeAssignment.category_id == nomination.category_id,
         )
     )
-    if assigned is None:
+    if panel is None:
         raise Forbidden("您未被分配评审该奖项", code="not_assigned")
-    if _conflicted(judge, nomination):
+    if _conflicted(judge, nomination, panel):
         raise Forbidden(
-            "您与该候选人存在利益关系（同单位或已声明回避），不能打分", code="conflict_of_interest"
+            "您与该候选人存在利益关系（同单位、本人或已声明回避），不能打分",
+            code="conflict_of_interest",
         )
     items = {c.code: c for c in criteria(campaign)}
     unknown = set(scores) - set(items)
@@ -555,8 +619,11 @@ def save_sheet(
         )
     before = {"scores": sheet.scores, "status": sheet.status} if sheet else None
     if sheet is None:
-        sheet = ScoreSheet(campaign_id=campaign.id, judge_id=judge.id, nomination_id=nomination.id)
+        sheet = ScoreSheet(
+            campaign_id=campaign.id, judge_id=judge.id, nomination_id=nomination.id, panel=panel
+        )
         db.session.add(sheet)
+    sheet.panel = panel
     sheet.scores = {code: float(Decimal(str(v))) for code, v in scores.items()}
     sheet.total = sum((Decimal(str(v)) for v in scores.values()), Decimal(0))
     sheet.comment = comment
@@ -570,7 +637,7 @@ def save_sheet(
         sheet.id,
         campaign_id=campaign.id,
         before=before,
-        after={"scores": sheet.scores, "status": sheet.status, "nominee": number},
+        after={"scores": sheet.scores, "status": sheet.status, "nominee": number, "panel": panel},
     )
     return sheet
 

@@ -5,6 +5,22 @@ from __future__ import annotations
 # A judge's score sheet for one nominee (ScoreSheet.status; "none": not started).
 SHEET_STATUS_LABELS = {"none": "未评", "draft": "暂存", "submitted": "已提交"}
 
+# The panel a judge scores for (JudgeAssignment.panel, ScoreSheet.panel).
+PANEL_LABELS = {"jury": "专家评审", "peer": "同行互评", "leader": "领导点评"}
+
+# Every weighted part of a combined score (awards.scoring.COMPONENTS), as results, exports and
+# the console name them.
+COMPONENT_LABELS = {
+    "public": "公众投票",
+    "jury": "专家评审",
+    "organizer": "组织评价",
+    "satisfaction": "群众满意度",
+    "peer": "同行互评",
+    "leader": "领导点评",
+}
+# A nominee's satisfaction with fewer answers than the campaign's minimum.
+INSUFFICIENT = "样本不足"
+
 # What the office may do to a nominee in a draft result (ResultEntry.adjustment).
 ADJUSTMENT_LABELS = {"exclude": "排除", "promote": "破格入选", "tier": "调整等次"}
 

@@ -28,7 +28,13 @@ class Criterion(db.Model):
     position: Mapped[int] = mapped_column(Integer, default=0)
 
 
+# Who a score sheet speaks for: the jury (评委), peers (同行互评) or leaders (领导点评).
+PANELS = ("jury", "peer", "leader")
+
+
 class JudgeAssignment(db.Model):
+    """A judge account scoring a category, on one panel (a judge has one panel per campaign)."""
+
     __tablename__ = "judge_assignments"
     __table_args__ = (UniqueConstraint("account_id", "category_id"),)
 
@@ -36,6 +42,7 @@ class JudgeAssignment(db.Model):
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), index=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
     category_id: Mapped[int] = mapped_column(ForeignKey("categories.id"))
+    panel: Mapped[str] = mapped_column(String(10), default="jury", server_default="jury")
 
     account: Mapped[Account] = relationship()
     category: Mapped[Category] = relationship()
@@ -62,6 +69,8 @@ class ScoreSheet(db.Model):
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), index=True)
     judge_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
     nomination_id: Mapped[int] = mapped_column(ForeignKey("nominations.id"), index=True)
+    # The panel of the judge's assignment when the sheet was saved (PANELS).
+    panel: Mapped[str] = mapped_column(String(10), default="jury", server_default="jury")
     scores: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     total: Mapped[float] = mapped_column(Numeric(7, 2), default=0)
     status: Mapped[str] = mapped_column(String(10), default="draft")  # draft | submitted
@@ -132,6 +141,16 @@ class ResultEntry(db.Model):
     jury_score: Mapped[float] = mapped_column(Numeric(7, 2))
     jury_count: Mapped[int] = mapped_column(Integer)
     organizer_score: Mapped[float] = mapped_column(Numeric(7, 2))
+    # The components beside votes and the jury (awards.components): 同行互评 and 领导点评
+    # means with their sheet counts, and the patients' satisfaction with the invited answers
+    # it is computed from (None: 样本不足, fewer answers than the campaign's minimum).
+    peer_score: Mapped[float] = mapped_column(Numeric(7, 2), default=0, server_default="0")
+    peer_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    leader_score: Mapped[float] = mapped_column(Numeric(7, 2), default=0, server_default="0")
+    leader_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    satisfaction_score: Mapped[float | None] = mapped_column(Numeric(7, 2))
+    satisfaction_answers: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    satisfaction_positive: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     combined: Mapped[float] = mapped_column(Numeric(7, 2))
     rank: Mapped[int] = mapped_column(Integer)
     winner: Mapped[bool] = mapped_column(Boolean, default=False)

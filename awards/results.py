@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
@@ -12,15 +11,13 @@ from flask import g, has_request_context
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import joinedload
 
-from awards import scoring
-from awards.judging import declared_conflicts, is_conflict
+from awards import components, scoring
 from awards.models import (
     Criterion,
     OrganizerScore,
     ResultAdjustment,
     ResultEntry,
     ResultVersion,
-    ScoreSheet,
 )
 from campaigns.models import Account, Campaign, Category
 from core import audit
@@ -44,6 +41,8 @@ class _Inputs:
     sheets: dict[int, list[Decimal]]
     organizer: dict[int, Decimal]
     criteria_max: int
+    panels: dict[str, dict[int, list[Decimal]]]  # peer and leader sheets (awards.components)
+    satisfaction: dict[int, tuple[int, int]]  # invited answers, of which satisfied
 
 
 def _valid_votes(campaign: Campaign) -> dict[str, int]:
@@ -56,32 +55,8 @@ def _valid_votes(campaign: Campaign) -> dict[str, int]:
     )
 
 
-def _sheet_totals(campaign: Campaign) -> dict[int, list[Decimal]]:
-    """Submitted sheet totals per nomination, without the sheets of a conflicted judge."""
-    declared = declared_conflicts(campaign)
-    totals: dict[int, list[Decimal]] = defaultdict(list)
-    for nomination_id, judge_id, total, judge_unit_id, nomination_unit_id in db.session.execute(
-        select(
-            ScoreSheet.nomination_id,
-            ScoreSheet.judge_id,
-            ScoreSheet.total,
-            Account.unit_id,
-            Nomination.unit_id,
-        )
-        .join(Account, Account.id == ScoreSheet.judge_id)
-        .join(Nomination, Nomination.id == ScoreSheet.nomination_id)
-        .where(ScoreSheet.campaign_id == campaign.id, ScoreSheet.status == "submitted")
-        .order_by(ScoreSheet.id)
-    ):
-        if not is_conflict(
-            judge_unit_id, nomination_unit_id, (judge_id, nomination_id) in declared
-        ):
-            totals[nomination_id].append(Decimal(str(total)))
-    return totals
-
-
 def _inputs(campaign: Campaign) -> _Inputs:
-    """Six queries, however many nominees, judges and categories the campaign has."""
+    """Seven queries, however many nominees, judges and categories the campaign has."""
     organizer = {
         s.nomination_id: Decimal(str(s.points))
         for s in db.session.scalars(
@@ -101,12 +76,15 @@ def _inputs(campaign: Campaign) -> _Inputs:
             Criterion.campaign_id == campaign.id
         )
     )
+    panels = components.panel_sheet_totals(campaign)
     return _Inputs(
         votes=_valid_votes(campaign),
         nominees=nominees,
-        sheets=_sheet_totals(campaign),
+        sheets=panels["jury"],
         organizer=organizer,
         criteria_max=int(criteria_max or 0),
+        panels=panels,
+        satisfaction=components.satisfaction_counts(campaign),
     )
 
 
@@ -126,6 +104,7 @@ def _candidates(
         if n.category_id != category.id:
             continue
         applied = adjustments.get(n.id)
+        answers, positive = inputs.satisfaction.get(n.id, (0, 0))
         candidates.append(
             scoring.Candidate(
                 nomination_id=n.id,
@@ -136,6 +115,10 @@ def _candidates(
                 organizer=inputs.organizer.get(n.id, Decimal(0)),
                 adjustment=applied.action if applied else None,
                 tier=applied.tier if applied else None,
+                peer_totals=tuple(inputs.panels["peer"].get(n.id, [])),
+                leader_totals=tuple(inputs.panels["leader"].get(n.id, [])),
+                satisfaction_answers=answers,
+                satisfaction_positive=positive,
             )
         )
     return candidates
@@ -260,6 +243,13 @@ def _fill_entries(
                     "jury_score": s.jury,
                     "jury_count": len(s.candidate.sheet_totals),
                     "organizer_score": s.organizer,
+                    "peer_score": s.peer,
+                    "peer_count": len(s.candidate.peer_totals),
+                    "leader_score": s.leader,
+                    "leader_count": len(s.candidate.leader_totals),
+                    "satisfaction_score": s.satisfaction,
+                    "satisfaction_answers": s.candidate.satisfaction_answers,
+                    "satisfaction_positive": s.candidate.satisfaction_positive,
                     "combined": s.combined,
                     "rank": s.rank,
                     "winner": s.winner,

@@ -91,16 +91,23 @@ def put_criteria(body: dict[str, Any], slug: str) -> dict[str, Any]:
     schema=ErrorEnvelopeSchema,
     description="campaign_not_found, judge_not_found, category_not_found",
 )
+@blp.alt_response(409, schema=ErrorEnvelopeSchema, description="panel_locked")
 @staff_required("admin")
 def assign_judge(body: dict[str, Any], slug: str) -> dict[str, Any]:
-    """Assign a judge to categories.
+    """Assign a judge to categories, on a panel.
 
-    Admins only. The list replaces the judge's assignments in this campaign. Not a judge
-    account: 404 judge_not_found. A judge never scores a nominee of its own unit or one it
-    declared a conflict with. Audited."""
-    made = services.assign_judge(get_campaign(slug), body["username"], body["categories"])
+    Admins only. The list replaces the judge's assignments here; ``panel`` (jury, peer, leader)
+    is fixed once it has saved a sheet (409 panel_locked). Not a judge: 404 judge_not_found.
+    Jury and leaders never score their own unit's nominees, peers may. Audited."""
+    made = services.assign_judge(
+        get_campaign(slug), body["username"], body["categories"], body["panel"]
+    )
     db.session.commit()
-    return {"username": body["username"], "categories": [a.category.code for a in made]}
+    return {
+        "username": body["username"],
+        "categories": [a.category.code for a in made],
+        "panel": body["panel"],
+    }
 
 
 @blp.route("/admin/campaigns/<slug>/judging", methods=["GET"])

@@ -7,6 +7,7 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from awards.exports import KINDS, VOTE_KINDS
+from awards.models import PANELS
 from core.schemas import PageArgsSchema, PageMetaMixin
 from voting.schemas import VoteFilterSchema
 
@@ -57,11 +58,23 @@ class JudgeAssignSchema(Schema):
             "example": ["doctor", "nurse"],
         },
     )
+    panel = fields.String(
+        load_default="jury",
+        validate=validate.OneOf(PANELS),
+        metadata={
+            "description": "who the judge scores for: jury (评委, the default), peer (同行互评: "
+            "may score the nominees of its own unit) or leader (领导点评); each counts with its "
+            "own weight (weights.jury, weights.peer, weights.leader). Fixed once the judge has "
+            "saved a sheet in the campaign (409 panel_locked)",
+            "example": "jury",
+        },
+    )
 
 
 class JudgeAssignmentSchema(Schema):
     username = fields.String()
     categories = fields.List(fields.String(), metadata={"description": "category codes now"})
+    panel = fields.String(metadata={"description": "jury, peer or leader"})
 
 
 class ConflictCreateSchema(Schema):
@@ -121,6 +134,9 @@ class QueueItemSchema(Schema):
     title = fields.String()
     summary = fields.String()
     deeds = fields.String()
+    panel = fields.String(
+        metadata={"description": "the panel the judge scores this nominee for: jury, peer, leader"}
+    )
     sheet_status = fields.String(metadata={"description": SHEET_STATUS})
     scores = fields.Dict(metadata={"description": "the judge's points by criterion code"})
     total = fields.Float(allow_none=True, metadata={"description": "sum of the points"})
@@ -138,6 +154,7 @@ class JudgeQueueSchema(Schema):
 
 
 class SheetSchema(Schema):
+    panel = fields.String(metadata={"description": "the panel it counts for: jury, peer, leader"})
     scores = fields.Dict(metadata={"description": "points by criterion code"})
     total = fields.Float(metadata={"description": "sum of the points"})
     status = fields.String(metadata={"description": "draft or submitted"})
@@ -148,7 +165,9 @@ class SheetSchema(Schema):
 class ProgressSchema(Schema):
     items = fields.List(
         fields.Dict(),
-        metadata={"description": "per judge: {judge, display_name, to_score, submitted, drafts}"},
+        metadata={
+            "description": "per judge: {judge, display_name, panel, to_score, submitted, drafts}"
+        },
     )
 
 
@@ -229,8 +248,34 @@ class EntrySchema(Schema):
     )
     jury_count = fields.Integer(metadata={"description": "submitted sheets in that mean"})
     organizer_score = fields.Float(metadata={"description": "the organiser's 0–100 score"})
+    peer_score = fields.Float(
+        metadata={
+            "description": "同行互评: mean submitted peer sheet ÷ the criteria's maximum × 100"
+        }
+    )
+    peer_count = fields.Integer(metadata={"description": "submitted peer sheets in that mean"})
+    leader_score = fields.Float(
+        metadata={"description": "领导点评: mean submitted leader sheet ÷ the criteria's max × 100"}
+    )
+    leader_count = fields.Integer(metadata={"description": "submitted leader sheets in that mean"})
+    satisfaction_score = fields.Float(
+        allow_none=True,
+        metadata={
+            "description": "群众满意度: (满意 + 基本满意) ÷ invited answers × 100; null: 样本不足 "
+            "(fewer answers than weights.satisfaction_min_answers; the other weights are "
+            "rescaled to 100 for this nominee)"
+        },
+    )
+    satisfaction_answers = fields.Integer(
+        metadata={"description": "invited 群众评议 answers naming the nominee (walk-ins apart)"}
+    )
+    satisfaction_positive = fields.Integer(
+        metadata={"description": "of those answers, 满意 or 基本满意"}
+    )
     combined = fields.Float(
-        metadata={"description": "the weighted sum of the three scores ÷ 100, 2 decimals"}
+        metadata={
+            "description": "the weighted sum of the scores ÷ 100, 2 decimals (see the method)"
+        }
     )
     rank = fields.Integer(
         metadata={
@@ -315,8 +360,10 @@ class SensitivitySchema(Schema):
     items = fields.List(
         fields.Dict(),
         metadata={
-            "description": "per category: {category, scenarios: [{weights, changed, "
-            "new_winners, dropped}]} for 5 and 10 points moved each way"
+            "description": "per category: {category, scenarios: [{component, weights, "
+            "changed, new_winners, dropped}]} for 5 and 10 points moved each way between the "
+            "public and the jury, then the public and each other weighted component "
+            "(organizer, satisfaction, peer, leader)"
         },
     )
 

@@ -20,7 +20,6 @@ from awards.judging import (
     criteria,
     declare_conflict,
     get_judge,
-    is_conflict,
     judge_campaigns,
     judge_queue,
     judge_queues,
@@ -32,6 +31,7 @@ from awards.judging import (
     set_organizer_score,
     sheet_queue,
 )
+from awards.panels import is_conflict
 from awards.publicity import (
     ATTACHMENT_MIME,
     answer_objection,

@@ -1,5 +1,6 @@
-"""Rank shifts: how each nominee's rank and the winners move when weight goes from the jury to
-the public or back, recomputed from a result version's own figures."""
+"""Rank shifts: how each nominee's rank and the winners move when weight goes from the jury (or
+another weighted component: organiser, satisfaction, peers, leaders) to the public or back,
+recomputed from a result version's own figures."""
 
 from __future__ import annotations
 
@@ -20,23 +21,34 @@ SHIFT_STEPS = (-10, -5, 0, 5, 10)
 
 
 def weights_of(campaign_or_version: Campaign | ResultVersion) -> dict[str, int]:
-    """The public, jury and organiser weights (percent) of a campaign or a result version."""
+    """The public, jury and organiser weights (percent) of a campaign or a result version, plus
+    each further component it gives a weight (and then, for satisfaction, its minimum of
+    answers): a campaign without them reads exactly as before."""
     raw = campaign_or_version.weights or {}
-    return {key: int(raw.get(key) or 0) for key in ("public", "jury", "organizer")}
+    weights = {key: int(raw.get(key) or 0) for key in ("public", "jury", "organizer")}
+    for key in scoring.EXTRA_COMPONENTS:
+        if int(raw.get(key) or 0) > 0:
+            weights[key] = int(raw[key])
+    if "satisfaction" in weights:
+        weights["satisfaction_min_answers"] = scoring.min_answers(raw)
+    return weights
 
 
 def rank_shifts(campaign: Campaign, version: ResultVersion) -> dict[str, Any]:
     """How each nominee's rank and the winners move when 5 or 10 points of weight go from the
-    jury to the public or back, recomputed with the scoring method from the version's own figures
-    (its valid votes, jury and organiser scores and adjustments), so later sheets or votes do not
-    blur the comparison."""
+    jury (then from each other weighted component, ``scoring.shifted_components``) to the public
+    or back, recomputed with the scoring method from the version's own figures (its valid votes,
+    component scores, satisfaction answers and adjustments), so later sheets, answers or votes do
+    not blur the comparison. The version's own weights appear once, in the jury's scenarios."""
     weights = weights_of(version)
     scenarios = []
-    for step in SHIFT_STEPS:
-        public, jury = weights["public"] + step, weights["jury"] - step
-        if public < 0 or jury < 0:
-            continue
-        scenarios.append({"step": step, "weights": dict(weights, public=public, jury=jury)})
+    for component in scoring.shifted_components(weights):
+        for step in SHIFT_STEPS:
+            if step == 0 and component != "jury":
+                continue
+            shifted = scoring.shift(weights, component, step)
+            if shifted is not None:
+                scenarios.append({"component": component, "step": step, "weights": shifted})
     entries: list[ResultEntry] = list(version.entries)
     seqs = dict(
         db.session.execute(
@@ -62,6 +74,10 @@ def rank_shifts(campaign: Campaign, version: ResultVersion) -> dict[str, Any]:
                 organizer=Decimal(str(e.organizer_score)),
                 adjustment=e.adjustment,
                 tier=e.tier if e.adjustment == "tier" else None,
+                peer_totals=(Decimal(str(e.peer_score)),) if e.peer_count else (),
+                leader_totals=(Decimal(str(e.leader_score)),) if e.leader_count else (),
+                satisfaction_answers=e.satisfaction_answers or 0,
+                satisfaction_positive=e.satisfaction_positive or 0,
             )
             for e in rows
         ]
@@ -80,6 +96,7 @@ def rank_shifts(campaign: Campaign, version: ResultVersion) -> dict[str, Any]:
             winners = {n for n, s in scored.items() if s.winner}
             outcomes.append(
                 {
+                    "component": scenario["component"],
                     "step": scenario["step"],
                     "weights": scenario["weights"],
                     "current": scenario["step"] == 0,

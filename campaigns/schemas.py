@@ -312,28 +312,33 @@ class RulesSchema(Schema):
             )
 
 
-class WeightsSchema(Schema):
-    """How the final score mixes its parts, in percent; the three add up to 100."""
+def _share(what: str, **options: Any) -> fields.Integer:
+    """A weight, in percent (0–100)."""
+    description = f"share of {what}, in percent (0–100)"
+    return fields.Integer(
+        validate=validate.Range(0, 100), metadata={"description": description}, **options
+    )
 
-    public = fields.Integer(
-        required=True,
-        validate=validate.Range(min=0, max=100),
-        metadata={"description": "share of the public vote, in percent (0–100)"},
-    )
-    jury = fields.Integer(
-        required=True,
-        validate=validate.Range(min=0, max=100),
-        metadata={"description": "share of the judges' mean score, in percent (0–100)"},
-    )
-    organizer = fields.Integer(
-        load_default=0,
-        validate=validate.Range(min=0, max=100),
-        metadata={"description": "share of the organiser's own 0–100 score, in percent"},
+
+class WeightsSchema(Schema):
+    """How the final score mixes its parts, in percent; the weights add up to 100. Satisfaction
+    (群众评议), 同行互评 and 领导点评 are optional parts: awards.scoring.METHOD."""
+
+    public = _share("the public vote", required=True)
+    jury = _share("the judges' mean score", required=True)
+    organizer = _share("the organiser's own 0–100 score", load_default=0)
+    satisfaction = _share("the patients' satisfaction (群众评议 invited answers; absent: 0)")
+    peer = _share("the 同行互评 panel's mean score (absent: 0)")
+    leader = _share("the 领导点评 panel's mean score (absent: 0)")
+    satisfaction_min_answers = fields.Integer(
+        validate=validate.Range(1, 100000),
+        metadata={"description": "invited answers before satisfaction counts (absent: 30)"},
     )
 
     @validates_schema
     def _sum_is_100(self, data: dict[str, Any], **_: Any) -> None:
-        if data.get("public", 0) + data.get("jury", 0) + data.get("organizer", 0) != 100:
+        parts = ("public", "jury", "organizer", "satisfaction", "peer", "leader")
+        if sum(data.get(key, 0) for key in parts) != 100:
             raise ValidationError("各项权重之和必须为 100", "_schema")
 
 
@@ -639,7 +644,7 @@ class CampaignSchema(Schema):
     publicity_days = fields.Integer(metadata={"description": PUBLICITY_DAYS})
     rules = fields.Nested(PublicRulesSchema, metadata={"description": "the public voting rules"})
     weights = fields.Dict(
-        metadata={"description": "score weights in percent: {public, jury, organizer}"}
+        metadata={"description": "weights in percent: {public, jury, organizer, satisfaction?, …}"}
     )
     categories = fields.List(fields.Nested(CategorySchema))
 

@@ -39,6 +39,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     )
     errors.init_app(app)  # after api: our error shape replaces flask-smorest's
 
+    import appraisal
     import awards
     import media
     import nominations
@@ -49,6 +50,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from campaigns.routes import blp as campaigns_blp
     from media.routes import blp as media_blp
     from media.routes import files as media_files_blp
+    from nominations.level_publicity_routes import blp as level_publicity_blp
     from nominations.routes import blp as nominations_blp
     from voting import vote_lane
     from voting.cli import votes_cli
@@ -56,6 +58,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     api.register_blueprint(campaigns_blp)
     api.register_blueprint(nominations_blp)
+    api.register_blueprint(level_publicity_blp)
     api.register_blueprint(voting_blp)
     api.register_blueprint(media_blp)
     api.register_blueprint(awards_blp)
@@ -66,6 +69,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     media.init_app(app)
     voting.init_app(app)
     awards.init_app(app)
+    appraisal.init_app(app)
     pages.init_app(app)
     metrics.init_app(app)
     cli.init_app(app)

@@ -1,4 +1,5 @@
-"""What the public nominee listing needs from domains built on nominations, registered by them.
+"""What the public nominee listing needs from domains built on nominations, registered by them;
+and what a result needs of the patients' answers (群众评议), which appraisal registers.
 
 Voting and media build on nominations' models, so nominations cannot import them: voting
 registers its counts and its view counter (voting.init_app), media its public URLs
@@ -17,6 +18,8 @@ from campaigns.models import Campaign
 CountsReader = Callable[[Campaign, list[tuple[str, str]]], dict[str, dict[str, int]]]
 # {nomination id: {"photo_url": …, "video": …}} for nomination ids.
 MediaReader = Callable[[list[int]], dict[int, dict[str, Any]]]
+# {nomination id: (answers counted, of which satisfied)} for a campaign's nominees.
+SatisfactionReader = Callable[[Campaign], dict[int, tuple[int, int]]]
 
 
 def _counts_always_hidden(campaign: Campaign) -> bool:
@@ -35,12 +38,17 @@ def _no_media(nomination_ids: list[int]) -> dict[int, dict[str, Any]]:
     return {}
 
 
+def _no_satisfaction(campaign: Campaign) -> dict[int, tuple[int, int]]:
+    return {}
+
+
 @dataclass
 class _Providers:
     counts_hidden: Callable[[Campaign], bool] = _counts_always_hidden
     vote_counts: CountsReader = _no_counts
     count_view: Callable[[str, str], None] = _no_view_counter
     public_media: MediaReader = _no_media
+    satisfaction: SatisfactionReader = _no_satisfaction
 
 
 _providers = _Providers()
@@ -64,6 +72,12 @@ def register_media(public_media: MediaReader) -> None:
     _providers.public_media = public_media
 
 
+def register_satisfaction(satisfaction: SatisfactionReader) -> None:
+    """The patients' answers naming each nominee (appraisal.init_app); awards reads them for a
+    result's satisfaction component. Until registered, no nominee has answers."""
+    _providers.satisfaction = satisfaction
+
+
 def counts_hidden(campaign: Campaign) -> bool:
     return _providers.counts_hidden(campaign)
 
@@ -78,3 +92,7 @@ def count_view(slug: str, number: str) -> None:
 
 def public_media(nomination_ids: list[int]) -> dict[int, dict[str, Any]]:
     return _providers.public_media(nomination_ids)
+
+
+def satisfaction_counts(campaign: Campaign) -> dict[int, tuple[int, int]]:
+    return _providers.satisfaction(campaign)

@@ -18,9 +18,11 @@ from awards import exports as award_exports
 from awards import services as award_services
 from awards.labels import (
     ADJUSTMENT_LABELS,
+    COMPONENT_LABELS,
     EXPORT_HELP,
     EXPORT_LABELS,
     OBJECTION_STATUS_LABELS,
+    PANEL_LABELS,
     SHEET_STATUS_LABELS,
     VERSION_STATUS_LABELS,
     objection_status_label,
@@ -89,6 +91,8 @@ def judging(slug: str) -> Any:
         "criteria_locked": overview["criteria_locked"],
         "categories": _categories(campaign),
         "assignments": overview["assignments"],
+        # Each assigned judge's panel (jury, peer, leader), for the assignment form.
+        "panels": {j["username"]: j["panel"] for j in overview["judges"]},
     }
     return _page(
         "pages/console/judging.html",
@@ -98,6 +102,7 @@ def judging(slug: str) -> Any:
         judges_available=judges_available,
         organizer_rows=award_services.organizer_scores(campaign) if weights["organizer"] else None,
         weights=weights,
+        panel_labels=PANEL_LABELS,
         data=data,
     )
 
@@ -122,7 +127,7 @@ def sheets(slug: str) -> Any:
         "open": campaign.phase == "judging",
         "criteria": criteria,
         "items": queue,
-        "labels": {"sheet_statuses": SHEET_STATUS_LABELS},
+        "labels": {"sheet_statuses": SHEET_STATUS_LABELS, "panels": PANEL_LABELS},
     }
     return _page(
         "pages/console/sheets.html",
@@ -132,6 +137,8 @@ def sheets(slug: str) -> Any:
         criteria=criteria,
         done=done,
         sheet_status_labels=SHEET_STATUS_LABELS,
+        panels=sorted({q["panel"] for q in queue}),
+        panel_labels=PANEL_LABELS,
         data=data,
     )
 
@@ -181,6 +188,7 @@ def results(slug: str) -> Any:
         versions=data["versions"],
         selected=selected,
         weights=data["weights"],
+        component_labels=COMPONENT_LABELS,
         data=data,
     )
 

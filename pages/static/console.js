@@ -594,6 +594,9 @@
   function settings() {
     var form = $('campaign-form');
     var initial = {};
+    // The parts of the final score (awards.scoring.METHOD), in percent.
+    var WEIGHTS = ['weights.public', 'weights.jury', 'weights.organizer',
+      'weights.satisfaction', 'weights.peer', 'weights.leader'];
 
     function fieldValue(input) {
       if (input.type === 'checkbox') return input.checked;
@@ -646,25 +649,25 @@
           if (body.rules[k] === null && k !== 'hide_counts_from' && k !== 'fraud') delete body.rules[k];
         });
       }
-      if (['weights.public', 'weights.jury', 'weights.organizer'].some(changed)) {
-        body.weights = {
-          public: intOrNull(now['weights.public']) || 0,
-          jury: intOrNull(now['weights.jury']) || 0,
-          organizer: intOrNull(now['weights.organizer']) || 0
-        };
+      if (WEIGHTS.concat(['weights.satisfaction_min_answers']).some(changed)) {
+        // The whole set goes together: the API checks that the parts add up to 100.
+        body.weights = {};
+        WEIGHTS.forEach(function (n) { body.weights[n.slice(8)] = intOrNull(now[n]) || 0; });
+        var least = intOrNull(now['weights.satisfaction_min_answers']);
+        if (least !== null) body.weights.satisfaction_min_answers = least;
       }
       return body;
     }
 
     function updateWeightsSum() {
-      var sum = ['weights.public', 'weights.jury', 'weights.organizer'].reduce(function (acc, n) {
+      var sum = WEIGHTS.reduce(function (acc, n) {
         return acc + (parseInt(form.elements[n].value, 10) || 0);
       }, 0);
       var node = $('weights-sum');
-      node.textContent = '三项之和须为 100，当前为 ' + sum + '。';
+      node.textContent = '各项之和须为 100，当前为 ' + sum + '。';
       node.classList.toggle('field-error', sum !== 100);
     }
-    ['weights.public', 'weights.jury', 'weights.organizer'].forEach(function (n) {
+    WEIGHTS.forEach(function (n) {
       form.elements[n].addEventListener('input', updateWeightsSum);
     });
     updateWeightsSum();
@@ -848,9 +851,10 @@
       var box = el('div', { class: 'media', id: 'detail-media' });
       var photo = null, video = null, note = [];
       items.forEach(function (a) {
-        if (a.kind === 'photo' && a.status === 'ready' && !photo) photo = a;
+        // The gallery's cover (media/gallery.py); a removed or replaced one is no news.
+        if (a.kind === 'photo' && a.status === 'ready' && a.cover && !photo) photo = a;
         else if (a.kind === 'video' && a.status === 'ready' && !video) video = a;
-        else if (a.status !== 'ready' && a.status !== 'replaced') {
+        else if (a.status !== 'ready' && a.status !== 'replaced' && a.status !== 'removed') {
           note.push((a.kind === 'video' ? '视频' : '照片') + '：' + (MEDIA_STATUS[a.status] || a.status) +
             (a.status === 'failed' && a.failure_reason ? '（' + a.failure_reason + '）' : ''));
         }

@@ -130,6 +130,8 @@
     var assignError = document.getElementById('b2-assign-error');
     function syncBoxes() {
       var current = data.assignments[judgeSelect.value] || [];
+      var panelSelect = document.getElementById('b2-assign-panel');
+      if (panelSelect) panelSelect.value = (data.panels || {})[judgeSelect.value] || 'jury';
       ZM.qsa('input[name=categories]', assignForm).forEach(function (box) {
         box.checked = current.indexOf(box.value) >= 0;
       });
@@ -163,7 +165,10 @@
         if (!yes) return;
         var button = document.getElementById('b2-assign-submit');
         busy(button, true);
-        ZM.api('POST', base + '/judges', { username: username, categories: categories }).then(function (res) {
+        var panelSelect = document.getElementById('b2-assign-panel');
+        var body = { username: username, categories: categories };
+        if (panelSelect) body.panel = panelSelect.value;
+        ZM.api('POST', base + '/judges', body).then(function (res) {
           busy(button, false);
           if (!res.ok) { showError(assignError, apiError(res)); return; }
           ZM.toast('已保存评委分配', 'ok');
@@ -318,6 +323,7 @@
   /* ---------------------------------------------------------------- sheets (judge) ------ */
 
   var SHEET_STATUS = LABELS.sheet_statuses || {};
+  var PANEL_NAMES = LABELS.panels || {};
 
   function sheetsPage(root, data) {
     var items = data.items || [];
@@ -446,6 +452,10 @@
         el('h2', { class: 'grow', id: 'b2-nominee-name' }, [
           el('span', { class: 'num muted', text: item.number + ' ' }), item.name
         ]),
+        item.panel ? el('span', {
+          class: 'badge b2-panel-badge ' + item.panel, 'data-testid': 'sheet-panel',
+          text: PANEL_NAMES[item.panel] || item.panel
+        }) : null,
         status, prev, next
       ]));
       panel.appendChild(el('p', { class: 'muted small' }, [
@@ -642,10 +652,22 @@
   var ADJUST_NAMES = LABELS.adjustments || {};
   var VERSION_STATUS = LABELS.version_statuses || {};
 
+  // Short names of the components beside the public vote (awards.scoring.COMPONENTS).
+  var SHORT = { jury: '评委', organizer: '主办方', satisfaction: '满意度', peer: '互评', leader: '点评' };
+  var EXTRA = ['satisfaction', 'peer', 'leader'];
+
   function weightsText(w) {
     var parts = ['公众 ' + (w.public || 0), '评委 ' + (w.jury || 0)];
-    if (w.organizer) parts.push('主办方 ' + w.organizer);
+    ['organizer'].concat(EXTRA).forEach(function (k) { if (w[k]) parts.push(SHORT[k] + ' ' + w[k]); });
     return parts.join(' / ');
+  }
+
+  // A scenario's column title: the jury's as before; another component's names it.
+  function shiftLabel(s, sep) {
+    if (s.current) return '当前';
+    var name = SHORT[s.component || 'jury'] || s.component;
+    if (s.step < 0) return name + sep + '+' + (-s.step);
+    return '公众' + sep + '+' + s.step + (s.component && s.component !== 'jury' ? '（' + name + '）' : '');
   }
 
   function resultsPage(root, data) {
@@ -797,11 +819,17 @@
     }
 
     function combinedBar(e, w) {
+      // 样本不足: the other weights are rescaled to 100 (awards.scoring.METHOD, step 8).
+      var scale = w.satisfaction && e.satisfaction_score === null ? 100 / (100 - w.satisfaction || 1) : 1;
       var parts = [
         { value: e.public_score * (w.public || 0) / 100, cls: 'b2-bar-public', label: '公众' },
         { value: e.jury_score * (w.jury || 0) / 100, cls: 'b2-bar-jury', label: '评委' },
-        { value: e.organizer_score * (w.organizer || 0) / 100, cls: 'b2-bar-org', label: '主办方' }
+        { value: e.organizer_score * (w.organizer || 0) / 100, cls: 'b2-bar-org', label: '主办方' },
+        { value: (e.satisfaction_score || 0) * (w.satisfaction || 0) / 100, cls: 'b2-bar-sat', label: '满意度' },
+        { value: (e.peer_score || 0) * (w.peer || 0) / 100, cls: 'b2-bar-peer', label: '同行互评' },
+        { value: (e.leader_score || 0) * (w.leader || 0) / 100, cls: 'b2-bar-leader', label: '领导点评' }
       ];
+      parts.forEach(function (p) { p.value *= scale; });
       var x = 0;
       var rects = [svg('rect', { x: 0, y: 0, width: 100, height: 8, class: 'b2-bar-bg' })];
       parts.forEach(function (p) {
@@ -812,6 +840,20 @@
         x += p.value;
       });
       return svg('svg', { viewBox: '0 0 100 8', class: 'b2-bar', role: 'img', 'aria-label': '综合分构成' }, rects);
+    }
+
+    // A further component's cell: its score and what it rests on; 样本不足 below the minimum.
+    function componentCell(e, k) {
+      if (k === 'satisfaction') {
+        var short = e.satisfaction_score === null;
+        return el('td', { class: 'num' + (short ? ' b2-insufficient' : ''), 'data-component': k }, [
+          short ? '样本不足' : fmt(e.satisfaction_score),
+          el('div', { class: 'muted small', text: e.satisfaction_answers + ' 份评议' })
+        ]);
+      }
+      return el('td', { class: 'num', 'data-component': k }, [
+        fmt(e[k + '_score']), el('div', { class: 'muted small', text: e[k + '_count'] + ' 人评分' })
+      ]);
     }
 
     function renderTables(v) {
@@ -841,7 +883,10 @@
           tables.appendChild(panel);
           return;
         }
-        var headers = ['排名', '编号', '姓名', '单位', '有效票', '公众分', '评委分', showOrganizer ? '主办方' : null, '综合分', '结果', '调整'];
+        var extra = EXTRA.filter(function (k) { return w[k]; });
+        var headers = ['排名', '编号', '姓名', '单位', '有效票', '公众分', '评委分', showOrganizer ? '主办方' : null]
+          .concat(extra.map(function (k) { return { satisfaction: '群众满意度', peer: '同行互评', leader: '领导点评' }[k]; }))
+          .concat(['综合分', '结果', '调整']);
         if (v.status === 'draft') headers.push('');
         var body = el('tbody');
         var columns = headers.filter(function (h) { return h !== null; }).length;
@@ -857,14 +902,15 @@
             el('td', { class: 'num', text: String(e.valid_votes) }),
             el('td', { class: 'num', text: fmt(e.public_score) }),
             el('td', { class: 'num' }, [fmt(e.jury_score), el('div', { class: 'muted small', text: e.jury_count + ' 位评委' })]),
-            showOrganizer ? el('td', { class: 'num', text: fmt(e.organizer_score) }) : null,
+            showOrganizer ? el('td', { class: 'num', text: fmt(e.organizer_score) }) : null
+          ].concat(extra.map(function (k) { return componentCell(e, k); })).concat([
             el('td', { class: 'num' }, [el('b', { text: fmt(e.combined) }), combinedBar(e, w)]),
             el('td', {}, [result]),
             el('td', { class: 'small' }, e.adjustment ? [
               el('span', { class: 'badge b2-adj-' + e.adjustment, text: (ADJUST_NAMES[e.adjustment] || e.adjustment) + (e.adjustment === 'tier' && e.tier_name ? ' → ' + e.tier_name : '') }),
               el('div', { class: 'muted', text: e.adjustment_reason || '' })
             ] : [el('span', { class: 'muted', text: '—' })])
-          ];
+          ]);
           if (v.status === 'draft') {
             var adjust = el('button', { type: 'button', class: 'btn small b2-adjust', 'data-number': e.number, text: '调整…' });
             adjust.addEventListener('click', function () { doAdjust(v, e); });
@@ -1071,7 +1117,7 @@
       var currentIndex = c.scenarios.map(function (s) { return s.current; }).indexOf(true);
       var head = [el('th', { text: '候选人' })].concat(c.scenarios.map(function (s) {
         return el('th', { class: 'num' + (s.current ? ' b2-current' : '') }, [
-          s.current ? '当前' : (s.step > 0 ? '公众 +' + s.step : '评委 +' + (-s.step)),
+          shiftLabel(s, ' '),
           el('div', { class: 'muted small', text: weightsText(s.weights) })
         ]);
       }));
@@ -1111,8 +1157,8 @@
       var nodes = [];
       c.scenarios.forEach(function (s, i) {
         nodes.push(svg('line', { x1: x(i), y1: top - 6, x2: x(i), y2: height - 10, class: 'b2-axis' + (s.current ? ' current' : '') }));
-        nodes.push(svg('text', { x: x(i), y: 14, class: 'b2-axis-label' + (s.current ? ' current' : ''), 'text-anchor': 'middle', text: s.current ? '当前' : (s.step > 0 ? '公众+' + s.step : '评委+' + (-s.step)) }));
-        nodes.push(svg('text', { x: x(i), y: 28, class: 'b2-axis-sub', 'text-anchor': 'middle', text: s.weights.public + ' / ' + s.weights.jury }));
+        nodes.push(svg('text', { x: x(i), y: 14, class: 'b2-axis-label' + (s.current ? ' current' : ''), 'text-anchor': 'middle', text: shiftLabel(s, '') }));
+        nodes.push(svg('text', { x: x(i), y: 28, class: 'b2-axis-sub', 'text-anchor': 'middle', text: s.weights.public + ' / ' + s.weights[s.component || 'jury'] }));
       });
       if (c.award_count < maxRank) {
         var lineY = top + step * c.award_count;
