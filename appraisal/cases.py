@@ -7,12 +7,15 @@ from __future__ import annotations
 from datetime import UTC, datetime, time, timedelta
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import case as sql_case
+from sqlalchemy.orm import selectinload
 
 from appraisal.models import Case, Programme, Rating
-from appraisal.services import check_manage, zone
+from appraisal.services import check_manage, programme_unit, zone
 from campaigns.models import Account
 from core import audit
+from core.audit import AuditLog
 from core.clock import utcnow
 from core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from core.extensions import db
@@ -52,17 +55,114 @@ def open_for(rating: Rating, programme: Programme) -> Case | None:
     return case
 
 
-def cases_of(account: Account, programme: Programme, status: str | None) -> list[Case]:
-    query = select(Case).where(Case.programme_id == programme.id).order_by(Case.deadline_at)
+def _filtered(
+    account: Account,
+    programme: Programme,
+    status: str | None,
+    unit_code: str | None = None,
+    overdue: bool = False,
+) -> Select[tuple[Case]]:
+    query = select(Case).where(Case.programme_id == programme.id)
     if account.role == "unit":
         query = query.where(Case.unit_id == account.unit_id)
     else:
         check_manage(account, programme)
+    if unit_code:
+        unit = programme_unit(account, programme, unit_code, writing=False)
+        query = query.where(Case.unit_id == unit.id)
+    now = utcnow()
     if status == "overdue":
-        query = query.where(Case.status == "open", Case.deadline_at <= utcnow())
+        query = query.where(Case.status == "open", Case.deadline_at <= now)
     elif status:
         query = query.where(Case.status == status)
-    return list(db.session.scalars(query))
+    if overdue:  # open past the deadline, or answered after it
+        query = query.where(
+            or_(
+                and_(Case.status == "open", Case.deadline_at <= now),
+                and_(Case.closed_at.is_not(None), Case.closed_at > Case.deadline_at),
+            )
+        )
+    return query
+
+
+# Escalated cases first, then the other open ones, then the closed; earliest deadline first.
+_ORDER = (
+    sql_case(
+        (and_(Case.status == "open", Case.escalated_at.is_not(None)), 0),
+        (Case.status == "open", 1),
+        else_=2,
+    ),
+    Case.deadline_at,
+    Case.id,
+)
+
+
+def cases_of(
+    account: Account,
+    programme: Programme,
+    status: str | None,
+    unit_code: str | None = None,
+    overdue: bool = False,
+) -> list[Case]:
+    """The cases you see (a unit clerk: the unit's own), escalated ones first, then the open
+    ones, then the closed, each by deadline. ``status``: open, closed, or overdue (open past the
+    deadline); ``overdue``: open past the deadline or answered after it."""
+    query = _filtered(account, programme, status, unit_code, overdue)
+    return list(db.session.scalars(query.order_by(*_ORDER)))
+
+
+def page_of(
+    account: Account,
+    programme: Programme,
+    *,
+    status: str | None = None,
+    unit_code: str | None = None,
+    overdue: bool = False,
+    page: int = 1,
+    per_page: int = 30,
+) -> tuple[list[Case], int]:
+    """One page of ``cases_of`` and the number of cases in all."""
+    query = _filtered(account, programme, status, unit_code, overdue)
+    total = db.session.scalar(
+        select(func.count()).select_from(query.with_only_columns(Case.id).subquery())
+    )
+    rows = db.session.scalars(
+        query.options(selectinload(Case.unit), selectinload(Case.rating))
+        .order_by(*_ORDER)
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    )
+    return list(rows), int(total or 0)
+
+
+def state_of(case: Case, now: datetime | None = None) -> str:
+    """open, overdue (open past the deadline), escalated (overdue and reported to the bureau),
+    closed, or closed_late (answered after the deadline)."""
+    if case.status == "closed":
+        late = case.closed_at is not None and case.closed_at > case.deadline_at
+        return "closed_late" if late else "closed"
+    if case.escalated_at is not None:
+        return "escalated"
+    return "overdue" if case.deadline_at <= (now or utcnow()) else "open"
+
+
+def steps_of(case_ids: list[int]) -> dict[int, list[AuditLog]]:
+    """Each case's audited steps (opened, escalated, answered), oldest first: one query."""
+    out: dict[int, list[AuditLog]] = {i: [] for i in case_ids}
+    if not case_ids:
+        return out
+    entries = db.session.scalars(
+        select(AuditLog)
+        .where(
+            AuditLog.object_type == "appraisal_case",
+            AuditLog.object_id.in_([str(i) for i in case_ids]),
+            AuditLog.action.like("appraisal.case.%"),
+        )
+        .order_by(AuditLog.at, AuditLog.id)
+    )
+    for entry in entries:
+        out[int(entry.object_id)].append(entry)
+    return out
 
 
 def get_case(account: Account, case_id: int) -> Case:

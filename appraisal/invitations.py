@@ -10,10 +10,13 @@ the same patient, and reads them in a few queries. Each is then sent at most
 once, and ends ``sent`` (with the provider's message id), ``retrying`` after a transient failure
 (after ``APPRAISAL_SMS_RETRY_SECONDS``, doubled each time, at most ``APPRAISAL_SMS_MAX_ATTEMPTS``
 tries) or ``failed`` (a refusal, or out of tries); outcomes are written ``FLUSH_ROWS`` at a time
-in one executemany. A phone that opted out meanwhile is not texted (``opted_out``: checked when
-the batch is read and again before each ``FLUSH_ROWS`` messages). A run that died leaves
-``sending`` rows (those whose outcome was not yet written); after ten minutes they are put back
-as ``retrying`` (the message may have gone: at most one duplicate text, never a lost one).
+in one executemany. Before sending, the batch takes its places in the per-phone cap
+(``appraisal.phone_cap``, one short locked transaction): an invitation whose phone had its
+share ends ``capped`` without a text. A phone that opted out meanwhile is not texted
+(``opted_out``: checked when the batch is read and again before each ``FLUSH_ROWS`` messages).
+A run that died leaves ``sending`` rows (those whose outcome was not yet written); after ten
+minutes they are put back as ``retrying`` (the message may have gone: at most one duplicate
+text, never a lost one).
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from types import SimpleNamespace
 from flask import current_app
 from sqlalchemy import bindparam, select, update
 
-from appraisal import pii
+from appraisal import phone_cap, pii
 from appraisal.models import Encounter, Invitation, OptOut, Programme
 from appraisal.services import link_path
 from campaigns.models import Unit
@@ -133,6 +136,7 @@ class _Pending:
     attempts: int
     next_attempt_at: datetime
     phone_hash: str = ""
+    programme_id: int = 0
     phone: str = ""
     params: list[str] = field(default_factory=list)
 
@@ -223,7 +227,7 @@ def _prepare(ids: list[int]) -> tuple[list[_Pending], list[dict[str, object]]]:
     to_send: list[_Pending] = []
     settled: list[dict[str, object]] = []
     for r in rows:
-        pending = _Pending(r.id, r.attempts, r.next_attempt_at, r.phone_hash or "")
+        pending = _Pending(r.id, r.attempts, r.next_attempt_at, r.phone_hash or "", r.programme_id)
         if r.phone_cipher is None or r.phone_hash is None:
             settled.append(_outcome_row(pending, "failed", error_code="purged"))
         elif r.phone_hash in opted:
@@ -280,6 +284,11 @@ def _settle(
     return row
 
 
+def _unsent(rows: list[dict[str, object]]) -> list[int]:
+    """The invitations among written outcomes that ended without a text."""
+    return [int(str(r["b_id"])) for r in rows if r["status"] in ("failed", "opted_out")]
+
+
 def dispatch(batch: int | None = None) -> dict[str, int]:
     """One run: claim due invitations and send them. Counts by outcome.
 
@@ -300,9 +309,19 @@ def dispatch(batch: int | None = None) -> dict[str, int]:
     to_send, settled = _prepare(ids)
     _write(settled)
     db.session.commit()  # the read ends here; the claim ("sending") keeps others off these rows
+    # The per-phone cap: places taken for the whole batch at once (exact over all workers).
+    capped = phone_cap.reserve([(p.id, p.programme_id, p.phone_hash) for p in to_send])
+    if capped:
+        rows = [
+            _outcome_row(p, "capped", error_code="phone_cap") for p in to_send if p.id in capped
+        ]
+        to_send = [p for p in to_send if p.id not in capped]
+        _write(rows)
+        settled += rows
     for row in settled:
         counts[str(row["status"])] = counts.get(str(row["status"]), 0) + 1
     written: list[dict[str, object]] = []
+    unsent: set[int] = set()
     flushed = time.monotonic()
     slots = _Slots(int(current_app.config.get("APPRAISAL_SMS_PER_SECOND") or 0))
     in_flight: deque[tuple[_Pending, Future[sms.SendResult]]] = deque()
@@ -322,10 +341,14 @@ def dispatch(batch: int | None = None) -> dict[str, int]:
                 written.append(_settle(*in_flight.popleft(), counts))
             if len(written) >= FLUSH_ROWS or time.monotonic() - flushed >= FLUSH_SECONDS:
                 _write(written)
+                unsent.update(_unsent(written))
                 written, flushed = [], time.monotonic()
         while in_flight:
             written.append(_settle(*in_flight.popleft(), counts))
     _write(written)
+    unsent.update(_unsent(written))
+    # Places of the cap taken by invitations that ended without a text are given back.
+    phone_cap.release([(p.id, p.programme_id, p.phone_hash) for p in to_send if p.id in unsent])
     if counts:
         log.info("appraisal invitations: %s", counts)
     return counts

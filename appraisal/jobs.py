@@ -1,5 +1,5 @@
 """Appraisal jobs: send due invitations (after each upload and every minute), delete phone
-numbers past their retention (hourly). Idempotent; they commit here."""
+numbers past their retention and the cap's old rows (hourly). Idempotent; they commit here."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import time
 
 from rq.job import Job
 
-from appraisal import cases, invitations, services
+from appraisal import cases, invitations, phone_cap, services
 from core.extensions import db
 from core.jobs import app_job, enqueue, periodic
 
@@ -43,7 +43,10 @@ def dispatch_now() -> dict[str, int]:
 @periodic(seconds=3600)
 @app_job
 def purge_expired_phones() -> int:
-    """Delete phone numbers past their programme's retention period, in batches."""
+    """Delete phone numbers past their programme's retention period, in batches, and the
+    per-phone cap's rows past every period."""
+    phone_cap.purge()
+    db.session.commit()
     total = 0
     while True:
         count = services.purge_expired()

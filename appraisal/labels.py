@@ -24,6 +24,23 @@ INVITATION_STATUS_LABELS = {
     "sent": "已发送",
     "failed": "发送失败",
     "opted_out": "已退订",
+    "capped": "频次限制未发送",
+}
+
+# A case's state as the unit and the bureau read it (appraisal.cases.state_of).
+CASE_STATE_LABELS = {
+    "open": "待办理",
+    "escalated": "已逾期 · 已上报",
+    "overdue": "已逾期",
+    "closed": "已办结",
+    "closed_late": "逾期办结",
+}
+
+# The audited steps of a case (appraisal.case.* actions).
+CASE_STEP_LABELS = {
+    "appraisal.case.open": "收到不满意评价，立案",
+    "appraisal.case.escalate": "逾期未办，上报主管局",
+    "appraisal.case.respond": "单位答复办结",
 }
 
 KIND_LABELS = {"invited": "短信邀请", "walk_in": "现场扫码"}

@@ -25,8 +25,9 @@ PROGRAMME_STATUSES = ("active", "closed")
 CHOICES = ("satisfied", "basic", "dissatisfied")
 RATING_KINDS = ("invited", "walk_in")
 # queued → sending → sent; transient failures go to retrying (then sending again), refusals and
-# exhausted retries to failed; a phone that opted out is never texted (opted_out).
-INVITATION_STATUSES = ("queued", "sending", "retrying", "sent", "failed", "opted_out")
+# exhausted retries to failed; a phone that opted out is never texted (opted_out); a phone that
+# had its share of invitations in the programme's cap periods is not texted either (capped).
+INVITATION_STATUSES = ("queued", "sending", "retrying", "sent", "failed", "opted_out", "capped")
 
 
 class Programme(db.Model):
@@ -46,6 +47,9 @@ class Programme(db.Model):
     # When set, the staff member an encounter or answer names is matched to that campaign's
     # approved nominees of the same unit (by name), so a nominee's patients can be counted.
     campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id"))
+    # The per-phone invitation cap (appraisal.phone_cap): [{"max": 1, "days": 7}, ...] over the
+    # programme's units; null: the default rules; []: no cap.
+    phone_cap: Mapped[list[dict[str, int]] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     bureau: Mapped[Unit] = relationship()
@@ -83,6 +87,8 @@ class Upload(db.Model):
     refused: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     created_by_id: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    unit: Mapped[Unit] = relationship()
 
 
 class Encounter(db.Model):
@@ -178,6 +184,23 @@ class OptOut(db.Model):
     phone_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     source: Mapped[str] = mapped_column(String(20))  # link | reply | staff
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class PhoneCap(db.Model):
+    """The invitations a phone (by its keyed hash) was sent in a programme within its longest cap
+    period: the ledger the cap is checked against (appraisal.phone_cap). One row per phone and
+    programme, locked while a sender takes a place in it; deleted once past every period."""
+
+    __tablename__ = "appraisal_phone_caps"
+
+    programme_id: Mapped[int] = mapped_column(
+        ForeignKey("appraisal_programmes.id"), primary_key=True
+    )
+    phone_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # [[invitation id, unix seconds], ...]: the places taken, oldest first.
+    sends: Mapped[list[list[int]]] = mapped_column(JSON, default=list)
+    # When the row holds nothing within any period any more (the purge deletes it then).
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
 
 
 CASE_STATUSES = ("open", "closed")

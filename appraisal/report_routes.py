@@ -44,6 +44,12 @@ class AppraisalTrendArgsSchema(Schema):
 
 class AppraisalCountsSchema(Schema):
     sent = fields.Integer(metadata={"description": "invitations sent in the month"})
+    capped = fields.Integer(
+        metadata={
+            "description": "invitations not sent in the month because the phone had its share "
+            "(per-phone cap); apart from sent, in no rate"
+        }
+    )
     delivered = fields.Integer(metadata={"description": "of those, delivered (receipt)"})
     responded = fields.Integer(metadata={"description": "delivered invitations answered"})
     answers = fields.Integer(metadata={"description": "invited answers given in the month"})
@@ -126,6 +132,7 @@ HEADERS = [
     ("满意占比（仅满意）", "satisfied_rate", "0.0%"),
     ("现场评价数", "walk_in_answers", None),
     ("现场满意率", "walk_in_satisfaction_rate", "0.0%"),
+    ("频次限制未发送", "capped", None),
     ("新增不满意件", "cases_opened", None),
     ("办结", "cases_closed", None),
     ("逾期", "cases_overdue", None),

@@ -1,6 +1,7 @@
 """Reports of a satisfaction programme (item 4 of #19): per unit and month, in the programme's
 time zone — invitations sent and delivered, the response rate, the satisfaction rates of invited
-answers, walk-in answers apart, and the 「不满意」 cases opened, closed and overdue.
+answers, walk-in answers apart, the invitations the per-phone cap kept from being sent (apart,
+in no rate), and the 「不满意」 cases opened, closed and overdue.
 
 Counting is done by SQL aggregates grouped by unit: a month's report is four queries however
 many units take part; a trend is three queries a month. Rates over nothing are None, never 0."""
@@ -26,6 +27,7 @@ MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 MAX_TREND_MONTHS = 24
 COUNTS = (
     "sent",
+    "capped",
     "delivered",
     "responded",
     "answers",
@@ -138,30 +140,37 @@ def counts(
     if not unit_ids:
         return out
     delivered = Invitation.delivery == "delivered"
+    sent = and_(Invitation.sent_at >= start, Invitation.sent_at < end)
+    # A capped invitation is final when it is written (nothing changes it after): its
+    # updated_at is the moment the cap stopped it.
+    capped = and_(
+        Invitation.status == "capped", Invitation.updated_at >= start, Invitation.updated_at < end
+    )
     invitations = db.session.execute(
         select(
             Encounter.unit_id,
-            func.count(Invitation.id),
-            _ones(delivered),
-            _ones(and_(delivered, Rating.id.is_not(None))),
+            _ones(sent),
+            _ones(and_(sent, delivered)),
+            _ones(and_(sent, delivered, Rating.id.is_not(None))),
+            _ones(capped),
         )
         .join(Encounter, Encounter.id == Invitation.encounter_id)
         .outerjoin(Rating, Rating.encounter_id == Encounter.id)
         .where(
             Invitation.programme_id == programme.id,
             Encounter.unit_id.in_(unit_ids),
-            Invitation.sent_at >= start,
-            Invitation.sent_at < end,
+            or_(sent, capped),
         )
         .group_by(Encounter.unit_id)
     )
-    for unit_id, sent, n_delivered, responded in invitations:
+    for unit_id, n_sent, n_delivered, responded, n_capped in invitations:
         row = out[unit_id]
         row["sent"], row["delivered"], row["responded"] = (
-            int(sent),
+            int(n_sent),
             int(n_delivered),
             int(responded),
         )
+        row["capped"] = int(n_capped)
     ratings = db.session.execute(
         select(
             Rating.unit_id,

@@ -34,6 +34,7 @@ from appraisal.schemas import (
     SmsReceiptSchema,
     SmsReplySchema,
     UploadArgsSchema,
+    UploadListSchema,
     WindowCreateSchema,
     WindowListSchema,
 )
@@ -263,6 +264,34 @@ def _upload_out(record: Upload) -> dict[str, Any]:
     }
 
 
+@blp.route("/programmes/<code>/uploads", methods=["GET"])
+@blp.arguments(UploadArgsSchema, location="query")
+@blp.response(200, UploadListSchema)
+@refusals(s403=FORBIDDEN, s404=NOT_FOUND)
+@staff_required("admin", "reviewer", "unit")
+def list_uploads(args: dict[str, Any], code: str) -> Any:
+    """The latest 50 uploads, newest first.
+
+    A unit clerk sees the unit's own; the bureau every unit's, or one unit's with
+    ``unit_code``. Each with its file name, rows read, accepted and refused (no phone number)."""
+    programme = services.get_programme(code)
+    return {
+        "items": [
+            {
+                "upload_id": u.id,
+                "unit_code": u.unit.code,
+                "filename": u.filename,
+                "kind": u.kind,
+                "rows_total": u.rows_total,
+                "rows_accepted": u.rows_accepted,
+                "rows_refused": len(u.refused or []),
+                "created_at": u.created_at,
+            }
+            for u in services.uploads_of(g.account, programme, args.get("unit_code"))
+        ]
+    }
+
+
 @blp.route("/programmes/<code>/uploads/<id:upload_id>", methods=["GET"])
 @blp.response(200, RegisterResultSchema)
 @refusals(s403=FORBIDDEN, s404="programme_not_found, upload_not_found")
@@ -273,14 +302,7 @@ def get_upload(code: str, upload_id: int) -> Any:
     Rows read, rows accepted, and each refused row with its reason; for the unit that uploaded
     it and its bureau (404 for another unit)."""
     programme = services.get_programme(code)
-    record = db.session.get(Upload, upload_id)
-    if record is None or record.programme_id != programme.id:
-        raise NotFound("上传记录不存在", code="upload_not_found")
-    if g.account.role == "unit":
-        if record.unit_id != g.account.unit_id:
-            raise NotFound("上传记录不存在", code="upload_not_found")
-    else:
-        services.check_manage(g.account, programme)
+    record = services.get_upload(g.account, programme, upload_id)
     return _upload_out(record)
 
 
@@ -385,12 +407,21 @@ def opt_out(body: dict[str, Any]) -> Any:
 @refusals(s403=FORBIDDEN, s404=NOT_FOUND, s422="validation_error")
 @staff_required("admin", "reviewer", "unit")
 def list_cases(args: dict[str, Any], code: str) -> Any:
-    """Cases opened by 「不满意」 answers, earliest deadline first.
+    """Cases opened by 「不满意」 answers: escalated first, then open, then closed.
 
-    A unit clerk sees the unit's own; the bureau every unit's, with ``status=overdue`` for the
-    open ones past their deadline (escalated by the worker every 15 minutes)."""
+    Each group by earliest deadline. A unit clerk sees the unit's own; the bureau every unit's
+    (or one unit's with ``unit_code``), with ``status=overdue`` for the open ones past their
+    deadline (escalated by the worker every 15 minutes) and ``overdue=true`` for those open past
+    it or answered after it."""
     programme = services.get_programme(code)
-    return {"items": cases.cases_of(g.account, programme, args.get("status"))}
+    found = cases.cases_of(
+        g.account,
+        programme,
+        args.get("status"),
+        unit_code=args.get("unit_code"),
+        overdue=args.get("overdue", False),
+    )
+    return {"items": found}
 
 
 @blp.route("/cases/<id:case_id>/response", methods=["POST"])

@@ -4,9 +4,40 @@ from __future__ import annotations
 
 from marshmallow import EXCLUDE, Schema, fields, validate
 
+from appraisal import cases
+from appraisal import phone_cap as cap_rules
 from core.schemas import PageArgsSchema, PageMetaMixin
 
 CODE = validate.Regexp(r"^[A-Za-z0-9_.-]{2,40}$", error="2–40 个字母、数字或 _ . -")
+
+
+class PhoneCapRuleSchema(Schema):
+    max = fields.Integer(
+        required=True,
+        validate=validate.Range(min=1, max=100),
+        metadata={"description": "at most this many invitations to one phone…", "example": 1},
+    )
+    days = fields.Integer(
+        required=True,
+        validate=validate.Range(min=1, max=cap_rules.MAX_DAYS),
+        metadata={"description": "…in any this many days (1–92)", "example": 7},
+    )
+
+
+def _phone_cap_field(description: str) -> fields.List:
+    return fields.List(
+        fields.Nested(PhoneCapRuleSchema),
+        allow_none=True,
+        validate=validate.Length(max=cap_rules.MAX_RULES),
+        metadata={"description": description},
+    )
+
+
+PHONE_CAP_HELP = (
+    "per-phone invitation cap over the programme's units, e.g. "
+    '[{"max": 1, "days": 7}, {"max": 4, "days": 30}] (the default, also when null); '
+    "[] for no cap; at most 4 rules"
+)
 
 
 class ProgrammeCreateSchema(Schema):
@@ -40,6 +71,7 @@ class ProgrammeCreateSchema(Schema):
         validate=validate.Range(min=7, max=730),
         metadata={"description": "days after the visit before its phone number is deleted"},
     )
+    phone_cap = _phone_cap_field(PHONE_CAP_HELP)
 
 
 class ProgrammeUpdateSchema(Schema):
@@ -58,6 +90,7 @@ class ProgrammeUpdateSchema(Schema):
         validate=validate.OneOf(("active", "closed")),
         metadata={"description": "active, or closed (no more encounters, answers or texts)"},
     )
+    phone_cap = _phone_cap_field(PHONE_CAP_HELP + "; applies from the next text sent")
 
 
 class ProgrammeSchema(Schema):
@@ -71,6 +104,10 @@ class ProgrammeSchema(Schema):
     status = fields.String(metadata={"description": "active or closed"})
     campaign_id = fields.Integer(
         allow_none=True, metadata={"description": "the campaign whose nominees staff match"}
+    )
+    phone_cap = fields.Function(
+        cap_rules.rules_of,
+        metadata={"description": "the per-phone cap in force ([] for none): [{max, days}, ...]"},
     )
     created_at = fields.AwareDateTime(metadata={"description": "when it was set up"})
 
@@ -158,6 +195,23 @@ class UploadArgsSchema(Schema):
     )
 
 
+class UploadSummarySchema(Schema):
+    upload_id = fields.Integer(metadata={"description": "the upload's id"})
+    unit_code = fields.String(metadata={"description": "the unit that uploaded it"})
+    filename = fields.String(metadata={"description": "the file's name as uploaded"})
+    kind = fields.String(metadata={"description": "xlsx or csv"})
+    rows_total = fields.Integer(metadata={"description": "rows read"})
+    rows_accepted = fields.Integer(metadata={"description": "rows stored and invited"})
+    rows_refused = fields.Integer(metadata={"description": "rows refused"})
+    created_at = fields.AwareDateTime(metadata={"description": "when it was uploaded"})
+
+
+class UploadListSchema(Schema):
+    items = fields.List(
+        fields.Nested(UploadSummarySchema), metadata={"description": "uploads, newest first"}
+    )
+
+
 class EncounterSchema(Schema):
     id = fields.Integer(metadata={"description": "encounter id"})
     unit_code = fields.String(metadata={"description": "its unit's code"})
@@ -171,7 +225,10 @@ class EncounterSchema(Schema):
     )
     invitation_status = fields.String(
         allow_none=True,
-        metadata={"description": "queued, sending, retrying, sent, failed or opted_out"},
+        metadata={
+            "description": "queued, sending, retrying, sent, failed, opted_out, or capped "
+            "(not sent: the phone had its share of invitations, appraisal.phone_cap)"
+        },
     )
     invitation_error = fields.String(
         allow_none=True, metadata={"description": "why the text failed (core.sms codes)"}
@@ -212,12 +269,22 @@ class CaseArgsSchema(Schema):
         validate=validate.OneOf(("open", "closed", "overdue")),
         metadata={"description": "open, closed, or overdue (open past the deadline)"},
     )
+    unit_code = fields.String(metadata={"description": "only this unit's cases (the bureau)"})
+    overdue = fields.Boolean(
+        load_default=False,
+        metadata={"description": "only cases open past their deadline or answered after it"},
+    )
 
 
 class CaseSchema(Schema):
     id = fields.Integer(metadata={"description": "case id"})
     unit_code = fields.Function(lambda c: c.unit.code, metadata={"description": "the unit"})
+    unit_name = fields.Function(lambda c: c.unit.name, metadata={"description": "its name"})
     status = fields.String(metadata={"description": "open or closed"})
+    state = fields.Function(
+        lambda c: cases.state_of(c),
+        metadata={"description": "open, overdue, escalated, closed or closed_late"},
+    )
     choice = fields.Function(lambda c: c.rating.choice, metadata={"description": "the answer"})
     kind = fields.Function(lambda c: c.rating.kind, metadata={"description": "invited or walk_in"})
     comment = fields.Function(

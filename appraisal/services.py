@@ -108,6 +108,7 @@ def create_programme(account: Account, fields: dict[str, Any]) -> Programme:
         retention_days=fields.get("retention_days") or 90,
         status="active",
         campaign_id=_campaign_id(fields.get("campaign_slug")),
+        phone_cap=fields.get("phone_cap"),
     )
     db.session.add(programme)
     db.session.flush()
@@ -201,6 +202,34 @@ def windows_of(account: Account, programme: Programme) -> list[Window]:
     else:
         check_manage(account, programme)
     return list(db.session.scalars(query))
+
+
+def uploads_of(
+    account: Account, programme: Programme, unit_code: str | None, limit: int = 50
+) -> list[Upload]:
+    """The latest uploads, newest first: a unit clerk's unit's own; the bureau every unit's (or
+    one unit's)."""
+    query = select(Upload).where(Upload.programme_id == programme.id)
+    if account.role == "unit" or unit_code:
+        unit = programme_unit(account, programme, unit_code, writing=False)
+        query = query.where(Upload.unit_id == unit.id)
+    else:
+        check_manage(account, programme)
+    return list(db.session.scalars(query.order_by(Upload.id.desc()).limit(limit)))
+
+
+def get_upload(account: Account, programme: Programme, upload_id: int) -> Upload:
+    """One upload of the programme: for the unit that uploaded it (404 for another unit) and
+    its bureau."""
+    record = db.session.get(Upload, upload_id)
+    if record is None or record.programme_id != programme.id:
+        raise NotFound("上传记录不存在", code="upload_not_found")
+    if account.role == "unit":
+        if record.unit_id != account.unit_id:
+            raise NotFound("上传记录不存在", code="upload_not_found")
+    else:
+        check_manage(account, programme)
+    return record
 
 
 def get_window(token: str) -> Window:
