@@ -100,6 +100,8 @@ class DefaultConfig:
     MEDIA_VIDEO_MAX_BYTES = 500 * 1024 * 1024
     MEDIA_VIDEO_MAX_SECONDS = 600
     MEDIA_PHOTO_MAX_BYTES = 15 * 1024 * 1024
+    # A stamped recommendation form (盖章推荐表, PDF or image) at one level (level_forms).
+    LEVEL_FORM_MAX_BYTES = 20 * 1024 * 1024
     MEDIA_TRANSCODE_TIMEOUT = 1800
     MEDIA_TRANSCODE_THREADS = 2
     MEDIA_TRANSCODE_MEMORY_MB = 2048

@@ -1,5 +1,6 @@
 """The recommendation chain's settings (nominations.levels): the committee names the bureau
-levels with their quotas and deadlines, extends a level's deadline, and sets single units' own
+levels with their quotas and deadlines and which of them (and the nominating unit) must upload a
+stamped form (nominations.level_forms), extends a level's deadline, and sets single units' own
 places. Each change is audited (levels.set, levels.extend, levels.unit_quota)."""
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from core import audit
 from core.errors import Conflict, ValidationFailed
 from core.extensions import db
 from core.types import utcnow
+from nominations import level_forms
 from nominations.labels import level_label
 from nominations.levels import MAX_LEVELS, RANK, chain, get_level
 from nominations.models import LevelQuota, Nomination, RecommendationLevel, UnitQuota
@@ -34,6 +36,7 @@ def started(campaign: Campaign) -> bool:
 def describe(campaign: Campaign, levels: list[RecommendationLevel]) -> list[dict[str, Any]]:
     codes = {c.id: c.code for c in campaign.categories}
     now = utcnow()
+    stamped = level_forms.required_levels(campaign.id) if levels else set()
     return [
         {
             "position": level.position,
@@ -42,6 +45,7 @@ def describe(campaign: Campaign, levels: list[RecommendationLevel]) -> list[dict
             "deadline": level.deadline,
             "extended_at": level.extended_at,
             "locked": now >= level.deadline,
+            "stamped_form": level.unit_level in stamped,
             "quotas": {
                 codes[q.category_id]: q.quota for q in level.quotas if q.category_id in codes
             },
@@ -54,10 +58,19 @@ def _invalid(message: str, code: str, **details: Any) -> ValidationFailed:
     return ValidationFailed(message, code=code, details=details)
 
 
-def configure(campaign: Campaign, specs: list[dict[str, Any]]) -> list[RecommendationLevel]:
+def unit_form_required(campaign: Campaign) -> bool:
+    """Whether the nominating units must upload a stamped form before they submit."""
+    return level_forms.UNIT in level_forms.required_levels(campaign.id)
+
+
+def configure(
+    campaign: Campaign, specs: list[dict[str, Any]], unit_form: bool | None = None
+) -> list[RecommendationLevel]:
     """Set the chain: ``specs`` lowest level first, each {unit_level, deadline, quotas: {category
-    code: places}}. An empty list makes the campaign single-level again. Once a nomination was
-    submitted the levels themselves stay (409 levels_locked); quotas and deadlines may change."""
+    code: places}, stamped_form?}. An empty list makes the campaign single-level again. Once a
+    nomination was submitted the levels themselves stay (409 levels_locked); quotas, deadlines
+    and the stamped-form rules (``stamped_form`` per level, ``unit_form`` for the nominating
+    units; absent: unchanged) may change."""
     if len(specs) > MAX_LEVELS:
         raise _invalid(f"推荐层级最多 {MAX_LEVELS} 级", "too_many_levels", max=MAX_LEVELS)
     names = [spec["unit_level"] for spec in specs]
@@ -80,6 +93,7 @@ def configure(campaign: Campaign, specs: list[dict[str, Any]]) -> list[Recommend
             )
     current = chain(campaign)
     before = describe(campaign, current)
+    unit_before = unit_form_required(campaign)
     if [level.unit_level for level in current] != names and started(campaign):
         raise Conflict(
             "已有推荐材料提交，推荐层级不能再更改（名额和截止时间仍可调整）",
@@ -104,13 +118,22 @@ def configure(campaign: Campaign, specs: list[dict[str, Any]]) -> list[Recommend
             for code, places in spec["quotas"].items()
         ]
     db.session.flush()
+    level_forms.set_required(
+        campaign,
+        {level_forms.UNIT: unit_form}
+        | {spec["unit_level"]: spec.get("stamped_form") for spec in specs},
+        names,
+    )
     audit.record(
         "levels.set",
         "campaign",
         campaign.id,
         campaign_id=campaign.id,
-        before={"levels": before},
-        after={"levels": describe(campaign, current)},
+        before={"levels": before, "unit_stamped_form": unit_before},
+        after={
+            "levels": describe(campaign, current),
+            "unit_stamped_form": unit_form_required(campaign),
+        },
     )
     return current
 

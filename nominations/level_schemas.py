@@ -33,6 +33,13 @@ class LevelSpecSchema(Schema):
             "example": {"doctor": 2, "nurse": 1},
         },
     )
+    stamped_form = fields.Boolean(
+        metadata={
+            "description": "the level's bureaus must upload their stamped recommendation form "
+            "(盖章推荐表) before they pass a nomination up (409 stamped_form_required); absent: "
+            "unchanged (not required for a new level)"
+        },
+    )
 
 
 class LevelsInSchema(Schema):
@@ -46,6 +53,13 @@ class LevelsInSchema(Schema):
             "above them; an empty list makes the campaign single-level"
         },
     )
+    unit_stamped_form = fields.Boolean(
+        metadata={
+            "description": "the nominating units must upload their stamped recommendation form "
+            "before they submit (409 stamped_form_required); absent: unchanged. A single-level "
+            "campaign requires none"
+        },
+    )
 
 
 class LevelSchema(Schema):
@@ -57,6 +71,9 @@ class LevelSchema(Schema):
         allow_none=True, metadata={"description": "when the committee last extended it"}
     )
     locked = fields.Boolean(metadata={"description": "the deadline has passed"})
+    stamped_form = fields.Boolean(
+        metadata={"description": "its bureaus must upload a stamped form before passing up"}
+    )
     quotas = fields.Dict(
         keys=fields.String(),
         values=fields.Integer(),
@@ -90,6 +107,9 @@ class LevelsSchema(Schema):
         keys=fields.String(),
         values=fields.Dict(keys=fields.String(), values=fields.Integer()),
         metadata={"description": "{unit code: {category code: places}} set for single units"},
+    )
+    unit_stamped_form = fields.Boolean(
+        metadata={"description": "the nominating units must upload a stamped form to submit"}
     )
     mine = fields.Nested(
         MyLevelSchema,
@@ -141,5 +161,81 @@ class LevelDecisionSchema(Schema):
         metadata={
             "description": "the level's opinion; required to return or reject "
             "(422 comment_required)"
+        },
+    )
+
+
+# --- stamped recommendation forms (nominations.level_forms) -----------------------------------
+
+
+class LevelFormSchema(Schema):
+    id = fields.Integer()
+    kind = fields.String(metadata={"description": "pdf, jpeg or png, as read from the content"})
+    content_type = fields.String(metadata={"description": "what the download is served as"})
+    size = fields.Integer(metadata={"description": "bytes"})
+    pages = fields.Integer(metadata={"description": "the PDF's pages (an image: 1)"})
+    sha256 = fields.String(metadata={"description": "the file's SHA-256, hex"})
+    original_name = fields.String(
+        allow_none=True, metadata={"description": "the name it was uploaded under (shown only)"}
+    )
+    unit = fields.String(metadata={"description": "the unit whose form it is"})
+    uploaded_by = fields.String(metadata={"description": "who uploaded it"})
+    uploaded_at = fields.AwareDateTime(metadata={"description": "when"})
+    replaced_at = fields.AwareDateTime(
+        allow_none=True, metadata={"description": "when a newer upload replaced it"}
+    )
+    download_url = fields.String(
+        allow_none=True,
+        metadata={
+            "description": "where the caller may download it (the committee, the unit whose "
+            "form it is and the bureaus above); null for anyone else"
+        },
+    )
+
+
+class LevelFormStepSchema(Schema):
+    unit_level = fields.String(
+        metadata={"description": "unit (the nominating unit), county, city or province"}
+    )
+    level_label = fields.String(metadata={"description": "the level in Chinese"})
+    unit = fields.String(metadata={"description": "the unit acting there"})
+    unit_code = fields.String(metadata={"description": "its code"})
+    required = fields.Boolean(metadata={"description": "the committee requires a stamped form"})
+    uploaded = fields.Boolean(metadata={"description": "a current form is uploaded"})
+    current = fields.Nested(LevelFormSchema, allow_none=True)
+    history = fields.List(
+        fields.Nested(LevelFormSchema),
+        metadata={"description": "the forms it replaced, newest first (kept for the trail)"},
+    )
+    can_upload = fields.Boolean(metadata={"description": "the caller may upload here now"})
+
+
+class LevelFormsSchema(Schema):
+    chained = fields.Boolean(
+        metadata={"description": "false: a single-level campaign, no stamped forms"}
+    )
+    max_bytes = fields.Integer(metadata={"description": "the largest file accepted"})
+    timezone = fields.String(metadata={"description": "the campaign's time zone, for display"})
+    levels = fields.List(
+        fields.Nested(LevelFormStepSchema),
+        metadata={"description": "the nominating unit first, then each bureau on its way"},
+    )
+
+
+class LevelFormArgsSchema(Schema):
+    form = fields.Integer(
+        load_default=None,
+        validate=validate.Range(min=1, max=2_147_483_647),
+        metadata={"description": "an earlier (replaced) form's id; absent: the current one"},
+    )
+
+
+class LevelFormUploadArgsSchema(Schema):
+    name = fields.String(
+        load_default=None,
+        validate=validate.Length(max=200),
+        metadata={
+            "description": "the file's name, kept for display only: the type is read from the "
+            "content"
         },
     )

@@ -17,17 +17,20 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import url_for
 from sqlalchemy import and_, exists, false, func, select
 from sqlalchemy.orm.exc import StaleDataError
 
 from campaigns.models import Account, Campaign, Unit
 from core import audit
-from core.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from core.errors import AppError, Conflict, Forbidden, NotFound, ValidationFailed
 from core.extensions import db
 from core.types import utcnow
+from nominations import level_forms
 from nominations.labels import level_label
 from nominations.models import (
     COMMITTEE,
+    EDITABLE,
     LevelDecision,
     Nomination,
     NominationReview,
@@ -205,6 +208,7 @@ def enter(nomination: Nomination) -> None:
     levels = chain(nomination.campaign)
     if not levels:
         return
+    level_forms.require(nomination, level_forms.UNIT)  # 409 stamped_form_required
     steps = route(levels, nomination.unit)
     if not steps:
         _place(nomination, COMMITTEE, None)
@@ -340,12 +344,16 @@ def _holder_step(
     steps = route(levels, nomination.unit)
     index = next((i for i, (_, bureau) in enumerate(steps) if bureau.id == unit.id), None)
     if nomination.status != "submitted" or index is None or nomination.at_unit_id != unit.id:
-        raise Conflict(
-            "该材料当前不在本级待推荐名单中",
-            code="not_at_your_level",
-            details={"status": nomination.status, "at_level": nomination.at_level},
-        )
+        raise _elsewhere(nomination)
     return index, steps
+
+
+def _elsewhere(nomination: Nomination) -> Conflict:
+    return Conflict(
+        "该材料当前不在本级待推荐名单中",
+        code="not_at_your_level",
+        details={"status": nomination.status, "at_level": nomination.at_level},
+    )
 
 
 def decide(account: Account, nomination: Nomination, decision: str, comment: str | None) -> None:
@@ -359,6 +367,7 @@ def decide(account: Account, nomination: Nomination, decision: str, comment: str
     _require_open(level)
     before = state(nomination)
     if decision == "pass":
+        level_forms.require(nomination, level.unit_level)  # 409 stamped_form_required
         _check_place(nomination, level, bureau)
         _decision(account, nomination, level.unit_level, bureau, "pass", comment)
         if index + 1 < len(steps):
@@ -450,6 +459,127 @@ def may_fix(account: Account, nomination: Nomination) -> bool:
         )
     )
     return level is not None and utcnow() < level.deadline
+
+
+# --- stamped forms (nominations.level_forms) ----------------------------------------------------
+
+
+def form_holder(account: Account, nomination: Nomination, unit_level: str) -> Unit:
+    """The unit whose stamped form of ``unit_level`` the caller may upload now: the nominating
+    unit's (its clerk, or an admin acting for it, as at submit) while the nomination is a draft or
+    returned; a bureau's (its reviewer) while the nomination waits at the bureau's open level.
+    Refusals: 404 level_not_found (no such level in the chain), 403 forbidden (another role's
+    form) or not_a_level, 409 not_at_your_level, nomination_closed, review_closed, level_closed."""
+    names = {level.unit_level for level in chain(nomination.campaign)}
+    if not names or (unit_level != level_forms.UNIT and unit_level not in names):
+        raise NotFound(
+            "本活动没有该推荐层级", code="level_not_found", details={"unit_level": unit_level}
+        )
+    phase_open = nomination.campaign.phase in ("nominating", "reviewing")
+    if unit_level == level_forms.UNIT:
+        if account.role not in ("unit", "admin") or (
+            account.role == "unit" and account.unit_id != nomination.unit_id
+        ):
+            raise Forbidden("只有推荐单位可以上传本单位的盖章推荐表")
+        if not phase_open:
+            raise Conflict("当前阶段不能上传盖章推荐表", code="nomination_closed")
+        if nomination.status not in EDITABLE:
+            raise _elsewhere(nomination)
+        return nomination.unit
+    if account.role != "reviewer":
+        raise Forbidden(f"只有{level_label(unit_level)}主管部门可以上传本级的盖章推荐表")
+    if not phase_open:
+        raise Conflict("当前阶段不能审核", code="review_closed")
+    index, steps = _holder_step(account, nomination)
+    level, bureau = steps[index]
+    if level.unit_level != unit_level:
+        raise _elsewhere(nomination)
+    _require_open(level)
+    return bureau
+
+
+def may_download(account: Account, form: level_forms.LevelForm) -> bool:
+    """Who may fetch a stamped form of a nomination they see: the committee, the unit whose form
+    it is, and the bureaus above its level. Everyone else only reads that it is there."""
+    if account.role == "admin" or account.unit_id == form.unit_id:
+        return True
+    unit = account.unit
+    return (
+        account.role == "reviewer"
+        and unit is not None
+        and RANK.get(unit.level, 0) > RANK.get(form.unit_level, 0)
+    )
+
+
+def form_to_download(
+    account: Account, nomination: Nomination, unit_level: str, form_id: int | None
+) -> level_forms.LevelForm:
+    """The current form of a level (or an earlier one by id) if the caller may fetch it; 404
+    level_form_not_found otherwise, exactly as when there is none."""
+    form = level_forms.get_form(nomination.id, unit_level, form_id)
+    if form is None or not may_download(account, form):
+        raise NotFound("盖章推荐表不存在", code="level_form_not_found")
+    return form
+
+
+def _may_upload(account: Account, nomination: Nomination, unit_level: str) -> bool:
+    try:
+        form_holder(account, nomination, unit_level)
+    except AppError:
+        return False
+    return True
+
+
+def form_overview(account: Account | None, nomination: Nomination) -> dict[str, Any]:
+    """The stamped forms of the nomination's way, its unit first, then each bureau on its way:
+    whether the level requires one, the current form (when, by whom) and the replaced ones, with
+    download links only where the caller may follow them, and whether the caller may upload
+    there now (no ``account``: neither links nor uploads). A single-level campaign has none
+    (``chained`` false)."""
+    campaign = nomination.campaign
+    levels = chain(campaign)
+    answer: dict[str, Any] = {
+        "chained": bool(levels),
+        "max_bytes": level_forms.max_bytes(),
+        "timezone": campaign.timezone,
+        "levels": [],
+    }
+    if not levels:
+        return answer
+    required = level_forms.required_levels(campaign.id)
+    uploaded = level_forms.forms_of(nomination.id)
+    steps = [(level_forms.UNIT, nomination.unit)] + [
+        (level.unit_level, bureau) for level, bureau in route(levels, nomination.unit)
+    ]
+
+    def shown(form: level_forms.LevelForm) -> dict[str, Any]:
+        link = None
+        if account is not None and may_download(account, form):
+            link = url_for(
+                "nominations.download_level_form",
+                nomination_id=nomination.id,
+                unit_level=form.unit_level,
+                form=None if form.is_current else form.id,
+            )
+        return level_forms.describe(form, link)
+
+    for unit_level, unit in steps:
+        forms = uploaded.get(unit_level, [])
+        current = next((form for form in forms if form.is_current), None)
+        answer["levels"].append(
+            {
+                "unit_level": unit_level,
+                "level_label": level_label(unit_level),
+                "unit": unit.name,
+                "unit_code": unit.code,
+                "required": unit_level in required,
+                "uploaded": current is not None,
+                "current": shown(current) if current is not None else None,
+                "history": [shown(form) for form in forms if not form.is_current],
+                "can_upload": account is not None and _may_upload(account, nomination, unit_level),
+            }
+        )
+    return answer
 
 
 # --- what a bureau sees ---------------------------------------------------------------------------

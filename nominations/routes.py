@@ -4,18 +4,29 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, current_app, g
+from flask import Response, current_app, g, request
 from flask_smorest import Blueprint
 
 from campaigns import services as campaign_services
 from core.extensions import db
-from core.http import cacheable
+from core.http import accepts_any_body, cacheable
 from core.schemas import ErrorEnvelopeSchema
-from nominations import form_fields, level_config, levels, ports, public_view, services
+from nominations import (
+    form_fields,
+    level_config,
+    level_forms,
+    levels,
+    ports,
+    public_view,
+    services,
+)
 from nominations.form_fields import FormFieldsInSchema, FormFieldsSchema
 from nominations.level_schemas import (
     ExtendSchema,
     LevelDecisionSchema,
+    LevelFormArgsSchema,
+    LevelFormsSchema,
+    LevelFormUploadArgsSchema,
     LevelsInSchema,
     LevelsSchema,
     UnitQuotasInSchema,
@@ -293,6 +304,7 @@ def _levels_answer(campaign: Any) -> dict[str, Any]:
     return {
         "levels": level_config.describe(campaign, levels.chain(campaign)),
         "unit_quotas": level_config.unit_quotas(campaign),
+        "unit_stamped_form": level_config.unit_form_required(campaign),
         "mine": levels.my_level(g.account, campaign),
     }
 
@@ -348,9 +360,11 @@ def put_levels(body: dict[str, Any], slug: str) -> dict[str, Any]:
     Bureau levels lowest first, each with a deadline and a quota per category. Nominations
     climb the bureaus among their unit's ancestors (a unit directly under a city skips the
     county). Once a nomination was submitted, the levels themselves cannot change (409
-    levels_locked); quotas and deadlines still can. Audited as ``levels.set``."""
+    levels_locked); quotas and deadlines still can. ``stamped_form`` per level and
+    ``unit_stamped_form`` say who must upload a stamped recommendation form (盖章推荐表) before
+    passing up or submitting; absent, they stay as they are. Audited as ``levels.set``."""
     campaign = campaign_services.get_campaign(slug)
-    level_config.configure(campaign, body["levels"])
+    level_config.configure(campaign, body["levels"], body.get("unit_stamped_form"))
     db.session.commit()
     return _levels_answer(campaign)
 
@@ -430,6 +444,105 @@ def decide_at_level(body: dict[str, Any], nomination_id: int) -> Any:
     levels.decide(g.account, nomination, body["decision"], body["comment"])
     db.session.commit()
     return nomination
+
+
+# --- stamped recommendation forms (nominations.level_forms) ------------------------------------
+
+
+@blp.route("/nominations/<id:nomination_id>/level-forms", methods=["GET"])
+@blp.doc(security=STAFF)
+@blp.response(200, LevelFormsSchema)
+@blp.alt_response(404, schema=ErrorEnvelopeSchema, description="nomination_not_found")
+@staff_required("unit", "reviewer", "admin")
+def list_level_forms(nomination_id: int) -> dict[str, Any]:
+    """The stamped recommendation forms (盖章推荐表) of a nomination, level by level.
+
+    Anyone who sees the nomination: per level of its way (the nominating unit first, then each
+    bureau), whether the committee requires a form, the current one (who uploaded it, when, its
+    kind, pages and SHA-256) and those it replaced, and whether the caller may upload there
+    now. Download links are given only to those who may fetch the file: the committee, the
+    unit whose form it is and the bureaus above its level."""
+    nomination = services.get_for(g.account, nomination_id)
+    return levels.form_overview(g.account, nomination)
+
+
+@accepts_any_body
+@blp.route("/nominations/<id:nomination_id>/level-forms/<unit_level>", methods=["POST"])
+@blp.doc(
+    security=STAFF,
+    requestBody={
+        "description": "the file itself: a PDF, or a JPEG or PNG scan. Any Content-Type is "
+        "accepted (the content decides); application/pdf, image/jpeg or image/png must match "
+        "the content",
+        "required": True,
+        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+    },
+)
+@blp.arguments(LevelFormUploadArgsSchema, location="query")
+@blp.response(201, LevelFormsSchema)
+@blp.alt_response(400, schema=ErrorEnvelopeSchema, description="incomplete_upload")
+@blp.alt_response(403, schema=ErrorEnvelopeSchema, description="forbidden, not_a_level")
+@blp.alt_response(
+    404, schema=ErrorEnvelopeSchema, description="nomination_not_found, level_not_found"
+)
+@blp.alt_response(
+    409,
+    schema=ErrorEnvelopeSchema,
+    description="not_at_your_level, nomination_closed, review_closed, level_closed",
+)
+@blp.alt_response(413, schema=ErrorEnvelopeSchema, description="form_too_large")
+@blp.alt_response(422, schema=ErrorEnvelopeSchema, description="invalid_form_file")
+@staff_required("unit", "reviewer", "admin")
+def upload_level_form(args: dict[str, Any], nomination_id: int, unit_level: str) -> Any:
+    """Upload the stamped recommendation form (盖章推荐表) of a level: ``unit`` or a bureau level.
+
+    The body is the file itself: a PDF, or a JPEG or PNG scan, at most ``LEVEL_FORM_MAX_BYTES``
+    (20 MB; 413 form_too_large). Its type is read from its content, never from its name or
+    Content-Type: anything else, a damaged file, or one whose name (``?name=``) or Content-Type
+    claims another kind (a PNG named .pdf) is 422 invalid_form_file. ``unit``: the
+    nominating unit's clerk (or an admin for it) while the nomination is a draft or returned; a
+    bureau level: that bureau's reviewer while the nomination waits at its open level. Another
+    role is 403, a nomination waiting elsewhere 409 not_at_your_level, a level not in the chain
+    404 level_not_found. A new upload replaces the current form; the old one is kept for the
+    trail. Audited as ``level_form.upload``. Answers the nomination's forms, as the GET."""
+    nomination = services.get_for(g.account, nomination_id)
+    levels.form_holder(g.account, nomination, unit_level)
+    level_forms.check_length(request.content_length)
+    request.max_content_length = level_forms.max_bytes()
+    # Committed mid-request on purpose: no transaction (on SQLite, the write lock a write request
+    # takes) may stay open while the body streams in. Checked again once it is in.
+    db.session.commit()
+    with level_forms.receive(request.stream, args["name"], request.content_type) as staged:
+        nomination = services.get_for(g.account, nomination_id, lock=True)
+        unit = levels.form_holder(g.account, nomination, unit_level)
+        level_forms.record(g.account, nomination, unit_level, unit, staged)
+        db.session.commit()
+    return levels.form_overview(g.account, nomination), 201
+
+
+@blp.route("/nominations/<id:nomination_id>/level-forms/<unit_level>", methods=["GET"])
+@blp.doc(security=STAFF)
+@blp.arguments(LevelFormArgsSchema, location="query")
+@blp.response(
+    200,
+    description="the form itself (application/pdf, image/jpeg or image/png) as an attachment",
+    content_type="application/octet-stream",
+)
+@blp.alt_response(
+    404, schema=ErrorEnvelopeSchema, description="nomination_not_found, level_form_not_found"
+)
+@staff_required("unit", "reviewer", "admin")
+def download_level_form(args: dict[str, Any], nomination_id: int, unit_level: str) -> Response:
+    """Download a level's stamped recommendation form (盖章推荐表).
+
+    The current form, or an earlier (replaced) one by ``form``. The committee, the unit whose
+    form it is and the bureaus above its level may fetch it; anyone else who
+    sees the nomination gets 404 level_form_not_found, as when there is none, and anyone who
+    does not 404 nomination_not_found. Served with its content type as an attachment, with
+    ``X-Content-Type-Options: nosniff``, never cached."""
+    nomination = services.get_for(g.account, nomination_id)
+    form = levels.form_to_download(g.account, nomination, unit_level, args["form"])
+    return level_forms.send(form, nomination)
 
 
 # The public reads answer from the cached public view (no SQL while it is current) and keep
