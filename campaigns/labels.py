@@ -59,6 +59,10 @@ AUDIT_ACTION_LABELS = {
     "levels.set": "设置推荐层级",
     "levels.extend": "延长推荐截止",
     "levels.unit_quota": "设置单位名额",
+    "level_form.upload": "上传盖章推荐表",
+    # a level's 公示 (nominations.level_publicity)
+    "level_publicity.open": "发布推荐名单公示",
+    "level_publicity.withdraw": "撤回推荐名单公示",
     # the campaign's own recommendation form (nominations.form_fields)
     "form_fields.set": "设置推荐表字段",
     # 群众评议 (appraisal)
@@ -77,6 +81,8 @@ AUDIT_ACTION_LABELS = {
     "media.upload_start": "开始上传视频",
     "media.uploaded": "视频上传完成",
     "media.photo": "上传照片",
+    "media.photo_removed": "删除照片",
+    "media.cover": "设为封面照片",
     "media.ready": "视频转码完成",
     # the fraud desk (votes.<CommitteeDecision action>) and the vote browser
     "votes.confirm": "确认刷票",
@@ -112,6 +118,7 @@ AUDIT_ACTION_LABELS = {
 
 # What an audit entry's object is (AuditLog.object_type).
 AUDIT_OBJECT_LABELS = {
+    "level_publicity": "推荐名单公示",
     "campaign": "评选活动",
     "category": "奖项",
     "unit": "单位",

@@ -8,6 +8,7 @@ from __future__ import annotations
 from flask import Flask
 
 from pages import (
+    appraisal_unit,
     console,
     console_accounts,
     console_appraisal,
@@ -16,6 +17,7 @@ from pages import (
     console_levels,
     dossier,
     h5,
+    h5_level_publicity,
     h5_myvotes,
     h5_phone,
     h5_publicity,
@@ -32,10 +34,12 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(h5.bp)
     app.register_blueprint(h5_phone.bp)
     app.register_blueprint(h5_publicity.bp)
+    app.register_blueprint(h5_level_publicity.bp)
     app.register_blueprint(h5_myvotes.bp)
     app.register_blueprint(rating.bp)
     app.register_blueprint(poster_bp)
     app.register_blueprint(portal.bp)
+    app.register_blueprint(appraisal_unit.bp)
     app.register_blueprint(console.bp)
     app.register_blueprint(console_awards.bp)
     app.register_blueprint(console_accounts.bp)

@@ -1,5 +1,6 @@
 /* The console's 推荐层级 page: set the chain and its quotas, extend a level's deadline with a
-   reason, set one unit's own places. Plain ES2015, no framework. Data arrives in
+   reason, set one unit's own places, open or withdraw a bureau's 推荐名单公示 (the same panel is
+   a bureau reviewer's page /console/c/<slug>/level-publicity). Plain ES2015, no framework. Data arrives in
    <script type="application/json" id="levels-data">; writes go to /api/v1 with the cookie and the
    CSRF header (ZM.api); after a write the page reloads to show the server's figures. Times are
    entered and shown in the campaign's time zone, never the browser's. */
@@ -59,7 +60,12 @@
         }
         quotas[input.getAttribute('data-category')] = value;
       });
-      specs.push({ unit_level: set.getAttribute('data-level'), deadline: deadline, quotas: quotas });
+      specs.push({
+        unit_level: set.getAttribute('data-level'),
+        deadline: deadline,
+        quotas: quotas,
+        stamped_form: ZM.qs('input[name=stamped_form]', set).checked
+      });
     });
     return { specs: specs, problem: problem };
   }
@@ -67,7 +73,7 @@
   /* A level's deadline and quotas are asked for only when the level is ticked. */
   function syncLevel(set) {
     var on = ZM.qs('input[name=on]', set).checked;
-    ZM.qsa('input[name=deadline], input[name=quota]', set).forEach(function (input) {
+    ZM.qsa('input[name=deadline], input[name=quota], input[name=stamped_form]', set).forEach(function (input) {
       input.disabled = !on;
     });
   }
@@ -85,8 +91,10 @@
         ZM.showError(levelsError, '请至少勾选一个推荐层级');
         return;
       }
-      send($('levels-save'), levelsError, 'PUT', BASE + '/levels', { levels: read.specs },
-        '推荐层级已保存');
+      var body = { levels: read.specs };
+      // The nominating unit's own form: only meaningful with a chain (the API ignores it without).
+      if (read.specs.length) body.unit_stamped_form = $('unit-stamped-form').checked;
+      send($('levels-save'), levelsError, 'PUT', BASE + '/levels', body, '推荐层级已保存');
     });
     var clear = $('levels-clear');
     if (clear) {
@@ -157,4 +165,48 @@
         '单位名额已保存');
     });
   }
+
+  /* ------------------------------------------------------------------ a level's 公示 */
+
+  var publicityForm = $('level-publicity-form');
+  if (publicityForm) {
+    publicityForm.addEventListener('submit', function (event) {
+      event.preventDefault();
+      var error = $('level-publicity-error');
+      var unit = $('level-publicity-unit').value;
+      var daysText = $('level-publicity-days').value.trim();
+      var contact = $('level-publicity-contact').value.trim();
+      var startText = $('level-publicity-start').value;
+      if (!unit) { ZM.showError(error, '没有可公示的主管部门'); return; }
+      if (!/^\d+$/.test(daysText) || Number(daysText) < 1 || Number(daysText) > 30) {
+        ZM.showError(error, '公示天数应为 1–30 的整数');
+        return;
+      }
+      if (!contact) { ZM.showError(error, '请填写受理异议的联系方式'); return; }
+      var body = {
+        contact: contact,
+        days: Number(daysText),
+        working_days: $('level-publicity-working').checked
+      };
+      if (startText) {
+        var start = ZM.wallToIso(startText, TZ);
+        if (!start) { ZM.showError(error, '开始时间无效'); return; }
+        body.starts_at = start;
+      }
+      send($('level-publicity-save'), error, 'POST',
+        BASE + '/level-publicity/' + encodeURIComponent(unit), body, '公示已发布');
+    });
+  }
+  ZM.qsa('button[data-withdraw]').forEach(function (button) {
+    button.addEventListener('click', function () {
+      var reason = window.prompt('请填写撤回公示的原因（将记入审计日志）：', '');
+      if (reason === null) return;
+      reason = reason.trim();
+      var error = $('level-publicity-withdraw-error');
+      if (!reason) { ZM.showError(error, '撤回公示须填写原因'); return; }
+      send(button, error, 'DELETE', BASE + '/level-publicity/' +
+        encodeURIComponent(button.getAttribute('data-unit')) + '/' +
+        encodeURIComponent(button.getAttribute('data-withdraw')), { reason: reason }, '公示已撤回');
+    });
+  });
 })();

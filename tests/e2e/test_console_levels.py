@@ -82,6 +82,9 @@ def test_the_committee_sets_a_two_level_chain_and_extends_a_deadline(
     page.locator("#levels-save").click()
     expect(page.locator("#levels-error")).to_contain_text("十大最美护士")
     page.locator("#level-quota-city-nurse").fill("2")
+    # The city asks for its stamped form (盖章推荐表) at a pass, the units at submission.
+    page.locator("#level-stamped-city").check()
+    page.locator("#unit-stamped-form").check()
     page.locator("#levels-save").click()
 
     expect(page.locator("[data-testid=chain-county]")).to_be_visible()
@@ -92,6 +95,11 @@ def test_the_committee_sets_a_two_level_chain_and_extends_a_deadline(
     expect(page.locator("[data-testid=places-C-nurse]")).to_have_text("0/2")
     expect(page.locator("#level-on-county")).to_be_checked()
     expect(page.locator("#level-deadline-county")).to_have_value(county)
+    expect(page.locator("#level-stamped-city")).to_be_checked()
+    expect(page.locator("#level-stamped-county")).not_to_be_checked()
+    expect(page.locator("#unit-stamped-form")).to_be_checked()
+    listed = app.test_client().get("/api/v1/campaigns/c1/levels", headers=org.headers("admin"))
+    assert [level["stamped_form"] for level in listed.json["levels"]] == [False, True]
     _no_sideways_scroll(page)
     shoot(page, f"console-levels-chain-{size}")
 
