@@ -11,7 +11,7 @@ What is removed and what stays (docs/media.md):
 
 The rows stay, with their status and failure code: they are the uploads' history, and the
 audit log points at them. ``received`` goes to 0: the server holds none of its bytes any more.
-An asset that is current for its nomination, or ready, or replaced, is never touched.
+An asset that is current for its nomination, or ready, replaced or removed, is never touched.
 
 Services flush and never commit; `media.jobs.sweep_abandoned_media` commits.
 """

@@ -11,6 +11,7 @@ MEDIA_STATUS_LABELS = {
     "ready": "已就绪",
     "failed": "处理失败",
     "replaced": "已被新视频替换",
+    "removed": "已删除",
 }
 
 # What the portal's video uploader says while a new video goes through those statuses: the
@@ -22,4 +23,5 @@ VIDEO_PROGRESS_LABELS = {
     "ready": "视频已就绪",
     "failed": "视频处理失败",
     "replaced": "视频已被新上传的视频替换",
+    "removed": "已删除",
 }

@@ -16,8 +16,8 @@ from core.extensions import db
 from core.http import accepts_any_body
 from core.schemas import ErrorEnvelopeSchema
 from media import jobs, services
-from media.models import MediaAsset
-from media.schemas import MediaAssetSchema, NominationMediaSchema
+from media.models import PHOTOS_MAX, MediaAsset
+from media.schemas import MediaAssetSchema, NominationMediaSchema, NominationPhotosSchema
 from media.serving import send_media
 from media.storage import storage
 from nominations import services as nomination_services
@@ -27,7 +27,9 @@ blp = Blueprint(
     __name__,
     url_prefix="/api/v1",
     description=(
-        "照片与视频上传 (photos and videos). Videos use the tus 1.0 resumable protocol: "
+        "照片与视频上传 (photos and videos). A nomination holds up to six photos, one of them "
+        "the cover (the photo its card, ranking, poster and dossier show); it has one current "
+        "video. Videos use the tus 1.0 resumable protocol: "
         "POST …/video with Upload-Length creates an upload, HEAD /uploads/<id> tells the offset, "
         "PATCH /uploads/<id> (Content-Type application/offset+octet-stream, Upload-Offset) "
         "appends bytes; an interrupted upload continues from the last received byte."
@@ -216,7 +218,12 @@ def upload_chunk(asset_id: int) -> Response:
 @blp.alt_response(400, schema=ErrorEnvelopeSchema, description="empty_upload, incomplete_upload")
 @blp.alt_response(403, schema=ErrorEnvelopeSchema, description="not_owner")
 @blp.alt_response(404, schema=ErrorEnvelopeSchema, description="nomination_not_found")
-@blp.alt_response(409, schema=ErrorEnvelopeSchema, description="not_editable")
+@blp.alt_response(
+    409,
+    schema=ErrorEnvelopeSchema,
+    description="not_editable; photo_limit: the nomination already holds six photos (refused "
+    "before the body is read, and again when two uploads race for the last place)",
+)
 @blp.alt_response(413, schema=ErrorEnvelopeSchema, description="upload_too_large")
 @blp.alt_response(
     429,
@@ -231,9 +238,11 @@ def upload_chunk(asset_id: int) -> Response:
 )
 @staff_required("unit", "admin")
 def upload_photo(nomination_id: int) -> Any:
-    """Upload the nominee's portrait photo.
+    """Add a photo to the nominee's gallery.
 
-    The nominating unit's clerk, or an admin, while the nomination can be edited. The body is
+    A nomination holds up to six photos (409 photo_limit for a seventh; delete one first); the
+    first is the cover until another is chosen (``PUT …/photos/{asset_id}/cover``). The
+    nominating unit's clerk, or an admin, while the nomination can be edited. The body is
     the image itself (JPEG, PNG or WebP; at most ``MEDIA_PHOTO_MAX_BYTES``, 413 beyond). The
     type is decided by the content, not the header (422 not_an_image); too many pixels is 422
     photo_too_large, refused from the header without decoding. The photo is re-encoded and its
@@ -245,8 +254,11 @@ def upload_photo(nomination_id: int) -> Any:
     # request takes) may stay open while the body streams in.
     db.session.commit()
     asset = services.store_photo(g.account, nomination_id, request.stream)
+    cover = services.cover_id(asset.nomination)
     db.session.commit()
-    return services.describe(asset, token=services.preview_token(asset)), 201
+    return services.describe(
+        asset, token=services.preview_token(asset), cover=asset.id == cover
+    ), 201
 
 
 @blp.route("/media/<id:asset_id>", methods=["GET"])
@@ -262,7 +274,12 @@ def get_media(asset_id: int) -> Any:
     failed asset carries ``failure_code`` and a Chinese ``failure_reason``); preview links are
     signed and valid for an hour."""
     asset = services.get_asset_for(g.account, asset_id)
-    return services.describe(asset, token=services.preview_token(asset))
+    cover = services.cover_id(asset.nomination) if asset.kind == "photo" else None
+    return services.describe(
+        asset,
+        token=services.preview_token(asset),
+        cover=asset.id == cover if asset.kind == "photo" else None,
+    )
 
 
 @blp.route("/nominations/<id:nomination_id>/media", methods=["GET"])
@@ -276,8 +293,73 @@ def nomination_media(nomination_id: int) -> Any:
     Staff who may see the nomination (its unit, a reviewer of the sub-tree, admins), with
     the status of each and signed preview links. Replaced and failed assets are listed too."""
     nomination = nomination_services.get_for(g.account, nomination_id)
-    assets = services.nomination_assets(nomination)
-    return {"items": [services.describe(a, token=services.preview_token(a)) for a in assets]}
+    return {"items": services.described_assets(nomination)}
+
+
+def _photos(nomination_id: int) -> dict[str, Any]:
+    nomination = nomination_services.get_for(g.account, nomination_id)
+    return {"items": services.photo_list(nomination), "limit": PHOTOS_MAX}
+
+
+@blp.route("/nominations/<id:nomination_id>/photos", methods=["GET"])
+@blp.doc(security=STAFF)
+@blp.response(200, NominationPhotosSchema)
+@blp.alt_response(404, schema=ErrorEnvelopeSchema, description="nomination_not_found")
+@staff_required("unit", "reviewer", "admin")
+def nomination_photos(nomination_id: int) -> Any:
+    """The nomination's photo gallery, cover first.
+
+    Staff who may see the nomination (its unit, a reviewer of the sub-tree, admins). Up to six
+    ready photos with signed preview links: the cover first (``cover: true``), then the others
+    in upload order. Removed photos are not listed (``GET …/media`` lists every upload)."""
+    return _photos(nomination_id)
+
+
+@blp.route("/nominations/<id:nomination_id>/photos/<id:asset_id>/cover", methods=["PUT"])
+@blp.doc(security=STAFF)
+@blp.response(200, NominationPhotosSchema)
+@blp.alt_response(403, schema=ErrorEnvelopeSchema, description="not_owner")
+@blp.alt_response(
+    404,
+    schema=ErrorEnvelopeSchema,
+    description="nomination_not_found; media_not_found (not a photo of this gallery)",
+)
+@blp.alt_response(409, schema=ErrorEnvelopeSchema, description="not_editable")
+@staff_required("unit", "admin")
+def choose_cover(nomination_id: int, asset_id: int) -> Any:
+    """Make a photo of the gallery its cover.
+
+    The nominating unit's clerk, or an admin, while the nomination can be edited (the rule of
+    an upload). No body. The cover is what the nominee's card, the ranking, the share poster
+    and the dossier show. Answers the gallery in its new order."""
+    nomination = nomination_services.get_for(g.account, nomination_id)
+    services.set_cover(g.account, nomination, asset_id)
+    db.session.commit()
+    return _photos(nomination_id)
+
+
+@blp.route("/nominations/<id:nomination_id>/photos/<id:asset_id>", methods=["DELETE"])
+@blp.doc(security=STAFF)
+@blp.response(200, NominationPhotosSchema)
+@blp.alt_response(403, schema=ErrorEnvelopeSchema, description="not_owner")
+@blp.alt_response(
+    404,
+    schema=ErrorEnvelopeSchema,
+    description="nomination_not_found; media_not_found (not a photo of this gallery)",
+)
+@blp.alt_response(409, schema=ErrorEnvelopeSchema, description="not_editable")
+@staff_required("unit", "admin")
+def delete_photo(nomination_id: int, asset_id: int) -> Any:
+    """Remove a photo from the gallery.
+
+    The nominating unit's clerk, or an admin, while the nomination can be edited (the rule of
+    an upload). The photo leaves the gallery (status ``removed``; its files are kept for the
+    record, never shown to the public); if it was the cover, the next photo becomes the cover.
+    Answers the gallery in its new order."""
+    nomination = nomination_services.get_for(g.account, nomination_id)
+    services.remove_photo(g.account, nomination, asset_id)
+    db.session.commit()
+    return _photos(nomination_id)
 
 
 _MIME = {".mp4": "video/mp4", ".jpg": "image/jpeg"}

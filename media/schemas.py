@@ -16,7 +16,11 @@ class MediaAssetSchema(Schema):
     id = fields.Integer()
     kind = fields.String(metadata={"description": "photo or video"})
     status = fields.String(
-        metadata={"description": "receiving, uploaded, processing, ready, failed, replaced"}
+        metadata={
+            "description": "receiving, uploaded, processing, ready, failed, replaced (a video "
+            "superseded by a newer one; photos made before the gallery), removed (a photo the "
+            "unit took out of the gallery)"
+        }
     )
     received = fields.Integer(metadata={"description": "bytes received so far"})
     size = fields.Integer(metadata={"description": "the upload's declared length in bytes"})
@@ -35,7 +39,27 @@ class MediaAssetSchema(Schema):
     )
     photo_url = fields.String(metadata={"description": "the re-encoded photo (once ready)"})
     thumb_url = fields.String(metadata={"description": "a small rendition of the photo"})
+    cover = fields.Boolean(
+        metadata={
+            "description": "photos only: true on the gallery's cover (the photo cards, ranking, "
+            "poster and dossier show), false on its other photos and on removed ones"
+        }
+    )
 
 
 class NominationMediaSchema(Schema):
-    items = fields.List(fields.Nested(MediaAssetSchema))
+    items = fields.List(
+        fields.Nested(MediaAssetSchema),
+        metadata={"description": "every photo and video uploaded, newest first"},
+    )
+
+
+class NominationPhotosSchema(Schema):
+    items = fields.List(
+        fields.Nested(MediaAssetSchema),
+        metadata={
+            "description": "the gallery in order: the cover first (cover: true), then the other "
+            "photos in upload order"
+        },
+    )
+    limit = fields.Integer(metadata={"description": "how many photos a nomination may hold (6)"})

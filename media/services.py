@@ -27,7 +27,7 @@ from core.auth import issue_token, read_token
 from core.errors import AppError, Conflict, Forbidden, NotFound
 from core.extensions import db, redis_store
 from core.types import utcnow
-from media import quotas
+from media import gallery, quotas
 from media.models import MediaAsset
 from media.photos import process_photo
 from media.probing import VideoProbe, probe_video
@@ -225,11 +225,13 @@ def finish_chunk(asset_id: int) -> MediaAsset:
 
 
 def check_photo_upload(account: Account, nomination: Nomination, length: int | None) -> None:
-    """Refuse a photo before its body is read: not the uploader's, or declared too large."""
+    """Refuse a photo before its body is read: not the uploader's, declared too large, or the
+    gallery full (409 photo_limit, no quota spent)."""
     require_uploader(account, nomination)
     limit = current_app.config["MEDIA_PHOTO_MAX_BYTES"]
     if length is not None and length > limit:
         raise UploadTooLarge(f"照片不能超过 {limit // (1024 * 1024)} MB")
+    gallery.require_room(nomination.id)
     spend_upload_quota(nomination)
 
 
@@ -247,8 +249,10 @@ def spend_upload_quota(nomination: Nomination) -> None:
 
 
 def store_photo(account: Account, nomination_id: int, body: BinaryIO) -> MediaAsset:
-    """Photos are small: stored, checked by content, re-encoded without metadata, right away.
-    No database work until the body is in: call with no transaction open."""
+    """Photos are small: stored, checked by content, re-encoded without metadata, right away,
+    and added to the gallery (the first one is its cover). No database work until the body is
+    in: call with no transaction open. The gallery's limit is checked again under the
+    nomination's lock, so two uploads racing for the last place cannot both be kept."""
     limit = current_app.config["MEDIA_PHOTO_MAX_BYTES"]
     key = f"p-{secrets.token_hex(16)}"
     store = storage()
@@ -276,9 +280,15 @@ def store_photo(account: Account, nomination_id: int, body: BinaryIO) -> MediaAs
         store.delete(key)
         raise AppError(exc.message, code=exc.code, status=422) from exc
     store.local_path(key, ORIGINAL).unlink(missing_ok=True)  # EXIF lives there
+    gallery.lock(nomination_id)
     nomination = db.session.get(Nomination, nomination_id)
     assert nomination is not None
-    require_uploader(account, nomination)  # still editable after the upload
+    try:
+        require_uploader(account, nomination)  # still editable after the upload
+        gallery.require_room(nomination.id)  # and still room: another upload may have won
+    except AppError:
+        store.delete(key)
+        raise
     asset = MediaAsset(
         nomination_id=nomination.id,
         kind="photo",
@@ -307,22 +317,26 @@ def store_photo(account: Account, nomination_id: int, body: BinaryIO) -> MediaAs
 
 
 def _make_current(asset: MediaAsset) -> None:
-    """The new asset is ready: it replaces the nomination's previous one of its kind."""
-    previous = db.session.scalars(
-        select(MediaAsset).where(
-            MediaAsset.nomination_id == asset.nomination_id,
-            MediaAsset.kind == asset.kind,
-            MediaAsset.is_current.is_(True),
-            MediaAsset.id != asset.id,
-        )
-    ).all()
-    for old in previous:
-        old.is_current = False
-        old.status = "replaced"
+    """The new asset is ready: a video replaces the nomination's previous one; a photo joins
+    the gallery (the cover if it is the first)."""
+    if asset.kind == "video":
+        previous = db.session.scalars(
+            select(MediaAsset).where(
+                MediaAsset.nomination_id == asset.nomination_id,
+                MediaAsset.kind == asset.kind,
+                MediaAsset.is_current.is_(True),
+                MediaAsset.id != asset.id,
+            )
+        ).all()
+        for old in previous:
+            old.is_current = False
+            old.status = "replaced"
     asset.status = "ready"
     asset.is_current = True
     asset.ready_at = utcnow()
     db.session.flush()
+    if asset.kind == "photo":
+        gallery.settle_cover(asset.nomination_id)
     # The public cards show the current photo and video: rebuild them after the commit.
     public_view.changed(asset.nomination.campaign)
 
@@ -344,7 +358,7 @@ def get_asset(asset_id: int) -> MediaAsset | None:
 
 def needs_processing(asset: MediaAsset) -> bool:
     """Uploaded, or left processing by a worker that died; not still receiving, not settled."""
-    return asset.status not in ("ready", "failed", "replaced", "receiving")
+    return asset.status not in ("ready", "failed", "replaced", "removed", "receiving")
 
 
 def start_processing(asset: MediaAsset) -> UploadedVideo:
@@ -490,8 +504,11 @@ def file_url(asset: MediaAsset, name: str, token: str | None = None) -> str:
     return f"{url}?t={token}" if token else url
 
 
-def describe(asset: MediaAsset, *, token: str | None = None) -> dict[str, Any]:
-    """The asset as its owner (with preview links) or the public (plain links) sees it."""
+def describe(
+    asset: MediaAsset, *, token: str | None = None, cover: bool | None = None
+) -> dict[str, Any]:
+    """The asset as its owner (with preview links) or the public (plain links) sees it; a photo
+    says whether it is the gallery's ``cover`` when the caller knows (see `cover_id`)."""
     body: dict[str, Any] = {
         "id": asset.id,
         "kind": asset.kind,
@@ -504,7 +521,9 @@ def describe(asset: MediaAsset, *, token: str | None = None) -> dict[str, Any]:
         "width": asset.width,
         "height": asset.height,
     }
-    if asset.status == "ready" or asset.status == "replaced":
+    if asset.kind == "photo" and cover is not None:
+        body["cover"] = cover
+    if asset.status in ("ready", "replaced", "removed"):
         if asset.kind == "video":
             body["poster_url"] = file_url(asset, "poster.jpg", token)
             body["renditions"] = [
@@ -529,8 +548,68 @@ def nomination_assets(nomination: Nomination) -> list[MediaAsset]:
     )
 
 
+def cover_id(nomination: Nomination) -> int | None:
+    """The id of the nomination's cover photo (`media.gallery.cover_first`), None without one."""
+    cover = gallery.cover_of(nomination.id)
+    return cover.id if cover is not None else None
+
+
+def described_assets(nomination: Nomination) -> list[dict[str, Any]]:
+    """`nomination_assets` as their owner sees them (preview links), photos with ``cover``."""
+    cover = cover_id(nomination)
+    return [
+        describe(a, token=preview_token(a), cover=a.id == cover if a.kind == "photo" else None)
+        for a in nomination_assets(nomination)
+    ]
+
+
+def photo_list(nomination: Nomination) -> list[dict[str, Any]]:
+    """The gallery as its owner sees it: cover first (``cover: true``), then by upload."""
+    return [
+        describe(a, token=preview_token(a), cover=index == 0)
+        for index, a in enumerate(gallery.gallery_of(nomination.id))
+    ]
+
+
+def remove_photo(account: Account, nomination: Nomination, asset_id: int) -> None:
+    """Take a photo out of the gallery, under the same rule as an upload (the unit or an
+    admin, while the nomination can be edited); the next photo becomes the cover."""
+    require_uploader(account, nomination)
+    gallery.lock(nomination.id)
+    was_cover = gallery.cover_of(nomination.id)
+    asset = gallery.remove(nomination.id, asset_id)
+    audit.record(
+        "media.photo_removed",
+        "media",
+        asset.id,
+        campaign_id=nomination.campaign_id,
+        before={"nomination": nomination.id, "cover": was_cover is asset},
+        after={"cover": cover_id(nomination)},
+    )
+    public_view.changed(nomination.campaign)
+
+
+def set_cover(account: Account, nomination: Nomination, asset_id: int) -> None:
+    """Make a photo of the gallery its cover (same rule as an upload)."""
+    require_uploader(account, nomination)
+    gallery.lock(nomination.id)
+    before = cover_id(nomination)
+    asset = gallery.choose_cover(nomination.id, asset_id)
+    audit.record(
+        "media.cover",
+        "media",
+        asset.id,
+        campaign_id=nomination.campaign_id,
+        before={"nomination": nomination.id, "cover": before},
+        after={"cover": asset.id},
+    )
+    public_view.changed(nomination.campaign)
+
+
 def public_media(nomination_ids: list[int]) -> dict[int, dict[str, Any]]:
-    """{nomination id: {photo_url, thumb_url, video}} for the current ready assets."""
+    """{nomination id: {photo_url, thumb_url, photos, video}} for the current ready assets, in
+    one statement: ``photo_url``/``thumb_url`` are the cover's, ``photos`` the gallery in order
+    ([{id, photo_url, thumb_url, width, height, cover}], cover first)."""
     if not nomination_ids:
         return {}
     assets = db.session.scalars(
@@ -541,11 +620,11 @@ def public_media(nomination_ids: list[int]) -> dict[int, dict[str, Any]]:
         )
     ).all()
     out: dict[int, dict[str, Any]] = {}
+    photos: dict[int, list[MediaAsset]] = {}
     for asset in assets:
         entry = out.setdefault(asset.nomination_id, {})
         if asset.kind == "photo":
-            entry["photo_url"] = file_url(asset, "photo.jpg")
-            entry["thumb_url"] = file_url(asset, "thumb.jpg")
+            photos.setdefault(asset.nomination_id, []).append(asset)
         else:
             described = describe(asset)
             entry["video"] = {
@@ -553,4 +632,19 @@ def public_media(nomination_ids: list[int]) -> dict[int, dict[str, Any]]:
                 "duration": asset.duration,
                 "renditions": described["renditions"],
             }
+    for nomination_id, found in photos.items():
+        shown = [
+            {
+                "id": asset.id,
+                "photo_url": file_url(asset, "photo.jpg"),
+                "thumb_url": file_url(asset, "thumb.jpg"),
+                "width": asset.width,
+                "height": asset.height,
+                "cover": index == 0,
+            }
+            for index, asset in enumerate(gallery.cover_first(found))
+        ]
+        entry = out[nomination_id]
+        entry["photo_url"], entry["thumb_url"] = shown[0]["photo_url"], shown[0]["thumb_url"]
+        entry["photos"] = shown
     return out

@@ -2,16 +2,19 @@
 number of column-only queries and kept in each process until it changes.
 
 A view holds the campaign's public settings (title, windows, rules, categories) and the cards of
-its approved nominees (number, name, unit, category, photo, summary — never the deeds, which are
-read one nominee at a time and kept beside the view). Counts and ranks are not in it: they come
-from the vote Redis at each read.
+its approved nominees (number, name, unit, category, the cover photo and the photo gallery in
+order, summary — never the deeds, which are read one nominee at a time and kept beside the view;
+media comes from ``ports.public_media`` in the one media statement). Counts and ranks are not
+in it: they come from the vote Redis at each read.
 
 Freshness: each campaign has a version token in the control Redis. Every read asks for it (one
 GET) and uses the view it has only if it was built for that token; a change that commits
 (a nomination approved or withdrawn, the campaign edited, a phase moved, a category added: every
 ``core.signals.campaign_changed``) replaces the token after the commit, so the next read in every
-process rebuilds. Media (a photo that finishes processing) changes no token: a view is rebuilt
-after ``VIEW_MAX_AGE`` seconds at the latest. Without the control Redis, every read builds afresh.
+process rebuilds. A photo added, removed or made the cover, or a video made current, replaces
+the token too (``changed``, from media); a video whose processing finishes is also covered by
+``VIEW_MAX_AGE``: a view is rebuilt after that many seconds at the latest. Without the control
+Redis, every read builds afresh.
 """
 
 from __future__ import annotations
@@ -307,7 +310,8 @@ def _queue(campaign: Campaign, **_: Any) -> None:
 
 def changed(campaign: Campaign) -> None:
     """Rebuild the campaign's public view once the current transaction commits (a change the
-    ``campaign_changed`` signal does not carry: a nominee's photo or video became current)."""
+    ``campaign_changed`` signal does not carry: a nominee's photo added, removed or made the
+    cover, a video made current)."""
     _queue(campaign)
 
 

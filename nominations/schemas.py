@@ -348,8 +348,10 @@ class NomineeSchema(Schema):
     summary = fields.String(metadata={"description": "the one-line introduction"})
     votes = fields.Integer(metadata={"description": "absent when the campaign hides counts"})
     rank = fields.Integer(metadata={"description": "absent when the campaign hides counts"})
-    photo_url = fields.String(metadata={"description": "present once a photo is ready"})
-    thumb_url = fields.String(metadata={"description": "a small rendition of the photo"})
+    photo_url = fields.String(
+        metadata={"description": "the cover photo of the gallery, present once a photo is ready"}
+    )
+    thumb_url = fields.String(metadata={"description": "a small rendition of the cover photo"})
     video = fields.Dict(
         metadata={
             "description": "{poster_url, duration, renditions: [{label, width, height, url}]}"
@@ -359,6 +361,13 @@ class NomineeSchema(Schema):
 
 class NomineeDetailSchema(NomineeSchema):
     gender = fields.String()
+    photos = fields.List(
+        fields.Dict(),
+        metadata={
+            "description": "the photo gallery (up to six), cover first: [{id, photo_url, "
+            "thumb_url, width, height, cover}]; photo_url and thumb_url above are the cover's"
+        },
+    )
     years_of_service = fields.Integer(allow_none=True)
     deeds = fields.String(metadata={"description": "the deeds (事迹材料), plain text"})
     unit_opinion = fields.String(metadata={"description": "the unit's recommendation"})

@@ -18,8 +18,9 @@ from campaigns import services as campaign_services
 from campaigns.models import Account, Campaign, Category, Unit
 from core.errors import AppError, Forbidden, NotFound, ValidationFailed
 from core.extensions import db
+from media import gallery as media_gallery
 from media import services as media_services
-from nominations import form_fields, levels
+from nominations import form_fields, level_forms, levels
 from nominations import services as nomination_services
 from nominations.labels import GENDER_LABELS, LEVEL_DECISION_LABELS, level_label
 from nominations.models import LevelDecision, Nomination
@@ -48,11 +49,12 @@ def _value(value: Any) -> str:
 
 
 def _photo(nomination: Nomination) -> str | None:
-    for asset in media_services.nomination_assets(nomination):
-        if asset.kind == "photo" and asset.is_current and asset.status == "ready":
-            shown = media_services.describe(asset, token=media_services.preview_token(asset))
-            return str(shown.get("photo_url") or "") or None
-    return None
+    """The gallery's cover (media's one definition of it), with a signed preview link."""
+    cover = media_gallery.cover_of(nomination.id)
+    if cover is None:
+        return None
+    shown = media_services.describe(cover, token=media_services.preview_token(cover))
+    return str(shown.get("photo_url") or "") or None
 
 
 def _basic(nomination: Nomination) -> list[tuple[str, str]]:
@@ -71,8 +73,19 @@ def _basic(nomination: Nomination) -> list[tuple[str, str]]:
     return rows + [(item["label"], _value(item["value"])) for item in shown]
 
 
-def _box(title: str, signer: str, opinion: str, at: str) -> dict[str, str]:
-    return {"title": title, "signer": signer, "opinion": opinion, "date": at}
+def _box(title: str, signer: str, opinion: str, at: str, stamp: str = "") -> dict[str, str]:
+    return {"title": title, "signer": signer, "opinion": opinion, "date": at, "stamp": stamp}
+
+
+def _stamp_text(step: dict[str, Any] | None, day: Any) -> str:
+    """What a box says of its level's stamped form (盖章推荐表, nominations.level_forms)."""
+    if not step:
+        return ""
+    current = step.get("current")
+    if current:
+        pages = f"，共 {current['pages']} 页" if current.get("pages") else ""
+        return f"盖章推荐表已上传（{day(current['uploaded_at'])}{pages}）"
+    return "盖章推荐表：须上传，尚未上传" if step.get("required") else ""
 
 
 def _opinions(nomination: Nomination) -> list[dict[str, str]]:
@@ -80,16 +93,22 @@ def _opinions(nomination: Nomination) -> list[dict[str, str]]:
     committee's, each with its date; the page leaves room to sign and seal every one."""
     campaign = nomination.campaign
     day = lambda moment: local_time(moment, campaign, DATE_FORMAT)  # noqa: E731
+    chain = levels.chain(campaign)
+    stamps = (
+        {step["unit_level"]: step for step in levels.form_overview(None, nomination)["levels"]}
+        if chain
+        else {}
+    )
     boxes = [
         _box(
             "推荐单位意见",
             nomination.unit.name,
             nomination.unit_opinion,
             day(nomination.submitted_at),
+            _stamp_text(stamps.get(level_forms.UNIT), day),
         )
     ]
     trail = levels.trail(nomination)
-    chain = levels.chain(campaign)
     for level in chain:
         decided = [step for step in trail if step["unit_level"] == level.unit_level]
         last = decided[-1] if decided else None
@@ -99,6 +118,7 @@ def _opinions(nomination: Nomination) -> list[dict[str, str]]:
                 (last or {}).get("unit") or "",
                 _decision_text(last["decision"], last["comment"]) if last else "",
                 day(last["at"]) if last else "",
+                _stamp_text(stamps.get(level.unit_level), day),
             )
         )
     if not chain:

@@ -15,9 +15,10 @@ from campaigns import services as campaign_services
 from campaigns.labels import ROLE_LABELS, phase_label
 from campaigns.models import Account, Campaign, Unit
 from core.errors import AppError
+from media import gallery as media_gallery
 from media import services as media_services
 from media.labels import MEDIA_STATUS_LABELS, VIDEO_PROGRESS_LABELS
-from media.models import MediaAsset
+from media.models import PHOTOS_MAX, MediaAsset
 from nominations import form_fields, labels, levels
 from nominations import services as nomination_services
 from nominations.labels import (
@@ -335,10 +336,12 @@ def _categories(campaign: Campaign, unit: Unit | None) -> list[dict[str, Any]]:
 def _media(nomination: Nomination) -> dict[str, Any]:
     assets = media_services.nomination_assets(nomination)
 
-    def shown(asset: MediaAsset | None) -> dict[str, Any] | None:
+    def shown(asset: MediaAsset | None, cover: bool | None = None) -> dict[str, Any] | None:
         if asset is None:
             return None
-        body = media_services.describe(asset, token=media_services.preview_token(asset))
+        body = media_services.describe(
+            asset, token=media_services.preview_token(asset), cover=cover
+        )
         body["status_label"] = MEDIA_STATUS_LABELS.get(asset.status, asset.status)
         body["name"] = asset.original_name
         if asset.status == "receiving":
@@ -350,6 +353,8 @@ def _media(nomination: Nomination) -> dict[str, Any]:
             (a for a in assets if a.kind == kind and a.is_current and a.status == "ready"), None
         )
 
+    # The gallery, cover first (media.gallery's order), and the cover on its own as before.
+    photos = [shown(a, cover=i == 0) for i, a in enumerate(media_gallery.gallery_of(nomination.id))]
     video = current("video")
     latest_video = next((a for a in assets if a.kind == "video"), None)
     pending = (
@@ -360,7 +365,8 @@ def _media(nomination: Nomination) -> dict[str, Any]:
         else None
     )
     return {
-        "photo": shown(current("photo")),
+        "photo": photos[0] if photos else None,
+        "photos": photos,
         "video": shown(video),
         "pending_video": shown(pending),
         "receiving": [shown(a) for a in assets if a.kind == "video" and a.status == "receiving"],
@@ -392,6 +398,7 @@ def _render_form(
         }
         media: dict[str, Any] = {
             "photo": None,
+            "photos": [],
             "video": None,
             "pending_video": None,
             "receiving": [],
@@ -417,6 +424,7 @@ def _render_form(
         "is_admin": account.role == "admin",
         "list_url": list_url,
         "photo_max_bytes": config["MEDIA_PHOTO_MAX_BYTES"],
+        "photos_max": PHOTOS_MAX,
         "video_max_bytes": config["MEDIA_VIDEO_MAX_BYTES"],
         **flags,
         **media,

@@ -1,23 +1,24 @@
 """The share poster (拉票海报): a 750×1334 PNG per nominee for a phone's gallery and WeChat chats.
 
-``GET /c/<slug>/n/<number>/poster.png`` draws the campaign title, the nominee's photo (or a
-placeholder with the first character of the name), name, number, category, unit, one plain line
-asking for a vote, and a QR code of the nominee's H5 page. Only what the public view shows goes
-on it, and only while the nominee page itself is public (any phase but draft, approved
-nominees); an unknown campaign or nominee is the usual Chinese 404 page.
+``GET /c/<slug>/n/<number>/poster.png`` draws the campaign title, the nominee's photo (the
+gallery's cover, as every card shows it; or a placeholder with the first character of the
+name), name, number, category, unit, one plain line asking for a vote, and a QR code of the
+nominee's H5 page. Only what the public view shows goes on it, and only while the nominee page
+itself is public (any phase but draft, approved nominees); an unknown campaign or nominee is
+the usual Chinese 404 page.
 
 No reward wording: WeChat forbids inducing shares or votes with prizes, so the fixed lines say
 only 「请为我投上宝贵的一票」 and how to open the page (``FORBIDDEN_WORDS`` lists what a test
 keeps off the poster).
 
 Cache. A poster is drawn once per content fingerprint — a SHA-256 over the campaign, the
-nominee's card as the public view has it (name, unit, category, title, the photo's URL, which
-names the photo asset, so a new photo is a new URL), the page URL in the QR code and the
+nominee's card as the public view has it (name, unit, category, title, the cover photo's URL,
+which names the photo asset, so a new cover is a new URL), the page URL in the QR code and the
 layout's version — and kept as a file in the instance folder, ``posters/<campaign id>/
-<number>-<fingerprint>.png``. The public view is rebuilt after an edit commits (and a new photo
-after ``VIEW_MAX_AGE`` at the latest), so an edit gives a new fingerprint and a new poster; the
-file of the previous version is removed when the new one is written, so the folder holds at most
-one file per nominee and URL base. Files rather than Redis: a poster is 100–300 KB, the control
+<number>-<fingerprint>.png``. The public view is rebuilt after an edit commits (a new cover
+too), so an edit gives a new fingerprint and a new poster; the file of the previous version is
+removed when the new one is written, so the folder holds at most one file per nominee and URL
+base. Files rather than Redis: a poster is 100–300 KB, the control
 Redis (embedded: append-only file synced on every write) is no place for blobs; the files are
 shared by the host's workers, survive restarts, and cost nothing to read. Several hosts each draw
 a poster once; the drawing is deterministic, and the ETag is the fingerprint, so every host

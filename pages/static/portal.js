@@ -1,5 +1,6 @@
 /* Unit portal: list actions (submit, withdraw), the nomination form (validation mirroring the
-   API schema, save, submit, resubmit), photo upload and the resumable (tus) video upload.
+   API schema, save, submit, resubmit), the photo gallery (upload up to six, choose the cover,
+   delete) and the resumable (tus) video upload.
    Plain ES2015, no framework; every write goes through /api/v1 with the CSRF header. */
 (function () {
   'use strict';
@@ -460,47 +461,145 @@
     return '';
   }
 
+  /* The gallery: up to data.photos_max photos, the cover first (as the API lists them). Each
+     change (upload, cover, delete) answers or re-reads the list, and the list is drawn again. */
   function initPhoto(data) {
+    var list = ZM.qs('#photo-gallery');
+    if (!list) return;
     var input = ZM.qs('#photo-input');
-    if (!input) return;
     var status = ZM.qs('#photo-status');
     var current = ZM.qs('#photo-current');
     var preview = ZM.qs('#photo-preview');
     var empty = ZM.qs('#photo-empty');
+    var count = ZM.qs('#photo-count');
+    var base = '/api/v1/nominations/' + data.nomination_id;
+    var max = data.photos_max || 6;
+    var photos = (data.photos || []).slice();
+    var busy = false;
     var previewUrl = null;
+
     function clearPreview() {
       if (previewUrl) URL.revokeObjectURL(previewUrl);
       previewUrl = null;
       preview.hidden = true;
       preview.removeAttribute('src');
     }
-    input.addEventListener('change', function () {
-      var file = input.files && input.files[0];
-      if (!file) return;
-      var problem = checkPhoto(file, data.photo_max_bytes);
-      if (problem) { setStatus(status, problem, 'error'); input.value = ''; return; }
+
+    function setBusy(on) {
+      busy = on;
+      if (input) input.disabled = on || photos.length >= max;
+      ZM.qsa('button[data-action]', list).forEach(function (b) { b.disabled = on; });
+    }
+
+    function item(photo, index) {
+      var actions = input ? ZM.el('span', { class: 'photo-actions' }, [
+        photo.cover ? null : ZM.el('button', { type: 'button', class: 'btn-link', 'data-action': 'cover', text: '设为封面' }),
+        ZM.el('button', { type: 'button', class: 'btn-link danger', 'data-action': 'delete', text: '删除' })
+      ]) : null;
+      return ZM.el('li', {
+        class: 'photo-item' + (photo.cover ? ' is-cover' : ''), 'data-id': photo.id, 'data-testid': 'photo-item-' + photo.id
+      }, [
+        ZM.el('img', { src: photo.thumb_url || photo.photo_url, alt: '照片 ' + (index + 1), loading: 'lazy', width: 72, height: 72 }),
+        photo.cover ? ZM.el('span', { class: 'cover-badge', text: '封面' }) : null,
+        actions
+      ]);
+    }
+
+    function render(items) {
+      photos = items || [];
+      var cover = photos.filter(function (p) { return p.cover; })[0] || photos[0] || null;
+      if (cover) {
+        current.src = cover.thumb_url || cover.photo_url;
+        current.hidden = false;
+      } else {
+        current.hidden = true;
+        current.removeAttribute('src');
+      }
+      empty.hidden = !!cover || !preview.hidden;
+      if (count) count.textContent = photos.length + ' / ' + max + ' 张';
+      ZM.clear(list);
+      photos.forEach(function (p, i) { list.appendChild(item(p, i)); });
+      list.hidden = !photos.length;
+      setBusy(busy);
+    }
+
+    function reload() {
+      return ZM.api('GET', base + '/photos').then(function (res) {
+        if (res.ok && res.data) render(res.data.items);
+      });
+    }
+
+    /* One file after the other: a refusal (the limit reached elsewhere, a bad file) stops there. */
+    function uploadAll(files, done) {
+      if (!files.length) { done(0, ''); return; }
+      var file = files[0];
       clearPreview();
       previewUrl = URL.createObjectURL(file);
       preview.src = previewUrl;
       preview.hidden = false;
       empty.hidden = true;
-      input.disabled = true;
-      setStatus(status, '正在上传照片（' + mb(file.size) + ' MB）…', 'busy');
-      rawRequest('POST', '/api/v1/nominations/' + data.nomination_id + '/photo', file, {
+      setStatus(status, '正在上传照片「' + file.name + '」（' + mb(file.size) + ' MB）…', 'busy');
+      rawRequest('POST', base + '/photo', file, {
         'Content-Type': file.type || 'application/octet-stream'
       }).then(function (res) {
-        input.disabled = false;
-        input.value = '';
         clearPreview();
-        if (res.ok && res.data) {
-          current.src = res.data.thumb_url || res.data.photo_url;
-          current.hidden = false;
-          empty.hidden = true;
-          setStatus(status, '照片已上传', 'ok');
-          return;
+        if (!(res.ok && res.data)) { done(0, ZM.errorOf(res).message); return; }
+        uploadAll(files.slice(1), function (more, problem) { done(more + 1, problem); });
+      });
+    }
+
+    if (input) {
+      input.addEventListener('change', function () {
+        var files = Array.prototype.slice.call(input.files || []);
+        input.value = '';
+        if (!files.length || busy) return;
+        for (var i = 0; i < files.length; i++) {
+          var problem = checkPhoto(files[i], data.photo_max_bytes);
+          if (problem) { setStatus(status, problem, 'error'); return; }
         }
-        empty.hidden = !current.hidden;
-        setStatus(status, '照片上传失败：' + ZM.errorOf(res).message, 'error');
+        var room = max - photos.length;
+        var left = files.length > room ? files.length - room : 0;
+        if (room <= 0) { setStatus(status, '最多上传 ' + max + ' 张照片，请先删除不需要的照片', 'error'); return; }
+        setBusy(true);
+        uploadAll(files.slice(0, room), function (sent, problem) {
+          setBusy(false);
+          reload().then(function () {
+            if (problem) setStatus(status, '照片上传失败：' + problem, 'error');
+            else if (left) setStatus(status, '已上传 ' + sent + ' 张；最多 ' + max + ' 张，另 ' + left + ' 张未上传', 'error');
+            else setStatus(status, sent > 1 ? '已上传 ' + sent + ' 张照片' : '照片已上传', 'ok');
+          });
+        });
+      });
+    }
+
+    list.addEventListener('click', function (ev) {
+      var button = ev.target.closest('button[data-action]');
+      var row = button && button.closest('li[data-id]');
+      if (!row || busy) return;
+      var id = row.getAttribute('data-id');
+      if (button.getAttribute('data-action') === 'cover') {
+        setBusy(true);
+        ZM.api('PUT', base + '/photos/' + id + '/cover').then(function (res) {
+          setBusy(false);
+          if (res.ok && res.data) { render(res.data.items); setStatus(status, '已设为封面', 'ok'); return; }
+          setStatus(status, '设置封面失败：' + ZM.errorOf(res).message, 'error');
+        });
+        return;
+      }
+      var isCover = row.classList.contains('is-cover');
+      dialog({
+        title: '删除照片',
+        messages: [isCover && photos.length > 1 ? '这是封面照片，删除后下一张照片将成为封面。确定删除吗？' : '确定删除这张照片吗？'],
+        okText: '删除',
+        danger: true
+      }).then(function (answer) {
+        if (!answer.ok) return;
+        setBusy(true);
+        ZM.api('DELETE', base + '/photos/' + id).then(function (res) {
+          setBusy(false);
+          if (res.ok && res.data) { render(res.data.items); setStatus(status, '照片已删除', 'ok'); return; }
+          setStatus(status, '删除失败：' + ZM.errorOf(res).message, 'error');
+        });
       });
     });
   }

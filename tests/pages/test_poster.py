@@ -59,13 +59,14 @@ def _jpeg(colour: tuple[int, int, int], size: tuple[int, int] = (900, 1200)) -> 
     return out.getvalue()
 
 
-def _upload(client: FlaskClient, org: Org, nid: int, body: bytes) -> None:
+def _upload(client: FlaskClient, org: Org, nid: int, body: bytes) -> int:
     response = client.post(
         f"/api/v1/nominations/{nid}/photo",
         data=body,
         headers={**org.headers("unit-h1"), "Content-Type": "image/jpeg"},
     )
     assert response.status_code == 201, response.get_json()
+    return int(response.get_json()["id"])
 
 
 def _approve(app: Flask, org: Org, nid: int) -> str:
@@ -199,9 +200,14 @@ def test_a_new_photo_or_name_draws_a_new_poster(
     first = client.get(url)
     assert _close(_photo_centre(_image(first.data)), GREEN)
 
-    # The unit replaces the photo (the nomination back with the unit, then approved again).
+    # The unit adds a photo and makes it the cover (the nomination back with the unit, then
+    # approved again): the poster shows the cover.
     _edit(app, nid, "p4", status="returned")
-    _upload(client, org, nid, _jpeg(BLUE, (1600, 900)))  # landscape: cropped to portrait
+    blue = _upload(client, org, nid, _jpeg(BLUE, (1600, 900)))  # landscape: cropped to portrait
+    cover = client.put(
+        f"/api/v1/nominations/{nid}/photos/{blue}/cover", headers=org.headers("unit-h1")
+    )
+    assert cover.status_code == 200, cover.get_json()
     _edit(app, nid, "p4", status="approved")
     second = client.get(url, headers={"If-None-Match": first.headers["ETag"]})
     assert second.status_code == 200
