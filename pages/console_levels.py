@@ -39,6 +39,15 @@ NO_CATEGORY_REASON = "本活动还没有奖项，请先在活动设置中添加�
 NO_BUREAU_REASON = "本活动没有推荐层级或没有该层级的主管部门，无可公示的名单"
 
 
+@bp.app_template_global("bureau_in_chain")
+def bureau_in_chain(campaign: Campaign) -> bool:
+    """Whether the signed-in reviewer's bureau is a level of the campaign's chain: the console's
+    nav then links its 推荐名单公示 page."""
+    account = g.get("account")
+    unit = account.unit if account is not None else None
+    return unit is not None and unit.level in {lv.unit_level for lv in levels.chain(campaign)}
+
+
 def _waiting(campaign: Campaign) -> tuple[dict[int, int], int]:
     """Submitted nominations waiting per bureau id, and how many reached the committee."""
     rows = db.session.execute(

@@ -122,6 +122,9 @@ def test_a_bureau_reviewer_has_its_own_page(app: Flask, client: FlaskClient, org
     assert 'data-testid="level-publicity-page"' in html
     assert f'data-testid="level-publicity-withdraw-{made["id"]}"' in html
     assert 'value="K1"' in html and 'value="K2"' not in html and 'value="C"' not in html
+    # Its review desk's nav links the page.
+    review = _html(client.get("/console/c/c1/review"))
+    assert 'href="/console/c/c1/level-publicity"' in review
     client.post("/logout", data={"csrf_token": token})
     # The city sees only its own (none); the levels page stays the committee's.
     token = staff_login(client, "rev-c", "console")
@@ -129,7 +132,10 @@ def test_a_bureau_reviewer_has_its_own_page(app: Flask, client: FlaskClient, org
     assert f'data-testid="level-publicity-{made["id"]}"' not in html and 'value="C"' in html
     assert client.get("/console/c/c1/levels").status_code == 403
     client.post("/logout", data={"csrf_token": token})
-    # A bureau outside the chain and a clerk are refused.
+    # A bureau outside the chain has no link, and it and a clerk are refused.
+    token = staff_login(client, "rev-p", "console")
+    assert 'href="/console/c/c1/level-publicity"' not in _html(client.get("/console/c/c1/review"))
+    client.post("/logout", data={"csrf_token": token})
     for username in ("rev-p", "unit-h1"):
         token = staff_login(client, username, "console")
         assert client.get("/console/c/c1/level-publicity").status_code == 403, username
