@@ -49,12 +49,22 @@ def client_address() -> str:
     ZUIMEI_TRUSTED_PROXIES hops of X-Forwarded-For) when that is an IP address; otherwise the
     socket peer as the server saw it before ProxyFix. A forwarded value is whatever the client
     or a proxy wrote, so it is parsed, never stored or keyed on as free text."""
-    address = canonical_ip(request.remote_addr)
+    return address_of(request.environ)
+
+
+def address_of(environ: dict[str, Any]) -> str:
+    """``client_address`` of a WSGI environ (the vote's lane answers without a request)."""
+    address = canonical_ip(environ.get("REMOTE_ADDR"))
     if address is not None:
         return address
-    original = request.environ.get("werkzeug.proxy_fix.orig") or {}
-    peer = original.get("REMOTE_ADDR", request.environ.get("REMOTE_ADDR"))
+    original = environ.get("werkzeug.proxy_fix.orig") or {}
+    peer = original.get("REMOTE_ADDR", environ.get("REMOTE_ADDR"))
     return canonical_ip(peer) or UNKNOWN_ADDRESS
+
+
+def request_id(incoming: str) -> str:
+    """The request's id: the client's ``X-Request-ID`` when it looks like one, else a new one."""
+    return incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
 
 
 class IdConverter(IntegerConverter):
@@ -189,7 +199,7 @@ def init_app(app: Flask) -> None:
     @app.before_request
     def _begin() -> Response | None:
         incoming = request.headers.get("X-Request-ID", "")
-        g.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        g.request_id = request_id(incoming)
         sqlite_write_intent.set(request.method in _WRITE_METHODS)
         if "\x00" in request.path:
             return error_response(404, "not_found", "未找到请求的地址")

@@ -181,26 +181,38 @@ def stamp_request_start(sender: Flask, **_: Any) -> None:
 
 def _request_finished(sender: Flask, response: Response, **_: Any) -> None:
     started = g.get("zuimei_started")
-    duration_ms = round((time.perf_counter() - started) * 1000, 2) if started else None
+    log_access(
+        request.method,
+        request.path,
+        response.status_code,
+        round((time.perf_counter() - started) * 1000, 2) if started else None,
+        request.endpoint,
+        request.remote_addr,
+    )
+
+
+def log_access(
+    method: str,
+    path: str,
+    status: int,
+    duration_ms: float | None,
+    endpoint: str | None,
+    remote_addr: str | None,
+) -> None:
+    """The access line of one request (the path never with its query string: OAuth codes and
+    tokens travel there); the error code of a refusal from ``g``."""
     extra: dict[str, Any] = {
-        "method": request.method,
-        "path": request.path,  # never the query string: OAuth codes and tokens travel there
-        "status": response.status_code,
+        "method": method,
+        "path": path,
+        "status": status,
         "duration_ms": duration_ms,
-        "endpoint": request.endpoint,
-        "remote_addr": request.remote_addr,
+        "endpoint": endpoint,
+        "remote_addr": remote_addr,
     }
     error_code = g.get("error_code")
     if error_code:
         extra["error_code"] = error_code
-    access_log.info(
-        "%s %s %s %sms",
-        request.method,
-        request.path,
-        response.status_code,
-        duration_ms,
-        extra=extra,
-    )
+    access_log.info("%s %s %s %sms", method, path, status, duration_ms, extra=extra)
 
 
 def init_app(app: Flask) -> None:

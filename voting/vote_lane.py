@@ -33,7 +33,6 @@ import io
 import logging
 import re
 import time
-import uuid
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -46,13 +45,13 @@ from core import device
 from core.auth import read_voter_token
 from core.errors import HTTP_CODES, AppError, error_response
 from core.extensions import sqlite_write_intent
-from core.http import UNKNOWN_ADDRESS, canonical_ip
-from core.logs import access_log
+from core.http import address_of, request_id
+from core.logs import log_access
 from core.metrics import HTTP_SECONDS
 from core.web import CSRF_COOKIE, CSRF_HEADER, VOTER_COOKIE, csrf_matches
 from voting.cast import cast_vote
 from voting.metrics import SCRIPT_OUTCOMES, VOTES
-from voting.vote_route import IDEMPOTENCY_KEY_MAX, NOMINEE_MAX
+from voting.vote_route import IDEMPOTENCY_KEY_MAX, plain_nominee
 
 log = logging.getLogger("zuimei.voting")
 
@@ -60,7 +59,6 @@ ENDPOINT = "voting.vote"
 BODY_MAX = 1024
 _PATH = re.compile(r"/api/v1/campaigns/([A-Za-z0-9_-]{1,64})/votes")
 _CSRF_HEADER = "HTTP_" + CSRF_HEADER.upper().replace("-", "_")
-_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{8,64}")
 
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
@@ -73,32 +71,11 @@ def _bearer(environ: dict[str, Any]) -> str | None:
 
 
 def _nominee(body: bytes) -> str | None:
-    """The nominee of a body that is exactly ``{"nominee": "<number>"}`` (what the view's quick
-    check takes), else None."""
+    """The nominee of a plain vote's body (``vote_route.plain_nominee``), else None."""
     try:
-        parsed = orjson.loads(body)
+        return plain_nominee(orjson.loads(body))
     except orjson.JSONDecodeError:
         return None
-    if type(parsed) is not dict or len(parsed) != 1:
-        return None
-    value = parsed.get("nominee")
-    if (
-        type(value) is str
-        and 0 < len(value) <= NOMINEE_MAX
-        and all(ord(ch) >= 32 and not 0xD800 <= ord(ch) <= 0xDFFF for ch in value)
-    ):
-        return value
-    return None
-
-
-def _address(environ: dict[str, Any]) -> str:
-    """``core.http.client_address`` on the environ (ProxyFix, when configured, ran before)."""
-    address = canonical_ip(environ.get("REMOTE_ADDR"))
-    if address is not None:
-        return address
-    original = environ.get("werkzeug.proxy_fix.orig") or {}
-    peer = original.get("REMOTE_ADDR", environ.get("REMOTE_ADDR"))
-    return canonical_ip(peer) or UNKNOWN_ADDRESS
 
 
 class VoteLane:
@@ -166,8 +143,7 @@ class VoteLane:
         voter: dict[str, Any],
         started: float,
     ) -> Response:
-        incoming = environ.get("HTTP_X_REQUEST_ID", "")
-        g.request_id = incoming if _REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
+        g.request_id = request_id(environ.get("HTTP_X_REQUEST_ID", ""))
         sqlite_write_intent.set(True)
         key = environ.get("HTTP_IDEMPOTENCY_KEY", "").strip()[:IDEMPOTENCY_KEY_MAX] or None
         browser = device.read(cookies.get(device.DEVICE_COOKIE))
@@ -178,7 +154,7 @@ class VoteLane:
                 voter,
                 number,
                 idempotency_key=key,
-                ip=_address(environ),
+                ip=address_of(environ),
                 device=browser or voter.get("d"),
                 browser_device=browser,
                 user_agent=environ.get("HTTP_USER_AGENT"),
@@ -224,18 +200,14 @@ class VoteLane:
             VOTES.labels(slug if outcome in SCRIPT_OUTCOMES else "-", outcome).inc()
             if self.app.config.get("ACCESS_LOG"):
                 path = environ.get("PATH_INFO", "")
-                duration_ms = round(seconds * 1000, 2)
-                extra: dict[str, Any] = {
-                    "method": "POST",
-                    "path": path,
-                    "status": status,
-                    "duration_ms": duration_ms,
-                    "endpoint": ENDPOINT,
-                    "remote_addr": environ.get("REMOTE_ADDR"),
-                }
-                if g.get("error_code"):
-                    extra["error_code"] = g.error_code
-                access_log.info("POST %s %s %sms", path, status, duration_ms, extra=extra)
+                log_access(
+                    "POST",
+                    path,
+                    status,
+                    round(seconds * 1000, 2),
+                    ENDPOINT,
+                    environ.get("REMOTE_ADDR"),
+                )
         except Exception:
             log.exception("metrics: could not observe a vote")
 
