@@ -3,13 +3,15 @@ each read over many URLs, every read compared with /healthz in the same run.
 
     .venv/bin/python -m bench.read_load [--duration 5] [--rounds 3] [--connections 32]
                                         [--workers 4] [--nominees 300] [--votes 600]
+                                        [--vote-rate 20]
 
 A campaign open for voting with ``--nominees`` approved nominees in three categories (through the
 real nomination workflow), ``--votes`` votes cast over HTTP so counts and ranks differ, then for
 each public read — H5 home (pages, categories, searches), H5 nominee page (every nominee), H5
 ranking (every category), the API's nominee list, one nominee and ranking, and the page
-script's /c/<slug>/me — wrk for ``--duration`` seconds picking a random URL of that read per
-request, right after a /healthz run of the same length; ``--rounds`` times over. Prints one
+script's /c/<slug>/me — while ``--vote-rate`` votes a second flow (counts move under the
+reads, as at a campaign's close) — wrk for ``--duration`` seconds picking a random URL of that
+read per request, right after a /healthz run of the same length; ``--rounds`` times over. Prints one
 table of medians: req/s, the ratio to the /healthz run beside it, p99 and its ratio, and whether
 the targets are met (each read >= 0.5 x /healthz req/s, p99 <= 2 x /healthz p99). Pairing keeps
 the ratios meaningful on a machine shared with other work.
@@ -21,6 +23,7 @@ database and key prefix, removed at exit); otherwise the embedded default. Needs
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import os
 import re
@@ -28,6 +31,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from datetime import timedelta
@@ -155,6 +159,58 @@ def _cast(base: str, instance: Path, numbers: list[str], votes: int) -> None:
             pass
 
 
+class _Trickle(threading.Thread):
+    """Votes flowing while the reads are measured: ``rate`` votes a second over HTTP (one kept-
+    alive connection, distinct voters, five votes each for five nominees), so counts move as
+    at a campaign's close and every read meets counts that changed since it was last served."""
+
+    def __init__(self, base: str, numbers: list[str], rate: float, tokens: list[str]) -> None:
+        super().__init__(daemon=True)
+        self.base, self.numbers, self.rate, self.tokens = base, numbers, rate, tokens
+        self.stop = threading.Event()
+        self.sent = self.accepted = 0
+
+    def run(self) -> None:
+        host, port = self.base.removeprefix("http://").split(":")
+        conn = http.client.HTTPConnection(host, int(port), timeout=5)
+        started = time.monotonic()
+        while not self.stop.is_set() and self.sent < len(self.tokens) * 5:
+            token = self.tokens[self.sent // 5]
+            number = self.numbers[(self.sent * 7919 + self.sent // 5) % len(self.numbers)]
+            try:
+                conn.request(
+                    "POST",
+                    f"/api/v1/campaigns/{SLUG}/votes",
+                    body=json.dumps({"nominee": number}),
+                    headers={
+                        "Content-Type": "application/json",
+                        "Authorization": f"Bearer {token}",
+                    },
+                )
+                answer = conn.getresponse()
+                answer.read()
+                self.accepted += answer.status == 201
+            except (OSError, http.client.HTTPException):
+                conn.close()
+                conn = http.client.HTTPConnection(host, int(port), timeout=5)
+            self.sent += 1
+            lag = started + self.sent / self.rate - time.monotonic()
+            if lag > 0:
+                self.stop.wait(lag)
+
+
+def _voter_tokens(count: int, first: int) -> list[str]:
+    from core import create_app
+    from core.auth import issue_token
+
+    app = create_app()
+    with app.app_context():
+        return [
+            issue_token("voter", {"sub": first + i, "p": "device", "c": 0}, 7200).token
+            for i in range(count)
+        ]
+
+
 def _reads(numbers: list[str], nominees: int) -> dict[str, list[str]]:
     """Per public read, the URLs the crowd spreads over."""
     codes = [code for code, _, _ in CATEGORIES]
@@ -218,6 +274,12 @@ def main() -> None:
     parser.add_argument("--nominees", type=int, default=300)
     parser.add_argument("--votes", type=int, default=600)
     parser.add_argument("--port", type=int, default=8793)
+    parser.add_argument(
+        "--vote-rate",
+        type=float,
+        default=20.0,
+        help="votes per second flowing while the reads are measured (0: none)",
+    )
     opts = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed: apt-get install wrk")
@@ -237,6 +299,7 @@ def main() -> None:
     # before it, so a ratio compares two runs a few seconds apart on a shared machine.
     pairs: dict[str, list[tuple[tuple[float, ...], tuple[float, ...]]]] = {}
     reads = _reads(numbers, opts.nominees)
+    trickle: _Trickle | None = None
     try:
         wait_healthy(base, tries=150)
         _cast(base, instance, numbers, opts.votes)
@@ -259,10 +322,19 @@ def main() -> None:
             if done.returncode:
                 sys.exit(f"wrk failed on {name}: {done.stdout!r} {done.stderr!r}")
         subprocess.run(["wrk", "-t1", "-c4", "-d2s", f"{base}/healthz"], capture_output=True)
+        if opts.vote_rate > 0:
+            # Enough voters for the whole measurement (each votes five times), and some over.
+            seconds = opts.rounds * len(reads) * 2 * (opts.duration + 1) + 60
+            tokens = _voter_tokens(int(opts.vote_rate * seconds / 5) + 1, 30_000_000)
+            trickle = _Trickle(base, numbers, opts.vote_rate, tokens)
+            trickle.start()
         for _ in range(opts.rounds):
             for name in reads:
                 health = _figures(_wrk(opts, base, None, f"{base}/healthz"))
                 pairs.setdefault(name, []).append((_figures(_wrk(opts, base, files[name])), health))
+        if trickle is not None:
+            trickle.stop.set()
+            trickle.join(10)
     finally:
         server.terminate()
         server.wait(timeout=20)
@@ -275,6 +347,11 @@ def main() -> None:
         f"database={database}, redis={redis}; each read right after a /healthz run, "
         f"{opts.rounds} rounds, medians"
     )
+    if trickle is not None:
+        print(
+            f"votes flowing meanwhile: {opts.vote_rate:g}/s asked, {trickle.accepted} accepted "
+            f"of {trickle.sent} sent"
+        )
     print(
         "| read | URLs | req/s | /healthz req/s | of /healthz | p99 ms | /healthz p99 ms "
         "| p99 / healthz p99 | bad | targets |"

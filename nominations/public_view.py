@@ -13,12 +13,18 @@ GET) and uses the view it has only if it was built for that token; a change that
 ``core.signals.campaign_changed``) replaces the token after the commit, so the next read in every
 process rebuilds. A photo added, removed or made the cover, or a video made current, replaces
 the token too (``changed``, from media); a video whose processing finishes is also covered by
-``VIEW_MAX_AGE``: a view is rebuilt after that many seconds at the latest. Without the control
-Redis, every read builds afresh.
+``VIEW_MAX_AGE``: a view is rebuilt after that many seconds at the latest, and kept (with its
+deeds and the bodies rendered from it) when the rebuilt one shows the same (``digest``). Without
+the control Redis, every read builds afresh.
+
+A process asks for the token at most once per ``PUBLIC_VIEW_TOKEN_SECONDS`` (1 s; 0 under test,
+where every read asks): another process's change is seen within that second, the process's own
+change at once (``invalidate`` records the token it set).
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import secrets
 import threading
@@ -96,10 +102,16 @@ class CampaignView:
     nominees: tuple[dict[str, Any], ...]
     token: str
     built_at: float
+    # What the view shows, as one number (campaign, categories, cards, media): a view rebuilt
+    # after VIEW_MAX_AGE with the same digest is the same view, and keeps its rendered bodies.
+    digest: int = 0
     # The banner image's storage key (Campaign.banner_key); its URL names it, so it is cached.
     banner_key: str | None = None
     by_number: dict[str, dict[str, Any]] = field(default_factory=dict)
     details: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # What the reads derive from the view alone (e.g. cards through the output schemas), kept
+    # as long as the view: ``derived``.
+    kept: dict[Any, Any] = field(default_factory=dict)
 
     def is_voting_open(self, now: datetime) -> bool:
         return self.phase == "voting" and self.voting_start <= now < self.voting_end
@@ -123,6 +135,8 @@ class CampaignView:
 
 
 _views: dict[tuple[str, str], CampaignView] = {}
+# The version token last read per (key prefix, slug), and when: (token, monotonic time).
+_tokens: dict[tuple[str, str], tuple[str, float]] = {}
 _lock = threading.Lock()
 
 
@@ -130,9 +144,23 @@ def _version_key(slug: str) -> str:
     return redis_store.key("public-view", slug)
 
 
+def token_seconds() -> float:
+    """How long a process trusts the version token it read (``PUBLIC_VIEW_TOKEN_SECONDS``):
+    1 s by default, 0 under test (TESTING), where every read asks."""
+    app = current_app
+    return float(app.config.get("PUBLIC_VIEW_TOKEN_SECONDS", 0.0 if app.testing else 1.0))
+
+
 def _current_token(slug: str) -> str | None:
     """The campaign's version token (made on first use: a token missing after a flush must
-    never match a view built before it); None when the control Redis cannot say."""
+    never match a view built before it), read at most once per ``token_seconds``; None when
+    the control Redis cannot say."""
+    memo_key = (redis_store.key(), slug)
+    seconds = token_seconds()
+    if seconds > 0:
+        known = _tokens.get(memo_key)
+        if known is not None and time.monotonic() - known[1] < seconds:
+            return known[0]
     key = _version_key(slug)
     try:
         client = redis_store.client
@@ -142,8 +170,12 @@ def _current_token(slug: str) -> str | None:
             token = client.get(key)
     except VOTE_REDIS_ERRORS:
         log.warning("public view of %s built without a version: control Redis unavailable", slug)
+        _tokens.pop(memo_key, None)
         return None
-    return token.decode() if isinstance(token, bytes) else token
+    value = token.decode() if isinstance(token, bytes) else token
+    if value is not None:
+        _tokens[memo_key] = (value, time.monotonic())
+    return value
 
 
 def campaign_view(slug: str) -> CampaignView:
@@ -159,11 +191,20 @@ def campaign_view(slug: str) -> CampaignView:
         and time.monotonic() - view.built_at < VIEW_MAX_AGE
     ):
         return view
-    view = _build(slug, token or "")
+    built = _build(slug, token or "")
+    if (
+        view is not None
+        and token is not None
+        and (view.token, view.digest) == (token, built.digest)
+    ):
+        # Rebuilt after VIEW_MAX_AGE and nothing shown changed: keep the view (its deeds and
+        # the bodies rendered from it).
+        view.built_at = built.built_at
+        return view
     if token is not None:
         with _lock:
-            _views[cache_key] = view
-    return view
+            _views[cache_key] = built
+    return built
 
 
 def _build(slug: str, token: str) -> CampaignView:
@@ -263,8 +304,23 @@ def _build(slug: str, token: str) -> CampaignView:
         built_at=time.monotonic(),
         banner_key=row.banner_key,
     )
+    view.digest = hash(repr((tuple(row), categories, nominees)))
     view.by_number.update((card["number"], card) for card in nominees if card["number"])
     return view
+
+
+def derived(view: CampaignView, key: Any, make: Callable[[], Any]) -> Any:
+    """``make()`` once per view under ``key`` (say, a card through an output schema): kept with
+    the view, dropped with it when the view changes."""
+    try:
+        return view.kept[key]
+    except KeyError:
+        value = make()
+        with _lock:
+            if len(view.kept) >= DETAILS_KEPT:
+                view.kept.clear()
+            view.kept[key] = value
+        return value
 
 
 def nominee_text(view: CampaignView, number: str) -> dict[str, Any]:
@@ -298,10 +354,15 @@ def nominee_text(view: CampaignView, number: str) -> dict[str, Any]:
 def invalidate(slug: str) -> None:
     """Give ``slug`` a new version token now: every process rebuilds its view on the next read.
     Call after the change committed (``campaign_changed`` does it for you)."""
+    token = secrets.token_hex(8)
     try:
-        redis_store.client.set(_version_key(slug), secrets.token_hex(8))
+        redis_store.client.set(_version_key(slug), token)
     except VOTE_REDIS_ERRORS:
         log.warning("public view of %s not invalidated: control Redis unavailable", slug)
+        _tokens.pop((redis_store.key(), slug), None)
+        return
+    # This process sees its own change at once, whatever token_seconds says.
+    _tokens[(redis_store.key(), slug)] = (token, time.monotonic())
 
 
 def _queue(campaign: Campaign, **_: Any) -> None:
@@ -346,12 +407,15 @@ def init_app(app: Flask) -> None:
 
 @dataclass
 class Body:
-    """A rendered public answer (bytes and headers), kept per process."""
+    """A public answer (bytes and headers) kept per process; with a ``fill``, also the rendered
+    template it was filled from and the ``shape`` that template was rendered for."""
 
     fingerprint: int
     at: float
     data: bytes
     headers: list[tuple[str, str]]
+    shape: Any = None
+    template: bytes | None = None
 
 
 _bodies: dict[tuple[Any, ...], Body] = {}
@@ -375,6 +439,17 @@ def counts_fingerprint(*rows: dict[str, Any], extra: Any = None) -> int:
     )
 
 
+Fill = Callable[[bytes, dict[str, Any]], bytes]
+
+
+def _filled(
+    template: bytes, headers: list[tuple[str, str]], context: dict[str, Any], fill: Fill
+) -> tuple[bytes, list[tuple[str, str]]]:
+    data = fill(template, context)
+    etag = f'"{hashlib.sha1(data, usedforsecurity=False).hexdigest()}"'
+    return data, [(k, etag if k == "ETag" else v) for k, v in headers]
+
+
 def cached_body(
     view: CampaignView,
     key: tuple[Any, ...],
@@ -382,12 +457,21 @@ def cached_body(
     build: Callable[[], dict[str, Any]],
     fingerprint: Callable[[dict[str, Any]], int],
     render: Callable[[dict[str, Any]], tuple[bytes, list[tuple[str, str]]]],
+    *,
+    shape: Callable[[dict[str, Any]], Any] | None = None,
+    fill: Fill | None = None,
 ) -> Body:
     """The answer under ``key`` on ``view``'s version: reused without calling ``build`` (which
     reads the counts) for ``seconds``, then for as long as ``build`` gives the same
-    ``fingerprint``; rendered afresh otherwise. A view without a version is never kept."""
-    # The view's build time too: a view rebuilt after VIEW_MAX_AGE (a new photo) renders afresh.
-    full_key = (view.token, view.built_at, *key)
+    ``fingerprint``; rendered afresh otherwise. A view without a version is never kept.
+
+    With ``shape`` and ``fill``, ``render`` makes a template whose counts are markers and
+    ``fill`` writes a context's counts into it: counts that moved cost a fill (a byte
+    substitution, and a new ETag), not a render, as long as the ``shape`` (what the template
+    decides from the counts, e.g. the order of a ranking) is unchanged."""
+    # The view's digest too: a view rebuilt after VIEW_MAX_AGE showing something new (a
+    # photo) renders afresh; one showing the same keeps its bodies.
+    full_key = (view.token, view.digest, *key)
     now = time.monotonic()
     body = _bodies.get(full_key) if view.token else None
     if body is not None and now - body.at < seconds:
@@ -397,8 +481,17 @@ def cached_body(
     if body is not None and body.fingerprint == mark:
         body.at = now
         return body
-    data, headers = render(context)
-    body = Body(mark, now, data, headers)
+    form = shape(context) if shape is not None else None
+    if fill is not None and body is not None and body.template is not None and body.shape == form:
+        data, headers = _filled(body.template, body.headers, context, fill)
+        body = Body(mark, now, data, headers, form, body.template)
+    else:
+        data, headers = render(context)
+        template = None
+        if fill is not None:
+            template = data
+            data, headers = _filled(template, headers, context, fill)
+        body = Body(mark, now, data, headers, form, template)
     if view.token:
         with _lock:
             if len(_bodies) >= BODIES_KEPT:

@@ -40,6 +40,7 @@ from nominations.schemas import (
     NomineeDetailSchema,
     NomineePageSchema,
     NomineeQueryArgsSchema,
+    NomineeSchema,
     ReviewSchema,
     WithdrawSchema,
 )
@@ -550,15 +551,28 @@ def download_level_form(args: dict[str, Any], nomination_id: int, unit_level: st
 # API_RENDER_SECONDS (1 s; 0 under test) without reading the counts, then while the counts it shows
 # are unchanged. The schemas below still describe (and, on a miss, make) every answer.
 _page_schema = NomineePageSchema()
+_card_schema = NomineeSchema()
 _detail_schema = NomineeDetailSchema()
 
 
-def _json(schema: Any) -> Any:
-    def render(context: dict[str, Any]) -> tuple[bytes, list[tuple[str, str]]]:
-        response = current_app.json.response(schema.dump(context))
-        return response.get_data(), [("Content-Type", response.content_type)]
+_COUNTS = ("votes", "rank")
 
-    return render
+
+def _dumped_card(view: public_view.CampaignView, card: dict[str, Any], schema: Any) -> Any:
+    """``card`` (with its counts) through ``schema``: the card without its counts is dumped once
+    per view and kept with it; the counts, plain integers in the schema, are added as they are
+    (the JSON's keys are sorted, so the answer is the schema's own dump)."""
+    fixed = public_view.derived(
+        view,
+        (id(schema), card["number"]),
+        lambda: schema.dump({k: v for k, v in card.items() if k not in _COUNTS}),
+    )
+    return fixed | {k: int(card[k]) for k in _COUNTS if card.get(k) is not None}
+
+
+def _json_answer(payload: Any) -> tuple[bytes, list[tuple[str, str]]]:
+    response = current_app.json.response(payload)
+    return response.get_data(), [("Content-Type", response.content_type)]
 
 
 def _answer(body: public_view.Body) -> Response:
@@ -589,7 +603,10 @@ def list_nominees(args: dict[str, Any], slug: str) -> Any:
         public_view.render_seconds("API_RENDER_SECONDS"),
         lambda: services.nominee_listing(view, **args),
         lambda listing: public_view.counts_fingerprint(*listing["items"]),
-        _json(_page_schema),
+        lambda listing: _json_answer(
+            _page_schema.dump(listing | {"items": []})
+            | {"items": [_dumped_card(view, card, _card_schema) for card in listing["items"]]}
+        ),
     )
     return _answer(body)
 
@@ -616,6 +633,6 @@ def get_nominee(slug: str, number: str) -> Any:
         public_view.render_seconds("API_RENDER_SECONDS"),
         lambda: services.nominee_detail(view, card["number"], count_view=False),
         lambda detail: public_view.counts_fingerprint(detail),
-        _json(_detail_schema),
+        lambda detail: _json_answer(_dumped_card(view, detail, _detail_schema)),
     )
     return _answer(body)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import re
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -141,9 +142,7 @@ def _page_context(view: CampaignView) -> dict[str, Any]:
 
 
 def _fingerprint(ctx: dict[str, Any]) -> int:
-    rows = [*ctx.get("listing", {}).get("items", ()), *ctx.get("items", ())]
-    if "person" in ctx:
-        rows.append(ctx["person"])
+    rows = _rows(ctx)
     stats = ctx.get("stats")
     extra = (ctx.get("unavailable"), tuple(sorted(stats.items())) if stats else None)
     return public_view.counts_fingerprint(*rows, extra=extra)
@@ -171,6 +170,8 @@ def public_page(
     build: Callable[[], dict[str, Any]],
     fingerprint: Callable[[dict[str, Any]], int],
     prepare: Callable[[dict[str, Any]], dict[str, Any]] = dict,
+    *,
+    live: bool = False,
 ) -> Response:
     """A public H5 body (this module's pages, the 公示 page): the same for every visitor, no
     CSRF token, cacheable for H5_MAX_AGE seconds with an ETag (304 on If-None-Match).
@@ -178,7 +179,10 @@ def public_page(
     The rendered body is kept per process under (view version, ``key``): reused without calling
     ``build`` for ``H5_RENDER_SECONDS`` (1 s, 0 under test), then for as long as
     ``fingerprint`` of a fresh context is unchanged (public_view.cached_body). ``prepare``
-    turns the context into the template's (only when a body is rendered)."""
+    turns the context into the template's (only when a body is rendered). With ``live``, the
+    template writes its counts through ``live`` (markers) and counts that moved are filled into
+    the kept template (``_fill_counts``) instead of rendering it again, while the rows shown,
+    their order and whether each shows a count (``_shape``) stay the same."""
 
     def render(ctx: dict[str, Any]) -> tuple[bytes, list[tuple[str, str]]]:
         rendered: Response = render_page(template, csrf_token=_no_csrf_token, **prepare(ctx))
@@ -187,15 +191,75 @@ def public_page(
         return rendered.get_data(), list(rendered.headers.items())
 
     body = public_view.cached_body(
-        view, key, public_view.render_seconds("H5_RENDER_SECONDS"), build, fingerprint, render
+        view,
+        key,
+        public_view.render_seconds("H5_RENDER_SECONDS"),
+        build,
+        fingerprint,
+        render,
+        shape=_shape if live else None,
+        fill=_fill_counts if live else None,
     )
     return Response(body.data, headers=body.headers).make_conditional(request)
 
 
-def _public(template: str, view: CampaignView, build: Callable[[], dict[str, Any]]) -> Response:
+# A count in a kept body: U+E000 kind ":" name U+E001 (Unicode's private use area, which no
+# text of ours contains), written by ``live`` and replaced by ``_fill_counts``.
+_LIVE = re.compile("\ue000([a-z]+):([^\ue001]{1,40})\ue001".encode())
+
+
+@bp.app_template_global("live")
+def live(kind: str, row: Any) -> Markup:
+    """A count in a public page (``votes``, ``place`` — a card's 第N名 badge —, ``rank`` — the
+    nominee page's 「· 第 N 名」 — of the row's nominee, or ``stat`` named by ``row``): a marker
+    that ``_fill_counts`` replaces with the current figure at every answer."""
+    name = row if isinstance(row, str) else str(row["number"])
+    return Markup("\ue000{0}:{1}\ue001").format(kind, name)
+
+
+def _rows(ctx: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = [*ctx.get("listing", {}).get("items", ()), *ctx.get("items", ())]
+    if "person" in ctx:
+        rows.append(ctx["person"])
+    return rows
+
+
+def _shape(ctx: dict[str, Any]) -> Any:
+    """What a live page's template decides from its counts besides the markers: which rows,
+    in what order, and whether each shows a count at all."""
+    rows = tuple((row.get("number"), row.get("votes") is None) for row in _rows(ctx))
+    return rows, ctx.get("unavailable"), ctx.get("stats") is None
+
+
+def _fill_counts(template: bytes, ctx: dict[str, Any]) -> bytes:
+    """``template`` with every ``live`` marker replaced by ``ctx``'s figure."""
+    rows = {row.get("number"): row for row in _rows(ctx)}
+    stats = ctx.get("stats") or {}
+
+    def figure(match: re.Match[bytes]) -> bytes:
+        kind, name = match.group(1).decode(), match.group(2).decode()
+        if kind == "stat":
+            return str(int(stats.get(name) or 0)).encode()
+        row = rows.get(name) or {}
+        votes, rank = row.get("votes"), row.get("rank")
+        if kind == "votes":
+            return b"" if votes is None else str(int(votes)).encode()
+        if not (rank and votes):
+            return b""
+        if kind == "place":
+            return f'<span class="badge place">第{int(rank)}名</span>'.encode()
+        return f" · 第 {int(rank)} 名".encode()
+
+    return _LIVE.sub(figure, template)
+
+
+def _public(
+    template: str, view: CampaignView, build: Callable[[], dict[str, Any]], *, live: bool = True
+) -> Response:
     """One of this module's pages: ``build`` makes the page's own context (it reads the counts
     from Redis); the body is kept per (URL, stage, counts hidden, WeChat SDK) besides the view
-    version, its counts at most a second older than Redis before any cache's H5_MAX_AGE."""
+    version, its counts at most a second older than Redis before any cache's H5_MAX_AGE.
+    ``live``: the template writes its counts with ``live`` (public_page)."""
     page = _page_context(view)
 
     def prepare(ctx: dict[str, Any]) -> dict[str, Any]:
@@ -204,7 +268,9 @@ def _public(template: str, view: CampaignView, build: Callable[[], dict[str, Any
 
     key = ("h5", request.full_path, page["stage"], page["counts_hidden"])
     key += (page["wechat_sdk_enabled"],)
-    return public_page(view, key, template, lambda: page | build(), _fingerprint, prepare)
+    return public_page(
+        view, key, template, lambda: page | build(), _fingerprint, prepare, live=live
+    )
 
 
 def _listing_args() -> dict[str, Any]:
@@ -285,7 +351,8 @@ def ranking(slug: str) -> Any:
         podium = items[:3] if items and items[0]["votes"] > 0 else []
         return {"category": category, "items": items, "podium": podium, "unavailable": unavailable}
 
-    return _public("pages/h5/ranking.html", view, build)
+    # The standings decide the order, the podium and the gaps: rendered again when they move.
+    return _public("pages/h5/ranking.html", view, build, live=False)
 
 
 def _with_photos_and_gaps(view: CampaignView, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -312,6 +379,11 @@ def _stats(view: CampaignView) -> dict[str, int] | None:
     vote Redis cannot say."""
     if voting_services.counts_hidden(view) or stage(view) == "nominating":
         return None
+    memo = (redis_store.key(), view.slug)
+    known = _stats_read.get(memo)
+    seconds = voting_services.counts_seconds()
+    if known is not None and seconds > 0 and time.monotonic() - known[0] < seconds:
+        return known[1]
     keys = CampaignKeys.of(view.slug)
     try:
         pipe = redis_store.votes.pipeline(transaction=False)
@@ -321,11 +393,17 @@ def _stats(view: CampaignView) -> dict[str, int] | None:
         counts, views, voters = pipe.execute()
     except VOTE_REDIS_ERRORS:
         return None
-    return {
+    stats = {
         "voters": int(voters or 0),
         "votes": sum(int(value) for value in counts),
         "views": int(views or 0),
     }
+    # Read at most once per PUBLIC_COUNTS_SECONDS by a process, whatever the URL (as the counts).
+    _stats_read[memo] = (time.monotonic(), stats)
+    return stats
+
+
+_stats_read: dict[tuple[str, str], tuple[float, dict[str, int]]] = {}
 
 
 def _count_page_view(slug: str) -> None:

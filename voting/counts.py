@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+
+from flask import current_app
 
 from campaigns.models import Campaign
 from core.errors import ServiceUnavailable
@@ -24,68 +28,113 @@ def counts_hidden(campaign: Campaign | CampaignView, now: datetime | None = None
     return False
 
 
+@dataclass
+class Standings:
+    """One campaign's counts as a process last read them: every category's ranking of the
+    view's approved nominees, and each nominee's votes and competition rank (1, 2, 2, 4)."""
+
+    at: float
+    view: tuple[str, int]  # the public view's token and digest they were ranked on
+    scores: dict[str, int]  # every member of the category rankings: valid votes
+    items: dict[str, list[dict[str, Any]]]  # category -> standings, most votes first
+    by_number: dict[str, dict[str, int]]  # approved nominee -> {votes, rank}
+
+
+_standings: dict[tuple[str, str], Standings] = {}
+
+
+def counts_seconds() -> float:
+    """How long a process reuses the counts it read (``PUBLIC_COUNTS_SECONDS``): 1 s by default,
+    so a crowd's reads cost one Redis round trip per process and second whatever the URLs; 0
+    under test (TESTING), where a read right after a vote must show it."""
+    app = current_app
+    return float(app.config.get("PUBLIC_COUNTS_SECONDS", 0.0 if app.testing else 1.0))
+
+
+def standings(campaign: Campaign | CampaignView) -> Standings:
+    """The campaign's standings: one pipeline of ``ZRANGE … WITHSCORES`` over its categories'
+    rankings (whose scores are the live counters of valid votes), ranked on the cached public
+    view's approved nominees, ties by number; reused for ``counts_seconds``. 503 without the
+    vote Redis."""
+    view = (
+        campaign if isinstance(campaign, CampaignView) else public_view.campaign_view(campaign.slug)
+    )
+    memo = (redis_store.key(), view.slug)
+    seconds = counts_seconds()
+    known = _standings.get(memo)
+    now = time.monotonic()
+    if (
+        known is not None
+        and seconds > 0
+        and now - known.at < seconds
+        and known.view == (view.token, view.digest)
+    ):
+        return known
+    keys = CampaignKeys.of(view.slug)
+    codes = [category.code for category in view.categories]
+    try:
+        pipe = redis_store.votes.pipeline(transaction=False)
+        for code in codes:
+            pipe.zrange(keys.rank(code), 0, -1, withscores=True)
+        rows = pipe.execute() if codes else []
+    except VOTE_REDIS_ERRORS as exc:
+        raise ServiceUnavailable() from exc
+    scores = {member.decode(): int(score) for ranked in rows for member, score in ranked}
+    items: dict[str, list[dict[str, Any]]] = {code: [] for code in codes}
+    for card in view.nominees:
+        if card["number"] and card["category"] in items:
+            items[card["category"]].append(card)
+    by_number: dict[str, dict[str, int]] = {}
+    for code, cards in items.items():
+        cards.sort(key=lambda n: (-scores.get(n["number"], 0), n["number_seq"] or 0))
+        standing: list[dict[str, Any]] = []
+        previous: int | None = None
+        rank = 0
+        for position, card in enumerate(cards, start=1):
+            votes = scores.get(card["number"], 0)
+            if votes != previous:
+                rank, previous = position, votes
+            standing.append(
+                {
+                    "number": card["number"],
+                    "name": card["name"],
+                    "unit": card["unit"],
+                    "votes": votes,
+                    "rank": rank,
+                }
+            )
+            by_number[card["number"]] = {"votes": votes, "rank": rank}
+        items[code] = standing
+    result = Standings(now, (view.token, view.digest), scores, items, by_number)
+    if seconds > 0 and view.token:
+        _standings[memo] = result
+    return result
+
+
 def vote_counts(
     campaign: Campaign | CampaignView, nominees: list[tuple[str, str]]
 ) -> dict[str, dict[str, int]]:
-    """{number: {votes, rank}} for (number, category) pairs, from Redis, in one pipeline."""
+    """{number: {votes, rank}} for (number, category) pairs, from the campaign's standings
+    (one Redis round trip per ``counts_seconds`` and process). A number that is not an approved
+    nominee of the view keeps its votes and is ranked against the category's nominees."""
     if not nominees:
         return {}
-    keys = CampaignKeys.of(campaign.slug)
-    try:
-        raw = redis_store.votes.hmget(keys.counts, [number for number, _ in nominees])
-    except VOTE_REDIS_ERRORS as exc:
-        raise ServiceUnavailable() from exc
-    counts = [int(value or 0) for value in raw]
+    table = standings(campaign)
     result: dict[str, dict[str, int]] = {}
-    # One campaign's rank keys share its slot: on a cluster this pipeline goes to one node.
-    rank_pipe = redis_store.votes.pipeline(transaction=False)
-    for (number, category), votes in zip(nominees, counts, strict=True):
-        # Competition ranking: 1 + how many in the category have strictly more votes.
-        rank_pipe.zcount(keys.rank(category), f"({votes}", "+inf")
-        result[number] = {"votes": votes}
-    try:
-        above = rank_pipe.execute()
-    except VOTE_REDIS_ERRORS as exc:
-        raise ServiceUnavailable() from exc
-    for (number, _), higher in zip(nominees, above, strict=True):
-        result[number]["rank"] = int(higher) + 1
+    for number, category in nominees:
+        known = table.by_number.get(number)
+        if known is None:
+            votes = table.scores.get(number, 0)
+            higher = sum(1 for item in table.items.get(category, ()) if item["votes"] > votes)
+            known = {"votes": votes, "rank": higher + 1}
+        result[number] = dict(known)
     return result
 
 
 def ranking(
     campaign: Campaign | CampaignView, category: Any, limit: int = 100
 ) -> list[dict[str, Any]]:
-    """The standings of ``category`` (anything with a ``code``): the approved nominees of the
-    campaign's cached public view (no SQL while it is current), ordered by their Redis counts
-    (one ZREVRANGE), ties by number; competition ranks (1, 2, 2, 4)."""
-    keys = CampaignKeys.of(campaign.slug)
-    try:
-        rows = redis_store.votes.zrevrange(keys.rank(category.code), 0, -1, withscores=True)
-    except VOTE_REDIS_ERRORS as exc:
-        raise ServiceUnavailable() from exc
-    scores = {member.decode(): int(score) for member, score in rows}
-    view = (
-        campaign if isinstance(campaign, CampaignView) else public_view.campaign_view(campaign.slug)
-    )
-    nominees = [card for card in view.nominees if card["category"] == category.code]
-    ordered = sorted(
-        nominees, key=lambda n: (-scores.get(n["number"] or "", 0), n["number_seq"] or 0)
-    )
-    items: list[dict[str, Any]] = []
-    previous: int | None = None
-    rank = 0
-    for position, card in enumerate(ordered[:limit], start=1):
-        votes = scores.get(card["number"] or "", 0)
-        if votes != previous:
-            rank = position
-            previous = votes
-        items.append(
-            {
-                "number": card["number"],
-                "name": card["name"],
-                "unit": card["unit"],
-                "votes": votes,
-                "rank": rank,
-            }
-        )
-    return items
+    """The standings of ``category`` (anything with a ``code``), most votes first, ties by
+    number, competition ranks (1, 2, 2, 4): the approved nominees of the campaign's cached
+    public view (no SQL while it is current) with their Redis counts (``standings``)."""
+    return [dict(item) for item in standings(campaign).items.get(category.code, ())[:limit]]

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from voting.cast import cast_vote, my_quota
 from voting.challenges import answer_challenge, has_valid_pass, new_challenge
-from voting.counts import counts_hidden, ranking, vote_counts
+from voting.counts import counts_hidden, counts_seconds, ranking, vote_counts
 from voting.fraud import browse_votes, flag_counts, latest_scan, list_flags
 from voting.holds import describe_vote_reason, held_votes
 from voting.identity import current_voter, device_voter, voter_for, voter_token
@@ -38,6 +38,7 @@ __all__ = [
     "browse_votes",
     "cast_vote",
     "counts_hidden",
+    "counts_seconds",
     "current_voter",
     "describe_vote_reason",
     "device_voter",
