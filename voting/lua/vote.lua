@@ -29,17 +29,22 @@
 -- Returns {'ok', answer, epoch, seq, lifted_from ('' unless the floor lifted the sequence)},
 -- {'replay', answer}, {'err', code[, detail]} or {'sync'}.
 --
--- Cost: every redis.call is about 2 µs inside Redis, so the script reads each key once, writes
--- each hash with one command and sets a time to live only when a key is made (bench.vote_path).
--- Arguments stay separate: one packed string split here cost more than the arguments it saved.
+-- Cost (bench.vote_path; bench.vote_script_ab compares versions): each redis.call costs 1.5 to
+-- 2 µs inside Redis beyond the command itself, so the script reads each key once, writes each
+-- hash with one command and sets a time to live only when a key is made. Numbers go to
+-- redis.call as strings ('1', string.format('%d', n)): a Lua number is printed with
+-- snprintf('%.17g') on every call. Arguments stay separate: one packed string split here cost
+-- more than the arguments it saved, and packing the ledger entry's fields saved little.
 local a = ARGV
 local now = tonumber(a[1])
 local day, voter, ip, has_pass, voter_created = a[2], a[3], a[4], a[5], a[6]
-local minute = tonumber(a[7])
 local use_idem = a[8] == '1'
-local ip_hard, voter_hard = tonumber(a[9]), tonumber(a[10])
-local id_suffix, floor_epoch, seq_floor = a[11], a[12], tonumber(a[13]) or 0
-local strict, margin = a[14] == '1', tonumber(a[15]) or 0
+-- tonumber (strtod) is among the script's dearer steps: a number is read only where it is used.
+local ip_hard = a[9] ~= '0' and tonumber(a[9]) or 0
+local voter_hard = a[10] ~= '0' and tonumber(a[10]) or 0
+local id_suffix, floor_epoch = a[11], a[12]
+local seq_floor = a[13] ~= '0' and tonumber(a[13]) or 0
+local strict = a[14] == '1'
 local number = a[16]
 
 local meta = redis.call('HMGET', KEYS[1], 'phase', 'start_ms', 'end_ms', 'per_day',
@@ -70,7 +75,7 @@ end
 -- written once below, with the vote when there is one).
 local quota = redis.call('HMGET', KEYS[4], '_t', number, '~m', '~c')
 local from_ip = redis.call('INCR', KEYS[10])
-if from_ip == 1 then redis.call('EXPIRE', KEYS[10], 120) end
+if from_ip == 1 then redis.call('EXPIRE', KEYS[10], '120') end
 local by_voter = 1
 if quota[3] == a[7] then
   by_voter = tonumber(quota[4] or '0') + 1
@@ -79,8 +84,8 @@ local quota_new = not (quota[1] or quota[3])
 
 -- A refusal after this point still counts the attempt against the voter's minute.
 local function refuse(code, detail)
-  redis.call('HSET', KEYS[4], '~m', a[7], '~c', by_voter)
-  if quota_new then redis.call('EXPIRE', KEYS[4], 172800) end
+  redis.call('HSET', KEYS[4], '~m', a[7], '~c', string.format('%d', by_voter))
+  if quota_new then redis.call('EXPIRE', KEYS[4], '172800') end
   return {'err', code, detail}
 end
 
@@ -97,9 +102,9 @@ if not category then
   return refuse('nominee_not_found')
 end
 
-local frozen_until = tonumber(redis.call('HGET', KEYS[3], number) or '0')
-if frozen_until > now then
-  return refuse('nominee_frozen', tostring(frozen_until))
+local frozen = redis.call('HGET', KEYS[3], number)
+if frozen and tonumber(frozen) > now then
+  return refuse('nominee_frozen', tostring(tonumber(frozen)))
 end
 
 local per_day = tonumber(meta[4])
@@ -117,10 +122,10 @@ end
 -- holding the server's device cookie is counted apart (the phones behind a hospital's Wi-Fi or a
 -- carrier's NAT are many browsers), the browsers without one together; new device cookies per
 -- address are budgeted where they are issued. The hard limit above still counts the address.
-local ip_soft = tonumber(meta[6] or '0')
+local ip_soft = meta[6] and meta[6] ~= '0' and tonumber(meta[6]) or 0
 if ip_soft > 0 and has_pass ~= '1' then
   local pressure = redis.call('INCR', KEYS[15])
-  if pressure == 1 then redis.call('EXPIRE', KEYS[15], 120) end
+  if pressure == 1 then redis.call('EXPIRE', KEYS[15], '120') end
   if pressure > ip_soft then
     return refuse('challenge_required')
   end
@@ -129,9 +134,10 @@ end
 -- A nominee's pace: votes in this minute against its average over the previous ten.
 local status = 'valid'
 local reason = ''
-local velocity_factor = tonumber(meta[7] or '0')
+local velocity_factor = meta[7] and meta[7] ~= '0' and tonumber(meta[7]) or 0
 local pace_field = number .. ':' .. a[7]
 if velocity_factor > 0 then
+  local minute = tonumber(a[7])
   -- One read: this minute (field 1) and the ten before it.
   local fields = {pace_field}
   local prefix = number .. ':'
@@ -168,7 +174,7 @@ if seq_floor > 0 and meta[12] and floor_epoch == meta[12] and seq - 1 < seq_floo
   -- processes may have acknowledged more), record the event, and make the next votes wait (no
   -- meta) until the quotas are rebuilt.
   local current = seq - 1
-  local target = seq_floor + margin
+  local target = seq_floor + (tonumber(a[15]) or 0)
   seq = target + 1
   redis.call('SET', KEYS[9], tostring(seq))
   lifted = tostring(current)
@@ -181,37 +187,50 @@ end
 
 -- The random part keeps ids unique even if Redis restarts from older data and the sequence
 -- runs again over numbers already drained (the drain would otherwise skip a real vote).
-local vote_id = meta[10] .. '-' .. seq .. '-' .. id_suffix
+local seq_text = string.format('%d', seq)
+local vote_id = meta[10] .. '-' .. seq_text .. '-' .. id_suffix
 
-redis.call('HSET', KEYS[4], '_t', spent + 1, number, spent_here + 1, '~m', a[7], '~c', by_voter)
-if quota_new then redis.call('EXPIRE', KEYS[4], 172800) end -- the voter's first attempt today
--- The pace hash lives while votes arrive: its life is renewed once per nominee and minute.
-if redis.call('HINCRBY', KEYS[11], pace_field, 1) == 1 then
-  redis.call('EXPIRE', KEYS[11], 3600)
+redis.call('HSET', KEYS[4], '_t', string.format('%d', spent + 1),
+  number, string.format('%d', spent_here + 1), '~m', a[7], '~c', string.format('%d', by_voter))
+if quota_new then redis.call('EXPIRE', KEYS[4], '172800') end -- the voter's first attempt today
+-- The pace hash lives while votes arrive: its life is renewed once per nominee and minute. Only
+-- the pace check above reads it, so a campaign without one does not keep it.
+if velocity_factor > 0 and redis.call('HINCRBY', KEYS[11], pace_field, '1') == 1 then
+  redis.call('EXPIRE', KEYS[11], '3600')
 end
 
 local votes
 if status == 'valid' then
-  votes = redis.call('HINCRBY', KEYS[6], number, 1)
-  redis.call('ZINCRBY', string.sub(KEYS[1], 1, -5) .. 'rank:' .. category, 1, number)
+  votes = redis.call('HINCRBY', KEYS[6], number, '1')
+  redis.call('ZINCRBY', string.sub(KEYS[1], 1, -5) .. 'rank:' .. category, '1', number)
 else
-  redis.call('HINCRBY', KEYS[7], number, 1)
+  redis.call('HINCRBY', KEYS[7], number, '1')
   votes = tonumber(redis.call('HGET', KEYS[6], number) or '0')
 end
 
-redis.call('XADD', KEYS[8], '*', 'kind', 'vote', 'id', vote_id, 'seq', seq,
+redis.call('XADD', KEYS[8], '*', 'kind', 'vote', 'id', vote_id, 'seq', seq_text,
   'v', voter, 'n', number, 'c', category, 't', a[1], 'day', day, 'ip', ip,
   'dev', a[17], 'ua', a[18], 'st', status, 'why', reason, 'vc', voter_created,
   'ik', a[19])
 
--- While the campaign hides counts, the answer does not reveal them either.
-local hide_from = tonumber(meta[11] or '-1')
-if hide_from >= 0 and now >= hide_from then
+-- While the campaign hides counts, the answer does not reveal them either. The answer is written
+-- out here rather than by cjson.encode of a table (a little cheaper); a number with anything but
+-- letters, digits and '-' in it, which would need escaping, still goes through cjson.
+local hide_from = meta[11]
+if hide_from and hide_from ~= '-1' and tonumber(hide_from) >= 0 and now >= tonumber(hide_from) then
   votes = cjson.null
 end
-local answer = cjson.encode({vote_id = vote_id, nominee = number, nominee_votes = votes,
-  remaining_today = per_day - spent - 1, status = status})
-if use_idem then
-  redis.call('SET', KEYS[5], answer, 'EX', 86400)
+local answer
+if string.find(number, '[^%w%-]') then
+  answer = cjson.encode({vote_id = vote_id, nominee = number, nominee_votes = votes,
+    remaining_today = per_day - spent - 1, status = status})
+else
+  answer = '{"vote_id":"' .. vote_id .. '","nominee":"' .. number .. '","nominee_votes":'
+    .. (votes == cjson.null and 'null' or string.format('%d', votes))
+    .. ',"remaining_today":' .. string.format('%d', per_day - spent - 1)
+    .. ',"status":"' .. status .. '"}'
 end
-return {'ok', answer, meta[12] or '', tostring(seq), lifted}
+if use_idem then
+  redis.call('SET', KEYS[5], answer, 'EX', '86400')
+end
+return {'ok', answer, meta[12] or '', seq_text, lifted}
