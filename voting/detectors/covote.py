@@ -14,7 +14,16 @@ single votes, so two or three votes per identity are enough).
    popular pair or trio of favourites turns up all evening in proportion to the traffic
    (lift ≈ 1), including at a launch. A candidate needs ≥ ``min_lift`` × the prediction and a
    Poisson tail below ``max_p``.
-4. Repetition. Identities that appear in another cluster of the same set (another round, another
+4. Membership. The chain is the group's evidence; only the sessions tied to its rounds are named.
+   The chain is cut again at pauses longer than the time in which chance would bring
+   ``CORE_CHANCE`` of a session of the set (the prediction above, per second), or ``CORE_SPACING``
+   × the chain's median pause if that is longer (capped at ``chain_gap_seconds``), and only
+   pieces of ≥ ``CORE_MIN`` identities are kept. Where most of the group (``AGENT_SHARE``) shares
+   one user agent, sessions on another are left out. In a campaign minutes old every session is
+   in every window: an honest voter who picks exactly the farm's nominees between its rounds, or
+   on their own phone in a scripted stream, is not named with it. In a quiet background (days,
+   evenings) the cut stays at ``chain_gap_seconds``. What is kept must pass the test of 3 again.
+5. Repetition. Identities that appear in another cluster of the same set (another round, another
    day) make the group stronger.
 
 The flag names the cluster's sessions' votes for the set — nothing else. Score = 0.45 + size
@@ -29,12 +38,18 @@ from bisect import bisect_left, bisect_right
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
+from itertools import pairwise
 
 from .model import Finding
 from .prep import Campaign, clamp
 from .signals import evidence, finding, fmt_span, poisson_tail
 
 RULE = "covote_group"
+# Membership (step 4); read from the rule's settings when they carry these keys.
+CORE_CHANCE = 0.03
+CORE_SPACING = 10.0
+CORE_MIN = 3.0
+AGENT_SHARE = 0.8
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,14 +97,42 @@ def detect(c: Campaign, cfg: Mapping[str, float]) -> list[Finding]:
             k = len({s.voter for s in chain})
             lift = k / max(expected, 1e-9)
             p_value = poisson_tail(k, expected)
-            if lift >= cfg["min_lift"] and p_value <= cfg["max_p"]:
-                clusters.append(_Cluster(nominees, chain, expected, lift, p_value))
+            if lift < cfg["min_lift"] or p_value > cfg["max_p"]:
+                continue
+            members = _members(c, cfg, chain, expected / (hi - lo))
+            k = len({s.voter for s in members})
+            lift = k / max(expected, 1e-9)
+            p_value = poisson_tail(k, expected)
+            if k >= min_voters and lift >= cfg["min_lift"] and p_value <= cfg["max_p"]:
+                clusters.append(_Cluster(nominees, members, expected, lift, p_value))
     if not clusters:
         return []
     seen: dict[tuple[int, ...], Counter[int]] = {}
     for cl in clusters:
         seen.setdefault(cl.nominees, Counter()).update({s.voter for s in cl.sessions})
     return [f for cl in clusters if (f := _finding(c, cfg, cl, seen[cl.nominees])) is not None]
+
+
+def _members(
+    c: Campaign, cfg: Mapping[str, float], chain: list[_Session], rate: float
+) -> list[_Session]:
+    """The chain's sessions tied to its rounds (step 4); ``rate``: sessions of the set per second
+    that chance predicts in the chain's window."""
+    cap = cfg["chain_gap_seconds"]
+    gap = min(cap, cfg.get("core_chance", CORE_CHANCE) / max(rate, 1e-12))
+    if gap < cap and len(chain) > 2:
+        pauses = sorted(b.start - a.start for a, b in pairwise(chain))
+        gap = min(cap, max(gap, cfg.get("core_spacing", CORE_SPACING) * pauses[len(pauses) // 2]))
+    least = cfg.get("core_min", CORE_MIN)
+    members = [
+        s for piece in _chains(chain, gap) if len({s.voter for s in piece}) >= least for s in piece
+    ]
+    if not members:
+        return members
+    agent, n = Counter(c.ua[s.votes[0]] for s in members).most_common(1)[0]
+    if n / len(members) >= cfg.get("agent_share", AGENT_SHARE):
+        members = [s for s in members if c.ua[s.votes[0]] == agent]
+    return members
 
 
 def _set_chance(

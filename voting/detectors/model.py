@@ -196,7 +196,11 @@ DEFAULTS: dict[str, dict[str, float]] = {
     # (padded by pad_seconds) and a Poisson tail ≤ max_p. The set's share is what drawing
     # nominees by their popularity in multi-nominee sessions gives (the set's own sessions left
     # out, each count + smoothing). full_voters and full_lift (log scale) score 1; identities
-    # repeating the set in another cluster add to it.
+    # repeating the set in another cluster add to it. Of a group that passes, only its rounds
+    # are named: the chain cut again where a pause exceeds what core_chance of a session would
+    # take by chance (or core_spacing × the chain's median pause; at most chain_gap_seconds),
+    # pieces of ≥ core_min identities kept; where agent_share of them share one user agent the
+    # others go; what is left must pass the test again (voting/detectors/covote.py).
     "covote_group": {
         **_COMMON,
         "session_gap_seconds": 600.0,
@@ -210,6 +214,10 @@ DEFAULTS: dict[str, dict[str, float]] = {
         "full_lift": 500.0,
         "max_p": 1e-4,
         "smoothing": 1.0,
+        "core_chance": 0.03,
+        "core_spacing": 10.0,
+        "core_min": 3.0,
+        "agent_share": 0.8,
     },
     # Votes from datacenter or foreign addresses (core.geo.is_proxy_like), by nominee and kind
     # (datacenter, at home or abroad; or foreign lines), in clusters cut at pauses longer than
