@@ -1,27 +1,28 @@
 """Sending invitations: claim due ones, text each through core.sms at a bounded rate, record
 what the provider said.
 
-An invitation is ``queued`` when its encounter is registered. A dispatch run (one batch; the RQ
-jobs of appraisal/jobs.py run batch after batch) claims up to ``APPRAISAL_SMS_BATCH`` due
-invitations (``queued``, or ``retrying`` whose time has come) by one conditional
-``UPDATE … RETURNING`` to ``sending`` committed before anything is sent, so two runs never text
-the same patient, and reads them in a few queries. Each is then sent at most
-``APPRAISAL_SMS_PER_SECOND`` a second over all workers (a per-second counter in Redis), a few at
-once, and ends ``sent`` (with the provider's message id), ``retrying`` after a transient failure
-(after ``APPRAISAL_SMS_RETRY_SECONDS``, doubled each time, at most ``APPRAISAL_SMS_MAX_ATTEMPTS``
-tries) or ``failed`` (a refusal, or out of tries); outcomes are written ``FLUSH_ROWS`` at a time
-in one executemany. Before sending, the batch takes its places in the per-phone cap
-(``appraisal.phone_cap``, one short locked transaction): an invitation whose phone had its
-share ends ``capped`` without a text. A phone that opted out meanwhile is not texted
-(``opted_out``: checked when the batch is read and again before each ``FLUSH_ROWS`` messages).
-A run that died leaves ``sending`` rows (those whose outcome was not yet written); after ten
-minutes they are put back as ``retrying`` (the message may have gone: at most one duplicate
-text, never a lost one).
+An invitation is ``queued`` when its encounter is registered. A dispatch run claims up to
+``APPRAISAL_SMS_BATCH`` due invitations (``queued``, or ``retrying`` whose time has come) by one
+conditional ``UPDATE … RETURNING`` to ``sending`` committed before anything is sent, so two runs
+never text the same patient, and reads them in a few queries; the RQ jobs of appraisal/jobs.py
+go on batch after batch, the next one claimed and read while the last texts of the one before
+are on their way. Each is then sent at most ``APPRAISAL_SMS_PER_SECOND`` a second over all
+workers (a per-second counter in Redis), a few at once, and ends ``sent`` (with the provider's
+message id), ``retrying`` after a transient failure (after ``APPRAISAL_SMS_RETRY_SECONDS``,
+doubled each time, at most ``APPRAISAL_SMS_MAX_ATTEMPTS`` tries) or ``failed`` (a refusal, or
+out of tries); outcomes are written ``FLUSH_ROWS`` at a time in one executemany. Before sending,
+the batch takes its places in the per-phone cap (``appraisal.phone_cap``, one short locked
+transaction): an invitation whose phone had its share ends ``capped`` without a text. A phone
+that opted out meanwhile is not texted (``opted_out``: checked when the batch is read and again
+before each ``FLUSH_ROWS`` messages are handed to the sending threads). A run that died leaves
+``sending`` rows (those whose outcome was not yet written); after ten minutes they are put back
+as ``retrying`` (the message may have gone: at most one duplicate text, never a lost one).
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -58,32 +59,39 @@ def link_base() -> str:
 class _Slots:
     """The per-second budget shared by every worker (a counter per second in Redis), taken a
     few slots at a time so that a fast run does not ask Redis before each message: at most a
-    tenth of a second's budget (and never more than 50) is held by one run."""
+    tenth of a second's budget (and never more than 50) is held by one run. Taken by the
+    sending threads, each just before its message leaves (hence the lock, and the Redis client
+    and key fixed when made: those threads have no app context)."""
 
     def __init__(self, per_second: int) -> None:
         self.per_second = per_second
         self.chunk = max(1, min(50, per_second // 10))
         self.second = -1
         self.held = 0
+        self._lock = threading.Lock()
+        if per_second > 0:
+            self._client = redis_store.client
+            self._prefix = redis_store.key("appraisal", "sms-rate")
 
     def wait(self) -> None:
         """Block until one more send fits in the budget."""
         if self.per_second <= 0:
             return
         while True:
-            now = time.time()
-            if int(now) == self.second and self.held > 0:
-                self.held -= 1
-                return
-            key = redis_store.key("appraisal", "sms-rate", int(now))
-            pipe = redis_store.client.pipeline(transaction=False)
-            pipe.incrby(key, self.chunk)
-            pipe.expire(key, 3)
-            count = int(pipe.execute()[0])
-            granted = min(self.chunk, self.per_second - (count - self.chunk))
-            if granted > 0:
-                self.second, self.held = int(now), granted - 1
-                return
+            with self._lock:
+                now = time.time()
+                if int(now) == self.second and self.held > 0:
+                    self.held -= 1
+                    return
+                key = f"{self._prefix}:{int(now)}"
+                pipe = self._client.pipeline(transaction=False)
+                pipe.incrby(key, self.chunk)
+                pipe.expire(key, 3)
+                count = int(pipe.execute()[0])
+                granted = min(self.chunk, self.per_second - (count - self.chunk))
+                if granted > 0:
+                    self.second, self.held = int(now), granted - 1
+                    return
             time.sleep(max(0.005, 1 - now % 1))
 
 
@@ -99,12 +107,14 @@ def release_stale(now: datetime) -> int:
 
 _CLAIMABLE = ("queued", "retrying")
 # Outcomes are written this many at a time (or after FLUSH_SECONDS): a run that dies loses at
-# most these, which stay "sending" and go out again after STALE_SENDING.
+# most these and the texts on their way (SEND_THREADS), which stay "sending" and go out again
+# after STALE_SENDING; texts handed over but not yet begun are then not sent at all.
 FLUSH_ROWS = 100
 FLUSH_SECONDS = 0.5
 # Messages on their way at once (each a provider call in a thread of the run; the database is
-# only touched by the run's own thread).
+# only touched by the run's own thread), and at most this many handed to those threads ahead.
 SEND_THREADS = 4
+AHEAD = 2 * FLUSH_ROWS
 
 
 def claim(now: datetime, batch: int) -> list[int]:
@@ -271,84 +281,136 @@ def _record(pending: _Pending, outcome: sms.SendResult | sms.SmsError) -> dict[s
     )
 
 
-def _settle(
-    pending: _Pending, answer: Future[sms.SendResult], counts: dict[str, int]
-) -> dict[str, object]:
-    """The outcome row of a message once its provider call is over (counted)."""
-    try:
-        outcome: sms.SendResult | sms.SmsError = answer.result()
-    except sms.SmsError as exc:
-        outcome = exc
-    row = _record(pending, outcome)
-    counts[str(row["status"])] = counts.get(str(row["status"]), 0) + 1
-    return row
+_UNSENT = ("failed", "opted_out")
 
 
-def _unsent(rows: list[dict[str, object]]) -> list[int]:
-    """The invitations among written outcomes that ended without a text."""
-    return [int(str(r["b_id"])) for r in rows if r["status"] in ("failed", "opted_out")]
+class _Sender:
+    """The sending side of a run: provider calls in ``SEND_THREADS`` threads (each takes its
+    slot of the rate just before its message leaves), up to ``AHEAD`` messages handed to them
+    at once so that they keep sending while this (the run's) thread writes outcomes or claims
+    the next batch; outcomes settled in order here and written ``FLUSH_ROWS`` at a time. The
+    places in the cap of those that ended without a text are given back with each write."""
+
+    def __init__(self, provider: sms.SmsProvider, template: str, counts: dict[str, int]) -> None:
+        self.provider = provider
+        self.template = template
+        self.counts = counts
+        self.slots = _Slots(int(current_app.config.get("APPRAISAL_SMS_PER_SECOND") or 0))
+        self.pool = ThreadPoolExecutor(SEND_THREADS, thread_name_prefix="appraisal-sms")
+        self.in_flight: deque[tuple[_Pending, Future[sms.SendResult]]] = deque()
+        self.written: list[dict[str, object]] = []
+        self.unsent: list[tuple[int, int, str]] = []
+        self.flushed = time.monotonic()
+
+    def _send(self, pending: _Pending) -> sms.SendResult:  # in a sending thread
+        self.slots.wait()
+        return self.provider.send(pending.phone, pending.params, template=self.template)
+
+    def send(self, to_send: list[_Pending]) -> None:
+        """Hand a batch's messages over, ``FLUSH_ROWS`` at a time, each group checked for
+        退订 again just before it is handed over (the first one was, when the batch was read).
+        Returns with up to ``AHEAD`` messages still on their way."""
+        for start in range(0, len(to_send), FLUSH_ROWS):
+            group = to_send[start : start + FLUSH_ROWS]
+            self._collect(AHEAD - len(group))
+            if start:
+                opted = _opted_out_since(group)
+                for pending in group:
+                    if pending.phone_hash in opted:
+                        self._add(pending, _outcome_row(pending, "opted_out"))
+                group = [p for p in group if p.phone_hash not in opted]
+            for pending in group:
+                self.in_flight.append((pending, self.pool.submit(self._send, pending)))
+        self._collect(AHEAD)
+
+    def _add(self, pending: _Pending, row: dict[str, object]) -> None:
+        self.counts[str(row["status"])] = self.counts.get(str(row["status"]), 0) + 1
+        self.written.append(row)
+        if row["status"] in _UNSENT:
+            self.unsent.append((pending.id, pending.programme_id, pending.phone_hash))
+        if len(self.written) >= FLUSH_ROWS:
+            self.flush()
+
+    def _collect(self, keep: int) -> None:
+        """Settle outcomes in order until at most ``keep`` messages are on their way (and those
+        already answered); write them when ``FLUSH_ROWS`` are due or ``FLUSH_SECONDS`` passed."""
+        while self.in_flight and (len(self.in_flight) > keep or self.in_flight[0][1].done()):
+            pending, answer = self.in_flight.popleft()
+            try:
+                outcome: sms.SendResult | sms.SmsError = answer.result()
+            except sms.SmsError as exc:
+                outcome = exc
+            self._add(pending, _record(pending, outcome))
+        if self.written and time.monotonic() - self.flushed >= FLUSH_SECONDS:
+            self.flush()
+
+    def flush(self) -> None:
+        _write(self.written)
+        # Places of the cap taken by invitations that ended without a text are given back.
+        phone_cap.release(self.unsent)
+        self.written, self.unsent, self.flushed = [], [], time.monotonic()
+
+    def finish(self) -> None:
+        self._collect(0)
+        self.flush()
+        self.pool.shutdown()
+
+    def abandon(self) -> None:
+        """The run failed: messages not yet on their way are not sent (their invitations stay
+        ``sending`` and go out again after STALE_SENDING)."""
+        self.pool.shutdown(wait=True, cancel_futures=True)
 
 
-def dispatch(batch: int | None = None) -> dict[str, int]:
-    """One run: claim due invitations and send them. Counts by outcome.
+def _take(ids: list[int], counts: dict[str, int]) -> list[_Pending]:
+    """Read a claimed batch and take its places in the per-phone cap (for the whole batch at
+    once: exact over all workers); writes the outcomes of those with nothing to send (and of
+    those the cap stops: ``capped``). Returns those to text."""
+    to_send, settled = _prepare(ids)
+    db.session.commit()  # the read ends here; the claim ("sending") keeps others off these rows
+    capped = phone_cap.reserve([(p.id, p.programme_id, p.phone_hash) for p in to_send])
+    if capped:
+        settled += [
+            _outcome_row(p, "capped", error_code="phone_cap") for p in to_send if p.id in capped
+        ]
+        to_send = [p for p in to_send if p.id not in capped]
+    _write(settled)
+    for row in settled:
+        counts[str(row["status"])] = counts.get(str(row["status"]), 0) + 1
+    return to_send
 
-    The provider is called from ``SEND_THREADS`` threads (a few messages on their way at once);
-    this thread alone uses the database, and no database lock (SQLite's write lock, a PostgreSQL
-    transaction) is held while it waits for a text to go out: the claim, the read, each re-check
-    of opt-outs and each write of outcomes are short transactions of their own."""
+
+def dispatch(batch: int | None = None, until: float | None = None) -> dict[str, int]:
+    """Claim due invitations and send them: one batch, or (``until``, a ``time.monotonic()``
+    deadline) batch after batch while any is due and the deadline has not passed, the next
+    batch claimed and read while the last messages of the one before are on their way. Counts
+    by outcome.
+
+    The provider is called from ``SEND_THREADS`` threads; this thread alone uses the database,
+    and no database lock (SQLite's write lock, a PostgreSQL transaction) is held while it waits
+    for a text to go out: the claim, the read, the cap's reservation, each re-check of opt-outs
+    and each write of outcomes are short transactions of their own."""
     provider = sms.provider()
     template = current_app.config.get("APPRAISAL_SMS_TEMPLATE_ID")
     counts: dict[str, int] = {}
     if provider is None or not template:
         return counts
-    template = str(template)
     size = batch or int(current_app.config.get("APPRAISAL_SMS_BATCH") or 500)
-    ids = claim(utcnow(), size)
-    if not ids:
-        return counts
-    to_send, settled = _prepare(ids)
-    _write(settled)
-    db.session.commit()  # the read ends here; the claim ("sending") keeps others off these rows
-    # The per-phone cap: places taken for the whole batch at once (exact over all workers).
-    capped = phone_cap.reserve([(p.id, p.programme_id, p.phone_hash) for p in to_send])
-    if capped:
-        rows = [
-            _outcome_row(p, "capped", error_code="phone_cap") for p in to_send if p.id in capped
-        ]
-        to_send = [p for p in to_send if p.id not in capped]
-        _write(rows)
-        settled += rows
-    for row in settled:
-        counts[str(row["status"])] = counts.get(str(row["status"]), 0) + 1
-    written: list[dict[str, object]] = []
-    unsent: set[int] = set()
-    flushed = time.monotonic()
-    slots = _Slots(int(current_app.config.get("APPRAISAL_SMS_PER_SECOND") or 0))
-    in_flight: deque[tuple[_Pending, Future[sms.SendResult]]] = deque()
-    with ThreadPoolExecutor(SEND_THREADS, thread_name_prefix="appraisal-sms") as pool:
-        opted: set[str] = set()
-        for position, pending in enumerate(to_send):
-            if position % FLUSH_ROWS == 0 and position:  # 退订 meanwhile: checked again
-                opted = _opted_out_since(to_send[position : position + FLUSH_ROWS])
-            if pending.phone_hash in opted:
-                counts["opted_out"] = counts.get("opted_out", 0) + 1
-                written.append(_outcome_row(pending, "opted_out"))
-                continue
-            slots.wait()  # here, in order: the budget is taken before each message leaves
-            future = pool.submit(provider.send, pending.phone, pending.params, template=template)
-            in_flight.append((pending, future))
-            while in_flight and (len(in_flight) >= SEND_THREADS or in_flight[0][1].done()):
-                written.append(_settle(*in_flight.popleft(), counts))
-            if len(written) >= FLUSH_ROWS or time.monotonic() - flushed >= FLUSH_SECONDS:
-                _write(written)
-                unsent.update(_unsent(written))
-                written, flushed = [], time.monotonic()
-        while in_flight:
-            written.append(_settle(*in_flight.popleft(), counts))
-    _write(written)
-    unsent.update(_unsent(written))
-    # Places of the cap taken by invitations that ended without a text are given back.
-    phone_cap.release([(p.id, p.programme_id, p.phone_hash) for p in to_send if p.id in unsent])
+    sender: _Sender | None = None
+    try:
+        while True:
+            ids = claim(utcnow(), size)
+            if ids:
+                to_send = _take(ids, counts)
+                sender = sender or _Sender(provider, str(template), counts)
+                sender.send(to_send)
+            if not ids or until is None or time.monotonic() >= until:
+                break
+        if sender is not None:
+            sender.finish()
+    except BaseException:
+        if sender is not None:
+            sender.abandon()
+        raise
     if counts:
         log.info("appraisal invitations: %s", counts)
     return counts

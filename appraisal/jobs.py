@@ -17,14 +17,7 @@ RUN_SECONDS = 50.0
 
 
 def _dispatch_all() -> dict[str, int]:
-    deadline = time.monotonic() + RUN_SECONDS
-    counts: dict[str, int] = {}
-    while True:
-        done = invitations.dispatch()
-        for outcome, count in done.items():
-            counts[outcome] = counts.get(outcome, 0) + count
-        if not done or time.monotonic() >= deadline:
-            return counts
+    return invitations.dispatch(until=time.monotonic() + RUN_SECONDS)
 
 
 @periodic(seconds=60)

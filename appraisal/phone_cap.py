@@ -19,12 +19,13 @@ period are deleted by the hourly purge job."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import bindparam, delete, select, text, update
+from sqlalchemy.dialects import sqlite
 
 from appraisal.models import PhoneCap, Programme
 from core.clock import utcnow
@@ -68,26 +69,65 @@ def _lock(keys: list[Key], now: datetime) -> dict[Key, list[list[int]]]:
     raise RuntimeError("appraisal phone cap: ledger rows vanished three times")
 
 
+def _postgresql() -> bool:
+    return bool(db.session.get_bind().dialect.name == "postgresql")
+
+
+# PostgreSQL: the keys go in as two arrays, one statement each for the insert, the lock and the
+# write whatever the batch, and the lock finds each row by its primary key (a nested loop over
+# the keys). The IN lists this replaced were planned, on a ledger not yet analysed, as a scan of
+# all the programme's rows each compared with every value (in the generic plan of a statement
+# the driver prepares): 1.4 s per batch of 500 at 94,000 rows, against 5 ms for the join.
+_PG_INSERT = text(
+    "INSERT INTO appraisal_phone_caps (programme_id, phone_hash, sends, expires_at) "
+    "SELECT k.p, k.h, CAST('[]' AS JSON), :placeholder "
+    "FROM unnest(CAST(:programmes AS INTEGER[]), CAST(:hashes AS VARCHAR[])) AS k(p, h) "
+    "ORDER BY k.h, k.p ON CONFLICT (programme_id, phone_hash) DO NOTHING"
+)
+_PG_LOCK = text(
+    "SELECT c.programme_id, c.phone_hash, c.sends FROM appraisal_phone_caps AS c "
+    "JOIN unnest(CAST(:programmes AS INTEGER[]), CAST(:hashes AS VARCHAR[])) AS k(p, h) "
+    "ON c.programme_id = k.p AND c.phone_hash = k.h "
+    "ORDER BY c.phone_hash, c.programme_id FOR UPDATE OF c"
+)
+_PG_SAVE = text(
+    "UPDATE appraisal_phone_caps AS c SET sends = v.s, expires_at = v.e "
+    "FROM unnest(CAST(:programmes AS INTEGER[]), CAST(:hashes AS VARCHAR[]), "
+    "CAST(:sends AS JSON[]), CAST(:expires AS TIMESTAMPTZ[])) AS v(p, h, s, e) "
+    "WHERE c.programme_id = v.p AND c.phone_hash = v.h"
+)
+
+
+def _places(sends: Any) -> list[list[int]]:
+    if isinstance(sends, str | bytes):
+        sends = json.loads(sends)
+    return [list(s) for s in sends or []]
+
+
 def _lock_once(keys: list[Key], now: datetime) -> dict[Key, list[list[int]]]:
-    table = PhoneCap.__table__
-    dialect = db.session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     # A new row is not the purge's for a day, whatever happens between its insert and its lock.
     placeholder = now + timedelta(days=1)
+    if _postgresql():
+        arrays = {"programmes": [p for p, _ in keys], "hashes": [h for _, h in keys]}
+        db.session.execute(_PG_INSERT, {**arrays, "placeholder": placeholder})
+        # The new rows are visible to every sender before any lock below is taken, so the locks
+        # are taken in one order (the key's) by all.
+        db.session.commit()
+        return {(p, h): _places(sends) for p, h, sends in db.session.execute(_PG_LOCK, arrays)}
+    table = PhoneCap.__table__
     rows = [
         {"programme_id": p, "phone_hash": h, "sends": [], "expires_at": placeholder}
         for p, h in keys
     ]
     for start in range(0, len(rows), _CHUNK):
         db.session.execute(
-            insert(table).on_conflict_do_nothing(index_elements=["programme_id", "phone_hash"]),
+            sqlite.insert(table).on_conflict_do_nothing(
+                index_elements=["programme_id", "phone_hash"]
+            ),
             rows[start : start + _CHUNK],
         )
-    if dialect == "postgresql":
-        # The new rows are visible to every sender before any lock below is taken, so the locks
-        # are taken in one order (the key's) by all. On SQLite the insert above took the write
-        # lock, held until the commit: no other writer can change a row read below.
-        db.session.commit()
+    # On SQLite the insert above took the write lock, held until the commit: no other writer
+    # can change a row read below.
     wanted = set(keys)
     found: dict[Key, list[list[int]]] = {}
     hashes = sorted({h for _, h in keys})
@@ -104,7 +144,7 @@ def _lock_once(keys: list[Key], now: datetime) -> dict[Key, list[list[int]]]:
         )
         for programme_id, phone_hash, sends in db.session.execute(query):
             if (programme_id, phone_hash) in wanted:
-                found[(programme_id, phone_hash)] = [list(s) for s in sends or []]
+                found[(programme_id, phone_hash)] = _places(sends)
     return found
 
 
@@ -126,6 +166,17 @@ def _save(ledger: dict[Key, list[list[int]]], longest: dict[int, int], now: date
             }
         )
     if not params:
+        return
+    if _postgresql():
+        db.session.execute(
+            _PG_SAVE,
+            {
+                "programmes": [p["b_programme"] for p in params],
+                "hashes": [p["b_hash"] for p in params],
+                "sends": [json.dumps(p["sends"]) for p in params],
+                "expires": [p["expires_at"] for p in params],
+            },
+        )
         return
     table = PhoneCap.__table__
     db.session.execute(

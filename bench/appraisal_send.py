@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -56,6 +57,14 @@ def _rss_kb() -> tuple[int, int]:
             if line.startswith(("VmRSS:", "VmHWM:")):
                 values[line.split(":")[0]] = int(line.split()[1])
     return values.get("VmRSS", 0), values.get("VmHWM", 0)
+
+
+def _machine_busy() -> tuple[int, int]:
+    """(busy, total) jiffies of the whole machine (/proc/stat's first line)."""
+    with open("/proc/stat") as stat:
+        fields = [int(v) for v in stat.readline().split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return sum(fields) - idle, sum(fields)
 
 
 def register(app: Any, total: int) -> float:
@@ -163,10 +172,66 @@ def _rss_at(samples: list[list[float]], share: float) -> float:
     return nearest[1] / 1024
 
 
+def _sampled(path: str, run: Any) -> Any:
+    """``run()`` with every thread's stack sampled every 5 ms (cProfile sees only the main
+    thread; the provider calls are in the pool's): self and inclusive counts per function and
+    thread kind, written to ``path``."""
+    import collections
+    import sys as _sys
+
+    own: collections.Counter[tuple[str, str]] = collections.Counter()
+    inclusive: collections.Counter[tuple[str, str]] = collections.Counter()
+    ticks: collections.Counter[str] = collections.Counter()
+    done = threading.Event()
+
+    def sample() -> None:
+        me = threading.get_ident()
+        while not done.wait(0.005):
+            names = {
+                t.ident: t.name.split("_")[0].rstrip("-0123456789") for t in threading.enumerate()
+            }
+            for ident, frame in _sys._current_frames().items():
+                if ident == me:
+                    continue
+                kind = names.get(ident, "?")
+                ticks[kind] += 1
+                seen: set[str] = set()
+                leaf = True
+                while frame is not None:
+                    code = frame.f_code
+                    where = f"{code.co_filename.split('site-packages/')[-1]}:{code.co_name}"
+                    if leaf:
+                        own[(kind, where)] += 1
+                        leaf = False
+                    if where not in seen:
+                        seen.add(where)
+                        inclusive[(kind, where)] += 1
+                    frame = frame.f_back
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        return run()
+    finally:
+        done.set()
+        sampler.join()
+        with open(path, "w") as out:
+            for kind, total in ticks.most_common():
+                out.write(f"== thread {kind}: {total} samples\n-- self\n")
+                for (k, where), count in own.most_common():
+                    if k == kind and count * 200 >= total:
+                        out.write(f"{count / total:6.1%} {where}\n")
+                out.write("-- inclusive\n")
+                for (k, where), count in inclusive.most_common():
+                    if k == kind and count * 100 >= total:
+                        out.write(f"{count / total:6.1%} {where}\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--invitations", type=int, default=100_000)
-    # The worker side: its config as JSON. BENCH_PROFILE=path profiles it (cProfile).
+    # The worker side: its config as JSON. BENCH_PROFILE=path profiles it (cProfile, the main
+    # thread); BENCH_SAMPLE=path samples every thread's stacks.
     parser.add_argument("--send", help=argparse.SUPPRESS)
     opts = parser.parse_args()
     if opts.send:
@@ -177,6 +242,8 @@ def main() -> None:
             profiler = cProfile.Profile()
             result = profiler.runcall(send, json.loads(opts.send))
             profiler.dump_stats(profile)
+        elif os.environ.get("BENCH_SAMPLE"):  # a path: every thread's stacks sampled into it
+            result = _sampled(os.environ["BENCH_SAMPLE"], lambda: send(json.loads(opts.send)))
         else:
             result = send(json.loads(opts.send))
         print(json.dumps(result))
@@ -191,6 +258,10 @@ def main() -> None:
         config = {**private_services(), **_sms_config(fake.endpoint)}
         app = create_app(config)
         registered = register(app, opts.invitations)
+        # The CPU split while sending: the sender (the child), this process (the fake's HTTP
+        # server and signature checks: it does nothing else meanwhile), the machine as a whole.
+        own, machine = resource.getrusage(resource.RUSAGE_SELF), _machine_busy()
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
         child = subprocess.run(
             [sys.executable, "-m", "bench.appraisal_send", "--send", json.dumps(config)],
             cwd=Path(__file__).resolve().parent.parent,
@@ -199,6 +270,13 @@ def main() -> None:
             check=True,
         )
         calls, verified, accepted = fake.calls, fake.verified, len(fake.sent)
+        own_after, machine_after = resource.getrusage(resource.RUSAGE_SELF), _machine_busy()
+        children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    fake_cpu = own_after.ru_utime + own_after.ru_stime - own.ru_utime - own.ru_stime
+    sender_cpu = (
+        children_after.ru_utime + children_after.ru_stime - children.ru_utime - children.ru_stime
+    )
+    busy = (machine_after[0] - machine[0]) / max(1, machine_after[1] - machine[1])
     run = json.loads(child.stdout.decode().strip().splitlines()[-1])
     statuses = _statuses(app)
     samples = run["samples"]
@@ -214,6 +292,12 @@ def main() -> None:
     )
     print(f"statuses: {json.dumps(statuses, sort_keys=True)}")
     print(f"fake: {calls:,} requests, {verified:,} signatures verified, {accepted:,} accepted")
+    per = 1e6 / max(1, opts.invitations)
+    print(
+        f"CPU while sending: sender {sender_cpu:.1f} s ({sender_cpu * per:.0f} us/invitation), "
+        f"fake (this process) {fake_cpu:.1f} s ({fake_cpu * per:.0f} us/invitation), "
+        f"machine {busy:.0%} busy over {os.cpu_count()} cores"
+    )
     print(
         f"sender RSS: peak {peak:.0f} MB (limit 300), at 10 % {at10:.0f} MB, "
         f"at 100 % {at100:.0f} MB: {'flat' if flat else 'NOT flat'}"
