@@ -28,5 +28,3 @@ def init_app(app: Flask) -> None:
     api.register_blueprint(block_routes.blp)
     # Phone voters (the sms provider): codes by text message (voting/phone.py).
     api.register_blueprint(phone_routes.blp)
-    # Page views gathered by this process (fraud.count_view) are written when it exits.
-    fraud.flush_at_exit(app)

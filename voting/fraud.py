@@ -4,19 +4,15 @@ once, reversible, audited, and chained by hash."""
 
 from __future__ import annotations
 
-import atexit
 import hashlib
 import json
 import logging
-import threading
-import time
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import Flask, current_app
 from sqlalchemy import func, select
 
 from campaigns.models import Account, Campaign
@@ -475,62 +471,17 @@ def page_views(campaign: Campaign) -> dict[tuple[str, int], int]:
     return views
 
 
-# Page views waiting to be written, per (views hash, "number:minute"), and when this process last
-# wrote them: a crowd's reads cost one pipeline a second, not a round trip each.
-_views_waiting: Counter[tuple[str, str]] = Counter()
-_views_written = [0.0]
-_views_lock = threading.Lock()
-
-
-def view_flush_seconds() -> float:
-    """How long a process gathers page views before writing them (``PAGE_VIEW_FLUSH_SECONDS``):
-    1 s by default; 0 under test (TESTING), where each view is written at once."""
-    app = current_app
-    return float(app.config.get("PAGE_VIEW_FLUSH_SECONDS", 0.0 if app.testing else 1.0))
-
-
 def count_view(slug: str, number: str) -> None:
-    """A public nominee page view, per minute: the organic spread the share-jump rule needs.
-    Gathered in the process and written with the views of the last ``view_flush_seconds`` in
-    one pipeline (each under its own minute, however late); a worker that stops writes what
-    it holds (``flush_views`` at exit). Lost, not failed, without the vote Redis."""
+    """A public nominee page view, per minute: the organic spread the share-jump rule needs."""
     keys = CampaignKeys.of(slug)
     minute = int(cast.clock().timestamp() // 60)  # the vote path's clock
-    now = time.monotonic()
-    with _views_lock:
-        _views_waiting[(keys.views, f"{number}:{minute}")] += 1
-        if now - _views_written[0] < view_flush_seconds():
-            return
-    flush_views()
-
-
-def flush_at_exit(app: Flask) -> None:
-    """Write what the process still gathers when it exits (a gunicorn worker stopping)."""
-
-    def flush() -> None:
-        with app.app_context():
-            flush_views()
-
-    atexit.register(flush)
-
-
-def flush_views() -> None:
-    """Write the page views this process gathered (one pipeline)."""
-    with _views_lock:
-        batch = dict(_views_waiting)
-        _views_waiting.clear()
-        _views_written[0] = time.monotonic()
-    if not batch:
-        return
     try:
         pipe = redis_store.votes.pipeline(transaction=False)
-        for (key, field), count in batch.items():
-            pipe.hincrby(key, field, count)
-        for key in {key for key, _ in batch}:
-            pipe.expire(key, 45 * 86400)
+        pipe.hincrby(keys.views, f"{number}:{minute}", 1)
+        pipe.expire(keys.views, 45 * 86400)
         pipe.execute()
     except VOTE_REDIS_ERRORS:
-        log.debug("%d page view(s) not counted", sum(batch.values()))
+        log.debug("page view not counted for %s %s", slug, number)
 
 
 def get_scan(campaign: Campaign, scan_id: int) -> FraudScan:

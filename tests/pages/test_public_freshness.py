@@ -145,39 +145,3 @@ def test_a_dead_vote_redis_is_503_for_the_api_ranking(
     response = broken.get("/api/v1/campaigns/v1/ranking?category=doctor")
     assert response.status_code == 503, response.get_data(as_text=True)
     assert response.json["error"]["code"] == "service_unavailable"
-
-
-def test_page_views_are_gathered_and_written_together(
-    app: Flask, client: FlaskClient, org: Org, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from campaigns.models import Campaign
-    from core.extensions import db
-    from voting import fraud
-
-    numbers = org.voting_campaign(nominees=2)
-
-    def views() -> dict[str, int]:
-        with app.app_context():
-            campaign = db.session.query(Campaign).filter_by(slug="v1").one()
-            seen: dict[str, int] = {}
-            for (number, _minute), count in fraud.page_views(campaign).items():
-                seen[number] = seen.get(number, 0) + count
-            db.session.remove()
-        return seen
-
-    # Gathered for the configured time: nothing written yet, the reads answered all the same.
-    monkeypatch.setitem(app.config, "PAGE_VIEW_FLUSH_SECONDS", 3600)
-    with app.app_context():
-        fraud.flush_views()
-    for number in (numbers[0], numbers[0], numbers[1]):
-        assert client.get(f"/api/v1/campaigns/v1/nominees/{number}").status_code == 200
-    assert client.post("/c/v1/beacon", json={"number": numbers[1]}).status_code == 204
-    assert views() == {}
-    # Written together, every view under its own nominee (and minute).
-    with app.app_context():
-        fraud.flush_views()
-    assert views() == {numbers[0]: 2, numbers[1]: 2}
-    # Under test (0 s) each view is written at once.
-    monkeypatch.setitem(app.config, "PAGE_VIEW_FLUSH_SECONDS", 0)
-    assert client.get(f"/api/v1/campaigns/v1/nominees/{numbers[0]}").status_code == 200
-    assert views() == {numbers[0]: 3, numbers[1]: 2}
