@@ -393,23 +393,30 @@ class Checker:
                         ]
                     info = _info(job)
                     period = periodic.get(info["func"] or "")
+                    # A dying worker can leave the hash half-written: "started", but no worker
+                    # and no start time (a chaos run once counted such a run as stuck at once,
+                    # though the scheduler had enqueued later runs). Then the time it was
+                    # enqueued stands for its start.
+                    began = (job.started_at or job.enqueued_at) if job is not None else None
                     state.abandoned.append(
                         {
                             "queue": name,
                             "id": job_id,
                             **info,
-                            "next_run_due": job.started_at.timestamp() + period + PERIODIC_GRACE
-                            if job is not None and job.started_at is not None and period
+                            "next_run_due": began.timestamp() + period + PERIODIC_GRACE
+                            if began is not None and period
                             else None,
                             "superseded": job is not None
-                            and job.started_at is not None
                             and (
-                                any(
-                                    j.func_name == job.func_name
-                                    and j.id != job.id
-                                    and j.started_at is not None
-                                    and j.started_at > job.started_at
-                                    for j in later
+                                (
+                                    began is not None
+                                    and any(
+                                        j.func_name == job.func_name
+                                        and j.id != job.id
+                                        and j.started_at is not None
+                                        and j.started_at > began
+                                        for j in later
+                                    )
                                 )
                                 # A later run whose result already expired from the finished
                                 # registry (kept 60 s) still shows as the scheduler's latest.
