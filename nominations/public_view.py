@@ -442,6 +442,13 @@ def counts_fingerprint(*rows: dict[str, Any], extra: Any = None) -> int:
 Fill = Callable[[bytes, dict[str, Any]], bytes]
 
 
+def json_body(payload: Any) -> tuple[bytes, list[tuple[str, str]]]:
+    """``payload`` as the app's JSON answer would carry it (bytes and content type): the
+    ``render`` of the public API reads."""
+    response = current_app.json.response(payload)
+    return response.get_data(), [("Content-Type", response.content_type)]
+
+
 def _filled(
     template: bytes, headers: list[tuple[str, str]], context: dict[str, Any], fill: Fill
 ) -> tuple[bytes, list[tuple[str, str]]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, current_app, g, request
+from flask import Response, g, request
 from flask_smorest import Blueprint
 
 from campaigns import services as campaign_services
@@ -570,11 +570,6 @@ def _dumped_card(view: public_view.CampaignView, card: dict[str, Any], schema: A
     return fixed | {k: int(card[k]) for k in _COUNTS if card.get(k) is not None}
 
 
-def _json_answer(payload: Any) -> tuple[bytes, list[tuple[str, str]]]:
-    response = current_app.json.response(payload)
-    return response.get_data(), [("Content-Type", response.content_type)]
-
-
 def _answer(body: public_view.Body) -> Response:
     return Response(body.data, status=200, headers=body.headers)
 
@@ -603,7 +598,7 @@ def list_nominees(args: dict[str, Any], slug: str) -> Any:
         public_view.render_seconds("API_RENDER_SECONDS"),
         lambda: services.nominee_listing(view, **args),
         lambda listing: public_view.counts_fingerprint(*listing["items"]),
-        lambda listing: _json_answer(
+        lambda listing: public_view.json_body(
             _page_schema.dump(listing | {"items": []})
             | {"items": [_dumped_card(view, card, _card_schema) for card in listing["items"]]}
         ),
@@ -633,6 +628,6 @@ def get_nominee(slug: str, number: str) -> Any:
         public_view.render_seconds("API_RENDER_SECONDS"),
         lambda: services.nominee_detail(view, card["number"], count_view=False),
         lambda detail: public_view.counts_fingerprint(detail),
-        lambda detail: _json_answer(_dumped_card(view, detail, _detail_schema)),
+        lambda detail: public_view.json_body(_dumped_card(view, detail, _detail_schema)),
     )
     return _answer(body)

@@ -131,10 +131,6 @@ def ranking(args: dict[str, Any], slug: str) -> dict[str, Any]:
             "items": [] if hidden else services.ranking(view, category),
         }
 
-    def render(answer: dict[str, Any]) -> tuple[bytes, list[tuple[str, str]]]:
-        response = current_app.json.response(_ranking_schema.dump(answer))
-        return response.get_data(), [("Content-Type", response.content_type)]
-
     # Kept per process like the other public reads (public_view.cached_body): serialised again
     # only when the standings it shows moved.
     body = public_view.cached_body(
@@ -143,7 +139,7 @@ def ranking(args: dict[str, Any], slug: str) -> dict[str, Any]:
         public_view.render_seconds("API_RENDER_SECONDS"),
         build,
         lambda answer: public_view.counts_fingerprint(*answer["items"]),
-        render,
+        lambda answer: public_view.json_body(_ranking_schema.dump(answer)),
     )
     return Response(body.data, status=200, headers=body.headers)
 
