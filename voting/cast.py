@@ -20,7 +20,7 @@ from core import geo
 from core.errors import AppError, ServiceUnavailable
 from core.extensions import VOTE_REDIS_ERRORS, is_cluster, redis_store
 from core.types import utcnow
-from voting import marks, state
+from voting import marks, script_call, state
 from voting.keys import CampaignKeys, ms
 from voting.models import Vote
 from voting.phone import PHONE_CLAIM
@@ -258,7 +258,7 @@ def _run_vote_script(client: Any, keys: list[str], args: list[Any]) -> tuple[Any
     wanted = int(current_app.config.get("VOTE_WAIT_REPLICAS") or 0)
     script = _vote_script()
     if wanted <= 0:
-        return script(keys=keys, args=args, client=client), None
+        return script_call.call_script(client, script, keys, args), None
     timeout = int(current_app.config.get("VOTE_WAIT_TIMEOUT_MS") or 100)
     # WAIT counts the writes of its own connection, so it must follow the script on the same
     # connection: a pipeline of two on one server (on a cluster, the node of the slot).

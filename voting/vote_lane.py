@@ -60,6 +60,10 @@ BODY_MAX = 1024
 _PATH = re.compile(r"/api/v1/campaigns/([A-Za-z0-9_-]{1,64})/votes")
 _CSRF_HEADER = "HTTP_" + CSRF_HEADER.upper().replace("-", "_")
 
+# The metrics' children by label values (``labels()`` takes a lock and builds a key each time).
+_timers: dict[int, Any] = {}
+_counters: dict[tuple[str, str], Any] = {}
+
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
@@ -76,6 +80,20 @@ def _nominee(body: bytes) -> str | None:
         return plain_nominee(orjson.loads(body))
     except orjson.JSONDecodeError:
         return None
+
+
+class _Created:
+    """A counted vote's 201, as a WSGI app: its JSON body and its headers."""
+
+    __slots__ = ("body", "headers")
+
+    def __init__(self, body: bytes, headers: list[tuple[str, str]]) -> None:
+        self.body = body
+        self.headers = headers
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
+        start_response("201 CREATED", self.headers)
+        return [self.body]
 
 
 class VoteLane:
@@ -95,7 +113,7 @@ class VoteLane:
                     return response(environ, start_response)
         return self.inner(environ, start_response)
 
-    def _take(self, environ: dict[str, Any], slug: str) -> Response | None:
+    def _take(self, environ: dict[str, Any], slug: str) -> Response | _Created | None:
         """The answer to a plain vote, or None to leave the request to Flask."""
         content_type = environ.get("CONTENT_TYPE", "")
         if content_type.partition(";")[0].strip().lower() != "application/json":
@@ -142,7 +160,7 @@ class VoteLane:
         number: str,
         voter: dict[str, Any],
         started: float,
-    ) -> Response:
+    ) -> Response | _Created:
         g.request_id = request_id(environ.get("HTTP_X_REQUEST_ID", ""))
         sqlite_write_intent.set(True)
         key = environ.get("HTTP_IDEMPOTENCY_KEY", "").strip()[:IDEMPOTENCY_KEY_MAX] or None
@@ -177,12 +195,23 @@ class VoteLane:
             response = error_response(status, code, message)
             outcome = code
         else:
-            response = Response(orjson.dumps(answer), status=201, mimetype="application/json")
+            # The common answer is written out without werkzeug's Response and Headers (about
+            # 60 µs of a vote's CPU); the same headers as below.
+            body = orjson.dumps(answer)
+            fields = [
+                ("Content-Type", "application/json"),
+                ("Content-Length", str(len(body))),
+                ("X-Request-ID", g.request_id),
+                ("X-Content-Type-Options", "nosniff"),
+                ("Cache-Control", "no-store"),
+            ]
             if replayed:
-                response.headers["Idempotent-Replayed"] = "true"
+                fields.append(("Idempotent-Replayed", "true"))
                 outcome = "replayed"
             elif answer.get("status") == "pending":
                 outcome = "held"
+            self._observe(environ, slug, 201, outcome, started)
+            return _Created(body, fields)
         headers = response.headers
         headers["X-Request-ID"] = g.request_id
         headers["X-Content-Type-Options"] = "nosniff"
@@ -196,8 +225,16 @@ class VoteLane:
         """What ``core.metrics`` and ``core.logs`` record of a request, for this one."""
         try:
             seconds = time.perf_counter() - started
-            HTTP_SECONDS.labels(ENDPOINT, "POST", f"{status // 100}xx").observe(seconds)
-            VOTES.labels(slug if outcome in SCRIPT_OUTCOMES else "-", outcome).inc()
+            timer = _timers.get(status)
+            if timer is None:
+                timer = HTTP_SECONDS.labels(ENDPOINT, "POST", f"{status // 100}xx")
+                _timers[status] = timer
+            timer.observe(seconds)
+            label = (slug if outcome in SCRIPT_OUTCOMES else "-", outcome)
+            counter = _counters.get(label)
+            if counter is None:
+                counter = _counters[label] = VOTES.labels(*label)
+            counter.inc()
             if self.app.config.get("ACCESS_LOG"):
                 path = environ.get("PATH_INFO", "")
                 log_access(
