@@ -422,14 +422,13 @@ _bodies: dict[tuple[Any, ...], Body] = {}
 BODIES_KEPT = 4000
 
 
-def render_seconds(name: str) -> float:
+def render_seconds(name: str, default: float = 1.0) -> float:
     """How long a process reuses a rendered public answer without reading the counts: the
-    ``name`` setting (``H5_RENDER_SECONDS``, ``API_RENDER_SECONDS``), by default 1 s, and 0 under
-    test (TESTING), where a read right after a vote must show it; tests that exercise the
-    window set it."""
+    ``name`` setting (``H5_RENDER_SECONDS``, ``API_RENDER_SECONDS``, ``H5_RANKING_SECONDS``),
+    by default ``default`` seconds, and 0 under test (TESTING), where a read right after a vote
+    must show it; tests that exercise the window set it."""
     app = current_app
-    default = 0.0 if app.testing else 1.0
-    return float(app.config.get(name, default))
+    return float(app.config.get(name, 0.0 if app.testing else default))
 
 
 def counts_fingerprint(*rows: dict[str, Any], extra: Any = None) -> int:

@@ -172,17 +172,18 @@ def public_page(
     prepare: Callable[[dict[str, Any]], dict[str, Any]] = dict,
     *,
     live: bool = False,
+    seconds: float | None = None,
 ) -> Response:
     """A public H5 body (this module's pages, the 公示 page): the same for every visitor, no
     CSRF token, cacheable for H5_MAX_AGE seconds with an ETag (304 on If-None-Match).
 
-    The rendered body is kept per process under (view version, ``key``): reused without calling
-    ``build`` for ``H5_RENDER_SECONDS`` (1 s, 0 under test), then for as long as
-    ``fingerprint`` of a fresh context is unchanged (public_view.cached_body). ``prepare``
-    turns the context into the template's (only when a body is rendered). With ``live``, the
-    template writes its counts through ``live`` (markers) and counts that moved are filled into
-    the kept template (``_fill_counts``) instead of rendering it again, while the rows shown,
-    their order and whether each shows a count (``_shape``) stay the same."""
+    The rendered body is kept per process under (view version, ``key``): reused without
+    calling ``build`` for ``seconds`` (default ``H5_RENDER_SECONDS``: 1 s, 0 under test), then
+    for as long as ``fingerprint`` of a fresh context is unchanged (public_view.cached_body).
+    ``prepare`` turns the context into the template's (only when a body is rendered). With
+    ``live``, the template writes its counts through ``live`` (markers) and counts that moved
+    are filled into the kept template (``_fill_counts``) instead of rendering it again, while
+    the rows shown, their order and whether each shows a count (``_shape``) stay the same."""
 
     def render(ctx: dict[str, Any]) -> tuple[bytes, list[tuple[str, str]]]:
         rendered: Response = render_page(template, csrf_token=_no_csrf_token, **prepare(ctx))
@@ -193,7 +194,7 @@ def public_page(
     body = public_view.cached_body(
         view,
         key,
-        public_view.render_seconds("H5_RENDER_SECONDS"),
+        public_view.render_seconds("H5_RENDER_SECONDS") if seconds is None else seconds,
         build,
         fingerprint,
         render,
@@ -254,12 +255,18 @@ def _fill_counts(template: bytes, ctx: dict[str, Any]) -> bytes:
 
 
 def _public(
-    template: str, view: CampaignView, build: Callable[[], dict[str, Any]], *, live: bool = True
+    template: str,
+    view: CampaignView,
+    build: Callable[[], dict[str, Any]],
+    *,
+    live: bool = True,
+    seconds: float | None = None,
 ) -> Response:
     """One of this module's pages: ``build`` makes the page's own context (it reads the counts
     from Redis); the body is kept per (URL, stage, counts hidden, WeChat SDK) besides the view
-    version, its counts at most a second older than Redis before any cache's H5_MAX_AGE.
-    ``live``: the template writes its counts with ``live`` (public_page)."""
+    version, its counts at most ``seconds`` (H5_RENDER_SECONDS, 1 s) older than Redis before
+    any cache's H5_MAX_AGE. ``live``: the template writes its counts with ``live``
+    (public_page)."""
     page = _page_context(view)
 
     def prepare(ctx: dict[str, Any]) -> dict[str, Any]:
@@ -268,8 +275,17 @@ def _public(
 
     key = ("h5", request.full_path, page["stage"], page["counts_hidden"])
     key += (page["wechat_sdk_enabled"],)
+    if seconds is None:
+        seconds = public_view.render_seconds("H5_RENDER_SECONDS")
     return public_page(
-        view, key, template, lambda: page | build(), _fingerprint, prepare, live=live
+        view,
+        key,
+        template,
+        lambda: page | build(),
+        _fingerprint,
+        prepare,
+        live=live,
+        seconds=seconds,
     )
 
 
@@ -351,8 +367,11 @@ def ranking(slug: str) -> Any:
         podium = items[:3] if items and items[0]["votes"] > 0 else []
         return {"category": category, "items": items, "podium": podium, "unavailable": unavailable}
 
-    # The standings decide the order, the podium and the gaps: rendered again when they move.
-    return _public("pages/h5/ranking.html", view, build, live=False)
+    # The standings decide the order, the podium and the gaps: rendered again when they move,
+    # at most every H5_RANKING_SECONDS (5 s; a render of a 100-row page is ~8 ms of a worker,
+    # and with votes flowing the standings move every second).
+    seconds = public_view.render_seconds("H5_RANKING_SECONDS", 5.0)
+    return _public("pages/h5/ranking.html", view, build, live=False, seconds=seconds)
 
 
 def _with_photos_and_gaps(view: CampaignView, items: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -145,3 +145,25 @@ def test_a_dead_vote_redis_is_503_for_the_api_ranking(
     response = broken.get("/api/v1/campaigns/v1/ranking?category=doctor")
     assert response.status_code == 503, response.get_data(as_text=True)
     assert response.json["error"]["code"] == "service_unavailable"
+
+
+def test_the_ranking_page_is_rendered_again_at_most_every_ranking_time(
+    app: Flask, client: FlaskClient, org: Org, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    numbers = org.voting_campaign(nominees=2)
+    _vote(client, org, numbers[0], 1)
+    monkeypatch.setitem(app.config, "H5_RANKING_SECONDS", 3600)
+    monkeypatch.setitem(app.config, "H5_RENDER_SECONDS", 0)
+
+    def count(path: str, number: str) -> str:
+        html = client.get(path).get_data(as_text=True)
+        marker = f'data-number="{number}">' if "ranking" in path else 'id="nominee-votes"'
+        return html.split(marker, 1)[1].split("<", 1)[0]
+
+    assert count("/c/v1/ranking", numbers[0]) == "1"
+    _vote(client, org, numbers[0], 2)
+    # The nominee page shows the vote at once; the ranking keeps its body for its time.
+    assert count(f"/c/v1/n/{numbers[0]}", numbers[0]).endswith(">2")
+    assert count("/c/v1/ranking", numbers[0]) == "1"
+    monkeypatch.setitem(app.config, "H5_RANKING_SECONDS", 0)
+    assert count("/c/v1/ranking", numbers[0]) == "2"
