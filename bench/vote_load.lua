@@ -18,6 +18,9 @@ function init(args)
   for number in string.gmatch(args[2], "[^,]+") do table.insert(nominees, number) end
   -- each thread walks its own slice of voters, so no two threads vote as the same voter
   cursor = index * math.floor(#tokens / tonumber(args[3]))
+  -- the bench's round (0, 1, ...): a voter votes for another nominee in each round (up to the
+  -- campaign's 5 votes a day)
+  round = tonumber(args[4] or "0")
   accepted, refused, errors = 0, 0, 0
 end
 

@@ -1,9 +1,12 @@
 """Vote path load benchmark: gunicorn on this machine's cores, wrk with many distinct voters.
 
-    .venv/bin/python -m bench.vote_load [--duration 15] [--connections 32] [--workers N]
+    .venv/bin/python -m bench.vote_load [--duration 15] [--rounds 1] [--connections 32]
+                                        [--workers N]
 
 Uses DATABASE_URL / REDIS_URL when set (e.g. PostgreSQL and the machine's Redis); otherwise the
-embedded default. Prints accepted votes/s, /healthz requests/s, their ratio, and p50/p99 of each.
+embedded default. Prints, for each of ``--rounds`` paired runs (a /healthz run, then a vote run
+of the same length), accepted votes/s, /healthz requests/s, their ratio and p99s, then the median
+ratios: on a shared machine /healthz alone swings by a fifth between minutes.
 Needs `wrk` (Debian package). Traffic goes to 127.0.0.1 only and stops by itself.
 """
 
@@ -17,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from statistics import median
 
 from bench.common import ROOT, cleanup, start_gunicorn, wait_healthy, wrk_latency_ms, wrk_rps
 
@@ -56,6 +60,9 @@ def _wrk(args: list[str]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=15)
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="paired /healthz and vote runs; medians reported"
+    )
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--workers", type=int, default=(os.cpu_count() or 1) * 2 + 1)
@@ -66,6 +73,8 @@ def main() -> None:
     )
     parser.add_argument("--worker-threads", type=int, default=4, help="per gthread worker")
     opts = parser.parse_args()
+    if not 1 <= opts.rounds <= 5:
+        sys.exit("--rounds is 1 to 5 (a voter has 5 votes a day, one per round)")
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed: apt-get install wrk")
 
@@ -89,6 +98,7 @@ def main() -> None:
         threads=opts.worker_threads,
     )
     base = f"http://127.0.0.1:{opts.port}"
+    rounds: list[tuple[float, float, float, float, int, int, int]] = []
     try:
         wait_healthy(base)
         common = [
@@ -101,46 +111,56 @@ def main() -> None:
             "--latency",
         ]
         _wrk(["-t1", "-c4", "-d2s", f"{base}/healthz"])  # warm up every worker
-        health = _wrk([*common, f"{base}/healthz"])
-        votes = _wrk(
-            [
-                *common,
-                "-s",
-                str(ROOT / "bench" / "vote_load.lua"),
-                f"{base}/api/v1/campaigns/bench/votes",
-                "--",
-                str(instance / "tokens.txt"),
-                ",".join(numbers),
-                str(opts.threads),
-            ]
-        )
+        for index in range(opts.rounds):
+            health = _wrk([*common, f"{base}/healthz"])
+            votes = _wrk(
+                [
+                    *common,
+                    "-s",
+                    str(ROOT / "bench" / "vote_load.lua"),
+                    f"{base}/api/v1/campaigns/bench/votes",
+                    "--",
+                    str(instance / "tokens.txt"),
+                    ",".join(numbers),
+                    str(opts.threads),
+                    str(index),
+                ]
+            )
+            counts = re.search(r"ZUIMEI accepted=(\d+) refused=(\d+) errors=(\d+)", votes)
+            accepted, refused, errors = (int(x) for x in counts.groups()) if counts else (0, 0, 0)
+            rounds.append(
+                (
+                    wrk_rps(health),
+                    wrk_latency_ms(health, "99"),
+                    accepted / opts.duration,
+                    wrk_latency_ms(votes, "99"),
+                    accepted,
+                    refused,
+                    errors,
+                )
+            )
     finally:
         server.terminate()
         server.wait(timeout=20)
-    counts = re.search(r"ZUIMEI accepted=(\d+) refused=(\d+) errors=(\d+)", votes)
-    accepted, refused, errors = (int(x) for x in counts.groups()) if counts else (0, 0, 0)
-    vote_rps = accepted / opts.duration
-    health_rps = wrk_rps(health)
     print(
         f"setup: gunicorn {opts.worker_class} workers={opts.workers}"
         + (f" x {opts.worker_threads} threads" if opts.worker_class == "gthread" else "")
         + f", wrk -t{opts.threads} "
-        f"-c{opts.connections} -d{opts.duration}s, database="
+        f"-c{opts.connections} -d{opts.duration}s, rounds={opts.rounds}, database="
         f"{'postgresql' if os.environ.get('DATABASE_URL') else 'sqlite'}, redis="
         f"{'server' if os.environ.get('REDIS_URL') else 'embedded'}"
     )
+    for health_rps, health_p99, vote_rps, vote_p99, accepted, refused, errors in rounds:
+        print(
+            f"healthz: {health_rps:.0f} req/s p99 {health_p99:.2f} ms | votes: {vote_rps:.0f} "
+            f"accepted/s ({accepted} accepted, {refused} refused, {errors} errors) p99 "
+            f"{vote_p99:.2f} ms | ratio {vote_rps / health_rps:.2f}, p99 ratio "
+            f"{vote_p99 / health_p99:.2f}"
+        )
+    ratio = median(r[2] / r[0] for r in rounds)
+    p99_ratio = median(r[3] / r[1] for r in rounds)
     print(
-        f"healthz: {health_rps:.0f} req/s  p50 {wrk_latency_ms(health, '50'):.2f} ms  "
-        f"p99 {wrk_latency_ms(health, '99'):.2f} ms"
-    )
-    print(
-        f"votes:   {vote_rps:.0f} accepted/s ({accepted} accepted, {refused} refused, "
-        f"{errors} errors)  p50 {wrk_latency_ms(votes, '50'):.2f} ms  "
-        f"p99 {wrk_latency_ms(votes, '99'):.2f} ms"
-    )
-    p99_ratio = wrk_latency_ms(votes, "99") / wrk_latency_ms(health, "99")
-    print(
-        f"ratio vote/healthz: {vote_rps / health_rps:.2f} (target >= 0.6); "
+        f"median of {len(rounds)} paired rounds: ratio vote/healthz: {ratio:.2f} (target >= 0.6); "
         f"p99 vote/healthz: {p99_ratio:.2f} (target <= 1.5)"
     )
     cleanup(instance)
