@@ -119,13 +119,21 @@ AHEAD = 2 * FLUSH_ROWS
 
 def claim(now: datetime, batch: int) -> list[int]:
     """Take up to ``batch`` due invitations for this run, in one conditional UPDATE … RETURNING
-    (committed). A row another run took meanwhile no longer matches and is not returned."""
+    (committed). A row another run took meanwhile no longer matches and is not returned.
+
+    On PostgreSQL the due rows are picked ``FOR UPDATE SKIP LOCKED``: rows another run is
+    claiming at this moment (its claim not yet committed) are passed over for the next ones.
+    Without it, two claims at once picked the same first rows, the second waited for the first
+    to commit and then found every one of them taken: an empty claim, and its run ended with
+    plenty still due. SQLite lets one writer in at a time (claims never overlap there) and
+    renders no FOR UPDATE."""
     release_stale(now)
     due = (
         select(Invitation.id)
         .where(Invitation.status.in_(_CLAIMABLE), Invitation.next_attempt_at <= now)
         .order_by(Invitation.next_attempt_at, Invitation.id)
         .limit(batch)
+        .with_for_update(skip_locked=True)
     )
     taken = db.session.scalars(
         update(Invitation)

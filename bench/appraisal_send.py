@@ -2,13 +2,14 @@
 SDK against the loopback fake of its SMS API (which checks every TC3 signature), by the job the
 worker runs (target: >= 500 a second, the sending process's memory flat and <= 300 MB).
 
-    .venv/bin/python -m bench.appraisal_send [--invitations 100000]
+    .venv/bin/python -m bench.appraisal_send [--invitations 100000] [--senders 1]
 
 Uses DATABASE_URL / REDIS_URL when set, else the embedded default. The encounters are registered
 through ``appraisal.services.register`` (the path uploads and the API take, in batches); the fake
-runs in this process; the sending runs in a process of its own (``--send``), which calls the job
-function ``appraisal.jobs.dispatch_now`` as the worker does, run after run until nothing is due,
-and samples its own resident memory as it goes.
+runs in this process; the sending runs in ``--senders`` processes of their own (``--send``),
+started at once as that many RQ workers would run the job: each calls the job function
+``appraisal.jobs.dispatch_now`` as the worker does, run after run until nothing is due, and
+samples its own resident memory and CPU as it goes.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -127,6 +129,8 @@ def send(config: dict[str, Any]) -> dict[str, Any]:
 
     counts: dict[str, int] = {}
     sampler = threading.Thread(target=sample, daemon=True)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    wall_started = time.time()
     started = time.perf_counter()
     sampler.start()
     runs = 0
@@ -138,12 +142,16 @@ def send(config: dict[str, Any]) -> dict[str, Any]:
         if not result:
             break
     seconds = time.perf_counter() - started
+    wall_ended = time.time()
+    after = resource.getrusage(resource.RUSAGE_SELF)
     done.set()
     sampler.join()
     rss, hwm = _rss_kb()
     samples.append((time.perf_counter(), rss))
     return {
         "seconds": seconds,
+        "wall": [wall_started, wall_ended],
+        "cpu": after.ru_utime + after.ru_stime - usage.ru_utime - usage.ru_stime,
         "counts": counts,
         "runs": runs,
         "samples": [[t - started, kb] for t, kb in samples],
@@ -227,23 +235,57 @@ def _sampled(path: str, run: Any) -> Any:
                         out.write(f"{count / total:6.1%} {where}\n")
 
 
+def _run_senders(config: dict[str, Any], senders: int) -> list[dict[str, Any]]:
+    """Start ``senders`` sending processes at once and wait for them all; their reports."""
+    root = Path(__file__).resolve().parent.parent
+    procs = []
+    for n in range(senders):
+        env = {**os.environ, "BENCH_SENDER": str(n + 1)}
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "bench.appraisal_send", "--send", json.dumps(config)],
+                cwd=root,
+                env=env,
+                stdout=subprocess.PIPE,
+            )
+        )
+    runs = []
+    for proc in procs:
+        out, _ = proc.communicate()
+        if proc.returncode != 0:
+            raise SystemExit(f"a sender failed (exit {proc.returncode})")
+        runs.append(json.loads(out.decode().strip().splitlines()[-1]))
+    return runs
+
+
+def _profile_path(variable: str) -> str | None:
+    """The path in ``variable`` (BENCH_PROFILE, BENCH_SAMPLE), one per sender when several."""
+    path = os.environ.get(variable)
+    sender = os.environ.get("BENCH_SENDER", "1")
+    return f"{path}.{sender}" if path and sender != "1" else path
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--invitations", type=int, default=100_000)
+    parser.add_argument(
+        "--senders", type=int, default=1, help="sending processes started at once (RQ workers)"
+    )
     # The worker side: its config as JSON. BENCH_PROFILE=path profiles it (cProfile, the main
     # thread); BENCH_SAMPLE=path samples every thread's stacks.
     parser.add_argument("--send", help=argparse.SUPPRESS)
     opts = parser.parse_args()
     if opts.send:
-        profile = os.environ.get("BENCH_PROFILE")  # a path: cProfile the sending into it
+        profile = _profile_path("BENCH_PROFILE")  # a path: cProfile the sending into it
+        sampled = _profile_path("BENCH_SAMPLE")  # a path: every thread's stacks sampled into it
         if profile:
             import cProfile
 
             profiler = cProfile.Profile()
             result = profiler.runcall(send, json.loads(opts.send))
             profiler.dump_stats(profile)
-        elif os.environ.get("BENCH_SAMPLE"):  # a path: every thread's stacks sampled into it
-            result = _sampled(os.environ["BENCH_SAMPLE"], lambda: send(json.loads(opts.send)))
+        elif sampled:
+            result = _sampled(sampled, lambda: send(json.loads(opts.send)))
         else:
             result = send(json.loads(opts.send))
         print(json.dumps(result))
@@ -258,50 +300,59 @@ def main() -> None:
         config = {**private_services(), **_sms_config(fake.endpoint)}
         app = create_app(config)
         registered = register(app, opts.invitations)
-        # The CPU split while sending: the sender (the child), this process (the fake's HTTP
-        # server and signature checks: it does nothing else meanwhile), the machine as a whole.
+        # The CPU split while sending: the senders (the children), this process (the fake's
+        # HTTP server and signature checks: it does nothing else meanwhile), the machine.
         own, machine = resource.getrusage(resource.RUSAGE_SELF), _machine_busy()
-        children = resource.getrusage(resource.RUSAGE_CHILDREN)
-        child = subprocess.run(
-            [sys.executable, "-m", "bench.appraisal_send", "--send", json.dumps(config)],
-            cwd=Path(__file__).resolve().parent.parent,
-            env=os.environ.copy(),
-            stdout=subprocess.PIPE,
-            check=True,
-        )
-        calls, verified, accepted = fake.calls, fake.verified, len(fake.sent)
+        runs = _run_senders(config, opts.senders)
+        calls, verified = fake.calls, fake.verified
+        links = Counter(str(m["params"][-1]) for m in fake.sent)
+        accepted = len(fake.sent)
         own_after, machine_after = resource.getrusage(resource.RUSAGE_SELF), _machine_busy()
-        children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
     fake_cpu = own_after.ru_utime + own_after.ru_stime - own.ru_utime - own.ru_stime
-    sender_cpu = (
-        children_after.ru_utime + children_after.ru_stime - children.ru_utime - children.ru_stime
-    )
     busy = (machine_after[0] - machine[0]) / max(1, machine_after[1] - machine[1])
-    run = json.loads(child.stdout.decode().strip().splitlines()[-1])
     statuses = _statuses(app)
-    samples = run["samples"]
-    at10, at100 = _rss_at(samples, 0.1), _rss_at(samples, 1.0)
-    peak = max(run["hwm_kb"], max(kb for _, kb in samples)) / 1024
-    rate = opts.invitations / run["seconds"] if run["seconds"] else float("nan")
-    flat = at100 <= at10 * 1.10 + 5 and peak <= 300
+    # The whole send: from the first sender's start to the last one's end.
+    seconds = max(r["wall"][1] for r in runs) - min(r["wall"][0] for r in runs)
+    counts: Counter[str] = Counter()
+    for r in runs:
+        counts.update(r["counts"])
+    rate = opts.invitations / seconds if seconds else float("nan")
+    duplicates = sum(n - 1 for n in links.values() if n > 1)
+    exact = (
+        statuses == {"sent": opts.invitations}
+        and accepted == opts.invitations
+        and len(links) == opts.invitations
+        and duplicates == 0
+    )
     print(f"database: {app.config['SQLALCHEMY_DATABASE_URI'].split(':')[0]}")
     print(f"registered {opts.invitations:,} encounters in {registered:.1f} s")
     print(
-        f"sent: {run['counts'].get('sent', 0):,} in {run['seconds']:.1f} s over {run['runs']} "
-        f"job runs: {rate:.0f} invitations/s (target >= 500)"
+        f"sent: {counts.get('sent', 0):,} in {seconds:.1f} s by {opts.senders} sender(s) over "
+        f"{sum(r['runs'] for r in runs)} job runs: {rate:.0f} invitations/s (target >= 500)"
     )
     print(f"statuses: {json.dumps(statuses, sort_keys=True)}")
-    print(f"fake: {calls:,} requests, {verified:,} signatures verified, {accepted:,} accepted")
-    per = 1e6 / max(1, opts.invitations)
     print(
-        f"CPU while sending: sender {sender_cpu:.1f} s ({sender_cpu * per:.0f} us/invitation), "
+        f"fake: {calls:,} requests, {verified:,} signatures verified, {accepted:,} accepted, "
+        f"{len(links):,} distinct invitations, {duplicates} duplicates: "
+        f"{'each invitation sent exactly once' if exact else 'NOT exactly once'}"
+    )
+    per = 1e6 / max(1, opts.invitations)
+    sender_cpu = sum(r["cpu"] for r in runs)
+    print(
+        f"CPU while sending: senders {sender_cpu:.1f} s ({sender_cpu * per:.0f} us/invitation), "
         f"fake (this process) {fake_cpu:.1f} s ({fake_cpu * per:.0f} us/invitation), "
         f"machine {busy:.0%} busy over {os.cpu_count()} cores"
     )
-    print(
-        f"sender RSS: peak {peak:.0f} MB (limit 300), at 10 % {at10:.0f} MB, "
-        f"at 100 % {at100:.0f} MB: {'flat' if flat else 'NOT flat'}"
-    )
+    for n, r in enumerate(runs, 1):
+        samples = r["samples"]
+        at10, at100 = _rss_at(samples, 0.1), _rss_at(samples, 1.0)
+        peak = max(r["hwm_kb"], max(kb for _, kb in samples)) / 1024
+        flat = at100 <= at10 * 1.10 + 5 and peak <= 300
+        print(
+            f"sender {n}: {r['counts'].get('sent', 0):,} sent in {r['seconds']:.1f} s "
+            f"({r['runs']} job runs), CPU {r['cpu']:.1f} s; RSS peak {peak:.0f} MB (limit 300), "
+            f"at 10 % {at10:.0f} MB, at 100 % {at100:.0f} MB: {'flat' if flat else 'NOT flat'}"
+        )
     cleanup(instance)
 
 
