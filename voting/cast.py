@@ -62,9 +62,9 @@ def _bounded(text: str | None, limit: int) -> str:
 
 def _vote_script() -> Any:
     """The vote script, registered once per process and then called by its SHA (EVALSHA).
-    redis-py loads it again by itself when a server answers NOSCRIPT (a restart, a Sentinel
-    failover); on a cluster SCRIPT LOAD goes to every primary, so the node owning the
-    campaign's slot has it."""
+    When a server answers NOSCRIPT (a restart, a Sentinel failover) it is loaded again:
+    by ``voting.script_call`` on a plain server, by redis-py otherwise; on a cluster SCRIPT LOAD
+    goes to every primary, so the node owning the campaign's slot has it."""
     global _script
     if _script is None:
         with _script_lock:

@@ -92,3 +92,40 @@ def call_script(client: Any, script: Any, keys: list[str], args: list[Any]) -> A
             if attempt == 2:
                 raise
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+_quiet = threading.local()
+
+
+def send_unanswered(client: Any, *commands: tuple[Any, ...]) -> bool:
+    """Send ``commands`` on this thread's reply-less connection (``CLIENT REPLY OFF``) without
+    waiting for them: for writes nobody needs an answer to (a page view counted), which would
+    otherwise wait for the server's disk sync (``appendfsync always``) like a vote. The server
+    has the commands as soon as they leave; a connection error drops the connection and the
+    commands with it. False when ``client`` is not a plain server (the caller sends them its
+    own way)."""
+    if not supported(client):
+        return False
+    pool = client.connection_pool
+    packed = b"".join(hiredis.pack_command(command) for command in commands)
+    conn = getattr(_quiet, "conn", None)
+    try:
+        if conn is not None and _quiet.pid == os.getpid() and conn.can_read():
+            conn.disconnect()  # nothing is ever answered here: the server closed it
+            conn = _quiet.conn = None
+        if conn is None or _quiet.pool is not pool or _quiet.pid != os.getpid():
+            if conn is not None and _quiet.pid == os.getpid():
+                with contextlib.suppress(Exception):
+                    conn.disconnect()
+            conn = pool.make_connection()
+            conn.send_command("CLIENT", "ID")
+            _quiet.client_id = int(conn.read_response())  # its name on the server, for tests
+            conn.send_packed_command((hiredis.pack_command(("CLIENT", "REPLY", "OFF")),))
+            _quiet.conn, _quiet.pool, _quiet.pid = conn, pool, os.getpid()
+        conn.send_packed_command((packed,), check_health=False)
+    except _RETRYABLE:
+        with contextlib.suppress(Exception):
+            conn.disconnect()
+        _quiet.conn = None
+        raise
+    return True

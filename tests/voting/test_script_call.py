@@ -4,6 +4,9 @@ a vote still counts once."""
 
 from __future__ import annotations
 
+import time
+
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -49,3 +52,37 @@ def test_only_a_plain_server_keeps_a_connection(app: Flask) -> None:
     with app.app_context():
         assert script_call.supported(redis_store.votes)
     assert not script_call.supported(object())
+
+
+def test_a_page_view_is_counted_without_waiting_for_an_answer(
+    app: Flask, client: FlaskClient, org: Org, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    numbers = org.voting_campaign(nominees=2)
+    monkeypatch.setitem(app.config, "PAGE_VIEWS_UNANSWERED", True)
+    for _ in range(3):
+        assert client.get(f"/api/v1/campaigns/v1/nominees/{numbers[0]}").status_code == 200
+    with app.app_context():
+        views = CampaignKeys.of("v1").views
+        deadline = time.monotonic() + 5
+        counted = 0
+        while counted < 3 and time.monotonic() < deadline:
+            counted = sum(int(v) for v in redis_store.votes.hvals(views))
+            time.sleep(0.01)
+        assert counted == 3
+        assert 0 < redis_store.votes.ttl(views) <= 45 * 86400
+        # No reply ever comes back on the reply-less connection.
+        kept = script_call._quiet.conn
+        assert kept._sock is not None and not kept.can_read()
+        assert redis_store.votes.client_kill_filter(_id=script_call._quiet.client_id) == 1
+    # The server dropped it: the next view notices on sending (or loses that one count) and
+    # a later one is counted again on a new connection.
+    for _ in range(3):
+        assert client.get(f"/api/v1/campaigns/v1/nominees/{numbers[0]}").status_code == 200
+    with app.app_context():
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            counted = sum(int(v) for v in redis_store.votes.hvals(views))
+            if counted >= 4:
+                break
+            time.sleep(0.01)
+        assert 4 <= counted <= 6
