@@ -30,7 +30,7 @@ from rq import Worker
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, get_current_job
 from rq.utils import now as rq_now
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from core import logs
 from core.clock import epoch, utcnow
@@ -111,9 +111,14 @@ _started_at: contextvars.ContextVar[datetime | None] = contextvars.ContextVar(
 )
 
 # How long a job waits before each new attempt after SQLite refused it the write lock (each
-# attempt itself waits up to busy_timeout, 10 s, for the lock). Overridden by the app setting
+# attempt itself waits up to busy_timeout, 10 s, for the lock) or the database server closed or
+# refused its connection (a restart or a failover: 15.5 s in all). Overridden by the app setting
 # JOB_LOCK_RETRY_DELAYS.
 LOCK_RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0)
+
+# SQLSTATEs of a server that is going away or not yet back: class 08 (connection exception),
+# admin_shutdown, crash_shutdown and cannot_connect_now ("the database system is starting up").
+_GONE_STATES = ("57P01", "57P02", "57P03")
 
 
 def job_started_at() -> datetime:
@@ -131,6 +136,30 @@ def is_sqlite_lock_error(exc: BaseException) -> bool:
     return "database is locked" in text or "database table is locked" in text
 
 
+def is_connection_error(exc: BaseException) -> bool:
+    """The database server closed the connection or refused a new one (a restart, a failover,
+    an administrator ending the session): the server, not the job, is at fault, and the same
+    work a few seconds later succeeds. A statement the server rejected is not one of these."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    if exc.connection_invalidated:  # SQLAlchemy's own reading: the connection is gone
+        return True
+    orig = exc.orig
+    state = getattr(orig, "sqlstate", None)
+    if state:
+        return state.startswith("08") or state in _GONE_STATES
+    # psycopg's failures to connect or to read an answer carry no SQLSTATE.
+    module = type(orig).__module__ or ""
+    return (
+        isinstance(exc, OperationalError)
+        and module.startswith("psycopg")
+        and any(
+            words in str(orig).lower()
+            for words in ("connection failed", "server closed the connection", "connection refused")
+        )
+    )
+
+
 def app_job(func: F) -> F:
     """Run a job function inside an app context (reusing one if the caller has it: the worker
     command pushes one, and so do tests), and end its database session whatever happens.
@@ -139,7 +168,8 @@ def app_job(func: F) -> F:
     as write requests do), whether it made its app context or found one: a deferred transaction
     that reads and then writes is refused at once when another writer committed in between.
     The outermost job function is run again, after a pause, when SQLite still refused it the
-    lock (jobs are idempotent); its first start stays its ``job_started_at``."""
+    lock, or when the database server closed or refused its connection (jobs are idempotent);
+    its first start stays its ``job_started_at``."""
 
     name = f"{func.__module__}.{func.__name__}"
 
@@ -167,7 +197,7 @@ def _in_context(func: Callable[..., Any], name: str, args: Any, kwargs: Any) -> 
         started = _started_at.set(utcnow())
         try:
             # Counted and timed as one run of the job, however many attempts it took.
-            return _run(functools.partial(_with_lock_retries, func, name), name, args, kwargs)
+            return _run(functools.partial(_with_retries, func, name), name, args, kwargs)
         finally:
             _started_at.reset(started)
             if queued:  # a worker's run: the next job starts from a fresh session
@@ -185,19 +215,21 @@ def _end_read_transaction() -> None:
         session.rollback()
 
 
-def _with_lock_retries(func: Callable[..., Any], name: str, *args: Any, **kwargs: Any) -> Any:
+def _with_retries(func: Callable[..., Any], name: str, *args: Any, **kwargs: Any) -> Any:
     delays = tuple(current_app.config.get("JOB_LOCK_RETRY_DELAYS") or LOCK_RETRY_DELAYS)
     attempt = 0
     while True:
         try:
             return func(*args, **kwargs)
-        except OperationalError as exc:
-            if not is_sqlite_lock_error(exc) or attempt >= len(delays):
+        except DBAPIError as exc:
+            locked = is_sqlite_lock_error(exc)
+            if not (locked or is_connection_error(exc)) or attempt >= len(delays):
                 raise
             db.session.rollback()
             log.warning(
-                "job %s refused by the SQLite lock; attempt %d again in %.1f s",
+                "job %s %s; attempt %d again in %.1f s",
                 name,
+                "refused by the SQLite lock" if locked else "lost its database connection",
                 attempt + 2,
                 delays[attempt],
             )

@@ -215,28 +215,23 @@ def verify_decisions(campaign: Campaign) -> dict[str, Any]:
 def _apply(campaign: Campaign, moves: list[tuple[Vote, str]]) -> None:
     """Set each vote's status and shift the live counters by the same amounts, in one step."""
     keys = CampaignKeys.of(campaign.slug)
-    delta_valid: Counter[tuple[str, str]] = Counter()
-    delta_pending: Counter[str] = Counter()
+    # The counter each status is kept in (the valid counters are the standings too).
+    counters = {"valid": keys.counts, "pending": keys.pending}
+    delta: Counter[tuple[str, str]] = Counter()
     for vote, new in moves:
         old = vote.status
         if old == new:
             continue
         for status, sign in ((old, -1), (new, 1)):
-            if status == "valid":
-                delta_valid[(vote.nominee_number, vote.category_code)] += sign
-            elif status == "pending":
-                delta_pending[vote.nominee_number] += sign
+            if status in counters:
+                delta[(counters[status], vote.nominee_number)] += sign
         vote.status = new
     db.session.flush()
-    # Counters and every category's ranking of one campaign share its slot (one node).
+    # Both counters of one campaign share its slot (one node).
     pipe = redis_store.votes.pipeline(transaction=True)
-    for (number, category), delta in delta_valid.items():
-        if delta:
-            pipe.hincrby(keys.counts, number, delta)
-            pipe.zincrby(keys.rank(category), delta, number)
-    for number, delta in delta_pending.items():
-        if delta:
-            pipe.hincrby(keys.pending, number, delta)
+    for (key, number), change in delta.items():
+        if change:
+            pipe.hincrby(key, number, change)
     try:
         pipe.execute()
     except VOTE_REDIS_ERRORS as exc:
@@ -479,15 +474,15 @@ def count_view(slug: str, number: str) -> None:
     field, ttl = f"{number}:{minute}", 45 * 86400
     try:
         client = redis_store.votes
+        commands = (("HINCRBY", keys.views, field, 1), ("EXPIRE", keys.views, ttl))
         # Not waited for outside tests (PAGE_VIEWS_UNANSWERED): a read must not wait for the
         # vote Redis's disk sync; the server has the count as soon as it is sent.
-        if current_app.config.get("PAGE_VIEWS_UNANSWERED", not current_app.testing):
-            hincr, expire = ("HINCRBY", keys.views, field, 1), ("EXPIRE", keys.views, ttl)
-            if script_call.send_unanswered(client, hincr, expire):
-                return
+        quiet = current_app.config.get("PAGE_VIEWS_UNANSWERED", not current_app.testing)
+        if quiet and script_call.send_unanswered(client, *commands):
+            return
         pipe = client.pipeline(transaction=False)
-        pipe.hincrby(keys.views, field, 1)
-        pipe.expire(keys.views, ttl)
+        for command in commands:
+            pipe.execute_command(*command)
         pipe.execute()
     except VOTE_REDIS_ERRORS:
         log.debug("page view not counted for %s %s", slug, number)
@@ -507,11 +502,14 @@ def latest_scan(campaign: Campaign) -> FraudScan | None:
 
 
 def begin_scan(scan_id: int) -> FraudScan:
-    """Mark a queued scan as running (the scan job commits this before the long part)."""
+    """Mark a queued scan as running (the scan job commits this before the long part). A scan
+    run again after its database connection was lost starts afresh: the error the lost attempt
+    recorded goes."""
     scan = db.session.get(FraudScan, scan_id)
     if scan is None:
         raise NotFound("扫描任务不存在", code="scan_not_found")
     scan.status, scan.started_at = "running", utcnow()
+    scan.error = scan.finished_at = None
     db.session.flush()
     return scan
 
