@@ -39,19 +39,17 @@ class CampaignKeys:
     def voter_minute(self, voter: int | str, minute: int) -> str:
         return f"{self.base}vm:{voter}:{minute}"
 
-    @property
-    def rank_prefix(self) -> str:
-        return self.base + "rank:"
-
     def rank(self, category: str) -> str:
-        return self.rank_prefix + category
+        """The sorted set earlier versions kept per category next to the counters: only the
+        publication that deletes it names it now (voting.state.write_state)."""
+        return f"{self.base}rank:{category}"
 
     @functools.cached_property
     def vote_fixed(self) -> tuple[str, ...]:
         """The vote script's keys that are the same for every vote of the campaign, in the
         script's order around the per-voter ones (voting/lua/vote.lua)."""
         return (self.meta, self.nominees, self.frozen, self.counts, self.pending, self.ledger,
-                self.seq, self.velocity, self.blocked, self.rewinds, self.rebuild)  # fmt: skip
+                self.seq, self.pace, self.blocked, self.rewinds, self.rebuild)  # fmt: skip
 
 
 @functools.lru_cache(maxsize=4096)

@@ -76,7 +76,7 @@ def test_every_key_of_a_campaign_shares_one_slot_and_campaigns_spread_over_maste
                 keys.ledger,
                 keys.seq,
                 keys.ip_minute("10.0.0.1", 1),
-                keys.velocity,
+                keys.pace,
                 keys.voter_minute(7, 1),
                 keys.views,
                 keys.rank("doctor"),

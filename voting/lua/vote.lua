@@ -12,7 +12,8 @@
 -- KEYS[8]  ledger    stream of every vote
 -- KEYS[9]  seq       string: the campaign's vote sequence
 -- KEYS[10] ipmin     string: vote attempts from this address in this minute
--- KEYS[11] velocity  hash: number:minute -> votes in that minute (the nominee's own pace)
+-- KEYS[11] pace      hash: number#slot -> minute*1e6 + votes, slot = minute % 11 (a ring: at
+--                    most 11 fields per nominee)
 -- KEYS[12] blocked   set: voters the committee blocked in this campaign
 -- KEYS[13] rewinds   list: rewind events waiting to be recorded in the database
 -- KEYS[14] rebuild   string: set while quotas must be rebuilt after a rewind
@@ -131,25 +132,40 @@ if ip_soft > 0 and has_pass ~= '1' then
   end
 end
 
--- A nominee's pace: votes in this minute against its average over the previous ten.
+-- A nominee's pace: votes in this minute against its average over the previous ten. Each
+-- nominee has a ring of 11 one-minute slots (slot = minute % 11); a slot holds the minute it
+-- counts and its votes as minute * 1e6 + votes, and counts only for that minute (a slot a lap
+-- behind, or missing, counts 0).
 local status = 'valid'
 local reason = ''
 local velocity_factor = meta[7] and meta[7] ~= '0' and tonumber(meta[7]) or 0
-local pace_field = number .. ':' .. a[7]
+local pace_field, pace_stamp, this_minute
 if velocity_factor > 0 then
   local minute = tonumber(a[7])
-  -- One read: this minute (field 1) and the ten before it.
-  local fields = {pace_field}
-  local prefix = number .. ':'
-  for i = 1, 10 do
-    fields[i + 1] = prefix .. (minute - i)
+  local slot = minute % 11
+  -- One read: this minute's slot (field 1) and the ten before it. The slots' names are written
+  -- out, so no number is printed per field.
+  local names = {'#0', '#1', '#2', '#3', '#4', '#5', '#6', '#7', '#8', '#9', '#10'}
+  local fields = {}
+  for i = 0, 10 do
+    fields[i + 1] = number .. names[(slot - i) % 11 + 1]
   end
+  pace_field = fields[1]
+  pace_stamp = minute * 1000000
   local history = redis.call('HMGET', KEYS[11], unpack(fields))
+  -- A slot's votes are its value less the stamp of the minute asked for, when that leaves 0 to
+  -- 999,999 (floor(value / 1e6) is that minute); otherwise the slot is a lap behind.
+  this_minute = 0
   local total = 0
-  for i = 2, 11 do
-    total = total + tonumber(history[i] or '0')
+  for i = 1, 11 do
+    local value = history[i]
+    if value then
+      local n = tonumber(value) - (pace_stamp - (i - 1) * 1000000)
+      if n >= 0 and n < 1000000 then
+        if i == 1 then this_minute = n else total = total + n end
+      end
+    end
   end
-  local this_minute = tonumber(history[1] or '0')
   local allowed = math.max(tonumber(meta[8] or '0'), velocity_factor * total / 10)
   if this_minute + 1 > allowed then
     status = 'pending'
@@ -193,16 +209,19 @@ local vote_id = meta[10] .. '-' .. seq_text .. '-' .. id_suffix
 redis.call('HSET', KEYS[4], '_t', string.format('%d', spent + 1),
   number, string.format('%d', spent_here + 1), '~m', a[7], '~c', string.format('%d', by_voter))
 if quota_new then redis.call('EXPIRE', KEYS[4], '172800') end -- the voter's first attempt today
--- The pace hash lives while votes arrive: its life is renewed once per nominee and minute. Only
--- the pace check above reads it, so a campaign without one does not keep it.
-if velocity_factor > 0 and redis.call('HINCRBY', KEYS[11], pace_field, '1') == 1 then
-  redis.call('EXPIRE', KEYS[11], '3600')
+-- The pace hash lives while votes arrive: its life is renewed once per nominee and minute (at
+-- the nominee's first vote of the minute), and it holds at most 11 fields per nominee however
+-- long the campaign. Only the pace check above reads it, so a campaign without one does not
+-- keep it.
+if velocity_factor > 0 then
+  redis.call('HSET', KEYS[11], pace_field, string.format('%d', pace_stamp + this_minute + 1))
+  if this_minute == 0 then redis.call('EXPIRE', KEYS[11], '3600') end
 end
 
+-- The counters are the standings (voting.counts ranks them): no sorted set is kept beside them.
 local votes
 if status == 'valid' then
   votes = redis.call('HINCRBY', KEYS[6], number, '1')
-  redis.call('ZINCRBY', string.sub(KEYS[1], 1, -5) .. 'rank:' .. category, '1', number)
 else
   redis.call('HINCRBY', KEYS[7], number, '1')
   votes = tonumber(redis.call('HGET', KEYS[6], number) or '0')
