@@ -275,8 +275,6 @@ def _public(
 
     key = ("h5", request.full_path, page["stage"], page["counts_hidden"])
     key += (page["wechat_sdk_enabled"],)
-    if seconds is None:
-        seconds = public_view.render_seconds("H5_RENDER_SECONDS")
     return public_page(
         view,
         key,

@@ -35,7 +35,7 @@ class Standings:
 
     at: float
     view: tuple[str, int]  # the public view's token and digest they were ranked on
-    scores: dict[str, int]  # every member of the category rankings: valid votes
+    scores: dict[str, int]  # the view's approved nominees: valid votes
     items: dict[str, list[dict[str, Any]]]  # category -> standings, most votes first
     by_number: dict[str, dict[str, int]]  # approved nominee -> {votes, rank}
 
@@ -52,10 +52,10 @@ def counts_seconds() -> float:
 
 
 def standings(campaign: Campaign | CampaignView) -> Standings:
-    """The campaign's standings: one pipeline of ``ZRANGE … WITHSCORES`` over its categories'
-    rankings (whose scores are the live counters of valid votes), ranked on the cached public
-    view's approved nominees, ties by number; reused for ``counts_seconds``. 503 without the
-    vote Redis."""
+    """The campaign's standings: the live counters of valid votes (one ``HGETALL``: the counters
+    are the standings, the vote script keeps no second copy), ranked on the cached public view's
+    approved nominees, ties by number; reused for ``counts_seconds``. A number that is not an
+    approved nominee (withdrawn) has no votes here. 503 without the vote Redis."""
     view = (
         campaign if isinstance(campaign, CampaignView) else public_view.campaign_view(campaign.slug)
     )
@@ -72,18 +72,20 @@ def standings(campaign: Campaign | CampaignView) -> Standings:
         return known
     keys = CampaignKeys.of(view.slug)
     codes = [category.code for category in view.categories]
-    try:
-        pipe = redis_store.votes.pipeline(transaction=False)
-        for code in codes:
-            pipe.zrange(keys.rank(code), 0, -1, withscores=True)
-        rows = pipe.execute() if codes else []
-    except VOTE_REDIS_ERRORS as exc:
-        raise ServiceUnavailable() from exc
-    scores = {member.decode(): int(score) for ranked in rows for member, score in ranked}
     items: dict[str, list[dict[str, Any]]] = {code: [] for code in codes}
     for card in view.nominees:
         if card["number"] and card["category"] in items:
             items[card["category"]].append(card)
+    try:
+        counters = redis_store.votes.hgetall(keys.counts) if codes else {}
+    except VOTE_REDIS_ERRORS as exc:
+        raise ServiceUnavailable() from exc
+    approved = {card["number"] for cards in items.values() for card in cards}
+    scores = {
+        number: int(votes)
+        for number, votes in ((n.decode(), v) for n, v in counters.items())
+        if number in approved
+    }
     by_number: dict[str, dict[str, int]] = {}
     for code, cards in items.items():
         cards.sort(key=lambda n: (-scores.get(n["number"], 0), n["number_seq"] or 0))
@@ -116,7 +118,7 @@ def vote_counts(
 ) -> dict[str, dict[str, int]]:
     """{number: {votes, rank}} for (number, category) pairs, from the campaign's standings
     (one Redis round trip per ``counts_seconds`` and process). A number that is not an approved
-    nominee of the view keeps its votes and is ranked against the category's nominees."""
+    nominee of the view (withdrawn) shows no votes, ranked against the category's nominees."""
     if not nominees:
         return {}
     table = standings(campaign)

@@ -125,7 +125,6 @@ def _reconciled(reports: list[dict[str, Any]]) -> dict[str, int]:
     work: dict[str, int] = {}
     for report in reports:
         work[f"counters repaired in {report['campaign']}"] = len(report["repairs"])
-        work[f"rankings fixed in {report['campaign']}"] = int(report["ranking_fixes"])
     return work
 
 

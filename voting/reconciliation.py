@@ -1,4 +1,4 @@
-"""Reconciliation: rebuild the Redis counters and rankings from the ledger, and name lost votes."""
+"""Reconciliation: rebuild the Redis counters from the ledger, and name lost votes."""
 
 from __future__ import annotations
 
@@ -9,10 +9,9 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from campaigns.models import Campaign, Category
+from campaigns.models import Campaign
 from core.errors import ServiceUnavailable
 from core.extensions import db, redis_store
-from nominations.models import Nomination
 from voting.keys import CampaignKeys
 from voting.ledger import chain_index, decode, readable_sequence
 from voting.marks import published_mark
@@ -37,31 +36,9 @@ return {counts, pending, seq or '0', stream}
 """
 
 
-_RERANK = """
-local fixed = 0
-local wanted = {}
-for i = 1, #ARGV do
-  local number = ARGV[i]
-  wanted[number] = true
-  local count = tonumber(redis.call('HGET', KEYS[1], number) or '0')
-  local score = redis.call('ZSCORE', KEYS[2], number)
-  if (score == false and count > 0) or (score ~= false and tonumber(score) ~= count) then
-    redis.call('ZADD', KEYS[2], count, number)
-    fixed = fixed + 1
-  end
-end
-for _, member in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
-  if not wanted[member] then
-    redis.call('ZREM', KEYS[2], member)
-    fixed = fixed + 1
-  end
-end
-return fixed
-"""
-
-
 def reconcile(campaign: Campaign) -> dict[str, Any]:
-    """Rebuild counters and rankings from the votes table plus the undrained stream.
+    """Rebuild the counters from the votes table plus the undrained stream (the counters are
+    the standings: there is no second copy to mend).
 
     Safe during voting: counters, sequence and stream are read in one atomic snapshot, database
     rows are taken up to the snapshot's sequence, and repairs are applied as increments, so votes
@@ -78,13 +55,6 @@ def reconcile(campaign: Campaign) -> dict[str, Any]:
     live_valid = _pairs(counts_raw)
     live_pending = _pairs(pending_raw)
     seq = int(seq_raw)
-    categories = dict(
-        db.session.execute(
-            select(Nomination.number, Category.code)
-            .join(Category, Nomination.category_id == Category.id)
-            .where(Nomination.campaign_id == campaign.id, Nomination.status == "approved")
-        ).all()
-    )
 
     # Raw EVAL replies give each stream entry's fields as a flat [key, value, ...] list.
     undrained = [decode(dict(zip(flat[::2], flat[1::2], strict=True))) for _, flat in stream]
@@ -164,14 +134,6 @@ def reconcile(campaign: Campaign) -> dict[str, Any]:
             )
     pipe.execute()
 
-    # Rankings follow the (now repaired) counters, each category rewritten by one script so a
-    # vote landing meanwhile cannot be overwritten with a stale count.
-    by_category: dict[str, list[str]] = {}
-    for number, code in categories.items():
-        by_category.setdefault(code, []).append(number)
-    ranking_fixes = 0
-    for code, numbers in by_category.items():
-        ranking_fixes += int(client.eval(_RERANK, 2, keys.counts, keys.rank(code), *numbers))
     if repairs:
         log.warning("reconcile %s repaired %d counters", campaign.slug, len(repairs))
     if missing["count"]:
@@ -203,7 +165,6 @@ def reconcile(campaign: Campaign) -> dict[str, Any]:
         "acknowledged_mark": mark,
         "undrained": len(undrained),
         "repairs": repairs,
-        "ranking_fixes": ranking_fixes,
         "missing": missing,
         "quarantined": quarantine,
     }

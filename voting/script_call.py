@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import hiredis
@@ -35,23 +36,35 @@ _kept = threading.local()
 _RETRYABLE = (redis.ConnectionError, redis.TimeoutError, OSError)
 
 
-def _connection(pool: redis.ConnectionPool) -> Any:
-    """This thread's connection to ``pool``'s server, made when first needed (or after a fork)."""
-    conn = getattr(_kept, "conn", None)
-    if conn is None or _kept.pool is not pool or _kept.pid != os.getpid():
-        if conn is not None and _kept.pid == os.getpid():
-            _drop()  # another app's server (tests make many apps in one process)
+def _connection(
+    kept: threading.local, pool: redis.ConnectionPool, made: Callable[[Any], None] | None = None
+) -> Any:
+    """This thread's connection kept in ``kept`` to ``pool``'s server, made when first needed
+    (or after a fork, or for another app's server: tests make many apps in one process).
+    ``made`` sets a new connection up; when it fails, the new connection is closed."""
+    conn = getattr(kept, "conn", None)
+    pid = os.getpid()
+    if conn is None or kept.pool is not pool or kept.pid != pid:
+        if conn is not None and kept.pid == pid:
+            _drop(kept)
         conn = pool.make_connection()
-        _kept.conn, _kept.pool, _kept.pid = conn, pool, os.getpid()
+        if made is not None:
+            try:
+                made(conn)
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    conn.disconnect()
+                raise
+        kept.conn, kept.pool, kept.pid = conn, pool, pid
     return conn
 
 
-def _drop() -> None:
-    conn = getattr(_kept, "conn", None)
+def _drop(kept: threading.local) -> None:
+    conn = getattr(kept, "conn", None)
     if conn is not None:
         with contextlib.suppress(Exception):  # a broken socket closes however it can
             conn.disconnect()
-    _kept.conn = None
+    kept.conn = None
 
 
 def _send(conn: Any, packed: bytes) -> Any:
@@ -81,14 +94,14 @@ def call_script(client: Any, script: Any, keys: list[str], args: list[Any]) -> A
         return script(keys=keys, args=args, client=client)
     packed = hiredis.pack_command(("EVALSHA", script.sha, len(keys), *keys, *args))
     for attempt in (1, 2):
-        conn = _connection(client.connection_pool)
+        conn = _connection(_kept, client.connection_pool)
         try:
             return _send(conn, packed)
         except NoScriptError:
             client.script_load(script.script)
             return _send(conn, packed)
         except _RETRYABLE:
-            _drop()
+            _drop(_kept)
             if attempt == 2:
                 raise
     raise AssertionError("unreachable")  # pragma: no cover
@@ -106,26 +119,21 @@ def send_unanswered(client: Any, *commands: tuple[Any, ...]) -> bool:
     own way)."""
     if not supported(client):
         return False
-    pool = client.connection_pool
     packed = b"".join(hiredis.pack_command(command) for command in commands)
-    conn = getattr(_quiet, "conn", None)
     try:
+        conn = getattr(_quiet, "conn", None)
         if conn is not None and _quiet.pid == os.getpid() and conn.can_read():
-            conn.disconnect()  # nothing is ever answered here: the server closed it
-            conn = _quiet.conn = None
-        if conn is None or _quiet.pool is not pool or _quiet.pid != os.getpid():
-            if conn is not None and _quiet.pid == os.getpid():
-                with contextlib.suppress(Exception):
-                    conn.disconnect()
-            conn = pool.make_connection()
-            conn.send_command("CLIENT", "ID")
-            _quiet.client_id = int(conn.read_response())  # its name on the server, for tests
-            conn.send_packed_command((hiredis.pack_command(("CLIENT", "REPLY", "OFF")),))
-            _quiet.conn, _quiet.pool, _quiet.pid = conn, pool, os.getpid()
+            _drop(_quiet)  # nothing is ever answered here: the server closed it
+        conn = _connection(_quiet, client.connection_pool, _reply_off)
         conn.send_packed_command((packed,), check_health=False)
     except _RETRYABLE:
-        with contextlib.suppress(Exception):
-            conn.disconnect()
-        _quiet.conn = None
+        _drop(_quiet)
         raise
     return True
+
+
+def _reply_off(conn: Any) -> None:
+    """Set up the reply-less connection: its id on the server (for tests), then replies off."""
+    conn.send_command("CLIENT", "ID")
+    _quiet.client_id = int(conn.read_response())
+    conn.send_packed_command((hiredis.pack_command(("CLIENT", "REPLY", "OFF")),))

@@ -39,14 +39,8 @@ def campaign_state(campaign: Campaign) -> dict[str, Any]:
         ).all()
     )
     max_seq = db.session.scalar(select(func.max(Vote.seq)).where(Vote.campaign_id == campaign.id))
-    withdrawn = db.session.execute(
-        select(Nomination.number, Category.code)
-        .join(Category, Nomination.category_id == Category.id)
-        .where(
-            Nomination.campaign_id == campaign.id,
-            Nomination.number.is_not(None),
-            Nomination.status != "approved",
-        )
+    categories = db.session.scalars(
+        select(Category.code).where(Category.campaign_id == campaign.id)
     ).all()
     epoch = rewinds.campaign_epoch(campaign)
     floor, redis_id = rewinds.floor_of(campaign.id, epoch)
@@ -58,7 +52,7 @@ def campaign_state(campaign: Campaign) -> dict[str, Any]:
         "floor": floor,
         "had_rid": redis_id is not None,
         "blocked": blocked_voter_ids(campaign.id),
-        "withdrawn": [tuple(row) for row in withdrawn],
+        "categories": list(categories),
         "meta": {
             "id": campaign.id,
             # Names this campaign row (ids can be reused after a delete): sequence floors and
@@ -161,11 +155,10 @@ def write_state(state: dict[str, Any], *, rebuild: bool = True) -> bool:
         META_TTL,
     )
     published[state["slug"]] = published.get(state["slug"], 0) + 1
-    if state.get("withdrawn"):
-        pipe = client.pipeline(transaction=False)
-        for number, category in state["withdrawn"]:
-            pipe.zrem(keys.rank(category), number)  # a withdrawn nominee leaves the standings
-        pipe.execute()
+    if state.get("categories"):
+        # The counters are the standings. Earlier versions also kept a sorted set per category:
+        # gone with the first publication (a DEL of a missing key writes nothing to the AOF).
+        client.delete(*(keys.rank(code) for code in state["categories"]))
     return bool(written)
 
 

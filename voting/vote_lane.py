@@ -196,15 +196,12 @@ class VoteLane:
             outcome = code
         else:
             # The common answer is written straight to WSGI, without werkzeug's Response and
-            # Headers (their per-header checks showed in the lane's profile); the same headers
-            # as below.
+            # Headers (their per-header checks showed in the lane's profile).
             body = orjson.dumps(answer)
             fields = [
                 ("Content-Type", "application/json"),
                 ("Content-Length", str(len(body))),
-                ("X-Request-ID", g.request_id),
-                ("X-Content-Type-Options", "nosniff"),
-                ("Cache-Control", "no-store"),
+                *_common_headers(),
             ]
             if replayed:
                 fields.append(("Idempotent-Replayed", "true"))
@@ -213,10 +210,8 @@ class VoteLane:
                 outcome = "held"
             self._observe(environ, slug, 201, outcome, started)
             return _Created(body, fields)
-        headers = response.headers
-        headers["X-Request-ID"] = g.request_id
-        headers["X-Content-Type-Options"] = "nosniff"
-        headers["Cache-Control"] = "no-store"
+        for name, value in _common_headers():
+            response.headers[name] = value  # replaced, not added beside one already set
         self._observe(environ, slug, response.status_code, outcome, started)
         return response
 
@@ -253,3 +248,12 @@ class VoteLane:
 def install(app: Flask) -> None:
     """Put the lane in front of the app's WSGI callable (before ProxyFix wraps it)."""
     app.wsgi_app = VoteLane(app, app.wsgi_app)  # type: ignore[method-assign]
+
+
+def _common_headers() -> tuple[tuple[str, str], ...]:
+    """The headers every answer of the lane carries, the 201 and the refusals alike."""
+    return (
+        ("X-Request-ID", g.request_id),
+        ("X-Content-Type-Options", "nosniff"),
+        ("Cache-Control", "no-store"),
+    )

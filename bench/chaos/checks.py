@@ -24,15 +24,14 @@ from sqlalchemy.exc import DBAPIError
 
 T = TypeVar("T")
 
-# The same atomic read ``reconcile`` takes (counters, sequence and the undrained stream at once),
-# plus the category ranking, so that the ranking is compared with counters of the same moment.
+# The same atomic read ``reconcile`` takes (counters, sequence and the undrained stream at once).
+# The counters are the standings: there is no ranking of its own to compare them with.
 _SNAPSHOT = """
 local counts = redis.call('HGETALL', KEYS[1])
 local pending = redis.call('HGETALL', KEYS[2])
 local seq = redis.call('GET', KEYS[3])
 local stream = redis.call('XRANGE', KEYS[4], '-', '+')
-local ranking = redis.call('ZRANGE', KEYS[5], 0, -1, 'WITHSCORES')
-return {counts, pending, seq or '0', stream, ranking}
+return {counts, pending, seq or '0', stream}
 """
 
 
@@ -266,19 +265,13 @@ class Checker:
     def drift(self) -> dict[str, Any]:
         """Redis counters against what the ledger proves, per nominee (every vote in the ledger
         stream at the snapshot, plus the stored votes up to the snapshot's sequence that are not
-        in the stream); and the ranking against the counters."""
+        in the stream)."""
         from core.extensions import db, redis_store
 
         def measure() -> dict[str, Any]:
             client = redis_store.votes
-            counts_raw, pending_raw, seq_raw, stream, ranking_raw = client.eval(
-                _SNAPSHOT,
-                5,
-                self.keys.counts,
-                self.keys.pending,
-                self.keys.seq,
-                self.keys.ledger,
-                self.keys.rank("doctor"),
+            counts_raw, pending_raw, seq_raw, stream = client.eval(
+                _SNAPSHOT, 4, self.keys.counts, self.keys.pending, self.keys.seq, self.keys.ledger
             )
             live_valid = _pairs(counts_raw)
             live_pending = _pairs(pending_raw)
@@ -314,19 +307,9 @@ class Checker:
                         differences.append(
                             {"nominee": number, "counter": status, "redis": have, "ledger": want}
                         )
-            ranking = {
-                ranking_raw[i].decode(): int(float(ranking_raw[i + 1]))
-                for i in range(0, len(ranking_raw), 2)
-            }
-            rank_off = sum(
-                1
-                for number in set(ranking) | {n for n, v in live_valid.items() if v}
-                if ranking.get(number, 0) != live_valid.get(number, 0)
-            )
             return {
                 "drift": sum(abs(d["redis"] - d["ledger"]) for d in differences),
                 "differences": differences,
-                "ranking_mismatches": rank_off,
                 "sequence": seq,
                 "counted": sum(live_valid.values()) + sum(live_pending.values()),
                 "undrained": len(undrained),

@@ -133,7 +133,7 @@ def render(run: EmbeddedRun) -> tuple[list[str], int]:
         f"flask votes reconcile: exit {rec['first_exit']} (quarantined "
         f"{(first.get('quarantined') or {}).get('count', '?')}, missing "
         f"{(first.get('missing') or {}).get('count', '?')}, counters repaired "
-        f"{len(first.get('repairs') or [])}, ranking fixes {first.get('ranking_fixes', '?')}); "
+        f"{len(first.get('repairs') or [])}); "
         f"after voiding the poison entry: exit {rec['second_exit']} (missing "
         f"{(second.get('missing') or {}).get('count', '?')})"
     )
@@ -173,7 +173,7 @@ def _figures(run: EmbeddedRun, verdict: Verdict, rate: float, acks: int) -> dict
     )
     rec = final["reconcile"]
     first = rec["first"]
-    drift = len(first.get("repairs") or []) + int(first.get("ranking_fixes") or 0) if first else 1
+    drift = len(first.get("repairs") or []) if first else 1
     quarantined = int((first.get("quarantined") or {}).get("count", -1))
     reconcile_bad = (
         int(not first)

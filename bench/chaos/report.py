@@ -177,8 +177,8 @@ def render(run: Run) -> tuple[list[str], int]:
     # Drift is a state: the worst seen at any check, at the end, or repaired by reconcile.
     drift = max(
         [
-            final["drift"]["drift"] + final["drift"]["ranking_mismatches"],
-            final["reconcile"]["repairs"] + final["reconcile"]["ranking_fixes"],
+            final["drift"]["drift"],
+            final["reconcile"]["repairs"],
             *(fault.drift for fault in run.faults),
             (probe.get("worst") or {}).get("drift", 0),
             probe.get("drift_after", 0),

@@ -620,7 +620,7 @@ class Run:
             fault.ended = faults[index + 1].started if index + 1 < len(faults) else ended
             fault.missing = len(missing.intersection(fault.ids))
             fault.duplicates = figures["same_pair_twice"] + figures["same_seq_twice"]
-            fault.drift = drift["drift"] + drift["ranking_mismatches"]
+            fault.drift = drift["drift"]
             known = {(j["queue"], j["id"], j["worker"]) for j in fault.stuck}
             fault.stuck += [
                 j for j in jobs.stuck if (j["queue"], j["id"], j["worker"]) not in known
@@ -814,7 +814,6 @@ class Run:
             report = services.reconcile(campaign)
             final["reconcile"] = {
                 "repairs": len(report["repairs"]),
-                "ranking_fixes": report["ranking_fixes"],
                 "missing_sequences": report["missing"]["count"],
                 "undrained": report["undrained"],
             }
