@@ -9,12 +9,12 @@ import json
 import logging
 from collections import Counter
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
 from campaigns.models import Account, Campaign
 from core import audit
@@ -543,6 +543,30 @@ def fail_scan(scan_id: int, error: BaseException) -> FraudScan:
     scan.status, scan.error, scan.finished_at = "failed", str(error)[:500], utcnow()
     db.session.flush()
     return scan
+
+
+# What a committee member reads on a scan whose worker died under it.
+LOST_SCAN_ERROR = "扫描中断：执行扫描的进程已退出，本次扫描未完成；下一次定时扫描会重新检查全部投票"
+
+
+def fail_lost_scans(older_than: timedelta) -> list[int]:
+    """Scans still queued or running ``older_than`` after they were queued or began: a scan job
+    runs at most its timeout (RQ ends it there), so these lost their worker (killed, out of
+    memory) and will never finish. Marked failed, so the console stops showing them as running;
+    a lost scan's job run late after all starts it afresh (``begin_scan``). Their ids."""
+    cutoff = utcnow() - older_than
+    lost = db.session.scalars(
+        select(FraudScan).where(
+            or_(
+                (FraudScan.status == "running") & (FraudScan.started_at < cutoff),
+                (FraudScan.status == "queued") & (FraudScan.created_at < cutoff),
+            )
+        )
+    ).all()
+    for scan in lost:
+        scan.status, scan.error, scan.finished_at = "failed", LOST_SCAN_ERROR, utcnow()
+    db.session.flush()
+    return [scan.id for scan in lost]
 
 
 def _tz_offset_hours(campaign: Campaign) -> float:

@@ -233,7 +233,12 @@ def snapshot_tallies() -> dict[str, int]:
 @periodic(seconds=60, queue="default", work=_scans_started)
 @app_job
 def schedule_fraud_scans() -> list[int]:
-    """During voting, scan each campaign every FRAUD_SCAN_INTERVAL seconds."""
+    """During voting, scan each campaign every FRAUD_SCAN_INTERVAL seconds. First, scans whose
+    worker died under them (still queued or running well past the scan's timeout) are marked
+    failed (``fraud.fail_lost_scans``)."""
+    lost = fraud.fail_lost_scans(timedelta(seconds=SCAN_TIMEOUT + 60))
+    if lost:
+        log.warning("fraud scans %s lost their worker; marked failed", lost)
     due = utcnow() - timedelta(seconds=current_app.config["FRAUD_SCAN_INTERVAL"])
     started = []
     for campaign in db.session.scalars(select(Campaign).where(Campaign.phase == "voting")):

@@ -194,3 +194,55 @@ def test_an_unreadable_previous_run_does_not_hold_the_schedule(app: Flask) -> No
         queue.connection.hset(first.key, mapping={"status": "started", "started_at": "garbage"})
         _enqueue_once(watch, "voting.jobs.watch_sequences")
         assert queue.count == 1 and queue.jobs[0].id != first.id
+
+
+def test_scans_a_dead_worker_left_are_marked_failed_and_live_ones_kept(
+    app: Flask, org: Org
+) -> None:
+    """A scan job killed with its worker (kill -9, out of memory) left its scan "running" in the
+    console for ever. The schedule marks scans still queued or running well past the scan's
+    timeout as failed, and leaves the others alone."""
+    from datetime import timedelta
+
+    from campaigns.models import Campaign
+    from core.types import utcnow
+    from voting import fraud
+    from voting.models import FraudScan
+
+    org.voting_campaign()
+    old = utcnow() - timedelta(seconds=jobs.SCAN_TIMEOUT + 120)
+    with app.app_context():
+        campaign = db.session.scalar(select(Campaign).where(Campaign.slug == "v1"))
+        scans = {
+            "lost running": FraudScan(campaign_id=campaign.id, status="running", created_at=old),
+            "lost queued": FraudScan(campaign_id=campaign.id, status="queued", created_at=old),
+            "running": FraudScan(
+                campaign_id=campaign.id,
+                status="running",
+                created_at=utcnow() - timedelta(minutes=1),
+            ),
+            "done": FraudScan(campaign_id=campaign.id, status="done", created_at=old),
+        }
+        scans["lost running"].started_at = old
+        scans["running"].started_at = utcnow() - timedelta(seconds=30)
+        scans["done"].started_at = old
+        db.session.add_all(scans.values())
+        db.session.commit()
+        ids = {name: scan.id for name, scan in scans.items()}
+        db.session.remove()
+
+        started = jobs.schedule_fraud_scans()
+        db.session.remove()
+        status = {name: db.session.get(FraudScan, i) for name, i in ids.items()}
+        assert {name: scan.status for name, scan in status.items()} == {
+            "lost running": "failed",
+            "lost queued": "failed",
+            "running": "running",
+            "done": "done",
+        }
+        assert status["lost running"].error == fraud.LOST_SCAN_ERROR
+        assert status["lost running"].finished_at is not None
+        assert status["running"].error is None
+        # The campaign's last scan is the one still running (queued a minute ago): none is due.
+        assert started == []
+        db.session.remove()
