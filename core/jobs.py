@@ -160,7 +160,7 @@ def is_connection_error(exc: BaseException) -> bool:
     )
 
 
-def app_job(func: F) -> F:
+def app_job(func: F | None = None, *, rerun_on_lost_connection: bool = True) -> Any:
     """Run a job function inside an app context (reusing one if the caller has it: the worker
     command pushes one, and so do tests), and end its database session whatever happens.
 
@@ -169,24 +169,30 @@ def app_job(func: F) -> F:
     that reads and then writes is refused at once when another writer committed in between.
     The outermost job function is run again, after a pause, when SQLite still refused it the
     lock, or when the database server closed or refused its connection (jobs are idempotent);
-    its first start stays its ``job_started_at``."""
-
+    its first start stays its ``job_started_at``. ``@app_job(rerun_on_lost_connection=False)``
+    leaves a lost connection to RQ's own ``Retry`` instead: for a long job (a transcode) that
+    counts its attempts and should not run again in the time left of the same job."""
+    if func is None:
+        return functools.partial(app_job, rerun_on_lost_connection=rerun_on_lost_connection)
     name = f"{func.__module__}.{func.__name__}"
+    job = func
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         if has_app_context():
-            return _in_context(func, name, args, kwargs)
+            return _in_context(job, name, args, kwargs, rerun_on_lost_connection)
         with _job_app().app_context():
             try:
-                return _in_context(func, name, args, kwargs)
+                return _in_context(job, name, args, kwargs, rerun_on_lost_connection)
             finally:
                 db.session.remove()
 
-    return wrapper  # type: ignore[return-value]
+    return wrapper
 
 
-def _in_context(func: Callable[..., Any], name: str, args: Any, kwargs: Any) -> Any:
+def _in_context(
+    func: Callable[..., Any], name: str, args: Any, kwargs: Any, reconnect: bool = True
+) -> Any:
     intent = sqlite_write_intent.set(True)
     try:
         if _started_at.get() is not None:  # called by another job function: its run, its retries
@@ -197,7 +203,8 @@ def _in_context(func: Callable[..., Any], name: str, args: Any, kwargs: Any) -> 
         started = _started_at.set(utcnow())
         try:
             # Counted and timed as one run of the job, however many attempts it took.
-            return _run(functools.partial(_with_retries, func, name), name, args, kwargs)
+            retried = functools.partial(_with_retries, func, name, reconnect)
+            return _run(retried, name, args, kwargs)
         finally:
             _started_at.reset(started)
             if queued:  # a worker's run: the next job starts from a fresh session
@@ -215,7 +222,9 @@ def _end_read_transaction() -> None:
         session.rollback()
 
 
-def _with_retries(func: Callable[..., Any], name: str, *args: Any, **kwargs: Any) -> Any:
+def _with_retries(
+    func: Callable[..., Any], name: str, reconnect: bool, *args: Any, **kwargs: Any
+) -> Any:
     delays = tuple(current_app.config.get("JOB_LOCK_RETRY_DELAYS") or LOCK_RETRY_DELAYS)
     attempt = 0
     while True:
@@ -223,7 +232,8 @@ def _with_retries(func: Callable[..., Any], name: str, *args: Any, **kwargs: Any
             return func(*args, **kwargs)
         except DBAPIError as exc:
             locked = is_sqlite_lock_error(exc)
-            if not (locked or is_connection_error(exc)) or attempt >= len(delays):
+            lost = reconnect and is_connection_error(exc)
+            if not (locked or lost) or attempt >= len(delays):
                 raise
             db.session.rollback()
             log.warning(

@@ -45,7 +45,9 @@ def enqueue_processing(asset_id: int) -> None:
     )
 
 
-@app_job
+# A lost database connection fails the run and RQ's Retry above runs it again: the transcode
+# counts its attempts (put_back_stuck_videos gives up after three) and takes minutes.
+@app_job(rerun_on_lost_connection=False)
 def process_video(asset_id: int) -> str:
     TRANSCODES.inc(outcome="started")
     started = time.perf_counter()

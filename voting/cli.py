@@ -1,4 +1,5 @@
-"""`flask votes drain|reconcile|verify --campaign SLUG`, and `flask votes receipts …`."""
+"""`flask votes drain|reconcile|verify --campaign SLUG`, `flask votes forget-rankings`, and
+`flask votes receipts …`."""
 
 from __future__ import annotations
 
@@ -79,6 +80,27 @@ def _rewind_alarm(count: int, slug: str) -> None:
         '--ack ID --note "...". See docs/voting.md, "Durability: rewinds".',
         err=True,
     )
+
+
+@votes_cli.command("forget-rankings")
+@click.option("--campaign", "slug", help="One campaign (every campaign when left out).")
+def forget_rankings(slug: str | None) -> None:
+    """Delete the sorted sets versions before stop 28 kept beside the counters (one per
+    category). Run once every process runs this version: until then an older web process still
+    reads them."""
+    from campaigns.models import Campaign, Category
+    from core.extensions import redis_store
+    from voting.keys import CampaignKeys
+
+    query = db.select(Campaign.slug, Category.code).join(
+        Category, Category.campaign_id == Campaign.id
+    )
+    if slug:
+        query = query.where(Campaign.slug == _campaign(slug).slug)
+    keys = [CampaignKeys.of(s).rank(code) for s, code in db.session.execute(query)]
+    client = redis_store.votes
+    deleted = sum(int(client.delete(key)) for key in keys)
+    click.echo(f"{deleted} old ranking(s) deleted of {len(keys)} looked for")
 
 
 @votes_cli.command("verify")

@@ -14,7 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import current_app
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, update
 
 from campaigns.models import Account, Campaign
 from core import audit
@@ -555,18 +555,21 @@ def fail_lost_scans(older_than: timedelta) -> list[int]:
     memory) and will never finish. Marked failed, so the console stops showing them as running;
     a lost scan's job run late after all starts it afresh (``begin_scan``). Their ids."""
     cutoff = utcnow() - older_than
-    lost = db.session.scalars(
-        select(FraudScan).where(
-            or_(
-                (FraudScan.status == "running") & (FraudScan.started_at < cutoff),
-                (FraudScan.status == "queued") & (FraudScan.created_at < cutoff),
-            )
+    stale = or_(
+        (FraudScan.status == "running") & (FraudScan.started_at < cutoff),
+        (FraudScan.status == "queued") & (FraudScan.created_at < cutoff),
+    )
+    lost = list(db.session.scalars(select(FraudScan.id).where(stale)))
+    if lost:
+        # One statement with the same test: a scan that began or ended since the read is kept.
+        db.session.execute(
+            update(FraudScan)
+            .where(FraudScan.id.in_(lost), stale)
+            .values(status="failed", error=LOST_SCAN_ERROR, finished_at=utcnow()),
+            execution_options={"synchronize_session": False},
         )
-    ).all()
-    for scan in lost:
-        scan.status, scan.error, scan.finished_at = "failed", LOST_SCAN_ERROR, utcnow()
-    db.session.flush()
-    return [scan.id for scan in lost]
+        db.session.expire_all()
+    return lost
 
 
 def _tz_offset_hours(campaign: Campaign) -> float:

@@ -39,9 +39,6 @@ def campaign_state(campaign: Campaign) -> dict[str, Any]:
         ).all()
     )
     max_seq = db.session.scalar(select(func.max(Vote.seq)).where(Vote.campaign_id == campaign.id))
-    categories = db.session.scalars(
-        select(Category.code).where(Category.campaign_id == campaign.id)
-    ).all()
     epoch = rewinds.campaign_epoch(campaign)
     floor, redis_id = rewinds.floor_of(campaign.id, epoch)
     return {
@@ -52,7 +49,6 @@ def campaign_state(campaign: Campaign) -> dict[str, Any]:
         "floor": floor,
         "had_rid": redis_id is not None,
         "blocked": blocked_voter_ids(campaign.id),
-        "categories": list(categories),
         "meta": {
             "id": campaign.id,
             # Names this campaign row (ids can be reused after a delete): sequence floors and
@@ -155,10 +151,6 @@ def write_state(state: dict[str, Any], *, rebuild: bool = True) -> bool:
         META_TTL,
     )
     published[state["slug"]] = published.get(state["slug"], 0) + 1
-    if state.get("categories"):
-        # The counters are the standings. Earlier versions also kept a sorted set per category:
-        # gone with the first publication (a DEL of a missing key writes nothing to the AOF).
-        client.delete(*(keys.rank(code) for code in state["categories"]))
     return bool(written)
 
 

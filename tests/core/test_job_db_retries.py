@@ -151,3 +151,29 @@ def test_a_scan_that_lost_its_connection_is_run_again_and_ends_done(
         assert scan.finished_at is not None
         assert queue.failed_job_registry.count == 0
         db.session.remove()
+
+
+def test_a_job_that_leaves_retries_to_rq_is_not_run_again_in_process(
+    app: Flask, postgresql_only: None
+) -> None:
+    """The transcode counts its attempts and has RQ's Retry: a lost connection fails its run."""
+    attempts: list[int] = []
+
+    @app_job(rerun_on_lost_connection=False)
+    def long_job() -> int:
+        attempts.append(1)
+        return len(db.session.scalars(select(FraudScan.id).where(FraudScan.id > 0)).all())
+
+    with app.app_context():
+        app.config["JOB_LOCK_RETRY_DELAYS"] = (0.1, 0.2)
+        before, ended = _end_session_once("FROM fraud_scans")
+        event.listen(db.engine, "before_cursor_execute", before)
+        try:
+            with pytest.raises(DBAPIError) as failed:
+                long_job()
+        finally:
+            event.remove(db.engine, "before_cursor_execute", before)
+            app.config.pop("JOB_LOCK_RETRY_DELAYS", None)
+            db.session.remove()
+    assert is_connection_error(failed.value)
+    assert len(ended) == 1 and attempts == [1]
