@@ -9,9 +9,11 @@ import click
 from flask.cli import AppGroup
 
 from campaigns import services as campaign_services
+from campaigns.models import Campaign, Category
 from core.errors import AppError
-from core.extensions import db, sqlite_write_intent
+from core.extensions import db, redis_store, sqlite_write_intent
 from voting import ledger, receipt_check, receipts, rewinds, services
+from voting.keys import CampaignKeys
 from voting.reconciliation import quarantined_entries
 
 votes_cli = AppGroup("votes", help="The vote ledger.")
@@ -88,10 +90,6 @@ def forget_rankings(slug: str | None) -> None:
     """Delete the sorted sets versions before stop 28 kept beside the counters (one per
     category). Run once every process runs this version: until then an older web process still
     reads them."""
-    from campaigns.models import Campaign, Category
-    from core.extensions import redis_store
-    from voting.keys import CampaignKeys
-
     query = db.select(Campaign.slug, Category.code).join(
         Category, Category.campaign_id == Campaign.id
     )
