@@ -191,7 +191,7 @@ def app_job(func: F | None = None, *, rerun_on_lost_connection: bool = True) -> 
 
 
 def _in_context(
-    func: Callable[..., Any], name: str, args: Any, kwargs: Any, reconnect: bool = True
+    func: Callable[..., Any], name: str, args: Any, kwargs: Any, reconnect: bool
 ) -> Any:
     intent = sqlite_write_intent.set(True)
     try:

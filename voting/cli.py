@@ -95,10 +95,13 @@ def forget_rankings(slug: str | None) -> None:
     )
     if slug:
         query = query.where(Campaign.slug == _campaign(slug).slug)
-    keys = [CampaignKeys.of(s).rank(code) for s, code in db.session.execute(query)]
-    client = redis_store.votes
-    deleted = sum(int(client.delete(key)) for key in keys)
-    click.echo(f"{deleted} old ranking(s) deleted of {len(keys)} looked for")
+    by_campaign: dict[str, list[str]] = {}
+    for campaign_slug, code in db.session.execute(query):
+        by_campaign.setdefault(campaign_slug, []).append(CampaignKeys.of(campaign_slug).rank(code))
+    # One DEL per campaign: its keys share one slot (one node of a cluster).
+    deleted = sum(int(redis_store.votes.delete(*keys)) for keys in by_campaign.values())
+    looked = sum(len(keys) for keys in by_campaign.values())
+    click.echo(f"{deleted} old ranking(s) deleted of {looked} looked for")
 
 
 @votes_cli.command("verify")

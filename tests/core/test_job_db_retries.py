@@ -11,7 +11,9 @@ The connection failures here are real: a port nothing listens on, and a backend 
 
 from __future__ import annotations
 
+import contextlib
 import socket
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -81,10 +83,11 @@ def test_a_job_the_server_rejected_is_not_run_again(app: Flask) -> None:
     assert attempts == [1]
 
 
-def _end_session_once(*statement_parts: str) -> tuple[Any, list[int]]:
-    """A listener that ends the database session (pg_terminate_backend, from another
+@contextlib.contextmanager
+def _session_ended_once(app: Flask, *statement_parts: str) -> Iterator[list[int]]:
+    """While inside: the database session is ended (pg_terminate_backend, from another
     connection) just before the first statement containing all ``statement_parts`` is sent on
-    it."""
+    it, and jobs pause briefly before running again. Yields the ended backends' pids."""
     ended: list[int] = []
 
     def before(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
@@ -95,7 +98,13 @@ def _end_session_once(*statement_parts: str) -> tuple[Any, list[int]]:
             other.execute(text("select pg_terminate_backend(:pid)"), {"pid": pid})
         ended.append(pid)
 
-    return before, ended
+    app.config["JOB_LOCK_RETRY_DELAYS"] = (0.1, 0.2)
+    event.listen(db.engine, "before_cursor_execute", before)
+    try:
+        yield ended
+    finally:
+        event.remove(db.engine, "before_cursor_execute", before)
+        app.config.pop("JOB_LOCK_RETRY_DELAYS", None)
 
 
 def test_a_job_whose_connection_was_ended_runs_again_from_its_start(
@@ -109,14 +118,10 @@ def test_a_job_whose_connection_was_ended_runs_again_from_its_start(
         return len(db.session.scalars(select(FraudScan.id).where(FraudScan.id > 0)).all())
 
     with app.app_context():
-        app.config["JOB_LOCK_RETRY_DELAYS"] = (0.1, 0.2)
-        before, ended = _end_session_once("FROM fraud_scans")
-        event.listen(db.engine, "before_cursor_execute", before)
         try:
-            assert count_scans() == 0
+            with _session_ended_once(app, "FROM fraud_scans") as ended:
+                assert count_scans() == 0
         finally:
-            event.remove(db.engine, "before_cursor_execute", before)
-            app.config.pop("JOB_LOCK_RETRY_DELAYS", None)
             db.session.remove()
     assert len(ended) == 1, "the session should have been ended once"
     assert len(attempts) == 2 and attempts[0] == attempts[1]
@@ -134,16 +139,10 @@ def test_a_scan_that_lost_its_connection_is_run_again_and_ends_done(
         db.session.commit()
         scan_id = scan.id
         jobs.enqueue_scan(scan_id)
-        app.config["JOB_LOCK_RETRY_DELAYS"] = (0.1, 0.2)
-        # The connection ends when the scan, its long part done, writes what it found.
-        before, ended = _end_session_once("UPDATE fraud_scans", "votes_scanned")
-        event.listen(db.engine, "before_cursor_execute", before)
         queue = redis_store.queue("default")
-        try:
+        # The connection ends when the scan, its long part done, writes what it found.
+        with _session_ended_once(app, "UPDATE fraud_scans", "votes_scanned") as ended:
             SimpleWorker([queue], connection=redis_store.client).work(burst=True)
-        finally:
-            event.remove(db.engine, "before_cursor_execute", before)
-            app.config.pop("JOB_LOCK_RETRY_DELAYS", None)
         db.session.remove()
         scan = db.session.get(FraudScan, scan_id)
         assert len(ended) == 1
@@ -165,15 +164,13 @@ def test_a_job_that_leaves_retries_to_rq_is_not_run_again_in_process(
         return len(db.session.scalars(select(FraudScan.id).where(FraudScan.id > 0)).all())
 
     with app.app_context():
-        app.config["JOB_LOCK_RETRY_DELAYS"] = (0.1, 0.2)
-        before, ended = _end_session_once("FROM fraud_scans")
-        event.listen(db.engine, "before_cursor_execute", before)
         try:
-            with pytest.raises(DBAPIError) as failed:
+            with (
+                _session_ended_once(app, "FROM fraud_scans") as ended,
+                pytest.raises(DBAPIError) as failed,
+            ):
                 long_job()
         finally:
-            event.remove(db.engine, "before_cursor_execute", before)
-            app.config.pop("JOB_LOCK_RETRY_DELAYS", None)
             db.session.remove()
     assert is_connection_error(failed.value)
     assert len(ended) == 1 and attempts == [1]
