@@ -6,7 +6,10 @@
 Uses DATABASE_URL / REDIS_URL when set (e.g. PostgreSQL and the machine's Redis); otherwise the
 embedded default. Prints, for each of ``--rounds`` paired runs (a /healthz run, then a vote run
 of the same length), accepted votes/s, /healthz requests/s, their ratio and p99s, then the median
-ratios: on a shared machine /healthz alone swings by a fifth between minutes.
+ratios: on a shared machine /healthz alone swings by a fifth between minutes. Each run also
+prints where the CPU went per request (read from /proc and the vote Redis's ``INFO cpu``): the
+gunicorn processes, the vote Redis, and the whole machine (wrk included), so a ratio can be
+explained by what each request cost rather than guessed at.
 Needs `wrk` (Debian package). Traffic goes to 127.0.0.1 only and stops by itself.
 """
 
@@ -50,6 +53,63 @@ def _prepare(instance: Path, voters: int) -> list[str]:
         ]
     (instance / "tokens.txt").write_text("\n".join(tokens) + "\n")
     return numbers
+
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a process has used, and those of its children, recursively."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return 0.0
+    own = (int(fields[11]) + int(fields[12])) / _TICK
+    return own + sum(_process_cpu(int(child)) for child in children)
+
+
+def _machine_cpu() -> float:
+    """CPU seconds the whole machine spent busy (every state but idle and iowait)."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(values[:8]) - values[3] - values[4]) / _TICK
+
+
+def _redis_cpu(instance: Path) -> float:
+    """CPU seconds the vote Redis has used: the embedded server's process, or the server's own
+    INFO cpu when REDIS_URL names one."""
+    if os.environ.get("REDIS_URL"):
+        import redis
+
+        info = redis.Redis.from_url(os.environ["REDIS_URL"]).info("cpu")
+        return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+    from core import embedded
+
+    pid = embedded.pid(instance)
+    return _process_cpu(pid) if pid else 0.0
+
+
+class _Cpu:
+    """CPU spent during one wrk run, by the server, the vote Redis and the machine."""
+
+    def __init__(self, server: int, instance: Path) -> None:
+        self.server, self.instance = server, instance
+        self.start = self._read()
+
+    def _read(self) -> tuple[float, float, float]:
+        return _process_cpu(self.server), _redis_cpu(self.instance), _machine_cpu()
+
+    def per_request_ms(self, requests: int) -> tuple[float, float, float]:
+        """Milliseconds of CPU per request: gunicorn, vote Redis, whole machine."""
+        end = self._read()
+        count = max(requests, 1)
+        return tuple(1000 * (b - a) / count for a, b in zip(self.start, end, strict=True))
+
+
+def _wrk_requests(output: str) -> int:
+    """How many requests wrk completed ("N requests in 15.00s")."""
+    match = re.search(r"(\d+) requests in", output)
+    return int(match.group(1)) if match else 0
 
 
 def _wrk(args: list[str]) -> str:
@@ -99,6 +159,7 @@ def main() -> None:
     )
     base = f"http://127.0.0.1:{opts.port}"
     rounds: list[tuple[float, float, float, float, int, int, int]] = []
+    cpu: list[tuple[tuple[float, float, float], tuple[float, float, float]]] = []
     try:
         wait_healthy(base)
         common = [
@@ -112,7 +173,10 @@ def main() -> None:
         ]
         _wrk(["-t1", "-c4", "-d2s", f"{base}/healthz"])  # warm up every worker
         for index in range(opts.rounds):
+            meter = _Cpu(server.pid, instance)
             health = _wrk([*common, f"{base}/healthz"])
+            health_cpu = meter.per_request_ms(_wrk_requests(health))
+            meter = _Cpu(server.pid, instance)
             votes = _wrk(
                 [
                     *common,
@@ -128,6 +192,7 @@ def main() -> None:
             )
             counts = re.search(r"ZUIMEI accepted=(\d+) refused=(\d+) errors=(\d+)", votes)
             accepted, refused, errors = (int(x) for x in counts.groups()) if counts else (0, 0, 0)
+            cpu.append((health_cpu, meter.per_request_ms(accepted + refused + errors)))
             rounds.append(
                 (
                     wrk_rps(health),
@@ -150,18 +215,31 @@ def main() -> None:
         f"{'postgresql' if os.environ.get('DATABASE_URL') else 'sqlite'}, redis="
         f"{'server' if os.environ.get('REDIS_URL') else 'embedded'}"
     )
-    for health_rps, health_p99, vote_rps, vote_p99, accepted, refused, errors in rounds:
+    for (health_rps, health_p99, vote_rps, vote_p99, accepted, refused, errors), (
+        health_cpu,
+        vote_cpu,
+    ) in zip(rounds, cpu, strict=True):
         print(
             f"healthz: {health_rps:.0f} req/s p99 {health_p99:.2f} ms | votes: {vote_rps:.0f} "
             f"accepted/s ({accepted} accepted, {refused} refused, {errors} errors) p99 "
             f"{vote_p99:.2f} ms | ratio {vote_rps / health_rps:.2f}, p99 ratio "
             f"{vote_p99 / health_p99:.2f}"
         )
+        print(
+            "  CPU ms per request (gunicorn / vote Redis / whole machine): healthz "
+            + " / ".join(f"{v:.3f}" for v in health_cpu)
+            + " | vote "
+            + " / ".join(f"{v:.3f}" for v in vote_cpu)
+        )
     ratio = median(r[2] / r[0] for r in rounds)
     p99_ratio = median(r[3] / r[1] for r in rounds)
+    # The machine's CPU per /healthz over its CPU per vote: the share of /healthz's rate the
+    # votes would reach on a saturated machine, whatever else the machine did that minute.
+    cost_ratio = median(h[2] / v[2] for h, v in cpu if v[2] > 0)
     print(
         f"median of {len(rounds)} paired rounds: ratio vote/healthz: {ratio:.2f} (target >= 0.6); "
-        f"p99 vote/healthz: {p99_ratio:.2f} (target <= 1.5)"
+        f"p99 vote/healthz: {p99_ratio:.2f} (target <= 1.5); machine CPU per request "
+        f"healthz/vote: {cost_ratio:.2f}"
     )
     cleanup(instance)
 
