@@ -221,6 +221,12 @@ def wrk_latency_ms(output: str, pct: str) -> float:
     return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
 
 
+def wrk_requests(output: str) -> int:
+    """How many requests wrk completed ("N requests in 15.00s"; 0 if absent)."""
+    match = re.search(r"(\d+) requests in", output)
+    return int(match.group(1)) if match else 0
+
+
 def wrk_rps(output: str) -> float:
     """wrk's requests per second (NaN if absent)."""
     match = re.search(r"Requests/sec:\s+([\d.]+)", output)

@@ -22,10 +22,21 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from statistics import median
+from typing import NamedTuple
 
-from bench.common import ROOT, cleanup, start_gunicorn, wait_healthy, wrk_latency_ms, wrk_rps
+from bench.chaos.stack import children_of
+from bench.common import (
+    ROOT,
+    cleanup,
+    start_gunicorn,
+    wait_healthy,
+    wrk_latency_ms,
+    wrk_requests,
+    wrk_rps,
+)
 
 
 def _prepare(instance: Path, voters: int) -> list[str]:
@@ -58,15 +69,22 @@ def _prepare(instance: Path, voters: int) -> list[str]:
 _TICK = os.sysconf("SC_CLK_TCK")
 
 
+class CpuPerRequest(NamedTuple):
+    """Milliseconds of CPU one request cost: gunicorn's processes, the vote Redis, the machine."""
+
+    server: float
+    redis: float
+    machine: float
+
+
 def _process_cpu(pid: int) -> float:
     """CPU seconds (user + system) a process has used, and those of its children, recursively."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
     except OSError:
         return 0.0
     own = (int(fields[11]) + int(fields[12])) / _TICK
-    return own + sum(_process_cpu(int(child)) for child in children)
+    return own + sum(_process_cpu(child) for child in children_of(pid))
 
 
 def _machine_cpu() -> float:
@@ -76,41 +94,45 @@ def _machine_cpu() -> float:
     return (sum(values[:7]) - values[3] - values[4]) / _TICK
 
 
-def _redis_cpu(instance: Path) -> float:
-    """CPU seconds the vote Redis has used: the embedded server's process, or the server's own
-    INFO cpu when REDIS_URL names one."""
+def _redis_cpu_reader(instance: Path) -> Callable[[], float]:
+    """A reader of the CPU seconds the vote Redis has used: the server's own INFO cpu when
+    REDIS_URL names one (one client for the whole run), else the embedded server's process."""
     if os.environ.get("REDIS_URL"):
         import redis
 
-        info = redis.Redis.from_url(os.environ["REDIS_URL"]).info("cpu")
-        return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+        client = redis.Redis.from_url(os.environ["REDIS_URL"])
+
+        def server() -> float:
+            info = client.info("cpu")
+            return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+        return server
     from core import embedded
 
-    pid = embedded.pid(instance)
-    return _process_cpu(pid) if pid else 0.0
+    def local() -> float:
+        pid = embedded.pid(instance)
+        return _process_cpu(pid) if pid else 0.0
+
+    return local
 
 
 class _Cpu:
     """CPU spent during one wrk run, by the server, the vote Redis and the machine."""
 
-    def __init__(self, server: int, instance: Path) -> None:
-        self.server, self.instance = server, instance
+    def __init__(self, server: int, redis_cpu: Callable[[], float]) -> None:
+        self.server, self.redis_cpu = server, redis_cpu
         self.start = self._read()
 
-    def _read(self) -> tuple[float, float, float]:
-        return _process_cpu(self.server), _redis_cpu(self.instance), _machine_cpu()
+    def _read(self) -> CpuPerRequest:
+        return CpuPerRequest(_process_cpu(self.server), self.redis_cpu(), _machine_cpu())
 
-    def per_request_ms(self, requests: int) -> tuple[float, float, float]:
-        """Milliseconds of CPU per request: gunicorn, vote Redis, whole machine."""
+    def per_request_ms(self, requests: int) -> CpuPerRequest:
+        """Milliseconds of CPU per request since this meter started."""
         end = self._read()
         count = max(requests, 1)
-        return tuple(1000 * (b - a) / count for a, b in zip(self.start, end, strict=True))
-
-
-def _wrk_requests(output: str) -> int:
-    """How many requests wrk completed ("N requests in 15.00s")."""
-    match = re.search(r"(\d+) requests in", output)
-    return int(match.group(1)) if match else 0
+        return CpuPerRequest(
+            *(1000 * (b - a) / count for a, b in zip(self.start, end, strict=True))
+        )
 
 
 def _wrk(args: list[str]) -> str:
@@ -160,7 +182,8 @@ def main() -> None:
     )
     base = f"http://127.0.0.1:{opts.port}"
     rounds: list[tuple[float, float, float, float, int, int, int]] = []
-    cpu: list[tuple[tuple[float, float, float], tuple[float, float, float]]] = []
+    cpu: list[tuple[CpuPerRequest, CpuPerRequest]] = []
+    redis_cpu = _redis_cpu_reader(instance)
     try:
         wait_healthy(base)
         common = [
@@ -174,10 +197,10 @@ def main() -> None:
         ]
         _wrk(["-t1", "-c4", "-d2s", f"{base}/healthz"])  # warm up every worker
         for index in range(opts.rounds):
-            meter = _Cpu(server.pid, instance)
+            meter = _Cpu(server.pid, redis_cpu)
             health = _wrk([*common, f"{base}/healthz"])
-            health_cpu = meter.per_request_ms(_wrk_requests(health))
-            meter = _Cpu(server.pid, instance)
+            health_cpu = meter.per_request_ms(wrk_requests(health))
+            meter = _Cpu(server.pid, redis_cpu)
             votes = _wrk(
                 [
                     *common,
@@ -237,7 +260,7 @@ def main() -> None:
     # The machine's CPU per /healthz over its CPU per vote: the share of /healthz's rate the
     # votes would reach on a saturated machine. It moves less than req/s with the machine's
     # swing, but it counts every process here: take it on an otherwise idle machine.
-    costs = [h[2] / v[2] for h, v in cpu if v[2] > 0]
+    costs = [h.machine / v.machine for h, v in cpu if v.machine > 0]
     cost_ratio = median(costs) if costs else float("nan")
     print(
         f"median of {len(rounds)} paired rounds: ratio vote/healthz: {ratio:.2f} (target >= 0.6); "
